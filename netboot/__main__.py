@@ -1,0 +1,3 @@
+from netboot.cli import entry
+
+entry()

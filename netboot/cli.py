@@ -1,0 +1,254 @@
+"""The `netboot` command: serve | check | leases | phones | ... ."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib
+import json
+import logging
+import sys
+import time
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Any
+
+from netboot import __version__
+from netboot.config import Config, ConfigError, load_config, site_warnings
+
+DEFAULT_CONFIG = "/etc/netboot/config.toml"
+
+# Commands that live beside their protocol: "module:register", where
+# register(subparsers) adds a parser whose `func` takes the parsed args.
+EXTRA_COMMANDS: list[str] = []
+
+
+def _load(path: str) -> Config:
+    try:
+        return load_config(path)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            print(f"netboot: config: {problem}", file=sys.stderr)
+        raise SystemExit(1) from None
+
+
+def add_config_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "-c", "--config", default=DEFAULT_CONFIG, help=f"config file (default {DEFAULT_CONFIG})"
+    )
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from netboot import supervisor
+
+    config = _load(args.config)
+    for warning in site_warnings(config):
+        logging.getLogger("netboot").warning("%s", warning)
+    try:
+        return asyncio.run(supervisor.run(config))
+    except OSError as exc:
+        print(f"netboot: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    config = _load(args.config)
+    problems = [*site_warnings(config), *_extra_checks(config)]
+    for problem in problems:
+        print(f"netboot: warning: {problem}", file=sys.stderr)
+    enabled = [
+        s
+        for s in ("dhcp", "pnp", "tftp", "http", "ftp", "lldp", "stun")
+        if getattr(config, s).enabled
+    ]
+    print(f"{config.source}: OK ({', '.join(enabled) or 'no service'} enabled)")
+    return 0
+
+
+# Checks that need more than the config file (inventory rows, templates):
+# "module:function", function(config) -> list of problems.
+EXTRA_CHECKS: list[str] = []
+
+
+def _extra_checks(config: Config) -> list[str]:
+    out: list[str] = []
+    for target in EXTRA_CHECKS:
+        module, _, attr = target.partition(":")
+        check: Callable[[Config], list[str]] = getattr(importlib.import_module(module), attr)
+        out.extend(check(config))
+    return out
+
+
+def _when(ts: float | None) -> str:
+    if not ts:
+        return "-"
+    return datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def print_table(rows: Sequence[Sequence[Any]], header: Sequence[str]) -> None:
+    cells = [
+        [str(c) for c in header],
+        *[[("-" if c is None else str(c)) for c in row] for row in rows],
+    ]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
+    for row in cells:
+        print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+
+
+def cmd_leases(args: argparse.Namespace) -> int:
+    from netboot.dhcp.leases import read_leases
+
+    config = _load(args.config)
+    now = time.time()
+    leases = read_leases(config.appliance.state_dir)
+    if not args.all:
+        leases = [lease for lease in leases if lease.active(now)]
+    if args.json:
+        out = [
+            {
+                "ip": str(lease.address),
+                "mac": lease.mac,
+                "state": lease.state if lease.expires > now else "expired",
+                "expires": lease.expires,
+                "hostname": lease.hostname,
+            }
+            for lease in leases
+        ]
+        json.dump(out, sys.stdout, indent=2)
+        print()
+        return 0
+    rows = [
+        (
+            lease.address,
+            lease.mac,
+            lease.state if lease.expires > now or lease.state != "bound" else "expired",
+            _when(lease.expires),
+            lease.hostname,
+        )
+        for lease in leases
+    ]
+    print_table(rows, ("IP", "MAC", "STATE", "EXPIRES", "HOSTNAME"))
+    print(f"{len(rows)} lease(s)")
+    return 0
+
+
+def cmd_phones(args: argparse.Namespace) -> int:
+    from netboot.registry import Registry
+    from netboot.wire import normalize_mac
+
+    config = _load(args.config)
+    registry = Registry(config.appliance.state_dir)
+    try:
+        if args.mac:
+            try:
+                mac = normalize_mac(args.mac)
+            except ValueError as exc:
+                print(f"netboot: {exc}", file=sys.stderr)
+                return 2
+            phone = registry.phone(mac)
+            if phone is None:
+                print(f"netboot: no phone {mac} has been seen", file=sys.stderr)
+                return 1
+            events = registry.timeline(mac)
+            if args.json:
+                json.dump(
+                    {
+                        "phone": phone.as_dict(),
+                        "timeline": [
+                            {
+                                "when": e.when,
+                                "service": e.service,
+                                "kind": e.kind,
+                                "detail": dict(e.detail),
+                            }
+                            for e in events
+                        ],
+                    },
+                    sys.stdout,
+                    indent=2,
+                )
+                print()
+                return 0
+            print(
+                f"{phone.mac}  {phone.ip or '-'}  {phone.vendor or '-'} {phone.model or ''}  "
+                f"firmware {phone.firmware or '-'}  state {phone.state}"
+                + (f" ({phone.state_detail})" if phone.state_detail else "")
+            )
+            for e in events:
+                print(f"  {_when(e.when)}  {e.describe()}")
+            return 0
+        phones = registry.phones()
+        if args.json:
+            json.dump([p.as_dict() for p in phones], sys.stdout, indent=2)
+            print()
+            return 0
+        rows = [
+            (
+                p.mac,
+                p.ip,
+                " ".join(x for x in (p.vendor, p.model) if x) or None,
+                p.firmware,
+                _when(p.last_seen),
+                p.state + (f": {p.state_detail}" if p.state_detail and p.state == "failed" else ""),
+            )
+            for p in phones
+        ]
+        print_table(rows, ("MAC", "IP", "VENDOR/MODEL", "FIRMWARE", "LAST SEEN", "STATE"))
+        print(f"{len(rows)} phone(s)")
+        return 0
+    finally:
+        registry.close()
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="netboot", description="Phone-provisioning appliance")
+    parser.add_argument("--version", action="version", version=f"netboot {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    p = sub.add_parser("serve", help="run every enabled service in the foreground")
+    add_config_arg(p)
+    p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("check", help="validate the config; exit 1 naming each bad key")
+    add_config_arg(p)
+    p.set_defaults(func=cmd_check)
+
+    p = sub.add_parser("leases", help="list DHCP leases")
+    add_config_arg(p)
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--all", action="store_true", help="also expired, released and declined")
+    p.set_defaults(func=cmd_leases)
+
+    p = sub.add_parser("phones", help="list phones, or one phone's timeline")
+    add_config_arg(p)
+    p.add_argument("mac", nargs="?", help="show this phone's timeline")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_phones)
+
+    for target in EXTRA_COMMANDS:
+        module, _, attr = target.partition(":")
+        register: Callable[[Any], None] = getattr(importlib.import_module(module), attr)
+        register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    func: Callable[[argparse.Namespace], int] = args.func
+    return func(args)
+
+
+def entry() -> None:
+    raise SystemExit(main())
+
+
+if __name__ == "__main__":
+    entry()

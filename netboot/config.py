@@ -1,0 +1,830 @@
+"""config.toml -> frozen, typed configuration.
+
+Every key has a default that serves, or is required and says so. Unknown keys
+are errors: a typo must never be silently ignored. Errors are collected, not
+raised one at a time, so `netboot check` can name every bad key at once, the
+way `kea-dhcp4 -t` does.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from ipaddress import IPv4Address, IPv4Network
+from pathlib import Path
+from typing import Any, TypeVar
+
+from netboot.wire import normalize_mac
+
+T = TypeVar("T")
+
+URL_OPTION_CODES = frozenset({66, 43, 150, 160, *range(128, 255)})
+
+
+class ConfigError(Exception):
+    """One or more problems in a config file; `problems` lists each one."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__("; ".join(problems))
+
+
+# ---------------------------------------------------------------- sections
+
+
+@dataclass(frozen=True)
+class ApplianceConfig:
+    interface: str
+    address: IPv4Address | None = None
+    state_dir: Path = Path("/var/lib/netboot")
+    name: str = "netboot"
+
+
+@dataclass(frozen=True)
+class ProvisioningConfig:
+    url: str = ""
+    root: Path = Path("/srv/netboot")
+
+
+@dataclass(frozen=True)
+class DhcpScope:
+    """One served subnet on one interface (the untagged phone VLAN, or a
+    voice-VLAN subinterface such as `eth0.100`)."""
+
+    interface: str
+    subnet: IPv4Network
+    pool_start: IPv4Address
+    pool_end: IPv4Address
+    address: IPv4Address | None = None
+    router: IPv4Address | None = None
+    dns: tuple[IPv4Address, ...] = ()
+    lease_time: int = 3600
+    domain: str = ""
+    vlan: int | None = None
+
+
+OptionValue = str | int | bool | tuple[str, ...] | dict[int, str]
+
+
+@dataclass(frozen=True)
+class DhcpClass:
+    name: str
+    vendor: str | None = None
+    mac_prefix: bytes | None = None
+    url: str | None = None
+    url_options: tuple[int, ...] | None = None
+    options: dict[int, OptionValue] = field(default_factory=dict)
+    vendor_suboptions: dict[int, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class DhcpHost:
+    mac: str
+    ip: IPv4Address
+    hostname: str = ""
+
+
+@dataclass(frozen=True)
+class DhcpConfig:
+    enabled: bool = True
+    scopes: tuple[DhcpScope, ...] = ()
+    url_options: tuple[int, ...] = (66, 160)
+    authoritative: bool = True
+    classes: tuple[DhcpClass, ...] = ()
+    hosts: tuple[DhcpHost, ...] = ()
+    ntp: tuple[IPv4Address, ...] = ()
+    ping_check: bool = True
+    ping_timeout_ms: int = 300
+    ignore_other_servers: bool = False
+    offer_hold: int = 60
+    decline_hold: int = 600
+
+
+@dataclass(frozen=True)
+class PnpRule:
+    url: str
+    vendor: str | None = None
+    model: str | None = None
+    mac_prefix: bytes | None = None
+
+
+@dataclass(frozen=True)
+class PnpConfig:
+    enabled: bool = True
+    policy: str = "all"
+    allowed_sources: tuple[IPv4Network, ...] | None = None
+    rules: tuple[PnpRule, ...] = ()
+    port: int = 5060
+    rate_limit: float = 2.0
+
+
+@dataclass(frozen=True)
+class TftpConfig:
+    enabled: bool = True
+    port: int = 69
+    timeout: float = 1.0
+    retries: int = 5
+
+
+@dataclass(frozen=True)
+class HttpConfig:
+    enabled: bool = True
+    port: int = 80
+    username: str = ""
+    password: str = ""
+    bind_mac_files: bool = True
+    https_port: int = 443
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+
+
+@dataclass(frozen=True)
+class FtpConfig:
+    enabled: bool = False
+    port: int = 21
+    username: str = ""
+    password: str = ""
+    passive_ports: tuple[int, int] = (30000, 30100)
+
+
+@dataclass(frozen=True)
+class LldpConfig:
+    enabled: bool = True
+    voice_vlan: int | None = None
+    priority: int = 5
+    dscp: int = 46
+    signaling_dscp: int = 26
+    interval: int = 30
+    cdp: bool = True
+
+
+@dataclass(frozen=True)
+class StunConfig:
+    enabled: bool = False
+    addresses: tuple[IPv4Address, ...] = ()
+    ports: tuple[int, ...] = (3478, 3479)
+    rate_limit: float = 200.0
+
+
+@dataclass(frozen=True)
+class PhonesConfig:
+    inventory: Path | None = None
+    sip_server: str = ""
+    sip_port: int = 5060
+    admin_user: str = "admin"
+    admin_password: str = "admin"
+    stun: bool = False
+    stun_server: str = ""
+    rport: bool = True
+    templates: Path | None = None
+    ntp_server: str = ""
+    time_zone: str = "UTC"
+
+
+@dataclass(frozen=True)
+class Config:
+    appliance: ApplianceConfig
+    provisioning: ProvisioningConfig = ProvisioningConfig()
+    dhcp: DhcpConfig = DhcpConfig()
+    pnp: PnpConfig = PnpConfig()
+    tftp: TftpConfig = TftpConfig()
+    http: HttpConfig = HttpConfig()
+    ftp: FtpConfig = FtpConfig()
+    lldp: LldpConfig = LldpConfig()
+    stun: StunConfig = StunConfig()
+    phones: PhonesConfig = PhonesConfig()
+    source: Path | None = None
+
+    @property
+    def interfaces(self) -> tuple[str, ...]:
+        """Every interface the appliance serves, primary first."""
+        seen = [self.appliance.interface]
+        for scope in self.dhcp.scopes:
+            if scope.interface not in seen:
+                seen.append(scope.interface)
+        return tuple(seen)
+
+    def scope_for(self, interface: str) -> DhcpScope | None:
+        for scope in self.dhcp.scopes:
+            if scope.interface == interface:
+                return scope
+        return None
+
+    def server_address(self, interface: str | None = None) -> IPv4Address | None:
+        """This host's address on `interface` as configured (None: ask the OS)."""
+        name = interface or self.appliance.interface
+        scope = self.scope_for(name)
+        if scope is not None and scope.address is not None:
+            return scope.address
+        if name == self.appliance.interface:
+            return self.appliance.address
+        return None
+
+
+# ---------------------------------------------------------------- reading
+
+
+class _Table:
+    """One TOML table being read: typed getters that record problems under the
+    key's dotted path and fall back to the default, and `done()` that reports
+    keys nobody asked for."""
+
+    def __init__(self, raw: object, path: str, problems: list[str]) -> None:
+        self.path = path
+        self.problems = problems
+        if raw is None:
+            raw = {}
+        if not isinstance(raw, dict):
+            problems.append(f"{path}: must be a table")
+            raw = {}
+        self.raw: dict[str, Any] = raw
+        self.seen: set[str] = set()
+
+    def key(self, name: str) -> str:
+        return f"{self.path}.{name}" if self.path else name
+
+    def problem(self, name: str, message: str) -> None:
+        self.problems.append(f"{self.key(name)}: {message}")
+
+    def has(self, name: str) -> bool:
+        return name in self.raw
+
+    def _get(self, name: str, kinds: tuple[type, ...], what: str) -> Any:
+        self.seen.add(name)
+        if name not in self.raw:
+            return None
+        value = self.raw[name]
+        if isinstance(value, bool) and bool not in kinds:
+            self.problem(name, f"must be {what}, got {value!r}")
+            return None
+        if not isinstance(value, kinds):
+            self.problem(name, f"must be {what}, got {value!r}")
+            return None
+        return value
+
+    def required(self, name: str, getter: Callable[..., T | None], *args: Any) -> T | None:
+        if name not in self.raw:
+            self.seen.add(name)
+            self.problem(name, "is required")
+            return None
+        return getter(name, *args)
+
+    def string(self, name: str, default: str = "") -> str:
+        value = self._get(name, (str,), "a string")
+        return default if value is None else str(value)
+
+    def boolean(self, name: str, default: bool) -> bool:
+        value = self._get(name, (bool,), "true or false")
+        return default if value is None else bool(value)
+
+    def integer(
+        self, name: str, default: int, low: int | None = None, high: int | None = None
+    ) -> int:
+        value = self._get(name, (int,), "an integer")
+        if value is None:
+            return default
+        if (low is not None and value < low) or (high is not None and value > high):
+            self.problem(name, f"must be between {low} and {high}, got {value}")
+            return default
+        return int(value)
+
+    def number(self, name: str, default: float, low: float = 0.0) -> float:
+        value = self._get(name, (int, float), "a number")
+        if value is None:
+            return default
+        if value < low:
+            self.problem(name, f"must be at least {low}, got {value}")
+            return default
+        return float(value)
+
+    def optional_int(self, name: str, low: int, high: int) -> int | None:
+        if name not in self.raw:
+            self.seen.add(name)
+            return None
+        value = self.integer(name, -1, low, high)
+        return None if value == -1 else value
+
+    def ipv4(self, name: str) -> IPv4Address | None:
+        value = self._get(name, (str,), "an IPv4 address")
+        if value is None:
+            return None
+        try:
+            return IPv4Address(value)
+        except ValueError:
+            self.problem(name, f"not an IPv4 address: {value!r}")
+            return None
+
+    def ipv4_list(self, name: str) -> tuple[IPv4Address, ...]:
+        value = self._get(name, (list, str), "a list of IPv4 addresses")
+        if value is None:
+            return ()
+        items = [value] if isinstance(value, str) else value
+        out: list[IPv4Address] = []
+        for item in items:
+            try:
+                out.append(IPv4Address(item))
+            except (ValueError, TypeError):
+                self.problem(name, f"not an IPv4 address: {item!r}")
+        return tuple(out)
+
+    def network(self, name: str) -> IPv4Network | None:
+        value = self._get(name, (str,), "an IPv4 network like 192.168.10.0/24")
+        if value is None:
+            return None
+        try:
+            return IPv4Network(value, strict=True)
+        except ValueError as exc:
+            self.problem(name, f"not an IPv4 network: {value!r} ({exc})")
+            return None
+
+    def network_list(self, name: str) -> tuple[IPv4Network, ...] | None:
+        value = self._get(name, (list,), "a list of IPv4 networks")
+        if value is None:
+            return None
+        out: list[IPv4Network] = []
+        for item in value:
+            try:
+                out.append(IPv4Network(item, strict=False))
+            except (ValueError, TypeError):
+                self.problem(name, f"not an IPv4 network: {item!r}")
+        return tuple(out)
+
+    def path_value(self, name: str, default: Path | None) -> Path | None:
+        value = self._get(name, (str,), "a path")
+        if value is None or value == "":
+            return default
+        return Path(value)
+
+    def mac_prefix(self, name: str) -> bytes | None:
+        value = self._get(name, (str,), "a MAC prefix like 00:30:4f")
+        if value is None:
+            return None
+        digits = "".join(ch for ch in value if ch not in ":-. ")
+        try:
+            prefix = bytes.fromhex(digits)
+        except ValueError:
+            prefix = b""
+        if not 1 <= len(prefix) <= 6 or len(digits) % 2:
+            self.problem(name, f"not a MAC prefix: {value!r}")
+            return None
+        return prefix
+
+    def option_codes(self, name: str, default: tuple[int, ...]) -> tuple[int, ...]:
+        value = self._get(name, (list,), "a list of DHCP option codes")
+        if value is None:
+            return default
+        out: list[int] = []
+        for item in value:
+            if isinstance(item, bool) or not isinstance(item, int) or item not in URL_OPTION_CODES:
+                self.problem(
+                    name, f"{item!r} cannot carry the URL: use 66, 43, 150, 160 or 128..254"
+                )
+            else:
+                out.append(item)
+        return tuple(out)
+
+    def tables(self, name: str) -> Iterator[_Table]:
+        value = self._get(name, (list,), "an array of tables ([[...]])")
+        if value is None:
+            return
+        for index, item in enumerate(value):
+            yield _Table(item, f"{self.key(name)}[{index}]", self.problems)
+
+    def done(self) -> None:
+        for name in self.raw:
+            if name not in self.seen:
+                self.problem(name, "unknown key")
+
+
+def _dhcp_options(table: _Table, name: str) -> dict[int, OptionValue]:
+    value = table._get(name, (dict,), "a table of option code = value")
+    if value is None:
+        return {}
+    out: dict[int, OptionValue] = {}
+    for key, item in value.items():
+        try:
+            code = int(key)
+        except ValueError:
+            code = -1
+        if not 1 <= code <= 254 or code in (50, 51, 53, 54, 55, 57, 61, 82):
+            table.problem(
+                name, f"{key!r} is not an option code a class may set (1..254, not 50-57/61/82)"
+            )
+            continue
+        if isinstance(item, list):
+            out[code] = tuple(str(x) for x in item)
+        elif isinstance(item, dict):
+            try:
+                out[code] = {int(k): str(v) for k, v in item.items()}
+            except ValueError:
+                table.problem(name, f"option {code}: sub-option codes must be integers")
+        elif isinstance(item, str | int | bool):
+            out[code] = item
+        else:
+            table.problem(name, f"option {code}: unsupported value {item!r}")
+    return out
+
+
+def _pool(table: _Table, subnet: IPv4Network | None) -> tuple[IPv4Address, IPv4Address] | None:
+    text = table.required("pool", table.string)
+    if not text:
+        return None
+    start_text, sep, end_text = text.partition("-")
+    try:
+        start = IPv4Address(start_text.strip())
+        end = IPv4Address(end_text.strip()) if sep else start
+    except ValueError:
+        table.problem("pool", f"must be FIRST-LAST addresses, got {text!r}")
+        return None
+    if end < start:
+        table.problem("pool", f"ends before it starts: {text!r}")
+        return None
+    if subnet is not None and (start not in subnet or end not in subnet):
+        table.problem("pool", f"{text} is not inside subnet {subnet}")
+        return None
+    if subnet is not None and (start == subnet.network_address or end == subnet.broadcast_address):
+        table.problem("pool", f"{text} includes the network or broadcast address of {subnet}")
+        return None
+    return start, end
+
+
+def _scope(table: _Table, interface_default: str | None, lease_default: int) -> DhcpScope | None:
+    interface = table.string("interface", interface_default or "")
+    if not interface:
+        table.problem("interface", "is required for a [[dhcp.scope]]")
+    subnet = table.required("subnet", table.network)
+    pool = _pool(table, subnet)
+    address = table.ipv4("address")
+    router = table.ipv4("router")
+    dns = table.ipv4_list("dns")
+    lease_time = table.integer("lease_time", lease_default, 60, 365 * 86400)
+    domain = table.string("domain")
+    vlan = table.optional_int("vlan", 1, 4094)
+    if subnet is not None:
+        for key, addr in (("address", address), ("router", router)):
+            if addr is not None and addr not in subnet:
+                table.problem(key, f"{addr} is not inside subnet {subnet}")
+    if subnet is None or pool is None or not interface:
+        return None
+    if address is not None and pool[0] <= address <= pool[1]:
+        table.problem("address", f"{address} is inside the pool {pool[0]}-{pool[1]}")
+    return DhcpScope(
+        interface=interface,
+        subnet=subnet,
+        pool_start=pool[0],
+        pool_end=pool[1],
+        address=address,
+        router=router,
+        dns=dns,
+        lease_time=lease_time,
+        domain=domain,
+        vlan=vlan,
+    )
+
+
+_SCOPE_KEYS = ("subnet", "pool", "router", "dns", "domain", "address", "interface", "vlan")
+
+
+def _read_dhcp(t: _Table, appliance: ApplianceConfig | None) -> DhcpConfig:
+    enabled = t.boolean("enabled", True)
+    lease_time = t.integer("lease_time", 3600, 60, 365 * 86400)
+    scopes: list[DhcpScope] = []
+    if any(t.has(k) for k in ("subnet", "pool")):
+        default_if = appliance.interface if appliance else None
+        scope = _scope(t, default_if, lease_time)
+        if scope is not None:
+            if (
+                scope.address is None
+                and appliance is not None
+                and scope.interface == appliance.interface
+            ):
+                scope = DhcpScope(**{**scope.__dict__, "address": appliance.address})
+            scopes.append(scope)
+    else:
+        for key in _SCOPE_KEYS:
+            t.seen.add(key)
+            if t.has(key):
+                t.problem(key, "belongs with subnet and pool (or inside a [[dhcp.scope]])")
+    for sub in t.tables("scope"):
+        scope = _scope(sub, None, lease_time)
+        sub.done()
+        if scope is not None:
+            scopes.append(scope)
+    seen_if: set[str] = set()
+    for index, scope in enumerate(scopes):
+        if scope.interface in seen_if:
+            t.problem("scope", f"interface {scope.interface} has more than one scope (#{index})")
+        seen_if.add(scope.interface)
+    for i, a in enumerate(scopes):
+        for b in scopes[i + 1 :]:
+            if a.subnet.overlaps(b.subnet):
+                t.problem(
+                    "scope",
+                    f"subnets {a.subnet} ({a.interface}) and {b.subnet} ({b.interface}) overlap",
+                )
+    if enabled and not scopes:
+        t.problems.append(
+            "dhcp: enabled but no subnet/pool given (set dhcp.subnet and dhcp.pool, or enabled = false)"
+        )
+
+    classes: list[DhcpClass] = []
+    for sub in t.tables("class"):
+        name = sub.string("name", f"class{len(classes)}")
+        vendor = sub.string("vendor") or None
+        prefix = sub.mac_prefix("mac_prefix")
+        url = sub.string("url") or None
+        url_options = sub.option_codes("url_options", ()) if sub.has("url_options") else None
+        options = _dhcp_options(sub, "options")
+        subopts_raw = _dhcp_options(sub, "vendor_suboptions")
+        subopts = {code: str(v) for code, v in subopts_raw.items()}
+        if vendor is None and prefix is None:
+            sub.problem("vendor", "a class needs vendor or mac_prefix to match on")
+        sub.done()
+        classes.append(DhcpClass(name, vendor, prefix, url, url_options, options, subopts))
+
+    hosts: list[DhcpHost] = []
+    seen_mac: dict[str, int] = {}
+    seen_ip: dict[IPv4Address, int] = {}
+    for index, sub in enumerate(t.tables("host")):
+        mac_text = sub.required("mac", sub.string)
+        ip = sub.required("ip", sub.ipv4)
+        hostname = sub.string("hostname")
+        sub.done()
+        try:
+            mac = normalize_mac(mac_text or "")
+        except ValueError:
+            if mac_text:
+                sub.problem("mac", f"not a MAC address: {mac_text!r}")
+            continue
+        if ip is None:
+            continue
+        if mac in seen_mac:
+            sub.problem("mac", f"{mac} is reserved twice (also dhcp.host[{seen_mac[mac]}])")
+            continue
+        if ip in seen_ip:
+            sub.problem("ip", f"{ip} is reserved twice (also dhcp.host[{seen_ip[ip]}])")
+            continue
+        if scopes and not any(ip in s.subnet for s in scopes):
+            sub.problem("ip", f"{ip} is in no served subnet")
+            continue
+        seen_mac[mac] = index
+        seen_ip[ip] = index
+        hosts.append(DhcpHost(mac, ip, hostname))
+
+    config = DhcpConfig(
+        enabled=enabled,
+        scopes=tuple(scopes),
+        url_options=t.option_codes("url_options", (66, 160)),
+        authoritative=t.boolean("authoritative", True),
+        classes=tuple(classes),
+        hosts=tuple(hosts),
+        ntp=t.ipv4_list("ntp"),
+        ping_check=t.boolean("ping_check", True),
+        ping_timeout_ms=t.integer("ping_timeout_ms", 300, 10, 5000),
+        ignore_other_servers=t.boolean("ignore_other_servers", False),
+        offer_hold=t.integer("offer_hold", 60, 5, 3600),
+        decline_hold=t.integer("decline_hold", 600, 10, 86400),
+    )
+    t.done()
+    return config
+
+
+def _read_pnp(t: _Table) -> PnpConfig:
+    policy = t.string("policy", "all")
+    if policy not in ("all", "known", "discover"):
+        t.problem("policy", f"must be one of all, known, discover; got {policy!r}")
+        policy = "all"
+    rules: list[PnpRule] = []
+    for sub in t.tables("rule"):
+        url = sub.required("url", sub.string)
+        rule = PnpRule(
+            url=url or "",
+            vendor=sub.string("vendor") or None,
+            model=sub.string("model") or None,
+            mac_prefix=sub.mac_prefix("mac_prefix"),
+        )
+        sub.done()
+        if url:
+            rules.append(rule)
+    config = PnpConfig(
+        enabled=t.boolean("enabled", True),
+        policy=policy,
+        allowed_sources=t.network_list("allowed_sources"),
+        rules=tuple(rules),
+        port=t.integer("port", 5060, 1, 65535),
+        rate_limit=t.number("rate_limit", 2.0, 0.01),
+    )
+    t.done()
+    return config
+
+
+def _read_lldp(t: _Table) -> LldpConfig:
+    config = LldpConfig(
+        enabled=t.boolean("enabled", True),
+        voice_vlan=t.optional_int("voice_vlan", 1, 4094),
+        priority=t.integer("priority", 5, 0, 7),
+        dscp=t.integer("dscp", 46, 0, 63),
+        signaling_dscp=t.integer("signaling_dscp", 26, 0, 63),
+        interval=t.integer("interval", 30, 5, 3600),
+        cdp=t.boolean("cdp", True),
+    )
+    t.done()
+    return config
+
+
+def _read_stun(t: _Table) -> StunConfig:
+    enabled = t.boolean("enabled", False)
+    addresses = t.ipv4_list("addresses")
+    ports_raw = t._get("ports", (list,), "a list of one or two UDP ports")
+    ports: tuple[int, ...] = (3478, 3479)
+    if ports_raw is not None:
+        if not 1 <= len(ports_raw) <= 2 or not all(
+            isinstance(p, int) and not isinstance(p, bool) and 1 <= p <= 65535 for p in ports_raw
+        ):
+            t.problem("ports", f"must be one or two UDP ports, got {ports_raw!r}")
+        elif len(set(ports_raw)) != len(ports_raw):
+            t.problem("ports", "the two ports must differ")
+        else:
+            ports = tuple(ports_raw)
+    if len(addresses) > 2:
+        t.problem("addresses", "give one address (binding only) or two (primary and alternate)")
+    elif len(addresses) == 2 and addresses[0] == addresses[1]:
+        t.problem("addresses", "the two addresses must differ")
+    if enabled and not addresses:
+        t.problem("addresses", "is required when stun is enabled")
+    config = StunConfig(enabled, addresses, ports, t.number("rate_limit", 200.0, 1.0))
+    t.done()
+    return config
+
+
+def _read_phones(t: _Table) -> PhonesConfig:
+    config = PhonesConfig(
+        inventory=t.path_value("inventory", None),
+        sip_server=t.string("sip_server"),
+        sip_port=t.integer("sip_port", 5060, 1, 65535),
+        admin_user=t.string("admin_user", "admin"),
+        admin_password=t.string("admin_password", "admin"),
+        stun=t.boolean("stun", False),
+        stun_server=t.string("stun_server"),
+        rport=t.boolean("rport", True),
+        templates=t.path_value("templates", None),
+        ntp_server=t.string("ntp_server"),
+        time_zone=t.string("time_zone", "UTC"),
+    )
+    t.done()
+    return config
+
+
+def parse_config(raw: dict[str, Any], source: Path | None = None) -> Config:
+    """Build a Config from parsed TOML, or raise ConfigError naming every problem."""
+    problems: list[str] = []
+    top = _Table(raw, "", problems)
+
+    a = _Table(top._get("appliance", (dict,), "a table"), "appliance", problems)
+    interface = a.required("interface", a.string)
+    appliance = ApplianceConfig(
+        interface=interface or "",
+        address=a.ipv4("address"),
+        state_dir=a.path_value("state_dir", Path("/var/lib/netboot")) or Path("/var/lib/netboot"),
+        name=a.string("name", "netboot"),
+    )
+    a.done()
+
+    p = _Table(top._get("provisioning", (dict,), "a table"), "provisioning", problems)
+    provisioning = ProvisioningConfig(
+        url=p.string("url"), root=p.path_value("root", Path("/srv/netboot")) or Path("/srv/netboot")
+    )
+    p.done()
+    if provisioning.url and "://" not in provisioning.url:
+        problems.append(
+            f"provisioning.url: must be a URL like http://host/$mac.cfg, got {provisioning.url!r}"
+        )
+
+    dhcp = _read_dhcp(_Table(top._get("dhcp", (dict,), "a table"), "dhcp", problems), appliance)
+    pnp = _read_pnp(_Table(top._get("pnp", (dict,), "a table"), "pnp", problems))
+
+    t = _Table(top._get("tftp", (dict,), "a table"), "tftp", problems)
+    tftp = TftpConfig(
+        enabled=t.boolean("enabled", True),
+        port=t.integer("port", 69, 1, 65535),
+        timeout=t.number("timeout", 1.0, 0.05),
+        retries=t.integer("retries", 5, 1, 50),
+    )
+    t.done()
+
+    h = _Table(top._get("http", (dict,), "a table"), "http", problems)
+    http = HttpConfig(
+        enabled=h.boolean("enabled", True),
+        port=h.integer("port", 80, 1, 65535),
+        username=h.string("username"),
+        password=h.string("password"),
+        bind_mac_files=h.boolean("bind_mac_files", True),
+        https_port=h.integer("https_port", 443, 0, 65535),
+        tls_cert=h.path_value("tls_cert", None),
+        tls_key=h.path_value("tls_key", None),
+    )
+    if bool(http.username) != bool(http.password):
+        h.problem(
+            "password" if http.username else "username",
+            "set both username and password, or neither",
+        )
+    if (http.tls_cert is None) != (http.tls_key is None):
+        h.problem("tls_key", "set both tls_cert and tls_key, or neither (one is generated)")
+    h.done()
+
+    f = _Table(top._get("ftp", (dict,), "a table"), "ftp", problems)
+    passive = f._get("passive_ports", (list,), "a list [first, last]")
+    passive_ports = (30000, 30100)
+    if passive is not None:
+        if (
+            len(passive) == 2
+            and all(isinstance(x, int) and 1024 <= x <= 65535 for x in passive)
+            and passive[0] <= passive[1]
+        ):
+            passive_ports = (passive[0], passive[1])
+        else:
+            f.problem("passive_ports", f"must be [first, last] ports above 1023, got {passive!r}")
+    ftp = FtpConfig(
+        enabled=f.boolean("enabled", False),
+        port=f.integer("port", 21, 1, 65535),
+        username=f.string("username"),
+        password=f.string("password"),
+        passive_ports=passive_ports,
+    )
+    f.done()
+
+    lldp = _read_lldp(_Table(top._get("lldp", (dict,), "a table"), "lldp", problems))
+    stun = _read_stun(_Table(top._get("stun", (dict,), "a table"), "stun", problems))
+    phones = _read_phones(_Table(top._get("phones", (dict,), "a table"), "phones", problems))
+    top.done()
+
+    if http.enabled and http.https_port and http.https_port == http.port:
+        problems.append("http.https_port: must differ from http.port")
+
+    if problems:
+        raise ConfigError(problems)
+    return Config(appliance, provisioning, dhcp, pnp, tftp, http, ftp, lldp, stun, phones, source)
+
+
+def load_config(path: Path | str) -> Config:
+    """Read and validate a config file; ConfigError names each problem."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError([f"{path}: cannot read: {exc.strerror}"]) from None
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError([f"{path}: not valid TOML: {exc}"]) from None
+    return parse_config(raw, path)
+
+
+def site_warnings(config: Config) -> list[str]:
+    """Things that are legal but probably wrong (`netboot check` prints them)."""
+    warnings: list[str] = []
+    if config.lldp.enabled and config.lldp.voice_vlan is not None and config.dhcp.enabled:
+        served = {s.vlan for s in config.dhcp.scopes} | {
+            _vlan_of(s.interface) for s in config.dhcp.scopes
+        }
+        if config.lldp.voice_vlan not in served:
+            warnings.append(
+                f"lldp.voice_vlan: VLAN {config.lldp.voice_vlan} is advertised but no DHCP scope serves it "
+                f"(add a [[dhcp.scope]] on {config.appliance.interface.split('.')[0]}.{config.lldp.voice_vlan})"
+            )
+    if not config.provisioning.url and (config.dhcp.enabled or config.pnp.enabled):
+        warnings.append("provisioning.url: empty, so phones are told no provisioning URL")
+    return warnings
+
+
+def _vlan_of(interface: str) -> int | None:
+    _, dot, tail = interface.rpartition(".")
+    return int(tail) if dot and tail.isdigit() else None
+
+
+def ip_in_any(ip: IPv4Address, networks: tuple[IPv4Network, ...]) -> bool:
+    return any(ip in n for n in networks)
+
+
+__all__ = [
+    "ApplianceConfig",
+    "Config",
+    "ConfigError",
+    "DhcpClass",
+    "DhcpConfig",
+    "DhcpHost",
+    "DhcpScope",
+    "FtpConfig",
+    "HttpConfig",
+    "LldpConfig",
+    "PhonesConfig",
+    "PnpConfig",
+    "PnpRule",
+    "ProvisioningConfig",
+    "StunConfig",
+    "TftpConfig",
+    "load_config",
+    "parse_config",
+    "site_warnings",
+]

@@ -1,0 +1,184 @@
+"""DHCP leases: an in-memory index mirrored in SQLite under state_dir.
+
+A lease is on disk before its ACK leaves: the engine `stage`s a lease (the
+in-memory index changes at once, so later decisions see it), the transport
+collects the replies that depend on staged leases and `commit`s the whole batch
+in one fsynced transaction (group commit), and only then sends them. `ip` is
+the table's primary key, so one address can never belong to two MACs on disk,
+whatever moment the process is killed at.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, replace
+from ipaddress import IPv4Address
+from pathlib import Path
+
+from netboot.registry import open_database
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS leases (
+    ip INTEGER PRIMARY KEY,
+    mac TEXT NOT NULL,
+    state TEXT NOT NULL,
+    expires REAL NOT NULL,
+    hostname TEXT NOT NULL DEFAULT '',
+    client_id TEXT NOT NULL DEFAULT '',
+    updated REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS leases_mac ON leases (mac);
+"""
+
+# bound: the client holds it until `expires`; declined: quarantined until
+# `expires`; released/expired: free, but remembered so the same MAC gets it back.
+STATES = ("bound", "declined", "released", "expired")
+
+
+@dataclass(frozen=True, slots=True)
+class Lease:
+    ip: int
+    mac: str
+    state: str
+    expires: float
+    hostname: str = ""
+    client_id: str = ""
+    updated: float = 0.0
+
+    @property
+    def address(self) -> IPv4Address:
+        return IPv4Address(self.ip)
+
+    def active(self, now: float) -> bool:
+        """Does this lease keep its address from anybody else at `now`?"""
+        return self.state in ("bound", "declined") and self.expires > now
+
+
+class LeaseStore:
+    def __init__(self, state_dir: Path) -> None:
+        self._conn = open_database(state_dir)
+        self._conn.execute("PRAGMA synchronous=FULL")
+        self._conn.executescript(SCHEMA)
+        self._lock = threading.Lock()
+        self.by_ip: dict[int, Lease] = {}
+        self.by_mac: dict[str, set[int]] = {}
+        self._staged: dict[int, Lease] = {}
+        for row in self._conn.execute(
+            "SELECT ip, mac, state, expires, hostname, client_id, updated FROM leases"
+        ):
+            self._index(Lease(*row))
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+    # ------------------------------------------------------------ index
+
+    def _index(self, lease: Lease) -> None:
+        old = self.by_ip.get(lease.ip)
+        if old is not None and old.mac != lease.mac:
+            ips = self.by_mac.get(old.mac)
+            if ips is not None:
+                ips.discard(lease.ip)
+                if not ips:
+                    del self.by_mac[old.mac]
+        self.by_ip[lease.ip] = lease
+        self.by_mac.setdefault(lease.mac, set()).add(lease.ip)
+
+    def get(self, ip: int) -> Lease | None:
+        return self.by_ip.get(ip)
+
+    def for_mac(self, mac: str) -> Iterator[Lease]:
+        for ip in self.by_mac.get(mac, ()):
+            yield self.by_ip[ip]
+
+    def __iter__(self) -> Iterator[Lease]:
+        return iter(list(self.by_ip.values()))
+
+    def __len__(self) -> int:
+        return len(self.by_ip)
+
+    def mac_for_ip(self, ip: str | IPv4Address, now: float) -> str | None:
+        """The MAC holding an active lease on `ip` (for per-MAC file binding)."""
+        lease = self.by_ip.get(int(IPv4Address(ip)))
+        return (
+            lease.mac
+            if lease is not None and lease.state == "bound" and lease.expires > now
+            else None
+        )
+
+    def ip_for_mac(self, mac: str, now: float) -> IPv4Address | None:
+        best: Lease | None = None
+        for lease in self.for_mac(mac):
+            if (
+                lease.state == "bound"
+                and lease.expires > now
+                and (best is None or lease.updated > best.updated)
+            ):
+                best = lease
+        return best.address if best is not None else None
+
+    # ------------------------------------------------------------ writing
+
+    def stage(self, lease: Lease) -> None:
+        """Change the index now; the change reaches disk at the next `commit`."""
+        self._index(lease)
+        self._staged[lease.ip] = lease
+
+    @property
+    def staged(self) -> int:
+        return len(self._staged)
+
+    def take_staged(self) -> list[Lease]:
+        batch = list(self._staged.values())
+        self._staged.clear()
+        return batch
+
+    def commit(self, batch: Iterable[Lease]) -> None:
+        """Write leases durably in one transaction (safe to call from a worker thread)."""
+        rows = [
+            (x.ip, x.mac, x.state, x.expires, x.hostname, x.client_id, x.updated) for x in batch
+        ]
+        if not rows:
+            return
+        with self._lock:
+            cur = self._conn.cursor()
+            cur.execute("BEGIN IMMEDIATE")
+            try:
+                cur.executemany(
+                    "INSERT INTO leases (ip, mac, state, expires, hostname, client_id, updated) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(ip) DO UPDATE SET mac = excluded.mac, "
+                    "state = excluded.state, expires = excluded.expires, hostname = excluded.hostname, "
+                    "client_id = excluded.client_id, updated = excluded.updated",
+                    rows,
+                )
+                cur.execute("COMMIT")
+            except BaseException:
+                cur.execute("ROLLBACK")
+                raise
+
+    def flush(self) -> None:
+        """Commit everything staged, synchronously (tests, shutdown)."""
+        self.commit(self.take_staged())
+
+
+def read_leases(state_dir: Path) -> list[Lease]:
+    """Every lease on disk, for `netboot leases` (another process may be serving)."""
+    path = state_dir / "netboot.db"
+    if not path.exists():
+        return []
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5.0)
+    try:
+        rows = conn.execute(
+            "SELECT ip, mac, state, expires, hostname, client_id, updated FROM leases ORDER BY ip"
+        ).fetchall()
+    except sqlite3.OperationalError:
+        return []
+    finally:
+        conn.close()
+    return [Lease(*row) for row in rows]
+
+
+__all__ = ["Lease", "LeaseStore", "read_leases", "replace"]

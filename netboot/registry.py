@@ -1,0 +1,252 @@
+"""What the appliance knows per phone (MAC), fed by every service.
+
+DHCP, PnP, LLDP, TFTP, HTTP, FTP and Action URL all call `Registry.record`
+with (mac, service, kind, detail). Events are queued in memory and written in
+one transaction per flush (the supervisor flushes a few times a second and at
+shutdown), so recording never stalls a hot path. The per-phone row keeps the
+latest facts (IP, vendor, model, firmware) and a provisioning state that only
+moves forward along: seen -> url-sent -> fetched-common -> fetched-own ->
+registered, with `failed` / `registration-failed` when a step went wrong.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+DB_NAME = "netboot.db"
+
+# Provisioning states and their rank: a later event never moves a phone back.
+STATES: dict[str, int] = {
+    "seen": 0,
+    "url-sent": 1,
+    "failed": 2,
+    "fetched-common": 3,
+    "fetched-own": 4,
+    "registration-failed": 5,
+    "registered": 6,
+}
+
+# Facts a service may report with an event; they update the phone row.
+FACTS = ("ip", "vendor", "model", "firmware", "hostname", "vendor_class", "url", "lldp_name")
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS phones (
+    mac TEXT PRIMARY KEY,
+    ip TEXT, vendor TEXT, model TEXT, firmware TEXT, hostname TEXT,
+    vendor_class TEXT, url TEXT, lldp_name TEXT,
+    state TEXT NOT NULL DEFAULT 'seen',
+    state_detail TEXT,
+    first_seen REAL NOT NULL,
+    last_seen REAL NOT NULL,
+    last_event TEXT,
+    files INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS events (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    mac TEXT NOT NULL,
+    ts REAL NOT NULL,
+    service TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    detail TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS events_mac ON events (mac, id);
+"""
+
+
+def open_database(state_dir: Path) -> sqlite3.Connection:
+    """A connection to the appliance's SQLite file, in WAL mode, schema ready."""
+    state_dir.mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(
+        state_dir / DB_NAME, timeout=10.0, isolation_level=None, check_same_thread=False
+    )
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA busy_timeout=10000")
+    return conn
+
+
+@dataclass(frozen=True)
+class Event:
+    mac: str
+    when: float
+    service: str
+    kind: str
+    detail: Mapping[str, Any]
+
+    def describe(self) -> str:
+        parts = [f"{k}={v}" for k, v in self.detail.items() if v not in (None, "", [], {})]
+        return f"{self.service} {self.kind} " + " ".join(parts)
+
+
+@dataclass(frozen=True)
+class Phone:
+    mac: str
+    ip: str | None
+    vendor: str | None
+    model: str | None
+    firmware: str | None
+    hostname: str | None
+    vendor_class: str | None
+    url: str | None
+    state: str
+    state_detail: str | None
+    first_seen: float
+    last_seen: float
+    last_event: str | None
+    files: int
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def state_after(
+    kind: str, service: str, detail: Mapping[str, Any]
+) -> tuple[str, str | None] | None:
+    """The provisioning state an event moves a phone to, if any."""
+    if service == "dhcp" and kind == "ack" and detail.get("url"):
+        return "url-sent", f"DHCP option {detail.get('url_options')}"
+    if service == "pnp" and kind == "notify":
+        return "url-sent", "SIP PnP NOTIFY"
+    if kind == "fetch":
+        name = str(detail.get("file", ""))
+        if detail.get("result") != "ok":
+            return "failed", f"{detail.get('protocol', service)} {name}: {detail.get('result')}"
+        if detail.get("file_kind") == "common":
+            return "fetched-common", name
+        return "fetched-own", name
+    if service == "action" and kind == "registration-succeeded":
+        return "registered", str(detail.get("line") or detail.get("active_user") or "")
+    if service == "action" and kind == "registration-failed":
+        return "registration-failed", str(detail.get("line") or detail.get("active_user") or "")
+    return None
+
+
+class Registry:
+    """Per-phone records and their timelines, in SQLite under state_dir."""
+
+    def __init__(self, state_dir: Path) -> None:
+        self._conn = open_database(state_dir)
+        self._conn.executescript(SCHEMA)
+        self._queue: list[tuple[str, float, str, str, dict[str, Any], dict[str, Any]]] = []
+
+    def close(self) -> None:
+        self.flush()
+        self._conn.close()
+
+    def record(
+        self,
+        mac: str,
+        service: str,
+        kind: str,
+        detail: Mapping[str, Any] | None = None,
+        *,
+        now: float | None = None,
+        **facts: Any,
+    ) -> None:
+        """Queue one event about one phone; `facts` (ip=, vendor=, model=, ...)
+        update its row. Cheap: nothing is written until `flush`."""
+        unknown = set(facts) - set(FACTS)
+        if unknown:
+            raise TypeError(f"unknown phone facts: {sorted(unknown)}")
+        when = time.time() if now is None else now
+        self._queue.append((mac, when, service, kind, dict(detail or {}), facts))
+
+    @property
+    def pending(self) -> int:
+        return len(self._queue)
+
+    def flush(self) -> int:
+        """Write every queued event in one transaction; returns how many."""
+        if not self._queue:
+            return 0
+        batch, self._queue = self._queue, []
+        cur = self._conn.cursor()
+        cur.execute("BEGIN IMMEDIATE")
+        try:
+            for mac, when, service, kind, detail, facts in batch:
+                self._apply(cur, mac, when, service, kind, detail, facts)
+            cur.execute("COMMIT")
+        except BaseException:
+            cur.execute("ROLLBACK")
+            raise
+        return len(batch)
+
+    def _apply(
+        self,
+        cur: sqlite3.Cursor,
+        mac: str,
+        when: float,
+        service: str,
+        kind: str,
+        detail: dict[str, Any],
+        facts: dict[str, Any],
+    ) -> None:
+        cur.execute(
+            "INSERT INTO events (mac, ts, service, kind, detail) VALUES (?, ?, ?, ?, ?)",
+            (mac, when, service, kind, json.dumps(detail, default=str, sort_keys=True)),
+        )
+        label = f"{service} {kind}"
+        cur.execute(
+            "INSERT INTO phones (mac, first_seen, last_seen, last_event) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT(mac) DO UPDATE SET last_seen = max(last_seen, excluded.last_seen), "
+            "last_event = excluded.last_event",
+            (mac, when, when, label),
+        )
+        values = {k: str(v) for k, v in facts.items() if v not in (None, "")}
+        if values:
+            assignments = ", ".join(f"{k} = ?" for k in values)
+            cur.execute(f"UPDATE phones SET {assignments} WHERE mac = ?", (*values.values(), mac))
+        if kind == "fetch" and detail.get("result") == "ok":
+            cur.execute("UPDATE phones SET files = files + 1 WHERE mac = ?", (mac,))
+        moved = state_after(kind, service, detail)
+        if moved is not None:
+            state, why = moved
+            row = cur.execute("SELECT state FROM phones WHERE mac = ?", (mac,)).fetchone()
+            current = STATES.get(row[0], 0) if row else 0
+            # A failure is shown until a later success replaces it; successes only move forward.
+            if STATES[state] >= current or row[0] == "failed":
+                cur.execute(
+                    "UPDATE phones SET state = ?, state_detail = ? WHERE mac = ?", (state, why, mac)
+                )
+
+    # ------------------------------------------------------------ reading
+
+    def phones(self) -> list[Phone]:
+        self.flush()
+        return read_phones(self._conn)
+
+    def phone(self, mac: str) -> Phone | None:
+        self.flush()
+        return read_phone(self._conn, mac)
+
+    def timeline(self, mac: str) -> list[Event]:
+        self.flush()
+        return read_timeline(self._conn, mac)
+
+
+_PHONE_COLUMNS = (
+    "mac, ip, vendor, model, firmware, hostname, vendor_class, url, state, state_detail, "
+    "first_seen, last_seen, last_event, files"
+)
+
+
+def read_phones(conn: sqlite3.Connection) -> list[Phone]:
+    rows = conn.execute(f"SELECT {_PHONE_COLUMNS} FROM phones ORDER BY mac").fetchall()
+    return [Phone(*row) for row in rows]
+
+
+def read_phone(conn: sqlite3.Connection, mac: str) -> Phone | None:
+    row = conn.execute(f"SELECT {_PHONE_COLUMNS} FROM phones WHERE mac = ?", (mac,)).fetchone()
+    return Phone(*row) if row else None
+
+
+def read_timeline(conn: sqlite3.Connection, mac: str) -> list[Event]:
+    rows = conn.execute(
+        "SELECT mac, ts, service, kind, detail FROM events WHERE mac = ? ORDER BY id", (mac,)
+    ).fetchall()
+    return [Event(r[0], r[1], r[2], r[3], json.loads(r[4])) for r in rows]
