@@ -1,0 +1,557 @@
+"""DHCP decisions (RFC 2131 §3 and §4.3), without I/O: time comes in as `now`.
+
+DISCOVER -> OFFER of the MAC's reservation, its previous address, the address
+it asks for, or the next free one (never-used addresses first, then the one
+that expired longest ago), held for `offer_hold` seconds. A new address is
+first returned as a `probe` so the transport can ARP for it without stalling
+anybody else; a host that answers gets the address quarantined.
+
+REQUEST is told apart by its fields (§4.3.2): SELECTING (server id + requested
+address), INIT-REBOOT (requested address, no ciaddr), RENEWING/REBINDING
+(ciaddr). An ACK carries a lease that must reach disk before the ACK leaves
+(`Reply.durable`). NAK when authoritative and the address is wrong here.
+DECLINE quarantines, RELEASE frees, INFORM gets the options without a lease.
+
+Replies are routed per §4.1: giaddr -> the relay on port 67; NAK -> broadcast;
+ciaddr -> unicast there; broadcast flag -> broadcast; else L2 unicast to chaddr.
+Provisioning options go out whether or not the client asked for them.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass, field
+from ipaddress import IPv4Address
+from typing import Any
+
+from netboot.config import DhcpClass, DhcpConfig, DhcpScope
+from netboot.dhcp import codec
+from netboot.dhcp.codec import (
+    ACK,
+    DECLINE,
+    DISCOVER,
+    INFORM,
+    NAK,
+    OFFER,
+    RELEASE,
+    REQUEST,
+    DhcpMessage,
+)
+from netboot.dhcp.leases import Lease, LeaseStore
+from netboot.dhcp.options import (
+    encode_suboptions,
+    encode_value,
+    url_option_value,
+    vendor_class_text,
+)
+from netboot.wire import format_mac
+
+BROADCAST_IP = 0xFFFFFFFF
+# Options that are never trimmed to fit a small client buffer.
+ESSENTIAL = frozenset({53, 54, 51, 58, 59, 1, 3, 6})
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    kind: str  # "relay" | "unicast" | "broadcast" | "l2"
+    ip: int
+    port: int
+    mac: bytes = codec.BROADCAST_MAC
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    message: DhcpMessage
+    route: Route
+    interface: str
+    server_ip: int
+    durable: bool = False
+
+
+@dataclass(frozen=True)
+class Decision:
+    reply: Reply | None = None
+    probe: int | None = None  # ARP for this address first, then ask again
+    event: str | None = None  # what to record in the registry
+    detail: dict[str, Any] = field(default_factory=dict)
+    facts: dict[str, Any] = field(default_factory=dict)
+    note: str | None = None  # why nothing was sent (logged at debug)
+
+
+@dataclass
+class _Offer:
+    mac: str
+    expires: float
+
+
+class ScopeState:
+    """One served subnet: its addresses and which of them are handed out."""
+
+    def __init__(self, scope: DhcpScope, server_ip: int) -> None:
+        self.scope = scope
+        self.server_ip = server_ip
+        self.start = int(scope.pool_start)
+        self.end = int(scope.pool_end)
+        self.network = int(scope.subnet.network_address)
+        self.mask = int(scope.subnet.netmask)
+        self.broadcast = int(scope.subnet.broadcast_address)
+        self.cursor = self.start
+        self.unused_left = True
+        self.excluded = {server_ip} | ({int(scope.router)} if scope.router else set())
+
+    def contains(self, ip: int) -> bool:
+        return ip & self.mask == self.network and ip not in (self.network, self.broadcast)
+
+    def in_pool(self, ip: int) -> bool:
+        return self.start <= ip <= self.end
+
+
+class DhcpEngine:
+    def __init__(
+        self,
+        config: DhcpConfig,
+        url: str,
+        leases: LeaseStore,
+        server_ips: dict[str, int],
+    ) -> None:
+        self.config = config
+        self.url = url
+        self.leases = leases
+        self.scopes = [ScopeState(s, server_ips[s.interface]) for s in config.scopes]
+        self.by_interface = {s.scope.interface: s for s in self.scopes}
+        self.reserved_ip = {int(h.ip): h.mac for h in config.hosts}
+        self.reserved_mac = {h.mac: int(h.ip) for h in config.hosts}
+        self.offers: dict[int, _Offer] = {}
+        self.offer_by_mac: dict[tuple[str, int], int] = {}  # (mac, scope network) -> ip
+        self.probed: dict[int, float] = {}  # ip -> when an ARP probe found it free
+
+    # ------------------------------------------------------------ lookup
+
+    def scope_for(self, msg: DhcpMessage, interface: str) -> ScopeState | None:
+        if msg.giaddr:
+            for state in self.scopes:
+                if state.contains(msg.giaddr):
+                    return state
+            return None
+        return self.by_interface.get(interface)
+
+    def match_class(self, msg: DhcpMessage) -> DhcpClass | None:
+        """First class whose vendor (substring of option 60, any case) or MAC
+        prefix matches."""
+        raw = msg.options.get(60)
+        vendor = vendor_class_text(raw).lower() if raw else ""
+        mac = msg.mac_bytes
+        for cls in self.config.classes:
+            if cls.vendor is not None and vendor and cls.vendor.lower() in vendor:
+                return cls
+            if cls.mac_prefix is not None and mac.startswith(cls.mac_prefix):
+                return cls
+        return None
+
+    def _free(self, state: ScopeState, ip: int, mac: str, now: float) -> bool:
+        """May `ip` be given to `mac` at `now`?"""
+        if not state.contains(ip) or ip in state.excluded:
+            return False
+        owner = self.reserved_ip.get(ip)
+        if owner is not None and owner != mac:
+            return False
+        lease = self.leases.get(ip)
+        if lease is not None and lease.mac != mac and lease.active(now):
+            return False
+        if (
+            lease is not None
+            and lease.mac == mac
+            and lease.state == "declined"
+            and lease.expires > now
+        ):
+            return False
+        offer = self.offers.get(ip)
+        return offer is None or offer.mac == mac or offer.expires <= now
+
+    def _pick_new(self, state: ScopeState, mac: str, now: float) -> int | None:
+        if state.unused_left:
+            size = state.end - state.start + 1
+            ip = state.cursor
+            for _ in range(size):
+                if ip not in self.leases.by_ip and self._free(state, ip, mac, now):
+                    state.cursor = ip + 1 if ip < state.end else state.start
+                    return ip
+                ip = ip + 1 if ip < state.end else state.start
+            state.unused_left = False
+        best: Lease | None = None
+        for ip in range(state.start, state.end + 1):
+            lease = self.leases.get(ip)
+            if lease is None:
+                if self._free(state, ip, mac, now):
+                    return ip
+                continue
+            if (best is None or lease.expires < best.expires) and self._free(state, ip, mac, now):
+                best = lease
+        return best.ip if best is not None else None
+
+    def _previous(self, state: ScopeState, mac: str, now: float) -> int | None:
+        best: Lease | None = None
+        for lease in self.leases.for_mac(mac):
+            fits = state.in_pool(lease.ip) and self._free(state, lease.ip, mac, now)
+            if fits and (best is None or lease.updated > best.updated):
+                best = lease
+        return best.ip if best is not None else None
+
+    def choose_address(self, state: ScopeState, msg: DhcpMessage, now: float) -> int | None:
+        mac = msg.mac
+        reserved = self.reserved_mac.get(mac)
+        if reserved is not None and state.contains(reserved):
+            return reserved
+        held = self.offer_by_mac.get((mac, state.network))
+        if held is not None and self._free(state, held, mac, now):
+            return held
+        previous = self._previous(state, mac, now)
+        if previous is not None:
+            return previous
+        requested = msg.requested_ip
+        if (
+            requested is not None
+            and state.in_pool(requested)
+            and self._free(state, requested, mac, now)
+        ):
+            return requested
+        return self._pick_new(state, mac, now)
+
+    # ------------------------------------------------------------ handling
+
+    def handle(self, msg: DhcpMessage, interface: str, now: float) -> Decision:
+        if msg.op != codec.BOOTREQUEST or msg.htype != 1 or msg.hlen != 6:
+            return Decision(note="not an Ethernet BOOTREQUEST")
+        kind = msg.msg_type
+        state = self.scope_for(msg, interface)
+        if state is None:
+            return Decision(note=f"no scope for {interface} giaddr={IPv4Address(msg.giaddr)}")
+        if kind == DISCOVER:
+            return self._discover(state, msg, interface, now)
+        if kind == REQUEST:
+            return self._request(state, msg, interface, now)
+        if kind == DECLINE:
+            return self._decline(state, msg, now)
+        if kind == RELEASE:
+            return self._release(state, msg, now)
+        if kind == INFORM:
+            return self._inform(state, msg, interface, now)
+        return Decision(note=f"ignored message type {kind}")
+
+    def _discover(
+        self, state: ScopeState, msg: DhcpMessage, interface: str, now: float
+    ) -> Decision:
+        ip = self.choose_address(state, msg, now)
+        facts = self._client_facts(msg)
+        detail = {
+            "vendor_class": facts.get("vendor_class"),
+            "requested_options": list(msg.param_request_list),
+        }
+        if ip is None:
+            return Decision(
+                event="pool-exhausted", detail=detail, facts=facts, note="pool exhausted"
+            )
+        mac = msg.mac
+        if self.config.ping_check and self._needs_probe(state, msg, ip, now):
+            self._hold(state, mac, ip, now)
+            return Decision(probe=ip)
+        self._hold(state, mac, ip, now)
+        reply = self._reply(state, msg, OFFER, ip, interface, now)
+        detail["offered"] = str(IPv4Address(ip))
+        return Decision(reply=reply, event="discover", detail=detail, facts=facts)
+
+    def _needs_probe(self, state: ScopeState, msg: DhcpMessage, ip: int, now: float) -> bool:
+        if msg.giaddr:
+            return False  # not on our link: an ARP probe cannot see it
+        if self.reserved_mac.get(msg.mac) == ip:
+            return False
+        lease = self.leases.get(ip)
+        if (
+            lease is not None
+            and lease.mac == msg.mac
+            and lease.state == "bound"
+            and lease.expires > now
+        ):
+            return False
+        checked = self.probed.get(ip)
+        return checked is None or now - checked > 60
+
+    def probe_result(self, ip: int, in_use_by: bytes | None, now: float) -> None:
+        """The transport's ARP probe for `ip` finished: free, or answered by `in_use_by`."""
+        if in_use_by is None:
+            self.probed[ip] = now
+            return
+        self.probed.pop(ip, None)
+        offer = self.offers.pop(ip, None)
+        if offer is not None:
+            self.offer_by_mac.pop((offer.mac, self._network_of(ip)), None)
+        self.leases.stage(
+            Lease(
+                ip, format_mac(in_use_by), "declined", now + self.config.decline_hold, updated=now
+            )
+        )
+
+    def _network_of(self, ip: int) -> int:
+        for state in self.scopes:
+            if state.contains(ip):
+                return state.network
+        return 0
+
+    def _hold(self, state: ScopeState, mac: str, ip: int, now: float) -> None:
+        old = self.offer_by_mac.get((mac, state.network))
+        if old is not None and old != ip:
+            self.offers.pop(old, None)
+        self.offers[ip] = _Offer(mac, now + self.config.offer_hold)
+        self.offer_by_mac[(mac, state.network)] = ip
+
+    def _release_hold(self, state: ScopeState, mac: str) -> None:
+        ip = self.offer_by_mac.pop((mac, state.network), None)
+        if ip is not None:
+            self.offers.pop(ip, None)
+
+    def _request(self, state: ScopeState, msg: DhcpMessage, interface: str, now: float) -> Decision:
+        mac = msg.mac
+        server_id = msg.server_id
+        if server_id is not None:
+            # SELECTING: the client answers one server's OFFER.
+            if server_id != state.server_ip:
+                self._release_hold(state, mac)
+                return Decision(note="client chose another server")
+            ip = msg.requested_ip or msg.ciaddr
+            held = self.offer_by_mac.get((mac, state.network))
+            if ip and (held == ip or self._acceptable(state, mac, ip, now)):
+                return self._ack(state, msg, ip, interface, now, "selecting")
+            return self._nak(state, msg, interface, f"{_ip(ip)} was not offered to {mac}")
+        if msg.ciaddr:
+            ip = msg.ciaddr  # RENEWING (unicast) or REBINDING (broadcast)
+            how = "renewing"
+        elif msg.requested_ip is not None:
+            ip = msg.requested_ip  # INIT-REBOOT
+            how = "init-reboot"
+        else:
+            return Decision(note="REQUEST without server id, requested address or ciaddr")
+        if not state.contains(ip):
+            if self.config.authoritative:
+                return self._nak(state, msg, interface, f"{_ip(ip)} is not on this network")
+            return Decision(note="not our network, not authoritative")
+        if self._acceptable(state, mac, ip, now):
+            return self._ack(state, msg, ip, interface, now, how)
+        if self.config.authoritative:
+            return self._nak(state, msg, interface, f"{_ip(ip)} is not available to {mac}")
+        return Decision(note="address not available, not authoritative")
+
+    def _acceptable(self, state: ScopeState, mac: str, ip: int, now: float) -> bool:
+        reserved = self.reserved_mac.get(mac)
+        if reserved is not None and state.contains(reserved):
+            return ip == reserved
+        lease = self.leases.get(ip)
+        if lease is not None and lease.mac == mac and lease.active(now) and lease.state == "bound":
+            return True
+        return state.in_pool(ip) and self._free(state, ip, mac, now)
+
+    def _ack(
+        self, state: ScopeState, msg: DhcpMessage, ip: int, interface: str, now: float, how: str
+    ) -> Decision:
+        mac = msg.mac
+        lease_time = state.scope.lease_time
+        hostname = msg.options.get(12, b"").decode("ascii", "replace")[:63]
+        client_id = msg.options.get(61, b"").hex()
+        self.leases.stage(Lease(ip, mac, "bound", now + lease_time, hostname, client_id, now))
+        self._release_hold(state, mac)
+        reply = self._reply(state, msg, ACK, ip, interface, now, durable=True)
+        cls = self.match_class(msg)
+        facts = self._client_facts(msg)
+        facts["ip"] = str(IPv4Address(ip))
+        url = (cls.url if cls and cls.url else None) or self.url
+        url_options = self._url_options(cls)
+        facts["url"] = url or None
+        detail = {
+            "ip": facts["ip"],
+            "state": how,
+            "class": cls.name if cls else None,
+            "url": url,
+            "url_options": list(url_options) if url else [],
+            "options_sent": sorted(reply.message.options),
+            "requested_options": list(msg.param_request_list),
+        }
+        return Decision(reply=reply, event="ack", detail=detail, facts=facts)
+
+    def _nak(self, state: ScopeState, msg: DhcpMessage, interface: str, why: str) -> Decision:
+        options = {
+            53: bytes((NAK,)),
+            54: struct.pack("!I", state.server_ip),
+            56: why.encode()[:255],
+        }
+        if 82 in msg.options:
+            options[82] = msg.options[82]
+        message = DhcpMessage(
+            op=codec.BOOTREPLY,
+            xid=msg.xid,
+            chaddr=msg.chaddr,
+            htype=msg.htype,
+            hlen=msg.hlen,
+            flags=msg.flags | (codec.BROADCAST_FLAG if msg.giaddr else 0),
+            giaddr=msg.giaddr,
+            options=options,
+        )
+        if msg.giaddr:
+            route = Route("relay", msg.giaddr, 67)
+        else:
+            route = Route("broadcast", BROADCAST_IP, 68)
+        reply = Reply(message, route, interface, state.server_ip)
+        return Decision(reply=reply, event="nak", detail={"reason": why}, note=why)
+
+    def _decline(self, state: ScopeState, msg: DhcpMessage, now: float) -> Decision:
+        ip = msg.requested_ip
+        if ip is None or (msg.server_id is not None and msg.server_id != state.server_ip):
+            return Decision(note="DECLINE not for us")
+        lease = self.leases.get(ip)
+        if lease is None or lease.mac != msg.mac:
+            return Decision(note="DECLINE for an address this client does not hold")
+        self.leases.stage(
+            Lease(ip, msg.mac, "declined", now + self.config.decline_hold, updated=now)
+        )
+        return Decision(
+            event="decline", detail={"ip": _ip(ip), "quarantine": self.config.decline_hold}
+        )
+
+    def _release(self, state: ScopeState, msg: DhcpMessage, now: float) -> Decision:
+        ip = msg.ciaddr
+        lease = self.leases.get(ip)
+        if lease is None or lease.mac != msg.mac or lease.state != "bound":
+            return Decision(note="RELEASE for an address this client does not hold")
+        self.leases.stage(Lease(ip, msg.mac, "released", now, lease.hostname, lease.client_id, now))
+        return Decision(event="release", detail={"ip": _ip(ip)})
+
+    def _inform(self, state: ScopeState, msg: DhcpMessage, interface: str, now: float) -> Decision:
+        reply = self._reply(state, msg, ACK, 0, interface, now)
+        facts = self._client_facts(msg)
+        if msg.ciaddr:
+            facts["ip"] = _ip(msg.ciaddr)
+        return Decision(reply=reply, event="inform", detail={"ip": _ip(msg.ciaddr)}, facts=facts)
+
+    def expire(self, now: float) -> None:
+        """Forget lapsed offer holds (called now and then by the transport)."""
+        for ip, offer in list(self.offers.items()):
+            if offer.expires <= now:
+                del self.offers[ip]
+                for key, held in list(self.offer_by_mac.items()):
+                    if held == ip and key[0] == offer.mac:
+                        del self.offer_by_mac[key]
+
+    # ------------------------------------------------------------ replies
+
+    def _client_facts(self, msg: DhcpMessage) -> dict[str, Any]:
+        facts: dict[str, Any] = {}
+        raw = msg.options.get(60)
+        if raw:
+            facts["vendor_class"] = vendor_class_text(raw)
+        host = msg.options.get(12)
+        if host:
+            facts["hostname"] = host.decode("ascii", "replace")[:63]
+        return facts
+
+    def _url_options(self, cls: DhcpClass | None) -> tuple[int, ...]:
+        if cls is not None and cls.url_options is not None:
+            return cls.url_options
+        return self.config.url_options
+
+    def reply_options(
+        self, state: ScopeState, msg: DhcpMessage, kind: int, lease: bool
+    ) -> dict[int, bytes]:
+        scope = state.scope
+        opts: dict[int, bytes] = {53: bytes((kind,)), 54: struct.pack("!I", state.server_ip)}
+        if lease:
+            t = scope.lease_time
+            opts[51] = struct.pack("!I", t)
+            opts[58] = struct.pack("!I", t // 2)
+            opts[59] = struct.pack("!I", t * 7 // 8)
+        opts[1] = struct.pack("!I", state.mask)
+        if scope.router is not None:
+            opts[3] = scope.router.packed
+        if scope.dns:
+            opts[6] = b"".join(a.packed for a in scope.dns)
+        if scope.domain:
+            opts[15] = scope.domain.encode()
+        opts[28] = struct.pack("!I", state.broadcast)
+        if self.config.ntp:
+            opts[42] = b"".join(a.packed for a in self.config.ntp)
+        cls = self.match_class(msg)
+        url = (cls.url if cls and cls.url else None) or self.url
+        if url:
+            server = IPv4Address(state.server_ip)
+            for code in self._url_options(cls):
+                if code == 43 and cls is not None and cls.vendor_suboptions:
+                    continue
+                opts[code] = url_option_value(code, url, server)
+        if cls is not None:
+            if cls.vendor_suboptions:
+                opts[43] = encode_suboptions(cls.vendor_suboptions)
+            for code, value in cls.options.items():
+                opts[code] = encode_value(code, value)
+        if 82 in msg.options:
+            opts[82] = msg.options[82]  # RFC 3046 §2.2: echo relay agent information
+        return opts
+
+    def _fit(self, msg: DhcpMessage, opts: dict[int, bytes], keep: set[int]) -> dict[int, bytes]:
+        """Trim options the client did not ask for until the reply fits its buffer
+        (option 57; 576 bytes of IP datagram when it gives none)."""
+        limit = max(576, msg.max_message_size or 576) - 28
+        size = (
+            codec.HEADER_LEN + 4 + 1 + sum(2 + len(v) + 2 * (len(v) // 256) for v in opts.values())
+        )
+        if size <= limit:
+            return opts
+        asked = set(msg.param_request_list)
+        for code in reversed(list(opts)):
+            if size <= limit:
+                break
+            if code in ESSENTIAL or code in keep or code in asked or code == 82:
+                continue
+            size -= 2 + len(opts[code])
+            del opts[code]
+        return opts
+
+    def _reply(
+        self,
+        state: ScopeState,
+        msg: DhcpMessage,
+        kind: int,
+        ip: int,
+        interface: str,
+        now: float,
+        durable: bool = False,
+    ) -> Reply:
+        informing = msg.msg_type == INFORM
+        opts = self.reply_options(state, msg, kind, lease=not informing)
+        cls = self.match_class(msg)
+        opts = self._fit(msg, opts, set(self._url_options(cls)))
+        message = DhcpMessage(
+            op=codec.BOOTREPLY,
+            xid=msg.xid,
+            chaddr=msg.chaddr,
+            htype=msg.htype,
+            hlen=msg.hlen,
+            flags=msg.flags,
+            ciaddr=msg.ciaddr if (informing or kind == ACK) else 0,
+            yiaddr=ip,
+            siaddr=state.server_ip,
+            giaddr=msg.giaddr,
+            options=opts,
+        )
+        return Reply(message, self.route(msg, ip), interface, state.server_ip, durable)
+
+    @staticmethod
+    def route(msg: DhcpMessage, yiaddr: int) -> Route:
+        """RFC 2131 §4.1 reply routing (NAKs are routed in `_nak`)."""
+        if msg.giaddr:
+            return Route("relay", msg.giaddr, 67)
+        if msg.ciaddr:
+            return Route("unicast", msg.ciaddr, 68, msg.mac_bytes)
+        if msg.broadcast or not yiaddr:
+            return Route("broadcast", BROADCAST_IP, 68)
+        return Route("l2", yiaddr, 68, msg.mac_bytes)
+
+
+def _ip(value: int) -> str:
+    return str(IPv4Address(value))
