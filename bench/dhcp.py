@@ -1,0 +1,217 @@
+#!/usr/bin/env python3
+"""DHCP throughput and avalanche: netboot vs dnsmasq vs Kea, same run, same load.
+
+Each server runs alone in a namespace joined by a veth pair to a client
+namespace where perfdhcp (package kea-admin) plays a relay (giaddr = its own
+address, port 67 both ways). Printed per server: 4-way exchanges completed per
+second (ACKs counted over the run, not perfdhcp's diluted "Rate:"), and the
+time for 200 clients at once (`--scenario avalanche -R 200`). Every load is
+bounded in time; namespaces are removed at the end. Run as root:
+
+    sudo python3 bench/dhcp.py [--seconds 10] [--rate 6000] [--only netboot]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from tests.netns import Lab, NetbootServer, Netns, stop_process, wait_for  # noqa: E402
+
+SERVER_IP = "10.77.0.1"
+RELAY_IP = "10.77.0.2"
+URL = "http://10.77.0.1/$mac.cfg"
+
+NETBOOT_CONFIG = f"""
+[appliance]
+interface = "eth0"
+state_dir = "{{state}}"
+[provisioning]
+url = "{URL}"
+[dhcp]
+subnet = "10.77.0.0/16"
+pool = "10.77.1.1-10.77.255.250"
+router = "10.77.0.1"
+dns = ["10.77.0.1"]
+lease_time = 3600
+url_options = [66, 160]
+[pnp]
+enabled = false
+[tftp]
+enabled = false
+[http]
+enabled = false
+[lldp]
+enabled = false
+"""
+
+
+def kea_config(tmp: Path) -> dict[str, object]:
+    return {
+        "Dhcp4": {
+            "interfaces-config": {"interfaces": ["eth0"], "dhcp-socket-type": "udp"},
+            "lease-database": {"type": "memfile", "persist": True, "name": str(tmp / "kea-leases.csv"), "lfc-interval": 0},
+            "valid-lifetime": 3600,
+            "subnet4": [
+                {
+                    "subnet": "10.77.0.0/16",
+                    "pools": [{"pool": "10.77.1.1 - 10.77.255.250"}],
+                    "option-data": [
+                        {"name": "routers", "data": "10.77.0.1"},
+                        {"name": "domain-name-servers", "data": "10.77.0.1"},
+                        {"name": "tftp-server-name", "data": URL, "always-send": True},
+                    ],
+                }
+            ],
+            "loggers": [{"name": "kea-dhcp4", "severity": "WARN", "output_options": [{"output": str(tmp / "kea.log")}]}],
+        }
+    }
+
+
+class Bed:
+    def __init__(self, lab: Lab, name: str) -> None:
+        self.srv = lab.netns(f"{name}-s")
+        self.cli = lab.netns(f"{name}-c")
+        lab.link(self.srv, "eth0", self.cli, "eth0", f"{SERVER_IP}/16", f"{RELAY_IP}/16")
+
+
+def perfdhcp(cli: Netns, args: list[str], timeout: float) -> str:
+    proc = cli.run(["perfdhcp", "-4", "-l", RELAY_IP, *args, SERVER_IP], check=False, timeout=timeout)
+    return proc.stdout + proc.stderr
+
+
+def rate_run(cli: Netns, seconds: int, rate: int) -> tuple[float, int, int]:
+    """(ACKs per second, ACKs, DISCOVERs sent)."""
+    out = perfdhcp(cli, ["-r", str(rate), "-R", "60000", "-p", str(seconds)], timeout=seconds + 30)
+    received = [int(x) for x in re.findall(r"received packets: (\d+)", out)]
+    sent = [int(x) for x in re.findall(r"sent packets: (\d+)", out)]
+    if len(received) < 2:
+        raise RuntimeError(f"perfdhcp output not understood:\n{out}")
+    acks = received[1]  # second exchange: REQUEST/ACK
+    return acks / seconds, acks, sent[0]
+
+
+def avalanche(cli: Netns) -> float:
+    start = time.monotonic()
+    out = perfdhcp(cli, ["--scenario", "avalanche", "-R", "200"], timeout=120)
+    elapsed = time.monotonic() - start
+    match = re.search(r"received packets: (\d+)", out)
+    if match is None:
+        raise RuntimeError(f"perfdhcp avalanche output not understood:\n{out}")
+    return elapsed
+
+
+def bench_netboot(lab: Lab, tmp: Path, seconds: int, rate: int) -> dict[str, float]:
+    bed = Bed(lab, "nb")
+    config = tmp / "netboot.toml"
+    config.write_text(NETBOOT_CONFIG.format(state=tmp / "nb-state"))
+    server = NetbootServer(lab, bed.srv, config).start()
+    result = _measure(bed, seconds, rate)
+    assert server.proc is not None
+    status = Path(f"/proc/{_child_pid(server.proc.pid)}/status").read_text()
+    result["rss_mb"] = int(re.search(r"VmHWM:\s+(\d+)", status).group(1)) / 1024  # type: ignore[union-attr]
+    server.stop()
+    # The ACK count must match leases that reached the disk, not just packets.
+    from netboot.dhcp.leases import read_leases
+
+    result["leases_on_disk"] = sum(1 for lease in read_leases(tmp / "nb-state") if lease.state == "bound")
+    return result
+
+
+def _child_pid(pid: int) -> int:
+    # `ip netns exec` execs the command, so the pid is netboot's own.
+    return pid
+
+
+def bench_dnsmasq(lab: Lab, tmp: Path, seconds: int, rate: int) -> dict[str, float]:
+    bed = Bed(lab, "dm")
+    proc = lab.spawn(
+        bed.srv,
+        [
+            "dnsmasq", "-d", "-q", "--conf-file=/dev/null", "--port=0", "--interface=eth0", "--bind-interfaces",
+            "--dhcp-range=10.77.1.1,10.77.255.250,255.255.0.0,1h", f"--dhcp-leasefile={tmp / 'dnsmasq.leases'}",
+            "--dhcp-authoritative", f"--dhcp-option-force=66,{URL}", f"--pid-file={tmp / 'dnsmasq.pid'}",
+            "--log-facility=/dev/null",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    wait_for(lambda: "67" in bed.srv.run(["ss", "-uln"]).stdout, 10, "dnsmasq to listen")
+    result = _measure(bed, seconds, rate)
+    stop_process(proc)
+    return result
+
+
+def bench_kea(lab: Lab, tmp: Path, seconds: int, rate: int) -> dict[str, float]:
+    bed = Bed(lab, "kea")
+    conf = tmp / "kea.json"
+    conf.write_text(json.dumps(kea_config(tmp)))
+    env_cmd = [
+        "env", f"KEA_PIDFILE_DIR={tmp}", f"KEA_LOCKFILE_DIR={tmp}", "KEA_LOGGER_DESTINATION=/dev/null",
+        "kea-dhcp4", "-c", str(conf),
+    ]
+    proc = lab.spawn(bed.srv, env_cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wait_for(lambda: "67" in bed.srv.run(["ss", "-uln"]).stdout, 10, "kea to listen")
+    result = _measure(bed, seconds, rate)
+    stop_process(proc)
+    return result
+
+
+def _measure(bed: Bed, seconds: int, rate: int) -> dict[str, float]:
+    per_second, acks, sent = rate_run(bed.cli, seconds, rate)
+    # A fresh set of clients for the avalanche (different base MAC).
+    aval = avalanche(bed.cli)
+    return {"exchanges_per_s": per_second, "acks": acks, "discovers": sent, "avalanche_s": aval}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--rate", type=int, default=8000, help="offered DISCOVERs per second")
+    parser.add_argument("--only", choices=("netboot", "dnsmasq", "kea"), action="append")
+    args = parser.parse_args()
+    for tool in ("perfdhcp", "dnsmasq", "kea-dhcp4"):
+        if shutil.which(tool) is None:
+            print(f"bench/dhcp.py: {tool} not found (sudo ./install.sh --test)", file=sys.stderr)
+            return 1
+    servers = {"netboot": bench_netboot, "dnsmasq": bench_dnsmasq, "kea": bench_kea}
+    chosen = args.only or list(servers)
+    results: dict[str, dict[str, float]] = {}
+    with tempfile.TemporaryDirectory(prefix="nb-bench-") as tmp_name, Lab() as lab:
+        for name in chosen:
+            tmp = Path(tmp_name) / name
+            tmp.mkdir()
+            print(f"[{name}] {args.seconds} s at {args.rate}/s offered, then a 200-client avalanche ...", flush=True)
+            results[name] = servers[name](lab, tmp, args.seconds, args.rate)
+            r = results[name]
+            print(
+                f"[{name}] {r['exchanges_per_s']:.0f} exchanges/s ({r['acks']:.0f} ACKs for {r['discovers']:.0f} DISCOVERs), "
+                f"avalanche of 200 in {r['avalanche_s']:.2f} s" + (f", peak RSS {r['rss_mb']:.0f} MB" if "rss_mb" in r else "")
+                + (f", {r['leases_on_disk']:.0f} bound leases on disk" if "leases_on_disk" in r else ""),
+                flush=True,
+            )
+    print()
+    print(f"{'server':<10}{'exch/s':>10}{'avalanche s':>14}")
+    for name, r in results.items():
+        print(f"{name:<10}{r['exchanges_per_s']:>10.0f}{r['avalanche_s']:>14.2f}")
+    if "netboot" in results:
+        nb = results["netboot"]
+        for ref in ("dnsmasq", "kea"):
+            if ref in results and results[ref]["exchanges_per_s"]:
+                ratio = nb["exchanges_per_s"] / results[ref]["exchanges_per_s"]
+                print(f"netboot / {ref}: {ratio:.2f}x exchanges/s, avalanche {results[ref]['avalanche_s'] / nb['avalanche_s']:.2f}x faster")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
