@@ -318,3 +318,86 @@ def test_check_rejects_bad_config(tmp_path: Path) -> None:
     )
     assert ok.returncode == 0, ok.stderr
     assert "OK" in ok.stdout
+
+
+VOICE_SCOPE = """
+[[dhcp.scope]]
+interface = "eth0.100"
+address = "192.168.100.2"
+subnet = "192.168.100.0/24"
+pool = "192.168.100.100-192.168.100.110"
+router = "192.168.100.1"
+vlan = 100
+"""
+
+
+def test_second_scope_on_voice_interface(site: Site, lab: Lab) -> None:
+    # This sandbox's kernel has no 802.1Q support, so a veth named eth0.100
+    # stands in for the voice-VLAN subinterface: the server serves two
+    # interfaces with a scope each, as it does on eth0 + eth0.100.
+    lab.link(site.srv, "eth0.100", site.cli, "eth0.100", "192.168.100.2/24", None)
+    site.config.write_text(site.config.read_text().replace("[pnp]", VOICE_SCOPE + "[pnp]"))
+    site.server.start()
+    script = site.tmp / "udhcpc-script"
+    out = site.tmp / "udhcpc.env"
+    script.write_text(f'#!/bin/sh\n[ "$1" = bound ] && env | sort > {out}\nexit 0\n')
+    script.chmod(0o755)
+
+    def lease_on(interface: str) -> dict[str, str]:
+        site.cli.run(
+            [
+                "busybox",
+                "udhcpc",
+                "-i",
+                interface,
+                "-f",
+                "-q",
+                "-n",
+                "-t",
+                "5",
+                "-T",
+                "2",
+                "-s",
+                str(script),
+            ],
+            timeout=40,
+        )
+        return dict(line.split("=", 1) for line in out.read_text().splitlines() if "=" in line)
+
+    voice = lease_on("eth0.100")
+    assert voice["ip"].startswith("192.168.100.1"), voice["ip"]
+    assert voice["router"] == "192.168.100.1"
+    assert voice["serverid"] == "192.168.100.2"
+    leases = json.loads(site.server.cli("leases", "--json").stdout)
+    assert [lease["ip"] for lease in leases] == [voice["ip"]]
+    data = lease_on("eth0")
+    assert data["ip"].startswith("192.168.10.1") and data["serverid"] == "192.168.10.2"
+
+
+TAGGED = """
+from scapy.all import BOOTP, DHCP, IP, UDP, Dot1Q, Ether, sendp
+def discover(mac, tagged):
+    frame = Ether(dst="ff:ff:ff:ff:ff:ff", src=mac)
+    if tagged:
+        frame = frame / Dot1Q(vlan=100)
+    frame = frame / IP(src="0.0.0.0", dst="255.255.255.255") / UDP(sport=68, dport=67)
+    frame = frame / BOOTP(chaddr=bytes.fromhex(mac.replace(":", "")), xid=7, flags=0x8000)
+    return frame / DHCP(options=[("message-type", "discover"), "end"])
+sendp(discover("02:00:00:00:01:00", True), iface="eth0", verbose=False)
+sendp(discover("02:00:00:00:02:00", False), iface="eth0", verbose=False)
+"""
+
+
+def test_tagged_frames_are_not_served_by_the_untagged_scope(site: Site) -> None:
+    site.server.start()
+    script = site.tmp / "tagged.py"
+    script.write_text(TAGGED)
+    site.cli.run([sys.executable, str(script)], timeout=60)
+
+    def seen() -> list[str]:
+        return [p["mac"] for p in json.loads(site.server.cli("phones", "--json").stdout)]
+
+    # Frames are handled in order: once the untagged one is recorded, the
+    # tagged one (sent first) would have been too, had it been accepted.
+    wait_for(lambda: "02:00:00:00:02:00" in seen(), 15, "the untagged DISCOVER to be recorded")
+    assert "02:00:00:00:01:00" not in seen()

@@ -44,16 +44,20 @@ log = logging.getLogger("netboot.dhcp")
 ETH_P_ALL = 0x0003
 SO_ATTACH_FILTER = 26
 SOL_PACKET = 263
-SKF_AD_VLAN_TAG_PRESENT = 0xFFFFF000 + 48
+SKF_AD_PKTTYPE = 0xFFFFF000 + 4
+PACKET_OTHERHOST = 3
 OTHER_SERVER_WAIT = 1.0
 MAX_REHANDLE = 3
 
 
 def _bpf_udp_dport(port: int) -> list[tuple[int, int, int, int]]:
-    """Classic BPF: untagged IPv4, UDP, not a fragment, destination `port`."""
+    """Classic BPF: IPv4, UDP, not a fragment, destination `port`, addressed to
+    this host. A frame tagged for a VLAN that has no interface here reaches the
+    parent's sockets with its tag removed and pkt_type OTHERHOST (as does a
+    frame seen only in promiscuous mode): it is not ours to answer."""
     return [
-        (0x20, 0, 0, SKF_AD_VLAN_TAG_PRESENT),  # ld vlan_avail
-        (0x15, 10, 0, 1),  # jeq #1 -> drop (tagged frames belong to the VLAN interface)
+        (0x20, 0, 0, SKF_AD_PKTTYPE),  # ld pkttype
+        (0x15, 10, 0, PACKET_OTHERHOST),  # jeq OTHERHOST -> drop
         (0x28, 0, 0, 12),  # ldh [12] ethertype
         (0x15, 0, 8, 0x0800),  # jne IPv4 -> drop
         (0x30, 0, 0, 23),  # ldb [23] protocol
