@@ -401,3 +401,27 @@ def test_tagged_frames_are_not_served_by_the_untagged_scope(site: Site) -> None:
     # tagged one (sent first) would have been too, had it been accepted.
     wait_for(lambda: "02:00:00:00:02:00" in seen(), 15, "the untagged DISCOVER to be recorded")
     assert "02:00:00:00:01:00" not in seen()
+
+
+GARBAGE = """
+import os, socket
+from scapy.all import IP, UDP, Ether, Raw, sendp
+frames = []
+for payload in (b"", b"\\x01" * 10, os.urandom(300), b"\\x01\\x01\\x06\\x00" + bytes(232) + b"BAD!",
+                b"\\x01\\x01\\x06\\x00" + bytes(232) + b"\\x63\\x82\\x53\\x63\\x35\\xff\\x01"):
+    frames.append(Ether(dst="ff:ff:ff:ff:ff:ff") / IP(src="0.0.0.0", dst="255.255.255.255")
+                  / UDP(sport=68, dport=67) / Raw(payload))
+sendp(frames * 20, iface="eth0", verbose=False)
+"""
+
+
+def test_garbage_is_logged_once_and_dropped(site: Site) -> None:
+    site.server.start()
+    script = site.tmp / "garbage.py"
+    script.write_text(GARBAGE)
+    site.cli.run([sys.executable, str(script)], timeout=60)
+    env = site.dhclient()  # still serving
+    assert env["new_ip_address"].startswith("192.168.10.1")
+    log = site.server.log()
+    assert log.count("dhcp: dropped malformed packet") == 1, log
+    assert "Traceback" not in log
