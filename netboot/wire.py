@@ -108,7 +108,7 @@ def parse_mac(text: str) -> bytes:
 
 def format_mac(mac: bytes) -> str:
     """The canonical spelling used everywhere in netboot: `00:30:4f:11:3a:f8`."""
-    return ":".join(f"{b:02x}" for b in mac)
+    return mac.hex(":")
 
 
 def normalize_mac(text: str) -> str:

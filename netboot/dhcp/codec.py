@@ -194,16 +194,15 @@ def decode(data: bytes) -> DhcpMessage:
 def encode_options(options: dict[int, bytes]) -> bytes:
     parts: list[bytes] = []
     for code, value in options.items():
-        if code in (OPT_PAD, OPT_END):
-            continue
-        if not value:
-            parts.append(bytes((code, 0)))
+        length = len(value)
+        if length <= 255:
+            if code not in (OPT_PAD, OPT_END):
+                parts.append(bytes((code, length)) + value)
             continue
         # RFC 3396: a value longer than 255 bytes is split into several options.
-        for i in range(0, len(value), 255):
+        for i in range(0, length, 255):
             chunk = value[i : i + 255]
-            parts.append(bytes((code, len(chunk))))
-            parts.append(chunk)
+            parts.append(bytes((code, len(chunk))) + chunk)
     parts.append(b"\xff")
     return b"".join(parts)
 

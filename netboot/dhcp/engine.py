@@ -256,7 +256,7 @@ class DhcpEngine:
             self._hold(state, mac, ip, now)
             return Decision(probe=ip)
         self._hold(state, mac, ip, now)
-        reply = self._reply(state, msg, OFFER, ip, interface, now)
+        reply = self._reply(state, msg, OFFER, ip, interface, self.match_class(msg))
         detail["offered"] = str(IPv4Address(ip))
         return Decision(reply=reply, event="discover", detail=detail, facts=facts)
 
@@ -358,8 +358,8 @@ class DhcpEngine:
         client_id = msg.options.get(61, b"").hex()
         self.leases.stage(Lease(ip, mac, "bound", now + lease_time, hostname, client_id, now))
         self._release_hold(state, mac)
-        reply = self._reply(state, msg, ACK, ip, interface, now, durable=True)
         cls = self.match_class(msg)
+        reply = self._reply(state, msg, ACK, ip, interface, cls, durable=True)
         facts = self._client_facts(msg)
         facts["ip"] = str(IPv4Address(ip))
         url = (cls.url if cls and cls.url else None) or self.url
@@ -424,7 +424,7 @@ class DhcpEngine:
         return Decision(event="release", detail={"ip": _ip(ip)})
 
     def _inform(self, state: ScopeState, msg: DhcpMessage, interface: str, now: float) -> Decision:
-        reply = self._reply(state, msg, ACK, 0, interface, now)
+        reply = self._reply(state, msg, ACK, 0, interface, self.match_class(msg))
         facts = self._client_facts(msg)
         if msg.ciaddr:
             facts["ip"] = _ip(msg.ciaddr)
@@ -457,7 +457,7 @@ class DhcpEngine:
         return self.config.url_options
 
     def reply_options(
-        self, state: ScopeState, msg: DhcpMessage, kind: int, lease: bool
+        self, state: ScopeState, msg: DhcpMessage, kind: int, lease: bool, cls: DhcpClass | None
     ) -> dict[int, bytes]:
         scope = state.scope
         opts: dict[int, bytes] = {53: bytes((kind,)), 54: struct.pack("!I", state.server_ip)}
@@ -476,7 +476,6 @@ class DhcpEngine:
         opts[28] = struct.pack("!I", state.broadcast)
         if self.config.ntp:
             opts[42] = b"".join(a.packed for a in self.config.ntp)
-        cls = self.match_class(msg)
         url = (cls.url if cls and cls.url else None) or self.url
         if url:
             server = IPv4Address(state.server_ip)
@@ -497,6 +496,8 @@ class DhcpEngine:
         """Trim options the client did not ask for until the reply fits its buffer
         (option 57; 576 bytes of IP datagram when it gives none)."""
         limit = max(576, msg.max_message_size or 576) - 28
+        if len(opts) < 12 and sum(len(v) for v in opts.values()) < limit - 300:
+            return opts
         size = (
             codec.HEADER_LEN + 4 + 1 + sum(2 + len(v) + 2 * (len(v) // 256) for v in opts.values())
         )
@@ -519,12 +520,11 @@ class DhcpEngine:
         kind: int,
         ip: int,
         interface: str,
-        now: float,
+        cls: DhcpClass | None,
         durable: bool = False,
     ) -> Reply:
         informing = msg.msg_type == INFORM
-        opts = self.reply_options(state, msg, kind, lease=not informing)
-        cls = self.match_class(msg)
+        opts = self.reply_options(state, msg, kind, not informing, cls)
         opts = self._fit(msg, opts, set(self._url_options(cls)))
         message = DhcpMessage(
             op=codec.BOOTREPLY,
