@@ -6,7 +6,8 @@ one transaction per flush (the supervisor flushes a few times a second and at
 shutdown), so recording never stalls a hot path. The per-phone row keeps the
 latest facts (IP, vendor, model, firmware) and a provisioning state that only
 moves forward along: seen -> url-sent -> fetched-common -> fetched-own ->
-registered, with `failed` / `registration-failed` when a step went wrong.
+registered; `failed` (a file a phone asked for was missing or refused) is shown
+until a later success replaces it, `registration-failed` when the line failed.
 """
 
 from __future__ import annotations
@@ -126,6 +127,28 @@ def state_after(
     return None
 
 
+def _moves(current: str, new: str) -> bool:
+    """Successes only move a phone forward; a failure is shown (unless the phone
+    has registered) until a later success replaces it."""
+    if new == "failed":
+        return current != "registered"
+    return current == "failed" or STATES[new] >= STATES.get(current, 0)
+
+
+class _Merged:
+    """What one flush learned about one phone."""
+
+    __slots__ = ("event", "facts", "files", "first", "last", "state")
+
+    def __init__(self, when: float) -> None:
+        self.first = when
+        self.last = when
+        self.event: str | None = None
+        self.files = 0
+        self.state: tuple[str, str | None] | None = None
+        self.facts: dict[str, str] = {}
+
+
 class Registry:
     """Per-phone records and their timelines, in SQLite under state_dir."""
 
@@ -133,6 +156,7 @@ class Registry:
         self._conn = open_database(state_dir)
         self._conn.executescript(SCHEMA)
         self._queue: list[tuple[str, float, str, str, dict[str, Any], dict[str, Any]]] = []
+        self._states: dict[str, str] | None = None
 
     def close(self) -> None:
         self.flush()
@@ -161,58 +185,59 @@ class Registry:
         return len(self._queue)
 
     def flush(self) -> int:
-        """Write every queued event in one transaction; returns how many."""
+        """Write every queued event in one transaction; returns how many.
+
+        Events go in with one executemany; each phone touched gets one upsert
+        carrying its merged facts and its new state (worked out here, against
+        a cache of each phone's state: this registry is the only writer)."""
         if not self._queue:
             return 0
         batch, self._queue = self._queue, []
+        if self._states is None:
+            self._states = dict(self._conn.execute("SELECT mac, state FROM phones").fetchall())
+        states = self._states
+        rows: list[tuple[str, float, str, str, str]] = []
+        merged: dict[str, _Merged] = {}
+        for mac, when, service, kind, detail, facts in batch:
+            rows.append((mac, when, service, kind, json.dumps(detail, default=str, sort_keys=True)))
+            m = merged.get(mac)
+            if m is None:
+                m = merged[mac] = _Merged(when)
+            m.first = min(m.first, when)
+            if when >= m.last or m.event is None:
+                m.last = max(m.last, when)
+                m.event = f"{service} {kind}"
+            for key, value in facts.items():
+                if value not in (None, ""):
+                    m.facts[key] = str(value)
+            if kind == "fetch" and detail.get("result") == "ok":
+                m.files += 1
+            moved = state_after(kind, service, detail)
+            if moved is not None:
+                current = states.get(mac, "seen")
+                if _moves(current, moved[0]):
+                    states[mac] = moved[0]
+                    m.state = moved
+        upserts = []
+        for mac, m in merged.items():
+            state, why = m.state or (None, None)
+            values = tuple(m.facts.get(k) for k in FACTS)
+            upserts.append(
+                (mac, *values, state or "seen", why, m.first, m.last, m.event, m.files, state)
+            )
         cur = self._conn.cursor()
         cur.execute("BEGIN IMMEDIATE")
         try:
-            for mac, when, service, kind, detail, facts in batch:
-                self._apply(cur, mac, when, service, kind, detail, facts)
+            cur.executemany(
+                "INSERT INTO events (mac, ts, service, kind, detail) VALUES (?, ?, ?, ?, ?)", rows
+            )
+            cur.executemany(_UPSERT, upserts)
             cur.execute("COMMIT")
         except BaseException:
             cur.execute("ROLLBACK")
+            self._states = None
             raise
         return len(batch)
-
-    def _apply(
-        self,
-        cur: sqlite3.Cursor,
-        mac: str,
-        when: float,
-        service: str,
-        kind: str,
-        detail: dict[str, Any],
-        facts: dict[str, Any],
-    ) -> None:
-        cur.execute(
-            "INSERT INTO events (mac, ts, service, kind, detail) VALUES (?, ?, ?, ?, ?)",
-            (mac, when, service, kind, json.dumps(detail, default=str, sort_keys=True)),
-        )
-        label = f"{service} {kind}"
-        cur.execute(
-            "INSERT INTO phones (mac, first_seen, last_seen, last_event) VALUES (?, ?, ?, ?) "
-            "ON CONFLICT(mac) DO UPDATE SET last_seen = max(last_seen, excluded.last_seen), "
-            "last_event = excluded.last_event",
-            (mac, when, when, label),
-        )
-        values = {k: str(v) for k, v in facts.items() if v not in (None, "")}
-        if values:
-            assignments = ", ".join(f"{k} = ?" for k in values)
-            cur.execute(f"UPDATE phones SET {assignments} WHERE mac = ?", (*values.values(), mac))
-        if kind == "fetch" and detail.get("result") == "ok":
-            cur.execute("UPDATE phones SET files = files + 1 WHERE mac = ?", (mac,))
-        moved = state_after(kind, service, detail)
-        if moved is not None:
-            state, why = moved
-            row = cur.execute("SELECT state FROM phones WHERE mac = ?", (mac,)).fetchone()
-            current = STATES.get(row[0], 0) if row else 0
-            # A failure is shown until a later success replaces it; successes only move forward.
-            if STATES[state] >= current or row[0] == "failed":
-                cur.execute(
-                    "UPDATE phones SET state = ?, state_detail = ? WHERE mac = ?", (state, why, mac)
-                )
 
     # ------------------------------------------------------------ reading
 
@@ -228,6 +253,20 @@ class Registry:
         self.flush()
         return read_timeline(self._conn, mac)
 
+
+# Parameters: mac, the FACTS, state, state_detail, first_seen, last_seen,
+# last_event, files, then (last) the new state or NULL when it did not move.
+_FACT_UPDATES = ", ".join(f"{k} = coalesce(excluded.{k}, {k})" for k in FACTS)
+_MOVED = f"?{len(FACTS) + 8}"
+_UPSERT = (
+    f"INSERT INTO phones (mac, {', '.join(FACTS)}, state, state_detail, first_seen, last_seen, last_event, files) "
+    f"VALUES (?, {', '.join('?' for _ in FACTS)}, ?, ?, ?, ?, ?, ?) "
+    f"ON CONFLICT(mac) DO UPDATE SET {_FACT_UPDATES}, "
+    "last_seen = max(last_seen, excluded.last_seen), last_event = excluded.last_event, "
+    "files = files + excluded.files, "
+    f"state = CASE WHEN {_MOVED} IS NULL THEN state ELSE excluded.state END, "
+    f"state_detail = CASE WHEN {_MOVED} IS NULL THEN state_detail ELSE excluded.state_detail END"
+)
 
 _PHONE_COLUMNS = (
     "mac, ip, vendor, model, firmware, hostname, vendor_class, url, state, state_detail, "
