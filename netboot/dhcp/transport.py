@@ -47,6 +47,7 @@ SOL_PACKET = 263
 SKF_AD_PKTTYPE = 0xFFFFF000 + 4
 PACKET_OTHERHOST = 3
 OTHER_SERVER_WAIT = 1.0
+OTHER_SERVER_RECHECK = 30.0
 MAX_REHANDLE = 3
 
 
@@ -292,8 +293,15 @@ class DhcpService:
     # ------------------------------------------------------------ serve
 
     async def serve(self) -> None:
-        if not self.serving:
-            await asyncio.Event().wait()  # refused to serve: idle until stopped
+        while not self.serving:
+            # Refused to serve: look again now and then, and start once it is gone.
+            await asyncio.sleep(OTHER_SERVER_RECHECK)
+            found = [line for link in self.links.values() for line in await self._look_for_other_servers(link)]
+            if found:
+                log.error("dhcp: still not serving: %s", "; ".join(found))
+            else:
+                log.warning("dhcp: the other DHCP server is gone; serving now")
+                self._open_sockets()
         loop = asyncio.get_running_loop()
         for link in self.links.values():
             assert link.raw is not None and link.arp is not None
