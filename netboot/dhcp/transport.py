@@ -296,7 +296,11 @@ class DhcpService:
         while not self.serving:
             # Refused to serve: look again now and then, and start once it is gone.
             await asyncio.sleep(OTHER_SERVER_RECHECK)
-            found = [line for link in self.links.values() for line in await self._look_for_other_servers(link)]
+            found = [
+                line
+                for link in self.links.values()
+                for line in await self._look_for_other_servers(link)
+            ]
             if found:
                 log.error("dhcp: still not serving: %s", "; ".join(found))
             else:
