@@ -227,15 +227,19 @@ print(codec.TYPE_NAMES[nak.msg_type], peer[0], peer[1], nak.options.get(56, b"")
 
 def test_relayed_request_is_answered_to_the_relay(site: Site) -> None:
     site.cli.run(["ip", "addr", "add", "192.168.10.50/24", "dev", "eth0"])
+    # A host squats on the first pool address: the ICMP probe must find it.
+    site.cli.run(["ip", "addr", "add", "192.168.10.100/24", "dev", "eth0"])
     site.server.start()
     script = site.tmp / "relay.py"
     script.write_text(RELAY.format(repo=str(Path(__file__).resolve().parent.parent)))
     out = site.cli.run([sys.executable, str(script)], timeout=30).stdout.splitlines()
     kind, ip, peer_ip, peer_port, url = out[0].split(" ")
-    assert kind == "OFFER" and ip.startswith("192.168.10.1")
+    assert kind == "OFFER" and ip == "192.168.10.101"
     assert (peer_ip, peer_port) == ("192.168.10.2", "67")
     assert url == URL
     assert out[1].startswith("NAK 192.168.10.2 67 10.9.9.9 is not on this network")
+    leases = json.loads(site.server.cli("leases", "--json", "--all").stdout)
+    assert {(lease["ip"], lease["state"]) for lease in leases} == {("192.168.10.100", "declined")}
 
 
 def test_leases_survive_kill_and_restart(site: Site) -> None:

@@ -253,7 +253,8 @@ class UdpFrame:
     payload: bytes
 
 
-def _checksum(data: bytes) -> int:
+def checksum(data: bytes) -> int:
+    """The Internet checksum (RFC 1071)."""
     if len(data) % 2:
         data += b"\x00"
     total: int = sum(struct.unpack(f"!{len(data) // 2}H", data))
@@ -309,10 +310,10 @@ def build_udp_frame(
     udp_len = 8 + len(payload)
     pseudo = struct.pack("!IIBBH", src_ip, dst_ip, 0, 17, udp_len)
     udp_header = _UDP.pack(src_port, dst_port, udp_len, 0)
-    csum = _checksum(pseudo + udp_header + payload) or 0xFFFF
+    csum = checksum(pseudo + udp_header + payload) or 0xFFFF
     udp_header = _UDP.pack(src_port, dst_port, udp_len, csum)
     ip_header = _IP.pack(0x45, tos, 20 + udp_len, _ip_id, 0, 64, 17, 0, src_ip, dst_ip)
-    ip_header = ip_header[:10] + struct.pack("!H", _checksum(ip_header)) + ip_header[12:]
+    ip_header = ip_header[:10] + struct.pack("!H", checksum(ip_header)) + ip_header[12:]
     return _ETH.pack(dst_mac, src_mac, ETH_P_IP) + ip_header + udp_header + payload
 
 

@@ -3,8 +3,9 @@
 DISCOVER -> OFFER of the MAC's reservation, its previous address, the address
 it asks for, or the next free one (never-used addresses first, then the one
 that expired longest ago), held for `offer_hold` seconds. A new address is
-first returned as a `probe` so the transport can ARP for it without stalling
-anybody else; a host that answers gets the address quarantined.
+first returned as a `probe` so the transport can check it (ARP on our own
+link, ICMP echo through a relay) without stalling anybody else; a host that
+answers gets the address quarantined.
 
 REQUEST is told apart by its fields (§4.3.2): SELECTING (server id + requested
 address), INIT-REBOOT (requested address, no ciaddr), RENEWING/REBINDING
@@ -261,8 +262,6 @@ class DhcpEngine:
         return Decision(reply=reply, event="discover", detail=detail, facts=facts)
 
     def _needs_probe(self, state: ScopeState, msg: DhcpMessage, ip: int, now: float) -> bool:
-        if msg.giaddr:
-            return False  # not on our link: an ARP probe cannot see it
         if self.reserved_mac.get(msg.mac) == ip:
             return False
         lease = self.leases.get(ip)

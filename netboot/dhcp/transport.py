@@ -5,7 +5,8 @@ filter for untagged IPv4 UDP to port 67 (so it sees clients that have no
 address yet, and knows which interface a request came in on); a UDP socket
 bound to port 67 on the same device that never reads (it keeps the kernel
 from answering with ICMP port-unreachable) and sends the L3 unicast replies
-(relay, ciaddr); an AF_PACKET ARP socket for the address probes.
+(relay, ciaddr); an AF_PACKET ARP socket for the address probes. Addresses
+behind a relay are probed with an ICMP echo instead, as ISC dhcpd does.
 
 ACKs wait for their lease to reach disk: the committer takes every lease staged
 since the last commit and writes them in one fsynced transaction on a worker
@@ -157,7 +158,7 @@ class Link:
 class _Probe:
     link: Link
     waiting: list[tuple[DhcpMessage, int]] = field(default_factory=list)
-    timer: asyncio.TimerHandle | None = None
+    timer: asyncio.Handle | None = None
 
 
 class DhcpService:
@@ -176,6 +177,9 @@ class DhcpService:
         self._probes: dict[int, _Probe] = {}
         self.other_servers: list[str] = []
         self.serving = False
+        self.icmp: socket.socket | None = None
+        self._icmp_id = os.getpid() & 0xFFFF
+        self._icmp_seq = 0
 
     # ------------------------------------------------------------ start
 
@@ -232,6 +236,9 @@ class DhcpService:
                 raise OSError(
                     "dhcp: raw sockets need root or CAP_NET_RAW + CAP_NET_BIND_SERVICE"
                 ) from None
+        icmp = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)
+        icmp.setblocking(False)
+        self.icmp = icmp
         self.serving = True
         log.info(
             "dhcp: serving %s",
@@ -311,6 +318,8 @@ class DhcpService:
             assert link.raw is not None and link.arp is not None
             loop.add_reader(link.raw.fileno(), self._readable, link)
             loop.add_reader(link.arp.fileno(), self._arp_readable, link)
+        if self.icmp is not None:
+            loop.add_reader(self.icmp.fileno(), self._icmp_readable)
         try:
             async with asyncio.TaskGroup() as group:
                 group.create_task(self._committer())
@@ -320,6 +329,8 @@ class DhcpService:
                 for sock in (link.raw, link.arp):
                     if sock is not None:
                         loop.remove_reader(sock.fileno())
+            if self.icmp is not None:
+                loop.remove_reader(self.icmp.fileno())
 
     async def stop(self) -> None:
         leases = self.ctx.leases
@@ -331,6 +342,8 @@ class DhcpService:
             for sock in (link.raw, link.udp, link.arp):
                 if sock is not None:
                     sock.close()
+        if self.icmp is not None:
+            self.icmp.close()
 
     def _readable(self, link: Link) -> None:
         assert link.raw is not None
@@ -413,16 +426,49 @@ class DhcpService:
         if probe is None:
             probe = _Probe(link)
             self._probes[ip] = probe
-            assert link.arp is not None
-            try:
-                link.arp.send(codec.build_arp_request(link.mac, link.ip, ip))
-            except OSError as exc:
-                log.warning("dhcp: ARP probe for %s failed: %s", IPv4Address(ip), exc)
             loop = asyncio.get_running_loop()
+            try:
+                if msg.giaddr:
+                    self._send_echo(ip)
+                else:
+                    assert link.arp is not None
+                    link.arp.send(codec.build_arp_request(link.mac, link.ip, ip))
+            except OSError as exc:
+                # Cannot probe (no route to the relay's subnet, ...): offer anyway.
+                self.bad.warning(
+                    "probe", f"dhcp: probe for {IPv4Address(ip)} failed: {exc}", self.clock()
+                )
+                probe.timer = loop.call_soon(self._probe_done, ip, None)
+                probe.waiting.append((msg, rounds))
+                return
             probe.timer = loop.call_later(
                 self.config.ping_timeout_ms / 1000, self._probe_done, ip, None
             )
         probe.waiting.append((msg, rounds))
+
+    def _send_echo(self, ip: int) -> None:
+        assert self.icmp is not None
+        self._icmp_seq = (self._icmp_seq + 1) & 0xFFFF
+        header = struct.pack("!BBHHH", 8, 0, 0, self._icmp_id, self._icmp_seq)
+        payload = b"netboot-dhcp-probe"
+        csum = codec.checksum(header + payload)
+        packet = struct.pack("!BBHHH", 8, 0, csum, self._icmp_id, self._icmp_seq) + payload
+        self.icmp.sendto(packet, (str(IPv4Address(ip)), 0))
+
+    def _icmp_readable(self) -> None:
+        assert self.icmp is not None
+        for _ in range(64):
+            try:
+                data, (source, _) = self.icmp.recvfrom(2048)
+            except BlockingIOError:
+                return
+            ihl = (data[0] & 0x0F) * 4 if data else 0
+            if len(data) < ihl + 8:
+                continue
+            kind, _, _, ident = struct.unpack_from("!BBHH", data, ihl)
+            ip = int(IPv4Address(source))
+            if kind == 0 and ident == self._icmp_id and ip in self._probes:
+                self._probe_done(ip, b"\x00" * 6)  # answered through a relay: MAC unknown
 
     def _arp_readable(self, link: Link) -> None:
         assert link.arp is not None
