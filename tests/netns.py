@@ -177,6 +177,7 @@ class NetbootServer:
         self.proc: subprocess.Popen[Any] | None = None
 
     def start(self, ready_timeout: float = 20) -> NetbootServer:
+        offset = self.log_path.stat().st_size if self.log_path.exists() else 0
         log = self.log_path.open("ab")
         self.proc = self.lab.spawn(
             self.ns,
@@ -191,13 +192,13 @@ class NetbootServer:
             assert self.proc is not None
             if self.proc.poll() is not None:
                 raise AssertionError(f"netboot exited {self.proc.returncode}:\n{self.log()}")
-            return " ready: " in self.log()
+            return " ready: " in self.log()[offset:]  # this run's, not an earlier one's
 
         wait_for(ready, ready_timeout, "netboot serve to be ready")
         return self
 
     def log(self) -> str:
-        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+        return self.log_path.read_bytes().decode(errors="replace") if self.log_path.exists() else ""
 
     def stop(self, sig: int = signal.SIGTERM) -> int | None:
         assert self.proc is not None

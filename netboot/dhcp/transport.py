@@ -47,6 +47,7 @@ SO_ATTACH_FILTER = 26
 SOL_PACKET = 263
 SKF_AD_PKTTYPE = 0xFFFFF000 + 4
 PACKET_OTHERHOST = 3
+IP_PKTINFO = 8  # <linux/in.h>; the stdlib constant is missing from the type stubs
 OTHER_SERVER_WAIT = 1.0
 OTHER_SERVER_RECHECK = 30.0
 MAX_REHANDLE = 3
@@ -404,7 +405,14 @@ class DhcpService:
         try:
             if route.kind in ("relay", "unicast"):
                 assert link.udp is not None
-                link.udp.sendto(payload, (str(IPv4Address(route.ip)), route.port))
+                # From the server identifier, whatever address the route would pick.
+                pktinfo = struct.pack("@i4s4s", 0, struct.pack("!I", reply.server_ip), b"\0\0\0\0")
+                link.udp.sendmsg(
+                    [payload],
+                    [(socket.IPPROTO_IP, IP_PKTINFO, pktinfo)],
+                    0,
+                    (str(IPv4Address(route.ip)), route.port),
+                )
             else:
                 assert link.raw is not None
                 dst_mac = codec.BROADCAST_MAC if route.kind == "broadcast" else route.mac
