@@ -31,7 +31,7 @@ from tests.netns import Lab, NetbootServer, Netns, stop_process, wait_for  # noq
 SERVER_IP = "10.64.0.1"
 RELAY_IP = "10.64.0.2"
 URL = "http://10.64.0.1/$mac.cfg"
-RATES = (250, 500, 1000, 2000, 4000, 6000, 8000, 12000, 16000)
+RATES = (250, 500, 1000, 2000, 3000, 4000, 5000, 6000, 7000, 8000, 10000, 12000, 16000)
 
 NETBOOT_CONFIG = f"""
 [appliance]
