@@ -20,7 +20,7 @@ import logging
 import os
 import socket
 import time
-from typing import Any
+from typing import Any, cast
 
 from netboot import metrics
 from netboot.provisioning.files import FileResolver, Refusal, Resolved, resolver_for
@@ -105,8 +105,8 @@ class _Transfer(asyncio.DatagramProtocol):
         self.closed = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.DatagramTransport)
-        self.transport = transport
+        # Python 3.11's selector datagram transport does not subclass DatagramTransport.
+        self.transport = cast(asyncio.DatagramTransport, transport)
         self._send(self.session.start(self.loop.time()))
 
     def _send(self, packets: list[bytes]) -> None:
@@ -205,7 +205,6 @@ class TftpService:
             raise OSError(
                 exc.errno, f"tftp: cannot bind UDP {self.host}:{self.port}: {exc.strerror}"
             ) from None
-        assert isinstance(transport, asyncio.DatagramTransport)
         self.listener = transport
         self.port = transport.get_extra_info("sockname")[1]
         log.info("tftp: serving %s on UDP port %d", self.resolver.root, self.port)
