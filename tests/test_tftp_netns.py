@@ -60,7 +60,7 @@ exit 0
 
 
 class Site:
-    def __init__(self, lab: Lab, tmp: Path) -> None:
+    def __init__(self, lab: Lab, tmp: Path, extra_config: str = "") -> None:
         self.tmp = tmp
         self.srv = lab.netns("srv")
         self.phone = lab.netns("phone")
@@ -80,7 +80,7 @@ class Site:
         (self.root / "fw.bin").write_bytes(self.firmware)
         (tmp / "secret.txt").write_text("outside root\n")
         self.config = tmp / "netboot.toml"
-        self.config.write_text(CONFIG.format(state=tmp / "state", root=self.root))
+        self.config.write_text(CONFIG.format(state=tmp / "state", root=self.root) + extra_config)
         self.server = NetbootServer(lab, self.srv, self.config)
 
     def lease(self) -> str:

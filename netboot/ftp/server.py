@@ -81,17 +81,8 @@ class ResolvingFS(AbstractedFS):  # type: ignore[misc]
         handler: ResolvingHandler = self.cmd_channel
         if any(flag in mode for flag in "wax+"):
             raise FilesystemError("read-only server")
-        name = os.path.relpath(filename, self.root)
-        outcome = handler.bridge.call(handler.resolver.resolve, name, handler.remote_ip)
+        outcome = handler.resolve(filename)
         if isinstance(outcome, Refusal):
-            log.info(
-                "ftp: %s %r: %s (%s)",
-                handler.remote_ip,
-                outcome.name,
-                outcome.result,
-                outcome.reason,
-            )
-            handler.bridge.call(handler.resolver.record, outcome, "ftp")
             raise FilesystemError(_MESSAGES[outcome.result])
         if outcome.path is not None:
             handle: Any = outcome.path.open("rb")
@@ -111,6 +102,40 @@ class ResolvingHandler(FTPHandler):  # type: ignore[misc]
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.outcomes: dict[str, Resolved] = {}
+        self.last_refused = ""
+
+    def resolve(self, path: str) -> Resolved | Refusal:
+        """The resolver's answer for a file system path under root; a refusal is
+        logged and recorded once (SIZE then RETR of the same name counts once)."""
+        name = os.path.relpath(path, self.fs.root)
+        outcome = self.bridge.call(self.resolver.resolve, name, self.remote_ip)
+        if isinstance(outcome, Refusal):
+            if self.last_refused != name:
+                log.info(
+                    "ftp: %s %r: %s (%s)",
+                    self.remote_ip,
+                    outcome.name,
+                    outcome.result,
+                    outcome.reason,
+                )
+                self.bridge.call(self.resolver.record, outcome, "ftp")
+            self.last_refused = name
+        else:
+            self.last_refused = ""
+        return outcome
+
+    def ftp_SIZE(self, path: str) -> None:
+        # Clients (curl) ask SIZE before RETR: answer it the way RETR would be,
+        # so a per-MAC name in another spelling or a rendered file has a size,
+        # and a bound file has none for a stranger.
+        if self._current_type == "a":
+            self.respond("550 SIZE not allowed in ASCII mode.")
+            return
+        outcome = self.resolve(path)
+        if isinstance(outcome, Refusal):
+            self.respond(f"550 {_MESSAGES[outcome.result]}.")
+            return
+        self.respond(f"213 {outcome.size}")
 
     def on_file_sent(self, file: str) -> None:
         outcome = self.outcomes.pop(file, None)
