@@ -1,0 +1,297 @@
+#!/usr/bin/env python3
+"""Config-file serving: netboot vs tftpd-hpa (TFTP) and `python3 -m http.server` (HTTP).
+
+One server namespace runs all of them side by side on one veth pair (netboot
+TFTP on 69 and HTTP on 80, in.tftpd on 6969, http.server on 8000), the client
+namespace runs the real clients. Per server, same run, same files:
+
+- TFTP 32 MB with blksize 1428: curl (lock-step, RFC 1350/2348), and a small
+  RFC 7440 client here asking windowsize 16 (tftpd-hpa 5.2 does not implement
+  windowsize and falls back to lock-step: the ratio shows what windowsize buys);
+- TFTP 200 small files at once: `curl -Z --parallel-max 200`;
+- HTTP 32 MB and 200 small files at once, with curl.
+
+Every load is bounded in count and time; namespaces are removed at the end.
+Run as root:  python3 bench/files.py [--size-mb 32] [--small 200] [--repeat 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from tests.netns import Lab, NetbootServer, Netns, wait_for  # noqa: E402
+
+SERVER = "10.66.0.1"
+CLIENT = "10.66.0.2"
+
+NETBOOT_CONFIG = """
+[appliance]
+interface = "eth0"
+state_dir = "{state}"
+[provisioning]
+root = "{root}"
+[dhcp]
+enabled = false
+[pnp]
+enabled = false
+[lldp]
+enabled = false
+[tftp]
+enabled = true
+port = 69
+[http]
+enabled = true
+port = 80
+https_port = 0
+"""
+
+
+def timed(fn: Callable[[], object]) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def best(repeat: int, fn: Callable[[], object]) -> float:
+    return min(timed(fn) for _ in range(repeat))
+
+
+def pair(repeat: int, ours: Callable[[], object], ref: Callable[[], object]) -> tuple[float, float]:
+    """Best times of two runs taken alternately (the shared machine's load
+    drifts: alternating gives both the same conditions)."""
+    a: list[float] = []
+    b: list[float] = []
+    for _ in range(repeat):
+        a.append(timed(ours))
+        b.append(timed(ref))
+    return min(a), min(b)
+
+
+def run(ns: Netns, argv: list[str], timeout: float = 120) -> None:
+    proc = ns.run(argv, timeout=timeout, check=False)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{argv[:4]}... exited {proc.returncode}: {proc.stderr[-400:]}")
+
+
+# ---------------------------------------------------------------- an RFC 7440 client
+
+WINDOW_CLIENT = r"""
+import socket, struct, sys, time
+host, port, name, blksize, window, out = sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4]), int(sys.argv[5]), sys.argv[6]
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
+s.settimeout(1.0)
+opts = [b"blksize", str(blksize).encode(), b"tsize", b"0"]
+if window > 1:
+    opts += [b"windowsize", str(window).encode()]
+rrq = b"\0\1" + name.encode() + b"\0octet\0" + b"".join(o + b"\0" for o in opts)
+s.sendto(rrq, (host, port))
+deadline = time.monotonic() + 120
+buf = bytearray(blksize + 4)
+view = memoryview(buf)
+parts = []
+expected = 1
+inwin = 0
+tid = None
+acked_opts = False
+while time.monotonic() < deadline:
+    try:
+        n, addr = s.recvfrom_into(buf)
+    except socket.timeout:
+        if tid is None:
+            s.sendto(rrq, (host, port)); continue
+        s.sendto(struct.pack("!HH", 4, (expected - 1) & 0xFFFF), tid); inwin = 0; continue
+    if tid is None:
+        tid = addr
+    op = buf[1]
+    if op == 6:  # OACK: windowsize may be refused (absent)
+        o = bytes(buf[2:n]).split(b"\0")
+        d = dict(zip(o[0::2], o[1::2]))
+        if b"windowsize" not in d:
+            window = 1
+        if b"blksize" not in d:
+            blksize = 512
+        s.sendto(b"\0\4\0\0", tid); continue
+    if op == 5:
+        sys.exit("error " + bytes(buf[4:n]).decode(errors="replace"))
+    if op != 3:
+        continue
+    block = buf[2] << 8 | buf[3]
+    if block != expected & 0xFFFF:
+        if inwin:  # a gap: ACK the last in-order block (RFC 7440 sec. 4)
+            s.sendto(struct.pack("!HH", 4, (expected - 1) & 0xFFFF), tid); inwin = 0
+        continue
+    parts.append(bytes(view[4:n]))
+    expected += 1
+    inwin += 1
+    last = n - 4 < blksize
+    if last or inwin >= window:
+        s.sendto(struct.pack("!HH", 4, block), tid); inwin = 0
+    if last:
+        break
+else:
+    sys.exit("timed out")
+open(out, "wb").write(b"".join(parts))
+"""
+
+
+# ---------------------------------------------------------------- the bench
+
+
+class Bed:
+    def __init__(self, lab: Lab, tmp: Path, size_mb: int, small: int) -> None:
+        self.lab = lab
+        self.tmp = tmp
+        self.srv = lab.netns("srv")
+        self.cli = lab.netns("cli")
+        lab.link(self.srv, "eth0", self.cli, "eth0", f"{SERVER}/24", f"{CLIENT}/24")
+        self.root = tmp / "root"
+        self.root.mkdir()
+        os.chmod(tmp, 0o755)
+        os.chmod(self.root, 0o755)
+        self.big = self.root / "firmware.bin"
+        self.big.write_bytes(os.urandom(size_mb * 1024 * 1024))
+        self.small = small
+        for i in range(small):
+            (self.root / f"f0phone{i}hw1.100.cfg").write_bytes(os.urandom(1500 + i))
+        self.out = tmp / "out"
+        self.out.mkdir()
+        config = tmp / "netboot.toml"
+        config.write_text(NETBOOT_CONFIG.format(state=tmp / "state", root=self.root))
+        self.netboot = NetbootServer(lab, self.srv, config).start()
+        lab.spawn(
+            self.srv,
+            ["in.tftpd", "-L", "-u", "root", "-s", "-a", f"{SERVER}:6969", str(self.root)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        lab.spawn(
+            self.srv,
+            [
+                sys.executable,
+                "-m",
+                "http.server",
+                "8000",
+                "--bind",
+                SERVER,
+                "--directory",
+                str(self.root),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        self.window_client = tmp / "window_client.py"
+        self.window_client.write_text(WINDOW_CLIENT)
+        wait_for(self._http_up, 20, "http.server to listen")
+
+    def _http_up(self) -> bool:
+        return (
+            self.cli.run(
+                ["curl", "-sf", "-o", "/dev/null", f"http://{SERVER}:8000/"], check=False
+            ).returncode
+            == 0
+        )
+
+    def check(self, path: Path, expected: Path) -> None:
+        if path.read_bytes() != expected.read_bytes():
+            raise RuntimeError(f"{path.name}: content differs from {expected.name}")
+        path.unlink()
+
+    def tftp_big_curl(self, port: int) -> None:
+        out = self.out / "big"
+        url = f"tftp://{SERVER}:{port}/{self.big.name}"
+        run(self.cli, ["curl", "-sS", "--tftp-blksize", "1428", "-o", str(out), url])
+        self.check(out, self.big)
+
+    def tftp_big_window(self, port: int, window: int) -> None:
+        out = self.out / "bigw"
+        argv = [sys.executable, str(self.window_client), SERVER, str(port), self.big.name]
+        run(self.cli, [*argv, "1428", str(window), str(out)])
+        self.check(out, self.big)
+
+    def small_parallel(self, scheme: str, port: int) -> None:
+        urls = [f"{scheme}://{SERVER}:{port}/f0phone{i}hw1.100.cfg" for i in range(self.small)]
+        argv = ["curl", "-sS", "-Z", "--parallel-max", str(self.small), "--parallel-immediate"]
+        for i, url in enumerate(urls):
+            argv += ["-o", str(self.out / f"s{i}"), url]
+        run(self.cli, argv)
+        for i in range(self.small):
+            self.check(self.out / f"s{i}", self.root / f"f0phone{i}hw1.100.cfg")
+
+    def http_big(self, port: int) -> None:
+        out = self.out / "bighttp"
+        run(self.cli, ["curl", "-sS", "-o", str(out), f"http://{SERVER}:{port}/{self.big.name}"])
+        self.check(out, self.big)
+
+
+def row(label: str, ours: float | None, ref: float | None, unit: str, higher: bool) -> None:
+    def fmt(v: float | None) -> str:
+        return "n/a" if v is None else f"{v:10.2f}"
+
+    ratio = "n/a"
+    if ours is not None and ref is not None and ours > 0 and ref > 0:
+        ratio = f"{(ours / ref) if higher else (ref / ours):.2f}x"
+    print(f"{label:<44} {fmt(ours)} {fmt(ref)} {unit:<6} {ratio}")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--size-mb", type=int, default=32)
+    parser.add_argument("--small", type=int, default=200)
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+    if os.geteuid() != 0:
+        print("bench/files.py: run as root (network namespaces)", file=sys.stderr)
+        return 2
+    mb = args.size_mb
+    with tempfile.TemporaryDirectory(prefix="netboot-bench-files-") as tmpdir, Lab() as lab:
+        bed = Bed(lab, Path(tmpdir), mb, args.small)
+        r = args.repeat
+        print(f"{'':<44} {'netboot':>10} {'reference':>10} {'unit':<6} ratio (>1: netboot better)")
+        print("TFTP (reference: tftpd-hpa 5.2)")
+        t_ours, t_ref = pair(r, lambda: bed.tftp_big_curl(69), lambda: bed.tftp_big_curl(6969))
+        row(f"  {mb} MB, blksize 1428, curl", mb / t_ours, mb / t_ref, "MB/s", True)
+        t_ours, t_ref = pair(
+            r, lambda: bed.tftp_big_window(69, 1), lambda: bed.tftp_big_window(6969, 1)
+        )
+        row(f"  {mb} MB, blksize 1428, no windowsize (py)", mb / t_ours, mb / t_ref, "MB/s", True)
+        t_ours, t_ref = pair(
+            r, lambda: bed.tftp_big_window(69, 16), lambda: bed.tftp_big_window(6969, 16)
+        )
+        row(f"  {mb} MB, blksize 1428, windowsize 16 (py*)", mb / t_ours, mb / t_ref, "MB/s", True)
+        t_ours, t_ref = pair(
+            r, lambda: bed.small_parallel("tftp", 69), lambda: bed.small_parallel("tftp", 6969)
+        )
+        row(f"  {args.small} small files at once, curl -Z", t_ours, t_ref, "s", False)
+        print("  (*) tftpd-hpa 5.2 has no windowsize: it answers lock-step")
+        print("HTTP (reference: python3 -m http.server)")
+        try:
+            ours_big: float | None = mb / best(r, lambda: bed.http_big(80))
+        except RuntimeError as exc:
+            print(f"  netboot HTTP failed: {exc}")
+            ours_big = None
+        ref = mb / best(r, lambda: bed.http_big(8000))
+        row(f"  {mb} MB, curl", ours_big, ref, "MB/s", True)
+        try:
+            ours_small: float | None = best(r, lambda: bed.small_parallel("http", 80))
+        except RuntimeError as exc:
+            print(f"  netboot HTTP failed: {exc}")
+            ours_small = None
+        ref = best(r, lambda: bed.small_parallel("http", 8000))
+        row(f"  {args.small} small files at once, curl -Z", ours_small, ref, "s", False)
+        bed.netboot.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
