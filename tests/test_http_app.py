@@ -580,3 +580,60 @@ def test_service_serves_http_and_https_with_a_generated_certificate(tmp_path: Pa
     before = cert.read_bytes()
     assert certificate_paths(config) == (cert, key)
     assert cert.read_bytes() == before
+
+
+def test_stop_lets_a_download_in_flight_finish(tmp_path: Path) -> None:
+    """stop() closes the listening socket at once, and waits (up to the grace
+    period) for a download already under way, which arrives whole."""
+    from netboot.http.app import HttpService
+
+    state, root = tmp_path / "state", tmp_path / "root"
+    root.mkdir()
+    firmware = os.urandom(16 << 20)  # more than the socket buffers hold
+    (root / "fw.bin").write_bytes(firmware)
+    port = _free_port()
+    config = parse_config(
+        {
+            "appliance": {"interface": "lo", "state_dir": str(state)},
+            "provisioning": {"root": str(root)},
+            "dhcp": {"enabled": False},
+            "http": {"port": port, "https_port": 0},
+        }
+    )
+    registry, leases = Registry(state), LeaseStore(state)
+    service = HttpService(Context(config, registry, leases), host="127.0.0.1")
+
+    async def main() -> None:
+        await service.start()
+        async with (
+            aiohttp.ClientSession() as session,
+            session.get(f"http://127.0.0.1:{port}/fw.bin") as r,
+        ):
+            assert r.status == 200
+            first = await r.content.readexactly(64 * 1024)
+            stopping = asyncio.create_task(service.stop())
+            await wait_until_refused(port)
+            # While we do not read, stop() keeps waiting for our download (a
+            # shorter grace than this wait would cut it and fail the test).
+            with pytest.raises(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(stopping), 0.5)
+            rest = await r.read()
+        await asyncio.wait_for(stopping, 10)
+        assert first + rest == firmware
+
+    async def wait_until_refused(port: int) -> None:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                _, writer = await asyncio.open_connection("127.0.0.1", port)
+            except OSError:
+                return
+            writer.close()
+            await asyncio.sleep(0.01)
+        raise AssertionError("the listening socket is still open")
+
+    try:
+        asyncio.run(main())
+    finally:
+        registry.close()
+        leases.close()
