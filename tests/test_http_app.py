@@ -637,3 +637,51 @@ def test_stop_lets_a_download_in_flight_finish(tmp_path: Path) -> None:
     finally:
         registry.close()
         leases.close()
+
+
+def test_start_failures_are_one_clear_oserror_and_release_the_http_port(tmp_path: Path) -> None:
+    from netboot.http.app import HttpService
+
+    state, root = tmp_path / "state", tmp_path / "root"
+    root.mkdir()
+    (tmp_path / "cert.pem").write_text("not a certificate\n")
+    (tmp_path / "key.pem").write_text("not a key\n")
+    http_port = _free_port()
+    holder = socket.socket()
+    holder.bind(("127.0.0.1", 0))
+    holder.listen()
+    busy_port = holder.getsockname()[1]
+
+    def service(https_port: int, **tls: str) -> HttpService:
+        config = parse_config(
+            {
+                "appliance": {"interface": "lo", "state_dir": str(state)},
+                "provisioning": {"root": str(root)},
+                "dhcp": {"enabled": False},
+                "http": {"port": http_port, "https_port": https_port, **tls},
+            }
+        )
+        return HttpService(Context(config, registry, leases), host="127.0.0.1")
+
+    async def main() -> None:
+        bad_cert = service(
+            _free_port(),
+            tls_cert=str(tmp_path / "cert.pem"),
+            tls_key=str(tmp_path / "key.pem"),
+        )
+        with pytest.raises(OSError, match=r"^https: cannot set up the TLS certificate"):
+            await bad_cert.start()
+        with pytest.raises(OSError, match=f"https: cannot bind TCP 127.0.0.1:{busy_port}"):
+            await service(busy_port).start()
+        # Neither failure left the HTTP port bound: a good start still works.
+        good = service(0)
+        await good.start()
+        await good.stop()
+
+    registry, leases = Registry(state), LeaseStore(state)
+    try:
+        asyncio.run(main())
+    finally:
+        holder.close()
+        registry.close()
+        leases.close()

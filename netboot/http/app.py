@@ -291,20 +291,28 @@ class HttpService:
             shutdown_timeout=SHUTDOWN_GRACE,
         )
         await self.runner.setup()
-        sites: list[tuple[str, int, Any]] = [("http", http.port, None)]
-        if http.https_port:
-            sites.append(("https", http.https_port, server_context(self.ctx.config)))
-        for label, port, ssl_context in sites:
-            site = web.TCPSite(
-                self.runner, self.host, port, ssl_context=ssl_context, reuse_address=True
-            )
-            try:
-                await site.start()
-            except OSError as exc:
-                raise OSError(
-                    exc.errno, f"{label}: cannot bind TCP {self.host}:{port}: {exc.strerror}"
-                ) from None
-            self.ports[label] = port
+        try:
+            sites: list[tuple[str, int, Any]] = [("http", http.port, None)]
+            if http.https_port:
+                try:
+                    sites.append(("https", http.https_port, server_context(self.ctx.config)))
+                except (OSError, ValueError) as exc:
+                    raise OSError(f"https: cannot set up the TLS certificate: {exc}") from None
+            for label, port, ssl_context in sites:
+                site = web.TCPSite(
+                    self.runner, self.host, port, ssl_context=ssl_context, reuse_address=True
+                )
+                try:
+                    await site.start()
+                except OSError as exc:
+                    raise OSError(
+                        exc.errno, f"{label}: cannot bind TCP {self.host}:{port}: {exc.strerror}"
+                    ) from None
+                self.ports[label] = port
+        except BaseException:
+            await self.runner.cleanup()  # the supervisor only stops services that started
+            self.runner = None
+            raise
         log.info(
             "http: serving %s on %s",
             self.ctx.config.provisioning.root,
