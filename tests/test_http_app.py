@@ -685,3 +685,44 @@ def test_start_failures_are_one_clear_oserror_and_release_the_http_port(tmp_path
         holder.close()
         registry.close()
         leases.close()
+
+
+@pytest.mark.parametrize("version", ["TLSv1", "TLSv1_1", "TLSv1_2", "TLSv1_3"])
+def test_https_accepts_old_phone_tls_versions(tmp_path: Path, version: str) -> None:
+    """Phones in the field still speak TLS 1.0/1.1: the server context takes them."""
+    import warnings
+
+    from netboot.http.tls import server_context
+
+    config = parse_config(
+        {
+            "appliance": {"interface": "lo", "state_dir": str(tmp_path)},
+            "dhcp": {"enabled": False},
+        }
+    )
+    wanted = ssl.TLSVersion[version]
+    client = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    client.check_hostname = False
+    client.verify_mode = ssl.CERT_NONE
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        client.minimum_version = client.maximum_version = wanted
+    client.set_ciphers("DEFAULT:@SECLEVEL=0")
+
+    async def main() -> str:
+        async def answer(_: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            writer.write(b"ok")
+            await writer.drain()
+            writer.close()
+
+        server = await asyncio.start_server(answer, "127.0.0.1", 0, ssl=server_context(config))
+        port = server.sockets[0].getsockname()[1]
+        reader, writer = await asyncio.open_connection("127.0.0.1", port, ssl=client)
+        assert await reader.read() == b"ok"
+        negotiated: str = writer.get_extra_info("ssl_object").version()
+        writer.close()
+        server.close()
+        await server.wait_closed()
+        return negotiated
+
+    assert asyncio.run(main()) == version.replace("_", ".")
