@@ -726,3 +726,27 @@ def test_https_accepts_old_phone_tls_versions(tmp_path: Path, version: str) -> N
         return negotiated
 
     assert asyncio.run(main()) == version.replace("_", ".")
+
+
+def test_check_names_a_certificate_that_does_not_load(tmp_path: Path) -> None:
+    from netboot.http.tls import certificate_paths, check
+
+    def config(**http: object) -> Any:
+        return parse_config(
+            {
+                "appliance": {"interface": "lo", "state_dir": str(tmp_path / "state")},
+                "dhcp": {"enabled": False},
+                "http": {"https_port": 443, **http},
+            }
+        )
+
+    assert check(config()) == []  # nothing configured: one is generated at start
+    cert, key = certificate_paths(config())
+    assert check(config(tls_cert=str(cert), tls_key=str(key))) == []
+    (tmp_path / "bad.pem").write_text("garbage\n")
+    problems = check(config(tls_cert=str(tmp_path / "bad.pem"), tls_key=str(key)))
+    assert len(problems) == 1 and str(tmp_path / "bad.pem") in problems[0]
+    problems = check(config(tls_cert=str(cert), tls_key=str(tmp_path / "missing.pem")))
+    assert len(problems) == 1 and "missing.pem" in problems[0]
+    # HTTPS off: the files are not used, nothing to say.
+    assert check(config(https_port=0, tls_cert=str(tmp_path / "bad.pem"), tls_key=str(key))) == []

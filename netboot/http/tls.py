@@ -91,3 +91,16 @@ def server_context(config: Config) -> ssl.SSLContext:
         context.set_ciphers("DEFAULT")
     context.load_cert_chain(cert, key)
     return context
+
+
+def check(config: Config) -> list[str]:
+    """`netboot check`: a configured certificate and key must load together."""
+    http = config.http
+    if not (http.enabled and http.https_port) or http.tls_cert is None or http.tls_key is None:
+        return []
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    try:
+        context.load_cert_chain(http.tls_cert, http.tls_key)
+    except (OSError, ValueError) as exc:
+        return [f"http.tls_cert/tls_key: cannot load {http.tls_cert} with {http.tls_key}: {exc}"]
+    return []
