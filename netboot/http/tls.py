@@ -5,6 +5,12 @@ not ECDSA: older phone TLS stacks know only RSA) is generated with the
 `cryptography` package under `state_dir/tls/`, valid 10 years, for the
 appliance's name and address, and reused on later starts. The key file is
 mode 0600.
+
+Why `cryptography` and not the `openssl` command: it is the PyCA library every
+Python TLS tool builds on, ships as a wheel with its own OpenSSL (no dependency
+on an `openssl` binary being on PATH, nor on its version's flags such as
+`-addext`), and gives a typed API instead of a subprocess whose output must be
+parsed. It is imported only when a certificate has to be generated.
 """
 
 from __future__ import annotations
@@ -85,3 +91,16 @@ def server_context(config: Config) -> ssl.SSLContext:
         context.set_ciphers("DEFAULT")
     context.load_cert_chain(cert, key)
     return context
+
+
+def check(config: Config) -> list[str]:
+    """`netboot check`: a configured certificate and key must load together."""
+    http = config.http
+    if not (http.enabled and http.https_port) or http.tls_cert is None or http.tls_key is None:
+        return []
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    try:
+        context.load_cert_chain(http.tls_cert, http.tls_key)
+    except (OSError, ValueError) as exc:
+        return [f"http.tls_cert/tls_key: cannot load {http.tls_cert} with {http.tls_key}: {exc}"]
+    return []
