@@ -337,10 +337,10 @@ def test_cdp_round_trip() -> None:
     assert without.voip_vlan_reply is None
 
 
-def phone_cdp_query() -> bytes:
+def phone_cdp_query(source: str = "00:11:22:33:44:55") -> bytes:
     """A Cisco phone's CDP frame with a VoIP VLAN Query, built with scapy."""
     return bytes(
-        Dot3(dst="01:00:0c:cc:cc:cc", src="00:11:22:33:44:55")
+        Dot3(dst="01:00:0c:cc:cc:cc", src=source)
         / LLC(dsap=0xAA, ssap=0xAA, ctrl=3)
         / SNAP(OUI=0x0C, code=0x2000)
         / scapy_cdp.CDPv2_HDR(
