@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from netboot.lldp.codec import LldpNeighbor, decode_lldp
 from tests.netns import Lab, NetbootServer, Netns, wait_for
 from tests.test_lldp_codec import phone_cdp_query
 
@@ -104,6 +107,48 @@ class Lldpd:
         return int(stats["rx"]["rx"])
 
 
+# Prints one line per LLDP frame from `src` on eth0: the kernel's receive
+# timestamp and the frame in hex (kernel time, so a slow reader under load
+# does not squeeze the gaps between frames).
+FRAME_LOG = """
+import socket, struct, sys
+s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x88CC))
+s.bind(("eth0", 0x88CC))
+TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)  # Linux asm-generic value
+s.setsockopt(socket.SOL_SOCKET, TIMESTAMPNS, 1)
+src = bytes.fromhex(sys.argv[1].replace(":", ""))
+print("ready", flush=True)
+while True:
+    data, anc, _, _ = s.recvmsg(9216, 64)
+    if data[6:12] != src:
+        continue
+    stamp = [struct.unpack("qq", d[:16]) for lvl, t, d in anc if t == TIMESTAMPNS]
+    sec, nsec = stamp[0] if stamp else (0, 0)
+    print("%d.%09d %s" % (sec, nsec, data.hex()), flush=True)
+"""
+
+
+class FrameLog:
+    """The appliance's LLDP frames as the phone's namespace receives them."""
+
+    def __init__(self, lab: Lab, ns: Netns, workdir: Path) -> None:
+        self.path = workdir / "frames.log"
+        with self.path.open("wb") as out:
+            lab.spawn(ns, [sys.executable, "-c", FRAME_LOG, APPLIANCE_MAC], stdout=out)
+        wait_for(lambda: self.path.read_text().startswith("ready"), 15, "the frame logger")
+
+    def frames(self) -> list[tuple[float, LldpNeighbor]]:
+        text = self.path.read_text()
+        lines = text.splitlines()[1:]
+        if not text.endswith("\n"):
+            lines = lines[:-1]  # a line still being written
+        out = []
+        for line in lines:
+            stamp, _, frame = line.partition(" ")
+            out.append((float(stamp), decode_lldp(bytes.fromhex(frame))))
+        return out
+
+
 def segment(lab: Lab) -> tuple[Netns, Netns]:
     appliance = lab.netns("appliance")
     phone = lab.netns("phone")
@@ -116,6 +161,7 @@ def segment(lab: Lab) -> tuple[Netns, Netns]:
 def test_lldpd_receives_voice_policy(lab: Lab, workdir: Path) -> None:
     appliance, phone = segment(lab)
     lldpd = Lldpd(lab, phone, workdir)
+    frames = FrameLog(lab, phone, workdir)
     server = NetbootServer(lab, appliance, write_config(workdir)).start()
 
     neighbor = wait_for(lldpd.neighbor, 15, "lldpd to list the appliance")
@@ -134,18 +180,26 @@ def test_lldpd_receives_voice_policy(lab: Lab, workdir: Path) -> None:
     policies = {p["apptype"]: p for p in med["policy"]}
     voice, signaling = policies["Voice"], policies["Voice Signaling"]
     # lldpd shows `vlan` only when the Tagged bit is set.
+    assert "unknown" not in voice and "unknown" not in signaling
     assert (voice["vlan"]["vid"], voice["pcp"], voice["dscp"]) == ("100", "5", "46")
     assert (signaling["vlan"]["vid"], signaling["pcp"], signaling["dscp"]) == ("100", "5", "26")
 
-    # Stopping sends a shutdown LLDPDU: lldpd forgets us at once, not after 120 s.
+    # Stopping sends a shutdown LLDPDU (TTL 0): lldpd forgets us at once, not
+    # after 120 s.
     assert server.stop() == 0
     wait_for(lambda: lldpd.neighbor() is None, 5, "lldpd to drop the appliance")
+    last = wait_for(lambda: [n for _, n in frames.frames() if n.ttl == 0], 5, "a TTL-0 frame")
+    assert last[-1].chassis_id == APPLIANCE_MAC and last[-1].policies == ()
 
 
 def test_med_endpoint_inventory_and_fast_start(lab: Lab, workdir: Path) -> None:
     appliance, phone = segment(lab)
+    # Logging before the appliance starts catches its start-up frame too.
+    frames = FrameLog(lab, phone, workdir)
     server = NetbootServer(lab, appliance, write_config(workdir)).start()
-    lldpd = Lldpd(lab, phone, workdir, "-M", "3", config=PHONE_INVENTORY)
+    wait_for(lambda: len(frames.frames()) >= 1, 10, "the appliance's start-up LLDPDU")
+    # lldpd as a class I LLDP-MED endpoint, as a phone would announce itself.
+    lldpd = Lldpd(lab, phone, workdir, "-M", "1", config=PHONE_INVENTORY)
 
     def recorded() -> dict[str, Any] | None:
         phones = json.loads(server.cli("phones", "--json").stdout)
@@ -156,18 +210,48 @@ def test_med_endpoint_inventory_and_fast_start(lab: Lab, workdir: Path) -> None:
     assert (row["vendor"], row["model"], row["firmware"]) == ("PLANET", "VIP-2140PT", "FW 2.10")
     timeline = json.loads(server.cli("phones", PHONE_MAC, "--json").stdout)["timeline"]
     details = [e["detail"] for e in timeline if e["service"] == "lldp"]
-    assert details[-1]["serial_number"] == "SN0012345"
-    assert details[-1]["hardware_revision"] == "HW 1.2"
-    assert details[-1]["system_name"] == "VIP-2140PT-desk12"
-    assert details[-1]["med_device_type"] == "endpoint class III"
+    inventory = {
+        key: details[-1].get(key)
+        for key in (
+            "hardware_revision",
+            "firmware_revision",
+            "software_revision",
+            "serial_number",
+            "manufacturer",
+            "model",
+            "system_name",
+            "med_device_type",
+        )
+    }
+    assert inventory == {
+        "hardware_revision": "HW 1.2",
+        "firmware_revision": "FW 2.10",
+        "software_revision": "2.10.2.6887",
+        "serial_number": "SN0012345",
+        "manufacturer": "PLANET",
+        "model": "VIP-2140PT",
+        "system_name": "VIP-2140PT-desk12",
+        "med_device_type": "endpoint class I",
+    }
 
     # Hearing a new MED endpoint starts a fast start: 4 frames 1 s apart,
     # where the 30 s interval alone would have sent none in this time.
-    wait_for(lambda: lldpd.received() >= 4, 10, "4 fast-start LLDPDUs at lldpd")
+    sent = wait_for(
+        lambda: frames.frames()[1:5] if len(frames.frames()) >= 5 else None,
+        15,
+        "4 fast-start LLDPDUs",
+    )
+    stamps = [t for t, _ in sent]
+    gaps = [b - a for a, b in itertools.pairwise(stamps)]
+    assert all(g >= 0.9 for g in gaps), gaps  # never faster than 1 s
+    assert stamps[-1] - frames.frames()[0][0] < 25  # well before the 30 s interval
+    assert all(n.ttl == 120 and n.med is not None and len(n.policies) == 2 for _, n in sent)
+    wait_for(lambda: lldpd.received() >= 4, 10, "the fast-start LLDPDUs at lldpd")
     assert "Network Connectivity Device" in json.dumps(lldpd.neighbor())
 
 
 def cdp_listener(lab: Lab, ns: Netns, workdir: Path) -> tuple[subprocess.Popen[Any], Path]:
+    """tshark decoding the appliance's next 2 CDP frames, for at most 25 s."""
     out = workdir / "tshark.out"
     err = workdir / "tshark.err"
     with out.open("wb") as o, err.open("wb") as e:
@@ -175,12 +259,13 @@ def cdp_listener(lab: Lab, ns: Netns, workdir: Path) -> tuple[subprocess.Popen[A
             ns,
             [
                 "tshark",
+                "-l",
                 "-i",
                 "eth0",
                 "-c",
-                "1",
+                "2",
                 "-a",
-                "duration:20",
+                "duration:25",
                 "-f",
                 "ether dst 01:00:0c:cc:cc:cc and ether src " + APPLIANCE_MAC,
                 "-T",
@@ -201,19 +286,23 @@ def cdp_listener(lab: Lab, ns: Netns, workdir: Path) -> tuple[subprocess.Popen[A
 
 def test_cdp_voip_vlan_query_answered_and_decoded_by_tshark(lab: Lab, workdir: Path) -> None:
     appliance, phone = segment(lab)
-    server = NetbootServer(lab, appliance, write_config(workdir, lldp="cdp = true")).start()
-    # The start-up CDP frame has gone; the next one is due in 30 s. A VoIP VLAN
-    # Query from the phone must be answered now.
+    # tshark runs for 25 s from before the appliance starts: it sees the
+    # start-up CDP frame, and the periodic one (30 s later) falls outside it,
+    # so a second frame can only be the answer to the phone's query.
     tshark, out = cdp_listener(lab, phone, workdir)
+    server = NetbootServer(lab, appliance, write_config(workdir, lldp="cdp = true")).start()
+    wait_for(lambda: out.read_text().count("\n") >= 1, 10, "the start-up CDP frame")
     query = phone_cdp_query(source=PHONE_MAC)
     send = (
         "import socket,sys;s=socket.socket(socket.AF_PACKET,socket.SOCK_RAW);"
         "s.bind(('eth0',0));s.send(bytes.fromhex(sys.argv[1]))"
     )
-    phone.run(["python3", "-c", send, query.hex()])
-    assert tshark.wait(timeout=15) == 0
-    device, vlan, platform = out.read_text().strip().split("\t")
-    assert (device, vlan, platform) == ("netboot-lab", "100", "netboot")
+    phone.run([sys.executable, "-c", send, query.hex()])
+    assert tshark.wait(timeout=30) == 0
+    lines = out.read_text().splitlines()
+    assert len(lines) == 2, "no CDP answer to the VoIP VLAN query"
+    for line in lines:
+        assert line.split("\t") == ["netboot-lab", "100", "netboot"]
 
     def cisco_phone() -> dict[str, Any] | None:
         phones = json.loads(server.cli("phones", "--json").stdout)
