@@ -57,6 +57,7 @@ SERVICES: list[tuple[str, str]] = [
     ("http", "netboot.http.app:create"),
     ("ftp", "netboot.ftp.server:create"),
     ("lldp", "netboot.lldp.transport:create"),
+    ("stun", "netboot.stun.transport:create"),
 ]
 
 

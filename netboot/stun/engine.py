@@ -1,0 +1,267 @@
+"""STUN server decisions: request + where it came from + which socket got it ->
+which socket answers, where to, and the reply bytes (or silence).
+
+A full server has four sockets, A1:P1, A1:P2, A2:P1, A2:P2 (RFC 5780 §4.1,
+RFC 3489 §8.1); one address (or one port) makes it binding-only. Clients with
+the magic cookie get RFC 8489 §10.1.3 / RFC 5780 §6.1 answers: XOR-MAPPED-
+ADDRESS, MAPPED-ADDRESS, RESPONSE-ORIGIN, OTHER-ADDRESS, SOFTWARE, FINGERPRINT
+when the request had one, PADDING echoed, RESPONSE-PORT honoured. Clients
+without the cookie get RFC 3489 §11.2 answers: their 16-byte transaction id,
+MAPPED-ADDRESS, SOURCE-ADDRESS, CHANGED-ADDRESS and nothing whose length is not
+a multiple of 4 (pystun3 and the Vovida client do not skip padding).
+
+CHANGE-REQUEST picks the answering socket; OTHER-ADDRESS / CHANGED-ADDRESS is
+always the other address and the other port relative to the receiving socket.
+A CHANGE-REQUEST that a binding-only server cannot honour gets silence, never
+an error (pystun3 loops on errors and would misread the NAT type otherwise).
+
+Never an amplifier: replies go only to the requester's own IP (RESPONSE-PORT
+changes the port only), each source IP has a token bucket (`stun.rate_limit`
+requests/s), optional attributes are dropped when the reply would exceed
+AMPLIFICATION x the request size, and anything that is not framed like a STUN
+request gets silence. Unknown comprehension-required attributes: 420 with
+UNKNOWN-ATTRIBUTES (RFC 8489 §6.3.1.1); malformed STUN requests: 400.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from ipaddress import IPv4Address
+
+from netboot.stun import codec
+from netboot.stun.codec import (
+    AddressAttribute,
+    ChangeRequest,
+    ErrorCode,
+    Fingerprint,
+    Padding,
+    ResponsePort,
+    Software,
+    StunMessage,
+    UnknownAttributes,
+)
+from netboot.wire import DecodeError
+
+AMPLIFICATION = 4
+BURST_SECONDS = 0.5  # a bucket holds this many seconds' worth of requests
+MIN_BURST = 20.0
+MAX_SOURCES = 65536
+
+# Comprehension-required attributes we accept in a request (the rest -> 420).
+UNDERSTOOD = frozenset(
+    {
+        codec.MAPPED_ADDRESS,
+        codec.CHANGE_REQUEST,
+        codec.USERNAME,  # no authentication here: ignored
+        codec.MESSAGE_INTEGRITY,
+        codec.PADDING,
+        codec.RESPONSE_PORT,
+        codec.ERROR_CODE,
+        codec.UNKNOWN_ATTRIBUTES,
+        codec.XOR_MAPPED_ADDRESS,
+    }
+)
+# An RFC 3489 client may ask for its answer elsewhere (RESPONSE-ADDRESS): that is
+# the reflection attack RFC 8489 removed; we understand it and answer the source.
+UNDERSTOOD_CLASSIC = UNDERSTOOD | {codec.RESPONSE_ADDRESS}
+
+SocketId = tuple[int, int]  # (address index, port index)
+Endpoint = tuple[IPv4Address, int]
+
+
+@dataclass(frozen=True)
+class Site:
+    addresses: tuple[IPv4Address, ...]
+    ports: tuple[int, ...]
+    software: str = "netboot"
+
+    @property
+    def full(self) -> bool:
+        """Four sockets (NAT-type tests possible) rather than binding-only."""
+        return len(self.addresses) >= 2 and len(self.ports) >= 2
+
+    @property
+    def sockets(self) -> tuple[SocketId, ...]:
+        if self.full:
+            return ((0, 0), (0, 1), (1, 0), (1, 1))
+        return ((0, 0),)
+
+    def endpoint(self, sock: SocketId) -> Endpoint:
+        return self.addresses[sock[0]], self.ports[sock[1]]
+
+
+@dataclass(frozen=True)
+class Reply:
+    socket: SocketId
+    destination: Endpoint
+    data: bytes
+    kind: str  # "binding", "classic", "error-400", "error-420"
+
+
+def _pad4(text: str) -> str:
+    """Space-pad so the UTF-8 length is a multiple of 4 (RFC 3489 clients)."""
+    return text + " " * (-len(text.encode()) & 3)
+
+
+def _error(
+    request_type: int, tid: bytes, code: int, reason: str, extra: tuple[codec.Attribute, ...] = ()
+) -> StunMessage:
+    method_bits = request_type & 0x3EEF
+    return StunMessage(method_bits | 0x0110, tid, (ErrorCode(code, _pad4(reason)), *extra))
+
+
+def respond(
+    request: StunMessage, source: Endpoint, local: SocketId, site: Site, request_size: int
+) -> Reply | None:
+    """The answer to one decoded datagram received on socket `local`, or None."""
+    if request.message_class != 0:
+        return None  # indications and responses are never answered
+    here = local
+    if request.method != 1:
+        if request.classic:
+            return None
+        msg = _error(request.type, request.transaction_id, 400, "Bad Request: not Binding")
+        return Reply(here, source, codec.encode(msg), "error-400")
+    understood = UNDERSTOOD_CLASSIC if request.classic else UNDERSTOOD
+    unknown = tuple(
+        dict.fromkeys(
+            t
+            for a in request.attributes
+            if (t := codec.attribute_type(a)) < 0x8000 and t not in understood
+        )
+    )
+    if unknown:
+        listed = unknown
+        if request.classic and len(listed) % 2:
+            listed = (*listed, listed[-1])  # RFC 3489 §11.2.3: an even count
+        msg = _error(
+            request.type,
+            request.transaction_id,
+            420,
+            "Unknown Attribute",
+            (UnknownAttributes(listed),),
+        )
+        return Reply(here, source, codec.encode(msg), "error-420")
+
+    change = request.get(ChangeRequest) or ChangeRequest()
+    response_port = request.get(ResponsePort)
+    padding = request.get(Padding)
+    if response_port is not None and padding is not None:
+        msg = _error(
+            request.type, request.transaction_id, 400, "Bad Request: PADDING with RESPONSE-PORT"
+        )
+        return Reply(here, source, codec.encode(msg), "error-400")
+    if (change.change_ip or change.change_port) and not site.full:
+        return None  # cannot honour it; an error would mislead classic clients
+    answer = (
+        1 - here[0] if change.change_ip else here[0],
+        1 - here[1] if change.change_port else here[1],
+    )
+    origin = site.endpoint(answer)
+    other = site.endpoint((1 - here[0], 1 - here[1])) if site.full else None
+    destination = (source[0], response_port.port) if response_port is not None else source
+    if destination[1] == 0:
+        return None
+
+    ip, port = source
+    essential: list[codec.Attribute]
+    if request.classic:
+        essential = [
+            AddressAttribute(codec.MAPPED_ADDRESS, ip, port),
+            AddressAttribute(codec.SOURCE_ADDRESS, *origin),
+        ]
+        if other is not None:
+            essential.append(AddressAttribute(codec.CHANGED_ADDRESS, *other))
+        optional: list[codec.Attribute] = [Software(_pad4(site.software))]
+        tail: list[codec.Attribute] = []
+        kind = "classic"
+    else:
+        essential = [
+            AddressAttribute(codec.XOR_MAPPED_ADDRESS, ip, port),
+            AddressAttribute(codec.MAPPED_ADDRESS, ip, port),
+            AddressAttribute(codec.RESPONSE_ORIGIN, *origin),
+        ]
+        if other is not None:
+            essential.append(AddressAttribute(codec.OTHER_ADDRESS, *other))
+        if padding is not None:
+            essential.append(Padding(padding.length))
+        optional = [Software(site.software)]
+        tail = [Fingerprint()] if request.get(Fingerprint) is not None else []
+        kind = "binding"
+    tid = request.transaction_id
+    data = codec.encode(StunMessage(codec.BINDING_RESPONSE, tid, (*essential, *optional, *tail)))
+    if len(data) > AMPLIFICATION * request_size:
+        data = codec.encode(StunMessage(codec.BINDING_RESPONSE, tid, (*essential, *tail)))
+    return Reply(answer, destination, data, kind)
+
+
+def respond_malformed(
+    data: bytes, error: DecodeError, source: Endpoint, local: SocketId
+) -> Reply | None:
+    """A datagram the codec rejected: 400 if it is framed as a Binding request
+    with the magic cookie (the client is speaking STUN but got it wrong), else
+    silence (garbage, other protocols, a bad FINGERPRINT = not STUN)."""
+    if isinstance(error, codec.FingerprintMismatch):
+        return None
+    header = codec.peek_header(data)
+    if header is None or header.type != codec.BINDING_REQUEST:
+        return None
+    if len(header.transaction_id) != 12:
+        return None
+    msg = _error(header.type, header.transaction_id, 400, "Bad Request")
+    return Reply(local, source, codec.encode(msg), "error-400")
+
+
+class RateLimiter:
+    """Token bucket per source IP; bounded memory (idle buckets are dropped)."""
+
+    def __init__(self, rate: float) -> None:
+        self.rate = rate
+        self.burst = max(MIN_BURST, rate * BURST_SECONDS)
+        self._buckets: dict[IPv4Address, tuple[float, float]] = {}
+
+    def allow(self, ip: IPv4Address, now: float) -> bool:
+        tokens, last = self._buckets.get(ip, (self.burst, now))
+        tokens = min(self.burst, tokens + (now - last) * self.rate)
+        if tokens < 1.0:
+            self._buckets[ip] = (tokens, now)
+            return False
+        if len(self._buckets) >= MAX_SOURCES and ip not in self._buckets:
+            self._expire(now)
+        self._buckets[ip] = (tokens - 1.0, now)
+        return True
+
+    def _expire(self, now: float) -> None:
+        full_after = self.burst / self.rate
+        stale = [k for k, (_, last) in self._buckets.items() if now - last >= full_after]
+        for key in stale:
+            del self._buckets[key]
+        if len(self._buckets) >= MAX_SOURCES:  # a flood of live sources: forget the oldest
+            oldest = sorted(self._buckets, key=lambda k: self._buckets[k][1])
+            for key in oldest[: MAX_SOURCES // 4]:
+                del self._buckets[key]
+
+    def __len__(self) -> int:
+        return len(self._buckets)
+
+
+class StunEngine:
+    """`respond` / `respond_malformed` behind the per-source rate limit."""
+
+    def __init__(self, site: Site, rate_limit: float) -> None:
+        self.site = site
+        self.limiter = RateLimiter(rate_limit)
+
+    def handle(
+        self, request: StunMessage, size: int, source: Endpoint, local: SocketId, now: float
+    ) -> Reply | None:
+        if not self.limiter.allow(source[0], now):
+            return None
+        return respond(request, source, local, self.site, size)
+
+    def handle_malformed(
+        self, data: bytes, error: DecodeError, source: Endpoint, local: SocketId, now: float
+    ) -> Reply | None:
+        if codec.peek_header(data) is None or not self.limiter.allow(source[0], now):
+            return None
+        return respond_malformed(data, error, source, local)

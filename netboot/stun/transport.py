@@ -1,0 +1,136 @@
+"""STUN on the wire: up to four UDP sockets (A1:P1, A1:P2, A2:P1, A2:P2).
+
+Each socket is non-blocking and read from the event loop's reader callback in
+batches; every datagram goes through the codec and the engine, and the reply
+leaves from the socket the engine picks (CHANGE-REQUEST) with a plain sendto
+(a full send buffer drops the reply, as UDP would). Malformed datagrams:
+logged rate-limited, counted in BAD_INPUT["stun"], answered only if the engine
+says so (400 to a broken Binding request, silence for garbage).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import socket
+import time
+from collections.abc import Callable
+from ipaddress import IPv4Address
+from typing import TYPE_CHECKING
+
+from netboot import metrics
+from netboot.stun import codec
+from netboot.stun.engine import Reply, Site, SocketId, StunEngine
+from netboot.wire import DecodeError
+
+if TYPE_CHECKING:
+    from netboot.supervisor import Context
+
+log = logging.getLogger("netboot.stun")
+
+BATCH = 64
+LOG_EVERY = 10.0
+
+
+class StunService:
+    name = "stun"
+
+    def __init__(self, ctx: Context, clock: Callable[[], float] = time.monotonic) -> None:
+        cfg = ctx.config.stun
+        from netboot import __version__
+
+        self.site = Site(cfg.addresses, cfg.ports, software=f"netboot {__version__}")
+        self.engine = StunEngine(self.site, cfg.rate_limit)
+        self.clock = clock
+        self.sockets: dict[SocketId, socket.socket] = {}
+        self._last_log = -LOG_EVERY
+        self._suppressed = 0
+        self._addr_cache: dict[str, IPv4Address] = {}
+
+    async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        for sock_id in self.site.sockets:
+            ip, port = self.site.endpoint(sock_id)
+            sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            try:
+                sock.setblocking(False)
+                sock.bind((str(ip), port))
+            except OSError as exc:
+                sock.close()
+                await self.stop()
+                raise OSError(exc.errno, f"stun: cannot bind {ip}:{port}: {exc.strerror}") from None
+            self.sockets[sock_id] = sock
+        for sock_id, sock in self.sockets.items():
+            loop.add_reader(sock.fileno(), self._readable, sock_id, sock)
+        mode = "NAT-type tests" if self.site.full else "binding only"
+        where = ", ".join(f"{ip}:{port}" for ip, port in map(self.site.endpoint, self.sockets))
+        log.info("stun: listening on %s (%s)", where, mode)
+
+    async def serve(self) -> None:
+        await asyncio.Event().wait()
+
+    async def stop(self) -> None:
+        loop = asyncio.get_running_loop()
+        for sock in self.sockets.values():
+            with contextlib.suppress(ValueError, OSError):
+                loop.remove_reader(sock.fileno())
+            sock.close()
+        self.sockets.clear()
+
+    def _readable(self, sock_id: SocketId, sock: socket.socket) -> None:
+        for _ in range(BATCH):
+            try:
+                data, (host, port) = sock.recvfrom(2048)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:  # e.g. ICMP port unreachable reported on a socket
+                log.debug("stun: recvfrom: %s", exc)
+                continue
+            self.receive(data, host, port, sock_id)
+
+    def receive(self, data: bytes, host: str, port: int, sock_id: SocketId) -> None:
+        ip = self._addr_cache.get(host)
+        if ip is None:
+            if len(self._addr_cache) > 4096:
+                self._addr_cache.clear()
+            ip = self._addr_cache[host] = IPv4Address(host)
+        now = self.clock()
+        try:
+            msg = codec.decode(data)
+        except DecodeError as exc:
+            metrics.BAD_INPUT.labels("stun").inc()
+            self._warn(f"stun: dropped bad datagram from {host}:{port}: {exc}", now)
+            reply = self.engine.handle_malformed(data, exc, (ip, port), sock_id, now)
+        else:
+            reply = self.engine.handle(msg, len(data), (ip, port), sock_id, now)
+        if reply is not None:
+            self.send(reply)
+
+    def send(self, reply: Reply) -> None:
+        sock = self.sockets.get(reply.socket)
+        if sock is None:
+            return
+        ip, port = reply.destination
+        try:
+            sock.sendto(reply.data, (str(ip), port))
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError as exc:
+            self._warn(f"stun: cannot answer {ip}:{port}: {exc.strerror}", self.clock())
+            return
+        metrics.STUN_RESPONSES.labels(reply.kind).inc()
+
+    def _warn(self, message: str, now: float) -> None:
+        if now - self._last_log < LOG_EVERY:
+            self._suppressed += 1
+            return
+        if self._suppressed:
+            message += f" (and {self._suppressed} more since the last message)"
+        self._suppressed = 0
+        self._last_log = now
+        log.warning("%s", message)
+
+
+def create(ctx: Context) -> StunService:
+    return StunService(ctx)
