@@ -53,6 +53,7 @@ class Context:
 # Service. Only sections whose `enabled` is true are built.
 SERVICES: list[tuple[str, str]] = [
     ("dhcp", "netboot.dhcp.transport:create"),
+    ("pnp", "netboot.pnp.transport:create"),
 ]
 
 
