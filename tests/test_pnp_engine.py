@@ -317,3 +317,16 @@ def test_malformed_required_headers_raise_decode_error() -> None:
     bad_via = codec.decode(PLANET.replace(b"SIP/2.0/UDP 192.168.1.45:5060", b"bogus"))
     with pytest.raises(DecodeError):
         r.receive(bad_via, ("192.168.1.45", 5060), 0.0)
+
+
+def test_one_notify_in_flight_per_destination() -> None:
+    r = responder()
+    first = r.receive(codec.decode(PLANET), ("192.168.1.45", 5060), 0.0)
+    again = PLANET.replace(b"322432620212850", b"999")  # a new subscription, same phone
+    second = r.receive(codec.decode(again), ("192.168.1.45", 5060), 0.2)
+    assert len(second.sends) == 2 and r.pending_notifies == 1
+    sends, _ = r.poll(0.7)
+    assert [s.data for s in sends] == [second.sends[1].data] != [first.sends[1].data]
+    other = YEALINK
+    r.receive(codec.decode(other), ("192.168.10.40", 5059), 0.8)
+    assert r.pending_notifies == 2

@@ -22,7 +22,8 @@ Flow (RFC 6080 §4 as the phones implement it; RFC 3261 for the transactions):
 4. The NOTIFY is a non-INVITE client transaction over UDP (§17.1.2.2):
    Timer E retransmits at T1=0.5 s doubling up to T2=4 s (T2 at once after a
    provisional response); Timer F gives up after 64*T1 = 32 s; any final
-   response ends it.
+   response ends it. One NOTIFY is in flight per destination: a newer one
+   replaces it.
 
 No I/O here: the transport passes `now` and sends what comes back.
 """
@@ -213,6 +214,10 @@ class PnpResponder:
             url.encode(),
         )
         notify_send = Send(codec.encode(notify), notify_dest)
+        # One NOTIFY in flight per destination: a phone that subscribes again
+        # replaces its own, and a spoofed flood cannot multiply retransmissions.
+        for stale in [b for b, t in self._notifies.items() if t.dest == notify_dest]:
+            del self._notifies[stale]
         self._notifies[branch] = _NotifyTransaction(
             branch, call_id, notify_send.data, notify_dest, profile.mac, url, now, T1, now + T1
         )

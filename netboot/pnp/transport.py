@@ -35,6 +35,7 @@ from netboot.pnp.engine import Outcome, PnpResponder, Send, Site
 from netboot.wire import DecodeError, normalize_mac
 
 if TYPE_CHECKING:
+    from netboot.config import Config
     from netboot.supervisor import Context
 
 log = logging.getLogger("netboot.pnp")
@@ -342,6 +343,29 @@ class PnpService:
             self._inventory_mtime = None
             return
         log.info("pnp: %d known MACs in %s", len(self._known), path)
+
+
+def check(config: Config) -> list[str]:
+    """`netboot check` problems of the PnP section that need more than the file."""
+    pnp = config.pnp
+    if not pnp.enabled:
+        return []
+    problems: list[str] = []
+    if pnp.policy == "known":
+        path = config.phones.inventory
+        if path is None:
+            problems.append(
+                'pnp.policy: "known" needs phones.inventory (no phone would be answered)'
+            )
+        else:
+            try:
+                if not inventory_macs(path):
+                    problems.append(f'pnp.policy: "known" but {path} lists no valid MAC')
+            except OSError as exc:
+                problems.append(f"phones.inventory: cannot read {path}: {exc.strerror}")
+    if pnp.allowed_sources == ():
+        problems.append("pnp.allowed_sources: empty, so no phone is answered")
+    return problems
 
 
 def create(ctx: Context) -> PnpService:
