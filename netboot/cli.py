@@ -71,6 +71,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 # "module:function", function(config) -> list of problems.
 EXTRA_CHECKS: list[str] = [
     "netboot.http.tls:check",
+    "netboot.pnp.transport:check",
 ]
 
 

@@ -58,6 +58,7 @@ SERVICES: list[tuple[str, str]] = [
     ("ftp", "netboot.ftp.server:create"),
     ("lldp", "netboot.lldp.transport:create"),
     ("stun", "netboot.stun.transport:create"),
+    ("pnp", "netboot.pnp.transport:create"),
 ]
 
 

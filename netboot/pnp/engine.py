@@ -1,0 +1,373 @@
+"""SIP Plug-and-Play decisions: which SUBSCRIBE gets which answer, and when.
+
+Flow (RFC 6080 §4 as the phones implement it; RFC 3261 for the transactions):
+
+1. A phone multicasts `SUBSCRIBE` with `Event: ua-profile` to 224.0.1.75.
+   Sources outside `allowed_sources`, sources over their rate, and (policy
+   "known") MACs not in the inventory get nothing: the responder must never
+   become a reflector. Policy "discover" records the phone and stays silent.
+2. `200 OK` goes back per RFC 3261 §18.2.2 and RFC 3581 §4: to the source
+   address and port when the top Via has `rport` (filled in), else to the
+   source address and the Via's sent-by port (5060 by default), with
+   `received=` added when the source differs from sent-by. All Vias, From,
+   Call-ID and CSeq are echoed, To gets our tag, `Expires: 0`.
+   The 200 is kept for 32 s (Timer J, §17.2.2) per (Call-ID, From tag,
+   CSeq): a retransmitted SUBSCRIBE gets the same bytes, and no second NOTIFY.
+3. `NOTIFY` (RFC 6665 §4.2.2, a request inside the dialog the 200 made):
+   new Via with a `z9hG4bK` branch (§8.1.1.7), From = their To plus our tag,
+   To = their From, same Call-ID, `CSeq: 1 NOTIFY`, the Event echoed,
+   `Subscription-State: terminated;reason=timeout`, `Content-Type:
+   application/url`, the provisioning URL as the body. It goes to the
+   Contact (when that is an allowed IPv4 address, else to where the 200 went).
+4. The NOTIFY is a non-INVITE client transaction over UDP (§17.1.2.2):
+   Timer E retransmits at T1=0.5 s doubling up to T2=4 s (T2 at once after a
+   provisional response); Timer F gives up after 64*T1 = 32 s; any final
+   response ends it. One NOTIFY is in flight per destination: a newer one
+   replaces it.
+
+No I/O here: the transport passes `now` and sends what comes back.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from ipaddress import IPv4Address, IPv4Network
+
+from netboot.config import PnpRule
+from netboot.pnp import codec
+from netboot.pnp.codec import SipMessage, UaProfile
+from netboot.wire import DecodeError, parse_mac
+
+T1 = 0.5
+T2 = 4.0
+TIMER_F = 64 * T1
+TIMER_J = 64 * T1
+MAX_TRACKED = 4096  # bounded state per table, whatever the phones send
+
+Address = tuple[str, int]
+
+# Vendors whose phones fill in `$mac` and `$input` in a PnP URL themselves
+# (PLANET guide §2.1); for the others netboot writes the MAC in, except
+# Grandstream, which wants a directory URL ending in `/` (field notes).
+SUBSTITUTING_VENDORS = frozenset({"planet", "fanvil"})
+
+
+@dataclass(frozen=True)
+class Send:
+    data: bytes
+    dest: Address
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What one received message led to."""
+
+    sends: tuple[Send, ...] = ()
+    profile: UaProfile | None = None
+    url: str | None = None  # set when a NOTIFY carrying it was started
+    refused: str | None = None  # reason, when a SUBSCRIBE was not answered
+    retransmission: bool = False
+    answered: str | None = None  # MAC whose NOTIFY got its final response
+    status: int | None = None
+
+
+@dataclass(frozen=True)
+class Expired:
+    """A NOTIFY that got no final response within Timer F."""
+
+    mac: str | None
+    url: str
+    dest: Address
+
+
+@dataclass(frozen=True)
+class Site:
+    """What the responder needs to know from the config."""
+
+    url: str
+    local_ip: str
+    local_port: int = 5060
+    policy: str = "all"
+    allowed_sources: tuple[IPv4Network, ...] = ()
+    rules: tuple[PnpRule, ...] = ()
+    rate_limit: float = 2.0  # SUBSCRIBEs per second per source, sustained
+    burst: float = 6.0
+
+
+@dataclass
+class _NotifyTransaction:
+    branch: str
+    call_id: str
+    data: bytes
+    dest: Address
+    mac: str | None
+    url: str
+    started: float
+    interval: float
+    next_at: float
+
+
+@dataclass
+class _Bucket:
+    tokens: float
+    last: float
+
+
+@dataclass
+class PnpResponder:
+    site: Site
+    known_macs: frozenset[str] = frozenset()
+    token: Callable[[], str] = field(default_factory=lambda: _random_token)
+    _answers: dict[tuple[str, str, int], tuple[Send, float]] = field(default_factory=dict)
+    _notifies: dict[str, _NotifyTransaction] = field(default_factory=dict)
+    _buckets: dict[str, _Bucket] = field(default_factory=dict)
+
+    # ------------------------------------------------------------ input
+
+    def receive(self, msg: SipMessage, source: Address, now: float) -> Outcome:
+        """Decide on one decoded message from `source`. Raises DecodeError
+        when a header the decision needs is malformed."""
+        if not msg.is_request:
+            return self._response(msg)
+        if msg.method != "SUBSCRIBE":
+            return Outcome(refused="not-subscribe")
+        profile = codec.ua_profile(msg)
+        if profile is None:
+            return Outcome(refused="not-ua-profile")
+        if not self._allowed(source[0]):
+            return Outcome(refused="source")
+        if not self._take_token(source[0], now):
+            return Outcome(profile=profile, refused="rate")
+        self._expire(now)
+        call_id = msg.header("Call-ID")
+        cseq_text = msg.header("CSeq")
+        from_text = msg.header("From")
+        to_text = msg.header("To")
+        vias = msg.values("Via")
+        if not call_id or not cseq_text or not from_text or not to_text or not vias:
+            raise DecodeError("SUBSCRIBE lacks Call-ID, CSeq, From, To or Via")
+        cseq, _ = codec.parse_cseq(cseq_text)
+        their_from = codec.parse_name_addr(from_text)
+        key = (call_id, their_from.tag or "", cseq)
+        cached = self._answers.get(key)
+        if cached is not None:
+            return Outcome(sends=(cached[0],), profile=profile, retransmission=True)
+        if self.site.policy == "discover":
+            return Outcome(profile=profile, refused="discover")
+        if self.site.policy == "known" and (
+            profile.mac is None or profile.mac not in self.known_macs
+        ):
+            return Outcome(profile=profile, refused="unknown-mac")
+        url = self.url_for(profile)
+        if not url:
+            return Outcome(profile=profile, refused="no-url")
+        if len(self._answers) >= MAX_TRACKED or len(self._notifies) >= MAX_TRACKED:
+            return Outcome(profile=profile, refused="busy")
+
+        top = codec.parse_via(vias[0])
+        reply_dest = self._response_dest(top, source)
+        our_tag = self.token()
+        echoed_vias = [self._stamp_via(vias[0], top, source), *vias[1:]]
+        to_value = to_text if codec.parse_name_addr(to_text).tag else f"{to_text};tag={our_tag}"
+        contact = f"<sip:{self.site.local_ip}:{self.site.local_port}>"
+        ok = codec.response(
+            200,
+            "OK",
+            [
+                *(("Via", v) for v in echoed_vias),
+                ("From", from_text),
+                ("To", to_value),
+                ("Call-ID", call_id),
+                ("CSeq", cseq_text),
+                ("Contact", contact),
+                ("Expires", "0"),
+            ],
+        )
+        ok_send = Send(codec.encode(ok), reply_dest)
+        self._answers[key] = (ok_send, now + TIMER_J)
+
+        branch = "z9hG4bK" + self.token() + self.token()
+        notify_dest = self._contact_dest(msg.header("Contact"), reply_dest)
+        target = f"sip:{notify_dest[0]}:{notify_dest[1]}"
+        their_to = codec.parse_name_addr(to_value)
+        event = msg.header("Event") or "ua-profile"
+        notify = codec.request(
+            "NOTIFY",
+            target,
+            [
+                (
+                    "Via",
+                    f"SIP/2.0/UDP {self.site.local_ip}:{self.site.local_port};branch={branch};rport",
+                ),
+                ("Max-Forwards", "70"),
+                ("From", _with_tag(their_to, to_value, our_tag)),
+                ("To", from_text),
+                ("Call-ID", call_id),
+                ("CSeq", "1 NOTIFY"),
+                ("Contact", contact),
+                ("Event", event),
+                ("Subscription-State", "terminated;reason=timeout"),
+                ("Content-Type", "application/url"),
+            ],
+            url.encode(),
+        )
+        notify_send = Send(codec.encode(notify), notify_dest)
+        # One NOTIFY in flight per destination: a phone that subscribes again
+        # replaces its own, and a spoofed flood cannot multiply retransmissions.
+        for stale in [b for b, t in self._notifies.items() if t.dest == notify_dest]:
+            del self._notifies[stale]
+        self._notifies[branch] = _NotifyTransaction(
+            branch, call_id, notify_send.data, notify_dest, profile.mac, url, now, T1, now + T1
+        )
+        return Outcome(sends=(ok_send, notify_send), profile=profile, url=url)
+
+    def _response(self, msg: SipMessage) -> Outcome:
+        cseq_text = msg.header("CSeq")
+        if not cseq_text or msg.status is None:
+            return Outcome()
+        _, method = codec.parse_cseq(cseq_text)
+        if method != "NOTIFY":
+            return Outcome()
+        vias = msg.values("Via")
+        transaction = None
+        if vias:
+            branch = codec.parse_via(vias[0]).branch
+            transaction = self._notifies.get(branch or "")
+        if transaction is None:
+            # Some phones mangle the Via; fall back to the Call-ID (RFC 2543 style).
+            call_id = msg.header("Call-ID")
+            transaction = next((t for t in self._notifies.values() if t.call_id == call_id), None)
+        if transaction is None:
+            return Outcome()
+        if msg.status < 200:
+            transaction.interval = T2  # §17.1.2.2: Proceeding retransmits at T2
+            return Outcome(status=msg.status)
+        del self._notifies[transaction.branch]
+        return Outcome(answered=transaction.mac or "", status=msg.status, url=transaction.url)
+
+    # ------------------------------------------------------------ timers
+
+    def poll(self, now: float) -> tuple[list[Send], list[Expired]]:
+        """Retransmissions due at `now` (Timer E) and NOTIFYs given up (Timer F)."""
+        sends: list[Send] = []
+        expired: list[Expired] = []
+        for branch, t in list(self._notifies.items()):
+            if now >= t.started + TIMER_F:
+                del self._notifies[branch]
+                expired.append(Expired(t.mac, t.url, t.dest))
+                continue
+            if now >= t.next_at:
+                sends.append(Send(t.data, t.dest))
+                t.interval = min(t.interval * 2, T2)
+                t.next_at = now + t.interval
+        self._expire(now)
+        return sends, expired
+
+    def next_deadline(self) -> float | None:
+        deadlines = [min(t.next_at, t.started + TIMER_F) for t in self._notifies.values()]
+        return min(deadlines) if deadlines else None
+
+    @property
+    def pending_notifies(self) -> int:
+        return len(self._notifies)
+
+    def _expire(self, now: float) -> None:
+        for key in [k for k, (_, until) in self._answers.items() if until <= now]:
+            del self._answers[key]
+        stale = [ip for ip, b in self._buckets.items() if now - b.last > 60.0]
+        for ip in stale:
+            del self._buckets[ip]
+
+    # ------------------------------------------------------------ decisions
+
+    def url_for(self, profile: UaProfile) -> str:
+        """The first matching rule's URL, else the site URL."""
+        url = self.site.url
+        for rule in self.site.rules:
+            if _matches(rule, profile):
+                url = rule.url
+                break
+        vendor = (profile.vendor or "").lower()
+        if vendor == "grandstream" and not url.endswith("/"):
+            # Grandstream takes a directory and asks for cfg<mac>.xml in it.
+            url = url[: url.rfind("/") + 1] if url.count("/") > 2 else url + "/"
+        elif profile.mac and vendor not in SUBSTITUTING_VENDORS:
+            url = url.replace("$mac", profile.mac.replace(":", ""))
+        return url
+
+    def _allowed(self, ip: str) -> bool:
+        if not self.site.allowed_sources:
+            return False
+        try:
+            address = IPv4Address(ip)
+        except ValueError:
+            return False
+        return any(address in net for net in self.site.allowed_sources)
+
+    def _take_token(self, ip: str, now: float) -> bool:
+        bucket = self._buckets.get(ip)
+        if bucket is None:
+            if len(self._buckets) >= MAX_TRACKED:
+                return False
+            bucket = self._buckets[ip] = _Bucket(self.site.burst, now)
+        bucket.tokens = min(
+            self.site.burst, bucket.tokens + (now - bucket.last) * self.site.rate_limit
+        )
+        bucket.last = now
+        if bucket.tokens < 1.0:
+            return False
+        bucket.tokens -= 1.0
+        return True
+
+    @staticmethod
+    def _response_dest(top: codec.Via, source: Address) -> Address:
+        if "rport" in top.params:
+            return source
+        return (source[0], top.port or 5060)
+
+    @staticmethod
+    def _stamp_via(raw: str, top: codec.Via, source: Address) -> str:
+        """RFC 3261 §18.2.1 `received`, RFC 3581 §4 `rport` value."""
+        out = raw
+        if "rport" in top.params:
+            parts = [p for p in raw.split(";") if p.strip().lower().split("=")[0] != "rport"]
+            out = ";".join(parts) + f";rport={source[1]}"
+            if "received" not in top.params:
+                out += f";received={source[0]}"
+        elif top.host != source[0] and "received" not in top.params:
+            out += f";received={source[0]}"
+        return out
+
+    def _contact_dest(self, contact: str | None, fallback: Address) -> Address:
+        if not contact:
+            return fallback
+        try:
+            uri = codec.parse_uri(codec.parse_name_addr(codec.split_list(contact)[0]).uri)
+        except (DecodeError, IndexError):
+            return fallback
+        if not self._allowed(uri.host):
+            return fallback
+        return (uri.host, uri.port or 5060)
+
+
+def _random_token() -> str:
+    return secrets.token_hex(6)
+
+
+def _matches(rule: PnpRule, profile: UaProfile) -> bool:
+    if rule.vendor and (profile.vendor or "").lower() != rule.vendor.lower():
+        return False
+    if rule.model and (profile.model or "").lower() != rule.model.lower():
+        return False
+    return not rule.mac_prefix or (
+        profile.mac is not None and parse_mac(profile.mac).startswith(rule.mac_prefix)
+    )
+
+
+def _with_tag(addr: codec.NameAddr, raw: str, tag: str) -> str:
+    """Their To value as our From, carrying our tag."""
+    if addr.tag:
+        return raw
+    return f"{raw};tag={tag}"

@@ -1,0 +1,372 @@
+"""SIP PnP on the wire: one UDP socket per served interface.
+
+Each socket is bound to 0.0.0.0:<pnp.port> and to its device
+(SO_BINDTODEVICE), and joined to 224.0.1.75 with the interface's address
+(IP_ADD_MEMBERSHIP; IP_MULTICAST_IF for anything sent). Binding the group
+address instead would make the unicast answers' source wrong and unicast
+SUBSCRIBEs unreachable. The phones' multicast SUBSCRIBEs and unicast ones
+arrive on the same socket; every answer is unicast from our own address.
+
+The transport reads datagrams, decodes them, lets the engine decide, sends
+what it returns, and wakes for the engine's retransmission deadlines. It
+catches exactly DecodeError (rate-limited log, metrics.BAD_INPUT, drop) and
+reports what happened per phone to the registry.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import csv
+import logging
+import socket
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from ipaddress import IPv4Address, IPv4Interface, IPv4Network
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import netifaces
+
+from netboot import metrics
+from netboot.pnp import codec
+from netboot.pnp.engine import Outcome, PnpResponder, Send, Site
+from netboot.wire import DecodeError, normalize_mac
+
+if TYPE_CHECKING:
+    from netboot.config import Config
+    from netboot.supervisor import Context
+
+log = logging.getLogger("netboot.pnp")
+
+PNP_GROUP = "224.0.1.75"
+READS_PER_WAKE = 64
+
+
+class RateLimitedLog:
+    """Log a kind of problem at most once per `every` seconds, with a count."""
+
+    def __init__(self, logger: logging.Logger, every: float = 10.0) -> None:
+        self.logger = logger
+        self.every = every
+        self.last: dict[str, float] = {}
+        self.suppressed: dict[str, int] = {}
+
+    def warning(self, key: str, message: str, now: float) -> None:
+        if now - self.last.get(key, -1e9) >= self.every:
+            extra = self.suppressed.pop(key, 0)
+            suffix = f" ({extra} more suppressed)" if extra else ""
+            self.logger.warning("%s%s", message, suffix)
+            self.last[key] = now
+        else:
+            self.suppressed[key] = self.suppressed.get(key, 0) + 1
+
+
+def interface_networks(ifname: str) -> list[IPv4Interface]:
+    """The IPv4 addresses (with prefix) of an interface; OSError if it does not exist."""
+    if ifname not in netifaces.interfaces():
+        raise OSError(f"interface {ifname} does not exist")
+    out = []
+    for entry in netifaces.ifaddresses(ifname).get(netifaces.AF_INET, []):
+        out.append(IPv4Interface(f"{entry['addr']}/{entry.get('netmask', '255.255.255.255')}"))
+    return out
+
+
+def inventory_macs(path: Path | None) -> frozenset[str]:
+    """The `mac` column of the phone inventory CSV (first column when there is
+    no header row); rows whose MAC does not parse are skipped."""
+    if path is None:
+        return frozenset()
+    macs: set[str] = set()
+    with path.open(newline="", encoding="utf-8", errors="replace") as f:
+        rows = [row for row in csv.reader(f) if row and not row[0].lstrip().startswith("#")]
+    column = 0
+    if rows and any(cell.strip().lower() == "mac" for cell in rows[0]):
+        column = [cell.strip().lower() for cell in rows[0]].index("mac")
+        rows = rows[1:]
+    for row in rows:
+        if len(row) > column:
+            try:
+                macs.add(normalize_mac(row[column].strip()))
+            except ValueError:
+                continue
+    return frozenset(macs)
+
+
+@dataclass
+class Link:
+    """One served interface: its socket and its responder."""
+
+    name: str
+    address: IPv4Address
+    sock: socket.socket
+    engine: PnpResponder
+
+
+class PnpService:
+    name = "pnp"
+
+    def __init__(self, ctx: Context, clock: Callable[[], float] = time.monotonic) -> None:
+        self.ctx = ctx
+        self.clock = clock
+        self.links: list[Link] = []
+        self.bad = RateLimitedLog(log)
+        self.refusals = RateLimitedLog(log, every=30.0)
+        self._wake = asyncio.Event()
+        self._inventory_mtime: float | None = None
+        self._known: frozenset[str] = frozenset()
+
+    # ------------------------------------------------------------ lifecycle
+
+    async def start(self) -> None:
+        config = self.ctx.config
+        pnp = config.pnp
+        names = config.interfaces
+        found: list[tuple[str, IPv4Address, list[IPv4Network]]] = []
+        for ifname in names:
+            nets = interface_networks(ifname)
+            configured = config.server_address(ifname)
+            if configured is not None:
+                address = configured
+            elif nets:
+                address = nets[0].ip
+            else:
+                raise OSError(f"pnp: interface {ifname} has no IPv4 address")
+            found.append((ifname, address, [n.network for n in nets]))
+        if pnp.allowed_sources is not None:
+            allowed = tuple(pnp.allowed_sources)
+        else:
+            allowed = tuple(net for _, _, nets in found for net in nets)
+        self._refresh_inventory()
+        for ifname, address, _ in found:
+            sock = self._open(ifname, address, pnp.port)
+            site = Site(
+                url=config.provisioning.url,
+                local_ip=str(address),
+                local_port=pnp.port,
+                policy=pnp.policy,
+                allowed_sources=allowed,
+                rules=pnp.rules,
+                rate_limit=pnp.rate_limit,
+                burst=max(4.0, 3 * pnp.rate_limit),
+            )
+            engine = PnpResponder(site, known_macs=self._known)
+            self.links.append(Link(ifname, address, sock, engine))
+        loop = asyncio.get_running_loop()
+        for link in self.links:
+            loop.add_reader(link.sock.fileno(), self._readable, link)
+        log.info(
+            "pnp: listening on %s port %d (group %s), policy %s, answering %s",
+            ", ".join(f"{link.name} {link.address}" for link in self.links),
+            pnp.port,
+            PNP_GROUP,
+            pnp.policy,
+            ", ".join(str(n) for n in allowed) or "nobody",
+        )
+
+    @staticmethod
+    def _open(ifname: str, address: IPv4Address, port: int) -> socket.socket:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, ifname.encode())
+            sock.bind(("0.0.0.0", port))
+            group = socket.inet_aton(PNP_GROUP) + address.packed
+            sock.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, group)
+            sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, address.packed)
+            sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_LOOP, 0)
+            sock.setblocking(False)
+        except OSError as exc:
+            sock.close()
+            raise OSError(f"pnp: cannot listen on {ifname} UDP port {port}: {exc}") from exc
+        return sock
+
+    async def serve(self) -> None:
+        while True:
+            deadlines = [d for link in self.links if (d := link.engine.next_deadline()) is not None]
+            timeout = max(0.0, min(deadlines) - self.clock()) if deadlines else None
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout)
+            self._poll()
+
+    async def stop(self) -> None:
+        loop = asyncio.get_running_loop()
+        for link in self.links:
+            loop.remove_reader(link.sock.fileno())
+            link.sock.close()
+        self.links.clear()
+
+    # ------------------------------------------------------------ work
+
+    def _poll(self) -> None:
+        now = self.clock()
+        for link in self.links:
+            sends, expired = link.engine.poll(now)
+            for send in sends:
+                self._send(link, send)
+            for gone in expired:
+                log.warning(
+                    "pnp: NOTIFY to %s:%d (%s) got no answer in 32 s",
+                    *gone.dest,
+                    gone.mac or "no MAC",
+                )
+                if gone.mac:
+                    self.ctx.registry.record(
+                        gone.mac,
+                        "pnp",
+                        "notify-timeout",
+                        {"url": gone.url, "to": f"{gone.dest[0]}:{gone.dest[1]}"},
+                    )
+
+    def _readable(self, link: Link) -> None:
+        for _ in range(READS_PER_WAKE):
+            try:
+                data, source = link.sock.recvfrom(65535)
+            except (BlockingIOError, InterruptedError):
+                break
+            except OSError as exc:  # ICMP errors reported on the socket
+                log.debug("pnp: recv on %s: %s", link.name, exc)
+                continue
+            self.receive(link, data, (source[0], source[1]))
+        self._wake.set()
+
+    def receive(self, link: Link, data: bytes, source: tuple[str, int]) -> None:
+        now = self.clock()
+        try:
+            msg = codec.decode(data)
+            if msg.method == "SUBSCRIBE":
+                self._refresh_inventory()
+                link.engine.known_macs = self._known
+            outcome = link.engine.receive(msg, source, now)
+        except DecodeError as exc:
+            metrics.BAD_INPUT.labels("pnp").inc()
+            self.bad.warning(
+                "decode", f"pnp: dropped malformed message from {source[0]}:{source[1]}: {exc}", now
+            )
+            return
+        for send in outcome.sends:
+            self._send(link, send)
+        self._report(msg.method, outcome, source, now)
+
+    def _send(self, link: Link, send: Send) -> None:
+        try:
+            link.sock.sendto(send.data, send.dest)
+        except OSError as exc:
+            self.bad.warning(
+                "send", f"pnp: cannot send to {send.dest[0]}:{send.dest[1]}: {exc}", self.clock()
+            )
+
+    def _report(
+        self, method: str | None, out: Outcome, source: tuple[str, int], now: float
+    ) -> None:
+        registry = self.ctx.registry
+        profile = out.profile
+        if out.answered is not None:
+            log.info("pnp: %s answered the NOTIFY with %s", out.answered or source[0], out.status)
+            if out.answered:
+                registry.record(out.answered, "pnp", "notify-answered", {"status": out.status})
+            return
+        if method != "SUBSCRIBE":
+            return
+        if out.refused is not None:
+            metrics.PNP_REFUSED.labels(out.refused).inc()
+            self.refusals.warning(
+                f"{out.refused}:{source[0]}",
+                f"pnp: not answering {source[0]}:{source[1]}: {out.refused}",
+                now,
+            )
+        if profile is None or out.retransmission or out.refused in ("source", "rate"):
+            return
+        if profile.mac is None:
+            log.info(
+                "pnp: SUBSCRIBE from %s without a MAC (%s %s %s)",
+                source[0],
+                profile.vendor,
+                profile.model,
+                profile.firmware,
+            )
+        else:
+            detail = {
+                "from": f"{source[0]}:{source[1]}",
+                "profile_type": profile.profile_type,
+                "user_agent": profile.user_agent,
+                "vendor_from_oui": profile.vendor_from_oui or None,
+                "refused": out.refused,
+            }
+            detail = {k: v for k, v in detail.items() if v is not None}
+            registry.record(
+                profile.mac,
+                "pnp",
+                "subscribe",
+                detail,
+                ip=source[0],
+                vendor=profile.vendor,
+                model=profile.model,
+                firmware=profile.firmware,
+            )
+        if out.url is not None:
+            metrics.PNP_ANSWERS.inc()
+            notify_to = out.sends[1].dest if len(out.sends) > 1 else source
+            log.info(
+                "pnp: %s %s %s at %s -> NOTIFY %s",
+                profile.mac or "?",
+                profile.vendor or "?",
+                profile.model or "?",
+                source[0],
+                out.url,
+            )
+            if profile.mac is not None:
+                registry.record(
+                    profile.mac,
+                    "pnp",
+                    "notify",
+                    {"url": out.url, "to": f"{notify_to[0]}:{notify_to[1]}"},
+                    url=out.url,
+                )
+
+    def _refresh_inventory(self) -> None:
+        """Re-read the inventory's MACs when the file changed (policy "known")."""
+        path = self.ctx.config.phones.inventory
+        if self.ctx.config.pnp.policy != "known" or path is None:
+            return
+        try:
+            mtime = path.stat().st_mtime
+            if mtime == self._inventory_mtime:
+                return
+            self._known = inventory_macs(path)
+            self._inventory_mtime = mtime
+        except OSError as exc:
+            self.bad.warning("inventory", f"pnp: cannot read inventory {path}: {exc}", self.clock())
+            self._known = frozenset()
+            self._inventory_mtime = None
+            return
+        log.info("pnp: %d known MACs in %s", len(self._known), path)
+
+
+def check(config: Config) -> list[str]:
+    """`netboot check` problems of the PnP section that need more than the file."""
+    pnp = config.pnp
+    if not pnp.enabled:
+        return []
+    problems: list[str] = []
+    if pnp.policy == "known":
+        path = config.phones.inventory
+        if path is None:
+            problems.append(
+                'pnp.policy: "known" needs phones.inventory (no phone would be answered)'
+            )
+        else:
+            try:
+                if not inventory_macs(path):
+                    problems.append(f'pnp.policy: "known" but {path} lists no valid MAC')
+            except OSError as exc:
+                problems.append(f"phones.inventory: cannot read {path}: {exc.strerror}")
+    if pnp.allowed_sources == ():
+        problems.append("pnp.allowed_sources: empty, so no phone is answered")
+    return problems
+
+
+def create(ctx: Context) -> PnpService:
+    return PnpService(ctx)
