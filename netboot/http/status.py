@@ -229,6 +229,7 @@ dl.facts{display:grid;grid-template-columns:max-content 1fr;gap:4px 16px;backgro
 dl.facts dt{color:var(--mute)}
 dl.facts dd{margin:0;word-break:break-all}
 td.detail{word-break:break-word}
+td small{color:var(--mute);margin-left:6px;white-space:nowrap}
 @media (max-width:720px){
  main{padding:10px}
  table,thead,tbody,tr,td{display:block;border:0}
@@ -236,7 +237,12 @@ td.detail{word-break:break-word}
  table{background:none}
  tbody tr{background:var(--card);border:1px solid var(--line);border-radius:8px;margin-bottom:8px;padding:6px 10px}
  td{padding:3px 0;border:0;display:flex;gap:8px}
- td::before{content:attr(data-label);color:var(--mute);min-width:92px;font-size:12px;padding-top:2px}
+ td::before{content:attr(data-label);color:var(--mute);min-width:92px;font-size:12px;padding-top:2px;font-family:system-ui,sans-serif}
+ td:empty{display:none}
+ .counts{gap:6px}
+ .counts li{min-width:0;flex:1 1 22%;padding:4px 8px}
+ .counts b{font-size:16px}
+ .counts span{font-size:11px}
  .tools input{flex:1;min-width:0}
 }
 """
@@ -247,17 +253,19 @@ _INDEX_JS = """
       live=document.getElementById('live'),filter=document.getElementById('filter');
   function el(tag,cls,text){var e=document.createElement(tag);if(cls)e.className=cls;
     if(text!==undefined&&text!==null)e.textContent=String(text);return e;}
-  function when(ts){return ts?new Date(ts*1000).toLocaleTimeString():'';}
+  function ago(ts,now){if(!ts)return '';var s=Math.max(0,Math.round(now-ts));
+    return s<60?s+' s ago':s<3600?Math.floor(s/60)+' min ago':s<86400?Math.floor(s/3600)+' h ago':Math.floor(s/86400)+' d ago';}
   function cell(tr,label,cls,text){var td=el('td',cls,text);td.setAttribute('data-label',label);tr.appendChild(td);return td;}
-  function row(p){
-    var tr=el('tr','phone');tr.dataset.href='/phones/'+encodeURIComponent(p.mac);
+  function row(p,now){
+    var tr=el('tr','phone');tr.dataset.href='/phones/'+encodeURI(p.mac);
     tr.dataset.search=[p.mac,p.ip,p.vendor,p.model,p.firmware,p.state,p.hostname].join(' ').toLowerCase();
     var a=el('a',null,p.mac);a.href=tr.dataset.href;cell(tr,'MAC','mac').appendChild(a);
     cell(tr,'IP','ip',p.ip||'');
     cell(tr,'Phone','model',[p.vendor,p.model].filter(Boolean).join(' '));
     cell(tr,'Firmware','fw',p.firmware||'');
     cell(tr,'State','').appendChild(el('span','state '+p.state,p.state));
-    cell(tr,'Last event','event',(p.last_event||'')+' '+when(p.last_seen));
+    var ev=cell(tr,'Last event','event',p.last_event||'');
+    if(p.last_seen){var t=el('small',null,ago(p.last_seen,now));t.title=new Date(p.last_seen*1000).toLocaleString();ev.appendChild(t);}
     cell(tr,'Files','files',p.files);
     cell(tr,'Registered','reg',p.registered?'yes':(p.state==='registration-failed'?'failed':'no'));
     return tr;}
@@ -272,7 +280,7 @@ _INDEX_JS = """
     total.appendChild(el('span',null,'phones'));counts.insertBefore(total,counts.firstChild);
     tbody.textContent='';
     if(!data.phones.length){var tr=el('tr');var td=el('td','empty','No phone seen yet.');td.colSpan=8;tr.appendChild(td);tbody.appendChild(tr);}
-    data.phones.forEach(function(p){tbody.appendChild(row(p));});
+    data.phones.forEach(function(p){tbody.appendChild(row(p,data.generated));});
     applyFilter();
     live.textContent='updated '+new Date().toLocaleTimeString();
     document.body.dataset.loaded=String(data.phones.length);}
@@ -293,11 +301,14 @@ _TIMELINE_JS = """
       state=document.getElementById('state'),mac=document.body.dataset.mac;
   function el(tag,cls,text){var e=document.createElement(tag);if(cls)e.className=cls;
     if(text!==undefined&&text!==null)e.textContent=String(text);return e;}
+  function pad(n){return (n<10?'0':'')+n;}
+  function stamp(ts){var d=new Date(ts*1000);return d.getFullYear()+'-'+pad(d.getMonth()+1)+'-'+pad(d.getDate())+
+    ' '+pad(d.getHours())+':'+pad(d.getMinutes())+':'+pad(d.getSeconds());}
   function render(data){
     if(data.phone){state.textContent=data.phone.state;state.className='state '+data.phone.state;}
     tbody.textContent='';
     data.events.forEach(function(ev){var tr=el('tr');
-      [['Time','when',new Date(ev.when*1000).toLocaleString()],['Service','',ev.service],
+      [['Time','when',stamp(ev.when)],['Service','',ev.service],
        ['Event','',ev.kind],['Detail','detail',ev.text]].forEach(function(c){
         var td=el('td',c[1],c[2]);td.setAttribute('data-label',c[0]);tr.appendChild(td);});
       tbody.appendChild(tr);});
@@ -341,7 +352,19 @@ def _registered(phone: Phone) -> str:
     return "failed" if phone.state == "registration-failed" else "no"
 
 
-def render_index(phones: list[Phone], appliance: str, nonce: str) -> str:
+def _ago(ts: float | None, now: float) -> str:
+    if not ts:
+        return ""
+    s = max(0, round(now - ts))
+    if s < 60:
+        return f"{s} s ago"
+    if s < 3600:
+        return f"{s // 60} min ago"
+    return f"{s // 3600} h ago" if s < 86400 else f"{s // 86400} d ago"
+
+
+def render_index(phones: list[Phone], appliance: str, nonce: str, now: float | None = None) -> str:
+    now = time.time() if now is None else now
     counts = count_states(phones)
     items = [f'<li class="count total"><b>{len(phones)}</b><span>phones</span></li>']
     items += [
@@ -359,7 +382,8 @@ def render_index(phones: list[Phone], appliance: str, nonce: str) -> str:
             f'<td class="model" data-label="Phone">{_e(" ".join(x for x in (p.vendor, p.model) if x))}</td>'
             f'<td class="fw" data-label="Firmware">{_e(p.firmware)}</td>'
             f'<td data-label="State"><span class="state {_e(p.state)}">{_e(p.state)}</span></td>'
-            f'<td class="event" data-label="Last event">{_e(p.last_event)} {_e(_clock(p.last_seen))}</td>'
+            f'<td class="event" data-label="Last event">{_e(p.last_event)}'
+            f'<small title="{_e(_clock(p.last_seen))}">{_ago(p.last_seen, now)}</small></td>'
             f'<td class="files" data-label="Files">{p.files}</td>'
             f'<td class="reg" data-label="Registered">{_registered(p)}</td></tr>'
         )
