@@ -98,7 +98,7 @@ def populate(reg: Registry, now: float) -> None:
     reg.flush()
 
 
-App = Callable[[TestClient[web.Request, web.Application]], Awaitable[None]]
+App = Callable[[TestClient[web.Request, web.Application], Registry], Awaitable[None]]
 
 
 def run_app(tmp_path: Path, body: App, populate_registry: bool = True, **http: Any) -> None:
@@ -114,7 +114,7 @@ def run_app(tmp_path: Path, body: App, populate_registry: bool = True, **http: A
         client = TestClient(TestServer(build_app(ctx)))
         await client.start_server()
         try:
-            await body(client)
+            await body(client, registry)
         finally:
             await client.close()
 
@@ -169,7 +169,7 @@ def parse(text: str) -> Cells:
 
 
 def test_index_lists_phones_with_their_facts(tmp_path: Path) -> None:
-    async def body(client: TestClient[web.Request, web.Application]) -> None:
+    async def body(client: TestClient[web.Request, web.Application], reg: Registry) -> None:
         resp = await client.get("/")
         assert resp.status == 200
         assert resp.content_type == "text/html"
@@ -208,7 +208,7 @@ def test_index_lists_phones_with_their_facts(tmp_path: Path) -> None:
 
 
 def test_phone_supplied_text_is_escaped(tmp_path: Path) -> None:
-    async def body(client: TestClient[web.Request, web.Application]) -> None:
+    async def body(client: TestClient[web.Request, web.Application], reg: Registry) -> None:
         for path in ("/", f"/phones/{EVIL}"):
             text = await (await client.get(path)).text()
             page = parse(text)
@@ -225,7 +225,7 @@ def test_phone_supplied_text_is_escaped(tmp_path: Path) -> None:
 
 
 def test_timeline_page_and_unknown_phone(tmp_path: Path) -> None:
-    async def body(client: TestClient[web.Request, web.Application]) -> None:
+    async def body(client: TestClient[web.Request, web.Application], reg: Registry) -> None:
         # any MAC spelling finds the phone
         resp = await client.get("/phones/00-30-4F-11-3A-F8")
         assert resp.status == 200
@@ -253,7 +253,7 @@ def test_timeline_page_and_unknown_phone(tmp_path: Path) -> None:
 
 
 def test_api_json_and_no_passwords_anywhere(tmp_path: Path) -> None:
-    async def body(client: TestClient[web.Request, web.Application]) -> None:
+    async def body(client: TestClient[web.Request, web.Application], reg: Registry) -> None:
         resp = await client.get("/api/phones")
         assert resp.status == 200
         assert resp.headers["Cache-Control"] == "no-store"
@@ -290,7 +290,7 @@ def test_api_json_and_no_passwords_anywhere(tmp_path: Path) -> None:
 
 
 def test_empty_registry(tmp_path: Path) -> None:
-    async def body(client: TestClient[web.Request, web.Application]) -> None:
+    async def body(client: TestClient[web.Request, web.Application], reg: Registry) -> None:
         text = await (await client.get("/")).text()
         assert "No phone seen yet." in text
         data = await (await client.get("/api/phones")).json()
@@ -316,7 +316,7 @@ def test_credentials_guard_page_api_and_metrics(tmp_path: Path) -> None:
     good = "Basic " + base64.b64encode(b"installer:pw").decode()
     bad = "Basic " + base64.b64encode(b"installer:nope").decode()
 
-    async def body(client: TestClient[web.Request, web.Application]) -> None:
+    async def body(client: TestClient[web.Request, web.Application], reg: Registry) -> None:
         for path in paths:
             resp = await client.get(path)
             assert resp.status == 401, path
@@ -345,7 +345,7 @@ def _samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
 def test_metrics_exposition(tmp_path: Path) -> None:
     seen: dict[str, Any] = {}
 
-    async def body(client: TestClient[web.Request, web.Application]) -> None:
+    async def body(client: TestClient[web.Request, web.Application], reg: Registry) -> None:
         before = _samples(await (await client.get("/metrics")).text())
         metrics.DHCP_MESSAGES.labels("out", "OFFER").inc(3)
         metrics.DHCP_MESSAGES.labels("out", "NAK").inc()
@@ -409,3 +409,29 @@ def test_metrics_exposition(tmp_path: Path) -> None:
 )
 def test_mask_url(url: str, masked: str) -> None:
     assert mask_url(url) == masked
+
+
+def test_api_follows_registry_flushes_and_caps_timelines(tmp_path: Path) -> None:
+    from netboot.http import status
+
+    async def body(client: TestClient[web.Request, web.Application], reg: Registry) -> None:
+        first = await (await client.get("/api/phones")).json()
+        again = await (await client.get("/api/phones")).json()  # served from the cache
+        assert first["phones"] == again["phones"]
+        assert again["generated"] >= first["generated"]
+        newcomer = "00:15:65:00:00:09"
+        for n in range(status.TIMELINE_LIMIT + 20):
+            reg.record(newcomer, "tftp", "fetch", {"file": f"f{n}", "result": "ok"}, ip="10.9.0.9")
+        reg.flush()  # what the supervisor does a few times a second
+        after = await (await client.get("/api/phones")).json()
+        assert newcomer in {p["mac"] for p in after["phones"]}
+        assert len(after["phones"]) == len(first["phones"]) + 1
+        assert after["counts"]["fetched-own"] == first["counts"]["fetched-own"] + 1
+        detail = await (await client.get(f"/api/phones/{newcomer}")).json()
+        files = [e["detail"]["file"] for e in detail["events"]]
+        assert len(files) == status.TIMELINE_LIMIT
+        assert files[-1] == f"f{status.TIMELINE_LIMIT + 19}" and files[0] == "f20"
+        page = parse(await (await client.get(f"/phones/{newcomer}")).text())
+        assert len(page.rows) == status.TIMELINE_LIMIT
+
+    run_app(tmp_path, body)

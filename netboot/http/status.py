@@ -28,7 +28,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 from aiohttp import web
@@ -36,16 +36,18 @@ from prometheus_client.exposition import choose_encoder
 
 from netboot import metrics
 from netboot.http.app import require_auth
-from netboot.registry import STATES, Event, Phone, open_database, read_phone, read_timeline
+from netboot.registry import STATES, Event, Phone, open_database, read_phone, read_phones
 from netboot.supervisor import Context
 from netboot.wire import normalize_mac
 
 log = logging.getLogger("netboot.http.status")
 
 POLL_MS = 2000
+TIMELINE_LIMIT = 500  # events shown per phone (the latest)
 MASK = "********"
 _SECRET_KEY = re.compile(r"pass|pwd|secret|token|auth|credential", re.IGNORECASE)
 
+T = TypeVar("T")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -53,43 +55,50 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 class StatusReader:
-    """Reads phones and timelines on its own SQLite connection in one thread."""
+    """Reads (and renders) phones and timelines on its own SQLite connection,
+    in one worker thread, so a page refresh never blocks the services' loop.
+
+    The phones' JSON is kept until the database changes (`PRAGMA data_version`
+    moves when the registry commits), so several open pages polling every 2 s
+    cost one read per registry flush, not one per poll."""
 
     def __init__(self, state_dir: Path) -> None:
         self.state_dir = state_dir
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="status-db")
         self._conn: sqlite3.Connection | None = None  # used only in the worker thread
+        self._cached: tuple[int, bytes, bytes] | None = None  # data_version, counts, phones
 
     def _db(self) -> sqlite3.Connection:
         if self._conn is None:
             self._conn = open_database(self.state_dir)
         return self._conn
 
-    async def _run(self, fn: Callable[[sqlite3.Connection], Any]) -> Any:
+    async def run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """fn(connection) in the worker thread."""
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._executor, lambda: fn(self._db()))
 
-    async def phones(self) -> list[Phone]:
-        return list(await self._run(_read_phones))
-
-    async def phone(self, mac: str) -> tuple[Phone | None, list[Event]]:
-        def both(conn: sqlite3.Connection) -> tuple[Phone | None, list[Event]]:
-            return _read_phone(conn, mac), _read_timeline(conn, mac)
-
-        found: tuple[Phone | None, list[Event]] = await self._run(both)
-        return found
-
-    async def counts(self) -> dict[str, int]:
-        return dict(await self._run(_read_counts))
+    def phones_json(self, conn: sqlite3.Connection) -> bytes:
+        """`{"generated", "counts", "phones"}` as bytes (worker thread only)."""
+        version = int(conn.execute("PRAGMA data_version").fetchone()[0])
+        if self._cached is None or self._cached[0] != version:
+            phones = _read_phones(conn)
+            self._cached = (
+                version,
+                _dumps(count_states(phones)).encode(),
+                _dumps([phone_json(p) for p in phones]).encode(),
+            )
+        _, counts, phones_body = self._cached
+        return b'{"generated":%.3f,"counts":%s,"phones":%s}' % (time.time(), counts, phones_body)
 
     async def close(self) -> None:
-        def close_conn() -> None:
+        def close_conn(_conn: sqlite3.Connection) -> None:
             if self._conn is not None:
                 self._conn.close()
                 self._conn = None
 
-        loop = asyncio.get_running_loop()
-        await loop.run_in_executor(self._executor, close_conn)
+        if self._conn is not None:
+            await self.run(close_conn)
         self._executor.shutdown(wait=True)
 
 
@@ -98,8 +107,6 @@ def _missing_table(exc: sqlite3.OperationalError) -> bool:
 
 
 def _read_phones(conn: sqlite3.Connection) -> list[Phone]:
-    from netboot.registry import read_phones
-
     try:
         return read_phones(conn)
     except sqlite3.OperationalError as exc:  # registry not created yet
@@ -117,13 +124,18 @@ def _read_phone(conn: sqlite3.Connection, mac: str) -> Phone | None:
         raise
 
 
-def _read_timeline(conn: sqlite3.Connection, mac: str) -> list[Event]:
+def _read_timeline(conn: sqlite3.Connection, mac: str, limit: int = TIMELINE_LIMIT) -> list[Event]:
+    """The phone's latest `limit` events, oldest first."""
     try:
-        return read_timeline(conn, mac)
+        rows = conn.execute(
+            "SELECT mac, ts, service, kind, detail FROM events WHERE mac = ? ORDER BY id DESC LIMIT ?",
+            (mac, limit),
+        ).fetchall()
     except sqlite3.OperationalError as exc:
         if _missing_table(exc):
             return []
         raise
+    return [Event(r[0], r[1], r[2], r[3], json.loads(r[4])) for r in reversed(rows)]
 
 
 def _read_counts(conn: sqlite3.Connection) -> dict[str, int]:
@@ -494,44 +506,54 @@ def add_routes(app: web.Application, ctx: Context) -> None:
 
     async def index(request: web.Request) -> web.StreamResponse:
         nonce = secrets.token_urlsafe(16)
-        return _html(render_index(await reader.phones(), appliance, nonce), nonce)
+        page = await reader.run(lambda conn: render_index(_read_phones(conn), appliance, nonce))
+        return _html(page, nonce)
+
+    def _timeline(conn: sqlite3.Connection, mac: str | None) -> tuple[Phone | None, list[Event]]:
+        if mac is None:
+            return None, []
+        phone = _read_phone(conn, mac)
+        return phone, _read_timeline(conn, mac) if phone is not None else []
 
     async def timeline(request: web.Request) -> web.StreamResponse:
         nonce = secrets.token_urlsafe(16)
         mac = _mac_or_none(request.match_info["mac"])
-        phone, events = await reader.phone(mac) if mac else (None, [])
-        if phone is None:
+
+        def render(conn: sqlite3.Connection) -> str | None:
+            phone, events = _timeline(conn, mac)
+            return None if phone is None else render_timeline(phone, events, appliance, nonce)
+
+        page = await reader.run(render)
+        if page is None:
             body = f"<p class=empty>No phone {_e(request.match_info['mac'])} in the registry.</p>"
             return _html(_page("Unknown phone", body, "", nonce, appliance), nonce, status=404)
-        return _html(render_timeline(phone, events, appliance, nonce), nonce)
+        return _html(page, nonce)
 
     async def api_phones(request: web.Request) -> web.StreamResponse:
-        phones = await reader.phones()
-        return web.json_response(
-            {
-                "generated": time.time(),
-                "counts": count_states(phones),
-                "phones": [phone_json(p) for p in phones],
-            },
-            dumps=_dumps,
-        )
+        body = await reader.run(reader.phones_json)
+        return web.Response(body=body, content_type="application/json")
 
     async def api_phone(request: web.Request) -> web.StreamResponse:
         mac = _mac_or_none(request.match_info["mac"])
-        phone, events = await reader.phone(mac) if mac else (None, [])
-        if phone is None:
+
+        def render(conn: sqlite3.Connection) -> bytes | None:
+            phone, events = _timeline(conn, mac)
+            if phone is None:
+                return None
+            data = {"phone": phone_json(phone), "events": [event_json(e) for e in events]}
+            return _dumps(data).encode()
+
+        body = await reader.run(render)
+        if body is None:
             return web.json_response({"error": "unknown phone"}, status=404)
-        return web.json_response(
-            {"phone": phone_json(phone), "events": [event_json(e) for e in events]},
-            dumps=_dumps,
-        )
+        return web.Response(body=body, content_type="application/json")
 
     async def scrape(request: web.Request) -> web.StreamResponse:
         now = time.time()
         metrics.DHCP_LEASES.set(
             sum(1 for lease in ctx.leases if lease.state == "bound" and lease.expires > now)
         )
-        counts = await reader.counts()
+        counts = await reader.run(_read_counts)
         for state in set(STATES) | set(counts):
             metrics.PHONES.labels(state).set(counts.get(state, 0))
         # Prometheus text 0.0.4, or OpenMetrics when the scraper asks for it.
