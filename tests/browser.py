@@ -16,6 +16,7 @@ import os
 import select
 import shutil
 import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -39,6 +40,20 @@ FLAGS = (
 )
 
 
+# Moves our pipe ends to fds 3 and 4, where Chromium expects them, then execs it
+# (a shell cannot: dash only redirects single-digit descriptors).
+_SHIM = """
+import fcntl, os, sys
+given = [int(fd) for fd in sys.argv[1:3]]
+r, w = (fcntl.fcntl(fd, fcntl.F_DUPFD, 10) for fd in given)  # out of the way of 3 and 4
+os.dup2(r, 3)
+os.dup2(w, 4)
+for fd in {r, w, *given} - {3, 4}:
+    os.close(fd)
+os.execv(sys.argv[3], sys.argv[3:])
+"""
+
+
 def chromium_path() -> str | None:
     return shutil.which("chromium") or shutil.which("chromium-browser")
 
@@ -57,22 +72,17 @@ class Browser:
         to_chrome_r, self._to_chrome = os.pipe()
         self._from_chrome, from_chrome_w = os.pipe()
         self.log_path = tmp / "chromium.log"
-        flags = " ".join(
-            [
-                *FLAGS,
-                f"--user-data-dir={tmp / 'chromium-profile'}",
-                f"--window-size={width},{height}",
-            ]
-        )
-        # The shell moves our pipe ends to fds 3 and 4, where Chromium expects them.
-        script = (
-            f"exec {exe} {flags} about:blank "
-            f"3<&{to_chrome_r} 4>&{from_chrome_w} {to_chrome_r}<&- {from_chrome_w}>&-"
-        )
+        argv = [
+            exe,
+            *FLAGS,
+            f"--user-data-dir={tmp / 'chromium-profile'}",
+            f"--window-size={width},{height}",
+            "about:blank",
+        ]
         with self.log_path.open("wb") as log:
             self.proc = lab.spawn(
                 ns,
-                ["sh", "-c", script],
+                [sys.executable, "-c", _SHIM, str(to_chrome_r), str(from_chrome_w), *argv],
                 pass_fds=(to_chrome_r, from_chrome_w),
                 stdout=log,
                 stderr=subprocess.STDOUT,
