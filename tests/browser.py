@@ -18,6 +18,7 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -91,6 +92,10 @@ class Browser:
         os.close(from_chrome_w)
         self._buffer = b""
         self._next_id = 0
+        self._replies: dict[int, dict[str, Any]] = {}
+        self.handlers: dict[str, Callable[[dict[str, Any]], None]] = {}
+        self.js_errors: list[str] = []  # uncaught exceptions and console.error in the page
+        self.auth_challenges: list[dict[str, Any]] = []
         target = self.call("Target.createTarget", {"url": "about:blank"}, timeout=60)["targetId"]
         self.session: str = self.call(
             "Target.attachToTarget", {"targetId": target, "flatten": True}
@@ -100,6 +105,43 @@ class Browser:
 
     # ------------------------------------------------------------ protocol
 
+    def _send(self, method: str, params: dict[str, Any] | None, session: str | None) -> int:
+        self._next_id += 1
+        msg: dict[str, Any] = {"id": self._next_id, "method": method, "params": params or {}}
+        if session is not None:
+            msg["sessionId"] = session
+        os.write(self._to_chrome, json.dumps(msg).encode() + b"\0")
+        return self._next_id
+
+    def _pump(self, deadline: float, waiting_for: str) -> None:
+        """Read what Chromium sent; file replies by id, hand events to `handlers`."""
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError(f"chromium did not answer {waiting_for} in time")
+        if select.select([self._from_chrome], [], [], left)[0]:
+            chunk = os.read(self._from_chrome, 1 << 20)
+            if not chunk:
+                log = self.log_path.read_text(errors="replace")[-3000:]
+                raise CdpError(f"chromium exited:\n{log}")
+            self._buffer += chunk
+        while b"\0" in self._buffer:
+            raw, self._buffer = self._buffer.split(b"\0", 1)
+            message = json.loads(raw)
+            if "id" in message:
+                self._replies[message["id"]] = message
+                continue
+            method = message.get("method", "")
+            if method == "Runtime.exceptionThrown":
+                details = message["params"]["exceptionDetails"]
+                self.js_errors.append(
+                    details.get("exception", {}).get("description") or details["text"]
+                )
+            elif method == "Runtime.consoleAPICalled" and message["params"]["type"] == "error":
+                self.js_errors.append(repr(message["params"]["args"]))
+            handler = self.handlers.get(method)
+            if handler is not None:
+                handler(message["params"])  # may call() in turn: replies are filed by id
+
     def call(
         self,
         method: str,
@@ -107,31 +149,39 @@ class Browser:
         session: str | None = None,
         timeout: float = 30,
     ) -> dict[str, Any]:
-        self._next_id += 1
-        msg: dict[str, Any] = {"id": self._next_id, "method": method, "params": params or {}}
-        if session is not None:
-            msg["sessionId"] = session
-        os.write(self._to_chrome, json.dumps(msg).encode() + b"\0")
+        my_id = self._send(method, params, session)
         deadline = time.monotonic() + timeout
-        while True:
-            while b"\0" in self._buffer:
-                raw, self._buffer = self._buffer.split(b"\0", 1)
-                reply = json.loads(raw)
-                if reply.get("id") == self._next_id:
-                    if "error" in reply:
-                        raise CdpError(f"{method}: {reply['error']}")
-                    result: dict[str, Any] = reply["result"]
-                    return result
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise TimeoutError(f"chromium did not answer {method} within {timeout}s")
-            if select.select([self._from_chrome], [], [], left)[0]:
-                chunk = os.read(self._from_chrome, 1 << 20)
-                if not chunk:
-                    raise CdpError(
-                        f"chromium exited:\n{self.log_path.read_text(errors='replace')[-3000:]}"
-                    )
-                self._buffer += chunk
+        while my_id not in self._replies:
+            self._pump(deadline, method)
+        reply = self._replies.pop(my_id)
+        if "error" in reply:
+            raise CdpError(f"{method}: {reply['error']}")
+        result: dict[str, Any] = reply["result"]
+        return result
+
+    def answer_auth(self, username: str, password: str) -> None:
+        """Answer HTTP authentication challenges like a user typing into the dialog."""
+
+        def paused(params: dict[str, Any]) -> None:
+            self.page("Fetch.continueRequest", {"requestId": params["requestId"]})
+
+        def challenged(params: dict[str, Any]) -> None:
+            self.auth_challenges.append(params["authChallenge"])
+            self.page(
+                "Fetch.continueWithAuth",
+                {
+                    "requestId": params["requestId"],
+                    "authChallengeResponse": {
+                        "response": "ProvideCredentials",
+                        "username": username,
+                        "password": password,
+                    },
+                },
+            )
+
+        self.handlers["Fetch.requestPaused"] = paused
+        self.handlers["Fetch.authRequired"] = challenged
+        self.page("Fetch.enable", {"handleAuthRequests": True, "patterns": [{"urlPattern": "*"}]})
 
     def page(self, method: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
         return self.call(method, params, session=self.session)

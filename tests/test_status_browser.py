@@ -31,6 +31,7 @@ SERVER = "10.77.0.1"
 PLANET = "00:30:4f:11:3a:f8"
 YEALINK = "80:5e:c0:00:00:02"
 SNOM = "00:04:13:00:00:03"
+EVIL_MODEL = "D785<img src=x onerror=window.__pwned=1>"
 
 CONFIG = """
 [appliance]
@@ -111,7 +112,8 @@ def seed(state: Path) -> None:
         },
         now=t + 1,
     )
-    reg.record(SNOM, "dhcp", "discover", {}, now=t, vendor_class="snom", hostname="<b>snom</b>")
+    # a phone sending markup: it must show as text and never run
+    reg.record(SNOM, "dhcp", "discover", {}, now=t, vendor="snom", model=EVIL_MODEL)
     reg.close()
 
 
@@ -128,16 +130,24 @@ def artifacts(tmp_path: Path) -> Iterator[Path]:
         print(f"copied to {dest}")
 
 
+class Site:
+    """netboot serve (DHCP + HTTP) in `srv` with a seeded registry, a client namespace."""
+
+    def __init__(self, lab: Lab, tmp: Path, extra: str = "") -> None:
+        self.srv = lab.netns("srv")
+        self.cli = lab.netns("cli")
+        lab.link(self.srv, "eth0", self.cli, "eth0", f"{SERVER}/24", None)
+        state = tmp / "state"
+        (state / "files").mkdir(parents=True)
+        seed(state)
+        config = tmp / "netboot.toml"
+        config.write_text(CONFIG.format(state=state, server=SERVER) + extra)
+        self.server = NetbootServer(lab, self.srv, config).start()
+
+
 def test_status_page_in_chromium(lab: Lab, tmp_path: Path, artifacts: Path) -> None:
-    srv = lab.netns("srv")
-    cli = lab.netns("cli")
-    lab.link(srv, "eth0", cli, "eth0", f"{SERVER}/24", None)
-    state = tmp_path / "state"
-    (state / "files").mkdir(parents=True)
-    seed(state)
-    config = tmp_path / "netboot.toml"
-    config.write_text(CONFIG.format(state=state, server=SERVER))
-    server = NetbootServer(lab, srv, config).start()
+    site = Site(lab, tmp_path)
+    srv, cli, server = site.srv, site.cli, site.server
 
     browser = Browser(lab, srv, tmp_path)
     try:
@@ -155,7 +165,9 @@ def test_status_page_in_chromium(lab: Lab, tmp_path: Path, artifacts: Path) -> N
         assert by_mac[PLANET][2:5] == ["PLANET VIP-2140PT", "2.0.3", "registered"]
         assert by_mac[PLANET][7] == "yes"
         assert by_mac[YEALINK][4] == "failed"
-        assert browser.js("document.querySelectorAll('#phones b').length") == 0  # escaped
+        assert by_mac[SNOM][2] == f"snom {EVIL_MODEL}"  # shown as text
+        assert browser.js("document.querySelectorAll('#phones img').length") == 0
+        assert browser.js("typeof window.__pwned") == "undefined"
         counts = browser.js(
             "Object.fromEntries(Array.from(document.querySelectorAll('#counts li')).map("
             "li => [li.querySelector('span').textContent, +li.querySelector('b').textContent]))"
@@ -236,6 +248,7 @@ def test_status_page_in_chromium(lab: Lab, tmp_path: Path, artifacts: Path) -> N
         ]
         assert browser.js("document.getElementById('state').textContent") == "registered"
         browser.screenshot(artifacts / "timeline.png")
+        assert browser.js_errors == []
     finally:
         browser.close()
         print(
@@ -244,3 +257,30 @@ def test_status_page_in_chromium(lab: Lab, tmp_path: Path, artifacts: Path) -> N
     for name in ("status-desktop.png", "status-phone.png", "timeline.png"):
         png = (artifacts / name).read_bytes()
         assert png.startswith(b"\x89PNG") and len(png) > 5000, name
+
+
+def test_status_page_behind_credentials(lab: Lab, tmp_path: Path) -> None:
+    """With [http] credentials the browser is challenged; once the user has
+    answered, the page and its 2 s refreshes (/api/phones) go through."""
+    site = Site(lab, tmp_path, 'username = "installer"\npassword = "correct horse"\n')  # in [http]
+    browser = Browser(lab, site.srv, tmp_path)
+    try:
+        browser.answer_auth("installer", "correct horse")
+        browser.goto(f"http://{SERVER}/")
+        wait_for(
+            lambda: browser.js("document.body.dataset.loaded") == "3", 30, "the page behind auth"
+        )
+        assert browser.auth_challenges, "the browser was never asked for credentials"
+        assert {c["scheme"].lower() for c in browser.auth_challenges} <= {"basic", "digest"}
+        print("challenges answered:", browser.auth_challenges)
+        # later refreshes keep working with the credentials the browser holds
+        first = browser.js("document.getElementById('live').textContent")
+        wait_for(
+            lambda: browser.js("document.getElementById('live').textContent") not in (first, ""),
+            15,
+            "a second refresh",
+        )
+        assert browser.js("document.getElementById('live').textContent").startswith("updated")
+        assert browser.js_errors == []
+    finally:
+        browser.close()
