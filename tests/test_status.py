@@ -405,6 +405,8 @@ def test_metrics_exposition(tmp_path: Path) -> None:
         ("https://u:p@h:8443/x?y=1", "https://u:********@h:8443/x?y=1"),
         ("http://h/x", "http://h/x"),
         ("tftp://u@h/x", "tftp://u@h/x"),
+        ("http://h/a?mac=1&sip_password=x&b=2", "http://h/a?mac=1&sip_password=********&b=2"),
+        ("http://u:p@h/a?PWD=x#f", "http://u:********@h/a?PWD=********#f"),
     ],
 )
 def test_mask_url(url: str, masked: str) -> None:

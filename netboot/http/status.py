@@ -45,7 +45,10 @@ log = logging.getLogger("netboot.http.status")
 POLL_MS = 2000
 TIMELINE_LIMIT = 500  # events shown per phone (the latest)
 MASK = "********"
-_SECRET_KEY = re.compile(r"pass|pwd|secret|token|auth|credential", re.IGNORECASE)
+_SECRET_WORDS = r"pass|pwd|secret|token|credential|authorization"
+_SECRET_KEY = re.compile(_SECRET_WORDS, re.IGNORECASE)
+# `?password=x` / `&sip_pwd=x` inside a URL (Action URLs carry query strings)
+_SECRET_QUERY = re.compile(rf"([?&;][^=&;#]*(?:{_SECRET_WORDS})[^=&;#]*=)[^&;#]*", re.IGNORECASE)
 
 T = TypeVar("T")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -152,7 +155,8 @@ def _read_counts(conn: sqlite3.Connection) -> dict[str, int]:
 
 
 def mask_url(url: str) -> str:
-    """`http://user:secret@host/x` -> `http://user:********@host/x`."""
+    """`http://user:secret@host/x?pwd=y` -> `http://user:********@host/x?pwd=********`."""
+    url = _SECRET_QUERY.sub(rf"\g<1>{MASK}", url)
     try:
         parts = urlsplit(url)
     except ValueError:
@@ -169,7 +173,7 @@ def mask_url(url: str) -> str:
 def mask_value(key: str, value: Any) -> Any:
     if _SECRET_KEY.search(key) and value not in (None, ""):
         return MASK
-    if isinstance(value, str) and "@" in value and "://" in value:
+    if isinstance(value, str) and "://" in value:
         return mask_url(value)
     if isinstance(value, Mapping):
         return {str(k): mask_value(str(k), v) for k, v in value.items()}
