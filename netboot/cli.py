@@ -69,7 +69,9 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 # Checks that need more than the config file (inventory rows, templates):
 # "module:function", function(config) -> list of problems.
-EXTRA_CHECKS: list[str] = []
+EXTRA_CHECKS: list[str] = [
+    "netboot.provisioning.inventory:check",
+]
 
 
 def _extra_checks(config: Config) -> list[str]:
