@@ -20,7 +20,9 @@ DEFAULT_CONFIG = "/etc/netboot/config.toml"
 
 # Commands that live beside their protocol: "module:register", where
 # register(subparsers) adds a parser whose `func` takes the parsed args.
-EXTRA_COMMANDS: list[str] = []
+EXTRA_COMMANDS: list[str] = [
+    "netboot.provisioning.render:register",
+]
 
 
 def _load(path: str) -> Config:
@@ -71,6 +73,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 # "module:function", function(config) -> list of problems.
 EXTRA_CHECKS: list[str] = [
     "netboot.provisioning.inventory:check",
+    "netboot.provisioning.render:check",
 ]
 
 
