@@ -19,6 +19,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address
+from typing import Any
 
 from aiohttp import web
 
@@ -41,7 +42,7 @@ class ActionReport:
     mac: str
     event: str
     detail: dict[str, str]
-    facts: dict[str, str] = field(default_factory=dict)
+    facts: dict[str, Any] = field(default_factory=dict)
 
 
 class ActionError(ValueError):
@@ -87,7 +88,7 @@ def parse_action(
         mac = lease_mac
     if mac is None:
         raise ActionError(f"no MAC in the request and no lease for {remote}")
-    facts: dict[str, str] = {}
+    facts: dict[str, Any] = {}
     for candidate in (values.get("ip"), remote):
         try:
             facts["ip"] = str(IPv4Address(candidate or ""))
