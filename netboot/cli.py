@@ -22,6 +22,7 @@ DEFAULT_CONFIG = "/etc/netboot/config.toml"
 # register(subparsers) adds a parser whose `func` takes the parsed args.
 EXTRA_COMMANDS: list[str] = [
     "netboot.provisioning.render:register",
+    "netboot.provisioning.activeuri:register",
 ]
 
 
