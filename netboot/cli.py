@@ -20,7 +20,11 @@ DEFAULT_CONFIG = "/etc/netboot/config.toml"
 
 # Commands that live beside their protocol: "module:register", where
 # register(subparsers) adds a parser whose `func` takes the parsed args.
-EXTRA_COMMANDS: list[str] = ["netboot.stun.natcheck:register"]
+EXTRA_COMMANDS: list[str] = [
+    "netboot.stun.natcheck:register",
+    "netboot.provisioning.render:register",
+    "netboot.provisioning.activeuri:register",
+]
 
 
 def _load(path: str) -> Config:
@@ -72,6 +76,8 @@ def cmd_check(args: argparse.Namespace) -> int:
 EXTRA_CHECKS: list[str] = [
     "netboot.http.tls:check",
     "netboot.pnp.transport:check",
+    "netboot.provisioning.inventory:check",
+    "netboot.provisioning.render:check",
 ]
 
 
