@@ -20,7 +20,7 @@ DEFAULT_CONFIG = "/etc/netboot/config.toml"
 
 # Commands that live beside their protocol: "module:register", where
 # register(subparsers) adds a parser whose `func` takes the parsed args.
-EXTRA_COMMANDS: list[str] = []
+EXTRA_COMMANDS: list[str] = ["netboot.lab.cli:register"]
 
 
 def _load(path: str) -> Config:

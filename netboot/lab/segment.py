@@ -27,6 +27,7 @@ lab, not once per phone:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import socket
 import struct
@@ -35,7 +36,7 @@ from dataclasses import dataclass, field
 
 from netboot.dhcp import codec
 from netboot.dhcp.codec import DhcpMessage
-from netboot.dhcp.transport import _attach_filter, _bpf_udp_dport, _packet_socket
+from netboot.dhcp.transport import _attach_filter, _packet_socket
 from netboot.lab.netns import Netns
 from netboot.wire import DecodeError, Reader, Writer
 
@@ -51,6 +52,25 @@ MED_OUI = bytes.fromhex("0012bb")
 # ------------------------------------------------------------------ DHCP
 
 
+def _bpf_to_client_port() -> list[tuple[int, int, int, int]]:
+    """IPv4/UDP to port 68, whatever the destination MAC: the replies go by L2
+    unicast to each phone's own MAC, which the interface only sees because it
+    is promiscuous (the server's filter drops exactly these)."""
+    return [
+        (0x28, 0, 0, 12),  # ldh [12] ethertype
+        (0x15, 0, 8, 0x0800),  # jne IPv4 -> drop
+        (0x30, 0, 0, 23),  # ldb [23] protocol
+        (0x15, 0, 6, 17),  # jne UDP -> drop
+        (0x28, 0, 0, 20),  # ldh [20] flags/fragment offset
+        (0x45, 4, 0, 0x1FFF),  # jset fragment -> drop
+        (0xB1, 0, 0, 14),  # ldxb 4*([14]&0xf)
+        (0x48, 0, 0, 16),  # ldh [x+16] UDP destination port
+        (0x15, 0, 1, 68),  # jne 68 -> drop
+        (0x06, 0, 0, 0x40000),  # accept
+        (0x06, 0, 0, 0),  # drop
+    ]
+
+
 class DhcpMux:
     """One raw socket per interface, replies routed to phones by xid."""
 
@@ -58,7 +78,7 @@ class DhcpMux:
         self.sockets: dict[str, socket.socket] = {}
         self.waiting: dict[int, Callable[[DhcpMessage], None]] = {}
         for name in interfaces:
-            self.sockets[name] = _packet_socket(name, codec.ETH_P_IP, _bpf_udp_dport(68))
+            self.sockets[name] = _packet_socket(name, codec.ETH_P_IP, _bpf_to_client_port())
         self.bad = 0
 
     def start(self) -> None:
@@ -90,14 +110,15 @@ class DhcpMux:
             if handler is not None:
                 handler(msg)
 
-    def send(self, interface: str, mac: bytes, msg: DhcpMessage) -> None:
+    def send(self, interface: str, mac: bytes, msg: DhcpMessage, vlan: int | None = None) -> None:
         frame = codec.build_udp_frame(
             mac, codec.BROADCAST_MAC, 0, 0xFFFFFFFF, 68, 67, codec.encode(msg)
         )
-        try:
+        if vlan is not None:
+            # 802.1Q tag (priority 5, voice) built here: the kernel needs no VLAN device.
+            frame = frame[:12] + struct.pack("!HH", 0x8100, 5 << 13 | vlan) + frame[12:]
+        with contextlib.suppress(BlockingIOError):  # the phone retransmits
             self.sockets[interface].send(frame)
-        except BlockingIOError:
-            pass  # the phone retransmits
 
 
 # ------------------------------------------------------------------ LLDP / CDP
@@ -229,10 +250,8 @@ class LldpListener:
 
     def send(self, frame: bytes) -> None:
         assert self.sock is not None
-        try:
+        with contextlib.suppress(BlockingIOError):
             self.sock.send(frame)
-        except BlockingIOError:
-            pass
 
     def _readable(self) -> None:
         assert self.sock is not None
