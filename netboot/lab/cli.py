@@ -99,10 +99,10 @@ def addressing(phones: int) -> Addressing:
     if phones <= 240:
         net = IPv4Network("192.0.2.0/24")
     else:
-        size = 32 - max(24, (phones + 30).bit_length())
-        net = IPv4Network(f"198.18.0.0/{size}")
-        if phones + 30 > net.num_addresses:
+        prefix = 32 - (phones + 30).bit_length()
+        if prefix < 15:
             raise LabError(f"--phones {phones}: at most 65000 phones")
+        net = IPv4Network(f"198.18.0.0/{prefix}")
     hosts = net.num_addresses
     return Addressing(net, net[1], net[10], net[min(hosts - 2, 10 + phones + 15)])
 
@@ -301,9 +301,8 @@ def run_lab(args: argparse.Namespace) -> int:
     old_term = signal.signal(signal.SIGTERM, _raise_interrupt)
     lab = Lab(prefix=f"nblab{os.getpid()}")
     base = Path(tempfile.mkdtemp(prefix=f"{lab.prefix}-"))
-    say = print if not args.json else (lambda *a, **k: print(*a, file=sys.stderr, **k))
     try:
-        return _run(args, lab, base, mix, addr, say)
+        return _run(args, lab, base, mix, addr)
     except LabError as exc:
         print(f"netboot lab: {exc}", file=sys.stderr)
         return 1
@@ -322,7 +321,6 @@ def _run(
     base: Path,
     mix: dict[str, int],
     addr: Addressing,
-    say: Any,
 ) -> int:
     t0 = time.monotonic()
     switch = lab.netns("switch")
@@ -382,7 +380,7 @@ def _run(
     except AssertionError as exc:
         raise LabError(f"{exc}\n{server_log()}") from None
     setup_time = time.monotonic() - t0
-    say(
+    print(
         f"lab {lab.prefix}: netboot ready at {addr.server} after {setup_time:.1f}s "
         f"(services: {', '.join(sorted(k for k, v in features.items() if v)) or 'dhcp'}); "
         f"booting {args.phones} phones",
