@@ -53,6 +53,9 @@ class Context:
 # Service. Only sections whose `enabled` is true are built.
 SERVICES: list[tuple[str, str]] = [
     ("dhcp", "netboot.dhcp.transport:create"),
+    ("tftp", "netboot.tftp.transport:create"),
+    ("http", "netboot.http.app:create"),
+    ("ftp", "netboot.ftp.server:create"),
 ]
 
 

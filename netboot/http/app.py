@@ -1,0 +1,284 @@
+"""The HTTP(S) side of the appliance: config and firmware files, and the hooks
+other parts plug their routes into (Action URL, status page, /metrics).
+
+Files: `GET`/`HEAD /<name>` goes through the shared `FileResolver` (common /
+per-MAC / custom / $input names, MAC binding, rendered files). Responses carry
+Content-Length, ETag and Last-Modified; conditional GET follows RFC 9110 §13
+(If-None-Match wins over If-Modified-Since; 304 without a body), and a single
+byte range (RFC 9110 §14: `bytes=a-b`, `a-`, `-n`, honouring If-Range) gets a
+206 or a 416; several ranges get the whole file (allowed by §14.2). Optional
+auth (Basic + Digest, `auth.py`) guards every file. HTTPS serves the same app on
+`https_port` with the certificate from `tls.py`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import importlib
+import logging
+import mimetypes
+import os
+from collections.abc import Callable
+from typing import Any
+
+from aiohttp import web
+
+from netboot.http.auth import Authenticator
+from netboot.provisioning.files import FileResolver, Refusal, Resolved, resolver_for
+from netboot.supervisor import Context
+
+log = logging.getLogger("netboot.http")
+
+# Route adders, "module:function", function(app, ctx) adds routes to the app.
+# They run before the catch-all file route, so their paths win. One line each:
+ROUTE_ADDERS: list[str] = [
+    # "netboot.http.action:add_routes",   # Action URL receiver
+    # "netboot.http.status:add_routes",   # status page and /metrics
+]
+
+CONTEXT = web.AppKey("netboot_context", Context)
+RESOLVER = web.AppKey("netboot_resolver", FileResolver)
+AUTH = web.AppKey("netboot_auth", Authenticator)
+
+CHUNK = 256 * 1024
+_STATUS_FOR = {"not-found": 404, "forbidden": 403, "refused-name": 400}
+_TEXT_TYPES = (".cfg", ".conf", ".ini", ".txt", ".boot", ".htm", ".cnf")
+
+
+def build_app(ctx: Context, resolver: FileResolver | None = None) -> web.Application:
+    app = web.Application(client_max_size=64 * 1024)
+    app[CONTEXT] = ctx
+    app[RESOLVER] = resolver or resolver_for(ctx)
+    http = ctx.config.http
+    app[AUTH] = Authenticator(http.username, http.password, realm=ctx.config.appliance.name)
+    for target in ROUTE_ADDERS:
+        module, _, attr = target.partition(":")
+        adder: Callable[[web.Application, Context], None] = getattr(
+            importlib.import_module(module), attr
+        )
+        adder(app, ctx)
+    app.router.add_get("/{name:.*}", serve_file)
+    return app
+
+
+def require_auth(request: web.Request) -> web.Response | None:
+    """None when the request may proceed, else the 401 to return (usable by route adders)."""
+    auth = request.app[AUTH]
+    if not auth.enabled:
+        return None
+    verdict = auth.check(request.headers.get("Authorization"), request.method, request.raw_path)
+    if verdict == "ok":
+        return None
+    response = web.Response(status=401, text="401: authentication required\n")
+    for challenge in auth.challenges(stale=verdict == "stale"):
+        response.headers.add("WWW-Authenticate", challenge)
+    return response
+
+
+def content_type(name: str) -> str:
+    lower = name.lower()
+    if lower.endswith(_TEXT_TYPES):
+        return "text/plain"
+    guessed, _ = mimetypes.guess_type(lower)
+    return guessed or "application/octet-stream"
+
+
+def parse_range(header: str, size: int) -> tuple[int, int] | str | None:
+    """One `bytes=` range -> (start, end inclusive); None: serve the whole file
+    (absent, malformed, several ranges); "unsatisfiable" for a 416."""
+    unit, _, spec = header.partition("=")
+    if unit.strip().lower() != "bytes" or "," in spec:
+        return None
+    first, dash, last = spec.strip().partition("-")
+    first, last = first.strip(), last.strip()
+    if not dash:
+        return None
+    if first == "":
+        if not last.isdigit():
+            return None
+        suffix = int(last)
+        if suffix == 0 or size == 0:
+            return "unsatisfiable"
+        return max(0, size - suffix), size - 1
+    if not first.isdigit() or (last and not last.isdigit()):
+        return None
+    start = int(first)
+    end = int(last) if last else size - 1
+    if end < start:
+        return None
+    if start >= size:
+        return "unsatisfiable"
+    return start, min(end, size - 1)
+
+
+def _etag_matches(header: str, etag: str) -> bool:
+    """Weak comparison (RFC 9110 §8.8.3.2) against a list of tags or `*`."""
+    if header.strip() == "*":
+        return True
+    plain = etag.removeprefix("W/")
+    return any(tag.strip().removeprefix("W/") == plain for tag in header.split(","))
+
+
+def _not_modified(request: web.Request, outcome: Resolved, etag: str) -> bool:
+    inm = request.headers.get("If-None-Match")
+    if inm is not None:
+        return _etag_matches(inm, etag)
+    ims = request.headers.get("If-Modified-Since")
+    if ims and outcome.path is not None:
+        try:
+            since = email.utils.parsedate_to_datetime(ims).timestamp()
+        except (TypeError, ValueError):
+            return False
+        return int(outcome.mtime) <= since
+    return False
+
+
+def _range_applies(request: web.Request, outcome: Resolved, etag: str) -> bool:
+    if_range = request.headers.get("If-Range")
+    if if_range is None:
+        return True
+    if if_range.startswith('"') or if_range.startswith("W/"):
+        return if_range == etag  # strong comparison (RFC 9110 §13.1.5)
+    try:
+        return (
+            outcome.path is not None
+            and int(outcome.mtime) <= email.utils.parsedate_to_datetime(if_range).timestamp()
+        )
+    except (TypeError, ValueError):
+        return False
+
+
+async def serve_file(request: web.Request) -> web.StreamResponse:
+    denied = require_auth(request)
+    if denied is not None:
+        return denied
+    resolver = request.app[RESOLVER]
+    protocol = "https" if request.secure else "http"
+    agent = request.headers.get("User-Agent", "")
+    outcome = resolver.resolve(request.match_info["name"], request.remote or "")
+    if isinstance(outcome, Refusal):
+        log.info(
+            "%s: %s %r: %s (%s)",
+            protocol,
+            request.remote,
+            outcome.name,
+            outcome.result,
+            outcome.reason,
+        )
+        if request.method == "GET":
+            resolver.record(outcome, protocol, user_agent=agent)
+        status = _STATUS_FOR[outcome.result]
+        return web.Response(status=status, text=f"{status}: {outcome.result}\n")
+
+    etag = outcome.etag()
+    headers = {"ETag": etag, "Accept-Ranges": "bytes", "Content-Type": content_type(outcome.name)}
+    if outcome.path is not None:
+        headers["Last-Modified"] = email.utils.formatdate(outcome.mtime, usegmt=True)
+    if outcome.info.kind in ("mac", "input"):
+        headers["Cache-Control"] = "no-store"  # carries the phone's passwords
+    if _not_modified(request, outcome, etag):
+        if request.method == "GET":
+            resolver.record(outcome, protocol, user_agent=agent)
+        return web.Response(status=304, headers=headers)
+
+    size = outcome.size
+    start, length, status = 0, size, 200
+    wanted = request.headers.get("Range")
+    if wanted is not None and _range_applies(request, outcome, etag):
+        chosen = parse_range(wanted, size)
+        if chosen == "unsatisfiable":
+            headers["Content-Range"] = f"bytes */{size}"
+            return web.Response(status=416, headers=headers)
+        if isinstance(chosen, tuple):
+            start, length, status = chosen[0], chosen[1] - chosen[0] + 1, 206
+            headers["Content-Range"] = f"bytes {chosen[0]}-{chosen[1]}/{size}"
+    response = web.StreamResponse(status=status, headers=headers)
+    response.content_length = length
+    await response.prepare(request)
+    if request.method == "HEAD":
+        return response
+    sent = 0
+    try:
+        sent = await _send_body(response, outcome, start, length)
+        await response.write_eof()
+    except (ConnectionError, asyncio.CancelledError):
+        resolver.record(outcome, protocol, sent=sent, result="aborted", user_agent=agent)
+        raise
+    resolver.record(outcome, protocol, sent=sent, user_agent=agent)
+    return response
+
+
+async def _send_body(
+    response: web.StreamResponse, outcome: Resolved, start: int, length: int
+) -> int:
+    if outcome.data is not None:
+        await response.write(outcome.data[start : start + length])
+        return length
+    assert outcome.path is not None
+    loop = asyncio.get_running_loop()
+    fd = os.open(outcome.path, os.O_RDONLY | os.O_CLOEXEC)
+    sent = 0
+    try:
+        while sent < length:
+            want = min(CHUNK, length - sent)
+            if length <= CHUNK:  # a config file: from the page cache, no thread hop
+                chunk = os.pread(fd, want, start + sent)
+            else:
+                chunk = await loop.run_in_executor(None, os.pread, fd, want, start + sent)
+            if not chunk:
+                raise ConnectionError("file shrank while being sent")
+            await response.write(chunk)
+            sent += len(chunk)
+    finally:
+        os.close(fd)
+    return sent
+
+
+class HttpService:
+    """HTTP on `http.port` and, when `https_port` is set, HTTPS with the same app."""
+
+    name = "http"
+
+    def __init__(self, ctx: Context, host: str = "0.0.0.0") -> None:
+        self.ctx = ctx
+        self.host = host
+        self.runner: web.AppRunner | None = None
+        self.ports: dict[str, int] = {}
+
+    async def start(self) -> None:
+        from netboot.http.tls import server_context
+
+        http = self.ctx.config.http
+        self.runner = web.AppRunner(build_app(self.ctx), access_log=None, handle_signals=False)
+        await self.runner.setup()
+        sites: list[tuple[str, int, Any]] = [("http", http.port, None)]
+        if http.https_port:
+            sites.append(("https", http.https_port, server_context(self.ctx.config)))
+        for label, port, ssl_context in sites:
+            site = web.TCPSite(
+                self.runner, self.host, port, ssl_context=ssl_context, reuse_address=True
+            )
+            try:
+                await site.start()
+            except OSError as exc:
+                raise OSError(
+                    exc.errno, f"{label}: cannot bind TCP {self.host}:{port}: {exc.strerror}"
+                ) from None
+            self.ports[label] = port
+        log.info(
+            "http: serving %s on %s",
+            self.ctx.config.provisioning.root,
+            ", ".join(f"{k} port {v}" for k, v in self.ports.items()),
+        )
+
+    async def serve(self) -> None:
+        await asyncio.Event().wait()
+
+    async def stop(self) -> None:
+        if self.runner is not None:
+            await self.runner.cleanup()
+
+
+def create(ctx: Context) -> HttpService:
+    return HttpService(ctx)

@@ -1,0 +1,341 @@
+"""TFTP server over asyncio UDP: read-only, many transfers at once.
+
+Requests arrive on `tftp.port`. Each accepted read gets its own socket on a
+fresh ephemeral port, connected to the client (RFC 1350 §4: the server's TID),
+so transfers never see each other's packets and the kernel drops strays. A
+retransmitted RRQ (same client address and port while its transfer runs) is
+ignored instead of starting a second transfer. Write requests are refused with
+ERROR 2 (read-only server).
+
+Files are read in chunks with `os.pread` as blocks are needed (a 32 MB firmware
+costs a chunk of memory per transfer, not 32 MB); rendered files are bytes
+already. netascii transfers convert line ends in memory (RFC 1350 appendix;
+config-sized files only). Names go through the shared `FileResolver`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+import time
+from typing import Any, cast
+
+from netboot import metrics
+from netboot.provisioning.files import FileResolver, Refusal, Resolved, resolver_for
+from netboot.supervisor import Context
+from netboot.tftp import codec
+from netboot.tftp.session import ReadSession, negotiate
+from netboot.wire import DecodeError
+
+log = logging.getLogger("netboot.tftp")
+
+CHUNK = 256 * 1024
+MAX_NETASCII = 16 * 1024 * 1024
+MAX_SESSIONS = 2048
+
+_ERROR_FOR = {
+    "not-found": (codec.ERR_NOT_FOUND, "file not found"),
+    "forbidden": (codec.ERR_ACCESS, "access violation"),
+    "refused-name": (codec.ERR_ACCESS, "access violation: bad file name"),
+}
+
+
+class _RateLimitedLog:
+    """At most `burst` lines per `period` seconds, then one summary."""
+
+    def __init__(self, burst: int = 10, period: float = 10.0) -> None:
+        self.burst, self.period = burst, period
+        self.window_start = 0.0
+        self.count = 0
+
+    def warning(self, fmt: str, *args: Any) -> None:
+        now = time.monotonic()
+        if now - self.window_start > self.period:
+            if self.count > self.burst:
+                log.warning("(%d more similar messages suppressed)", self.count - self.burst)
+            self.window_start, self.count = now, 0
+        self.count += 1
+        if self.count <= self.burst:
+            log.warning(fmt, *args)
+
+
+class FileChunks:
+    """`BlockSource` over an open file: one aligned chunk cached at a time."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        self.start = 0
+        self.data = b""
+
+    def __call__(self, offset: int, length: int) -> bytes:
+        end = offset + length
+        if not (self.start <= offset and end <= self.start + len(self.data)):
+            self.start = offset - offset % CHUNK
+            need = max(CHUNK, end - self.start)
+            self.data = os.pread(self.fd, need, self.start)
+        return self.data[offset - self.start : end - self.start]
+
+
+def netascii(data: bytes) -> bytes:
+    """RFC 1350/RFC 764: CR -> CR NUL, LF -> CR LF."""
+    return data.replace(b"\r", b"\r\0").replace(b"\n", b"\r\n")
+
+
+class _Transfer(asyncio.DatagramProtocol):
+    """One read transfer on its own connected socket."""
+
+    def __init__(
+        self,
+        server: TftpService,
+        peer: tuple[str, int],
+        session: ReadSession,
+        outcome: Resolved,
+        fd: int | None,
+    ) -> None:
+        self.server = server
+        self.peer = peer
+        self.session = session
+        self.outcome = outcome
+        self.fd = fd
+        self.loop = asyncio.get_running_loop()
+        self.transport: asyncio.DatagramTransport | None = None
+        self.timer: asyncio.TimerHandle | None = None
+        self.closed = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # Python 3.11's selector datagram transport does not subclass DatagramTransport.
+        self.transport = cast(asyncio.DatagramTransport, transport)
+        self._send(self.session.start(self.loop.time()))
+
+    def _send(self, packets: list[bytes]) -> None:
+        transport = self.transport
+        if transport is None:
+            return
+        for packet in packets:
+            transport.sendto(packet)
+        if self.session.finished:
+            self.finish()
+        elif self.timer is None and self.session.deadline is not None:
+            self.timer = self.loop.call_at(self.session.deadline, self._tick)
+
+    def _tick(self) -> None:
+        self.timer = None
+        deadline = self.session.deadline
+        if self.closed or deadline is None:
+            return
+        now = self.loop.time()
+        if now < deadline:  # progress moved the deadline: sleep again (one handle, no churn)
+            self.timer = self.loop.call_at(deadline, self._tick)
+            return
+        self._send(self.session.on_timer(now))
+
+    def datagram_received(self, data: bytes, addr: tuple[str | Any, int]) -> None:
+        if self.closed:
+            return
+        # Hot path: a well-formed ACK without building anything.
+        if len(data) == 4 and data[0] == 0 and data[1] == codec.ACK:
+            message: codec.Message = codec.Ack(data[2] << 8 | data[3])
+        else:
+            try:
+                message = codec.decode(data)
+            except DecodeError as exc:
+                metrics.BAD_INPUT.labels("tftp").inc()
+                self.server.bad.warning("tftp: bad packet from %s:%d: %s", *self.peer, exc)
+                return
+        self._send(self.session.receive(message, self.loop.time()))
+
+    def error_received(self, exc: Exception) -> None:
+        # ICMP port unreachable: the client went away; the timer ends the transfer.
+        log.debug("tftp: %s:%d: %s", *self.peer, exc)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.finish()
+
+    def finish(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+        if self.transport is not None:
+            self.transport.close()
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
+        self.server.transfer_ended(self)
+
+
+class _Listener(asyncio.DatagramProtocol):
+    def __init__(self, server: TftpService) -> None:
+        self.server = server
+
+    def datagram_received(self, data: bytes, addr: tuple[str | Any, int]) -> None:
+        self.server.request_received(data, (str(addr[0]), int(addr[1])))
+
+    def error_received(self, exc: Exception) -> None:
+        log.debug("tftp: listener: %s", exc)
+
+
+class TftpService:
+    name = "tftp"
+
+    def __init__(
+        self, ctx: Context, resolver: FileResolver | None = None, host: str = "0.0.0.0"
+    ) -> None:
+        self.ctx = ctx
+        self.config = ctx.config.tftp
+        self.resolver = resolver or resolver_for(ctx)
+        self.host = host
+        self.port = self.config.port
+        self.listener: asyncio.DatagramTransport | None = None
+        self.transfers: dict[tuple[str, int], _Transfer] = {}
+        self.pending: set[asyncio.Task[None]] = set()
+        self.bad = _RateLimitedLog()
+
+    async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            transport, _ = await loop.create_datagram_endpoint(
+                lambda: _Listener(self), local_addr=(self.host, self.port), family=socket.AF_INET
+            )
+        except OSError as exc:
+            raise OSError(
+                exc.errno, f"tftp: cannot bind UDP {self.host}:{self.port}: {exc.strerror}"
+            ) from None
+        self.listener = transport
+        self.port = transport.get_extra_info("sockname")[1]
+        log.info("tftp: serving %s on UDP port %d", self.resolver.root, self.port)
+
+    async def serve(self) -> None:
+        await asyncio.Event().wait()
+
+    async def stop(self) -> None:
+        if self.listener is not None:
+            self.listener.close()
+        for task in list(self.pending):
+            task.cancel()
+        for transfer in list(self.transfers.values()):
+            transfer.finish()
+
+    # ------------------------------------------------------------ requests
+
+    def _reply_error(self, peer: tuple[str, int], code: int, message: str) -> None:
+        if self.listener is not None:
+            self.listener.sendto(codec.error_packet(code, message), peer)
+
+    def request_received(self, data: bytes, peer: tuple[str, int]) -> None:
+        try:
+            message = codec.decode(data)
+        except DecodeError as exc:
+            metrics.BAD_INPUT.labels("tftp").inc()
+            self.bad.warning("tftp: bad request from %s:%d: %s", *peer, exc)
+            return
+        if isinstance(message, codec.WriteRequest):
+            metrics.FILES_SERVED.labels("tftp", "write-refused").inc()
+            self._reply_error(
+                peer, codec.ERR_ACCESS, "read-only server: write requests are refused"
+            )
+            return
+        if not isinstance(message, codec.ReadRequest):
+            # DATA/ACK/... for a transfer that is not ours (RFC 1350 §4: unknown TID).
+            self._reply_error(peer, codec.ERR_UNKNOWN_TID, "unknown transfer ID")
+            return
+        if peer in self.transfers:
+            return  # the client retransmitted its RRQ: its transfer is already running
+        mode = message.mode.lower()
+        if mode not in ("octet", "netascii"):
+            self._reply_error(peer, codec.ERR_ILLEGAL, f"unsupported mode {message.mode!r}")
+            return
+        if len(self.transfers) + len(self.pending) >= MAX_SESSIONS:
+            self._reply_error(peer, codec.ERR_UNDEFINED, "server busy, try again")
+            return
+        outcome = self.resolver.resolve(message.filename, peer[0])
+        if isinstance(outcome, Refusal):
+            code, text = _ERROR_FOR[outcome.result]
+            log.info("tftp: %s:%d %r: %s (%s)", *peer, outcome.name, outcome.result, outcome.reason)
+            self.resolver.record(outcome, "tftp")
+            self._reply_error(peer, code, text)
+            return
+        try:
+            task = asyncio.get_running_loop().create_task(self._open(message, mode, outcome, peer))
+        except RuntimeError:
+            return
+        self.pending.add(task)
+        task.add_done_callback(self.pending.discard)
+
+    async def _open(
+        self, request: codec.ReadRequest, mode: str, outcome: Resolved, peer: tuple[str, int]
+    ) -> None:
+        fd: int | None = None
+        try:
+            if outcome.path is not None and mode == "octet":
+                fd = os.open(outcome.path, os.O_RDONLY | os.O_CLOEXEC)
+                size = os.fstat(fd).st_size
+                source = FileChunks(fd)
+            else:
+                if outcome.size > MAX_NETASCII:
+                    self._reply_error(
+                        peer, codec.ERR_ILLEGAL, "file too big for netascii: use octet"
+                    )
+                    return
+                with outcome.open() as handle:
+                    raw = handle.read()
+                data = netascii(raw) if mode == "netascii" else raw
+                size = len(data)
+                source = _bytes_source(data)
+        except OSError as exc:
+            if fd is not None:
+                os.close(fd)
+            log.warning("tftp: cannot read %s: %s", outcome.name, exc.strerror)
+            self._reply_error(peer, codec.ERR_NOT_FOUND, "file not found")
+            self.resolver.record(outcome, "tftp", result="not-found")
+            return
+        session = ReadSession(
+            source,
+            size,
+            negotiate(request, size),
+            timeout=self.config.timeout,
+            retries=self.config.retries,
+        )
+        loop = asyncio.get_running_loop()
+        transfer = _Transfer(self, peer, session, outcome, fd)
+        self.transfers[peer] = transfer
+        try:
+            await loop.create_datagram_endpoint(
+                lambda: transfer, remote_addr=peer, family=socket.AF_INET
+            )
+        except OSError as exc:
+            log.warning("tftp: cannot open a socket for %s:%d: %s", *peer, exc.strerror)
+            transfer.finish()
+
+    def transfer_ended(self, transfer: _Transfer) -> None:
+        if self.transfers.get(transfer.peer) is transfer:
+            del self.transfers[transfer.peer]
+        session = transfer.session
+        if session.done:
+            self.resolver.record(transfer.outcome, "tftp", sent=session.bytes_sent)
+        elif session.failed is not None:
+            if session.failed.startswith("client error") and session.acked == 0:
+                # The client refused our options or the size before any data
+                # (it usually retries plainly): counted, not a phone failure.
+                metrics.FILES_SERVED.labels("tftp", "client-abort").inc()
+                return
+            log.info("tftp: %s:%d %s: %s", *transfer.peer, transfer.outcome.name, session.failed)
+            result = "timeout" if session.failed == "timeout" else "aborted"
+            self.resolver.record(transfer.outcome, "tftp", sent=session.bytes_sent, result=result)
+
+
+def _bytes_source(data: bytes) -> Any:
+    view = memoryview(data)
+
+    def read(offset: int, length: int) -> bytes:
+        return bytes(view[offset : offset + length])
+
+    return read
+
+
+def create(ctx: Context) -> TftpService:
+    return TftpService(ctx)
