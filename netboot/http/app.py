@@ -23,6 +23,9 @@ from collections.abc import Callable
 from typing import Any
 
 from aiohttp import web
+from aiohttp.abc import AbstractAccessLogger
+from aiohttp.web_request import BaseRequest
+from aiohttp.web_response import StreamResponse
 
 from netboot.http.auth import Authenticator
 from netboot.provisioning.files import FileResolver, Refusal, Resolved, resolver_for
@@ -40,6 +43,8 @@ ROUTE_ADDERS: list[str] = [
 CONTEXT = web.AppKey("netboot_context", Context)
 RESOLVER = web.AppKey("netboot_resolver", FileResolver)
 AUTH = web.AppKey("netboot_auth", Authenticator)
+
+SHUTDOWN_GRACE = 5.0  # seconds in-flight downloads get at stop before they are cut
 
 CHUNK = 256 * 1024
 _STATUS_FOR = {"not-found": 404, "forbidden": 403, "refused-name": 400}
@@ -104,11 +109,11 @@ def parse_range(header: str, size: int) -> tuple[int, int] | str | None:
     if not first.isdigit() or (last and not last.isdigit()):
         return None
     start = int(first)
-    end = int(last) if last else size - 1
-    if end < start:
-        return None
+    if last and int(last) < start:
+        return None  # invalid: ignored (RFC 9110 §14.1.1)
     if start >= size:
         return "unsatisfiable"
+    end = int(last) if last else size - 1
     return start, min(end, size - 1)
 
 
@@ -158,18 +163,12 @@ async def serve_file(request: web.Request) -> web.StreamResponse:
     agent = request.headers.get("User-Agent", "")
     outcome = resolver.resolve(request.match_info["name"], request.remote or "")
     if isinstance(outcome, Refusal):
-        log.info(
-            "%s: %s %r: %s (%s)",
-            protocol,
-            request.remote,
-            outcome.name,
-            outcome.result,
-            outcome.reason,
-        )
         if request.method == "GET":
             resolver.record(outcome, protocol, user_agent=agent)
         status = _STATUS_FOR[outcome.result]
-        return web.Response(status=status, text=f"{status}: {outcome.result}\n")
+        return Refused(
+            f"{outcome.result}: {outcome.reason}", status, f"{status}: {outcome.result}\n"
+        )
 
     etag = outcome.etag()
     headers = {"ETag": etag, "Accept-Ranges": "bytes", "Content-Type": content_type(outcome.name)}
@@ -235,6 +234,40 @@ async def _send_body(
     return sent
 
 
+class Refused(web.Response):
+    """An error answer that remembers why, for the log line (never sent: the
+    reason may name another phone's lease)."""
+
+    def __init__(self, why: str, status: int, text: str) -> None:
+        super().__init__(status=status, text=text)
+        self.why = why
+
+
+class DebugAccessLogger(AbstractAccessLogger):
+    """One line per request, at debug level only: with the level above debug,
+    aiohttp asks `enabled` once per connection and never calls `log`."""
+
+    def log(self, request: BaseRequest, response: StreamResponse, time: float) -> None:
+        if not self.logger.isEnabledFor(logging.DEBUG):
+            return
+        why = getattr(response, "why", None)
+        self.logger.debug(
+            "%s %s %s %r %d %s bytes %.1f ms%s",
+            "https" if request.secure else "http",
+            request.remote,
+            request.method,
+            request.path_qs,
+            response.status,
+            response.body_length,
+            time * 1000,
+            f" ({why})" if why else "",
+        )
+
+    @property
+    def enabled(self) -> bool:
+        return self.logger.isEnabledFor(logging.DEBUG)
+
+
 class HttpService:
     """HTTP on `http.port` and, when `https_port` is set, HTTPS with the same app."""
 
@@ -250,7 +283,13 @@ class HttpService:
         from netboot.http.tls import server_context
 
         http = self.ctx.config.http
-        self.runner = web.AppRunner(build_app(self.ctx), access_log=None, handle_signals=False)
+        self.runner = web.AppRunner(
+            build_app(self.ctx),
+            handle_signals=False,
+            access_log=log,
+            access_log_class=DebugAccessLogger,
+            shutdown_timeout=SHUTDOWN_GRACE,
+        )
         await self.runner.setup()
         sites: list[tuple[str, int, Any]] = [("http", http.port, None)]
         if http.https_port:

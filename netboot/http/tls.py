@@ -5,6 +5,12 @@ not ECDSA: older phone TLS stacks know only RSA) is generated with the
 `cryptography` package under `state_dir/tls/`, valid 10 years, for the
 appliance's name and address, and reused on later starts. The key file is
 mode 0600.
+
+Why `cryptography` and not the `openssl` command: it is the PyCA library every
+Python TLS tool builds on, ships as a wheel with its own OpenSSL (no dependency
+on an `openssl` binary being on PATH, nor on its version's flags such as
+`-addext`), and gives a typed API instead of a subprocess whose output must be
+parsed. It is imported only when a certificate has to be generated.
 """
 
 from __future__ import annotations
