@@ -197,12 +197,15 @@ enabled = false
     return features
 
 
-def write_files(root: Path, phones: list[Phone]) -> None:
+def write_files(root: Path, phones: list[Phone], wrong: int = 0) -> None:
+    """The common file of each model and each phone's own file; the first
+    `wrong` phones get another MAC's file (to show the check catches it)."""
     root.mkdir(parents=True, exist_ok=True)
     for vendor in {p.vendor.name: p.vendor for p in phones}.values():
         (root / vendor.common_file).write_bytes(expected_common_file(vendor))
-    for phone in phones:
-        (root / f"{phone.mac.hex()}.cfg").write_bytes(expected_own_file(phone.mac, phone.vendor))
+    for index, phone in enumerate(phones):
+        mac = phone.mac if index >= wrong else phone.mac[:5] + bytes((phone.mac[5] ^ 0xFF,))
+        (root / f"{phone.mac.hex()}.cfg").write_bytes(expected_own_file(mac, phone.vendor))
 
 
 def interface_mac(ns: Netns, ifname: str) -> str:
@@ -469,7 +472,7 @@ async def _boot_all(
         timeout=args.timeout,
     )
     phones = [Phone(v, phone_mac(v, i, salt), env) for i, v in enumerate(vendors)]
-    write_files(base / "files", phones)
+    write_files(base / "files", phones, args.wrong_file)
     progress = Progress(len(phones), sys.stderr.isatty())
     t = time.monotonic()
     results = await run_fleet(phones, mux, plumber, progress)
@@ -531,4 +534,5 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--timeout", type=float, default=30.0, help="seconds a phone waits per step (default 30)"
     )
+    parser.add_argument("--wrong-file", type=int, default=0, help=argparse.SUPPRESS)
     parser.set_defaults(func=run_lab)

@@ -118,8 +118,8 @@ class Lab:
 
     def netns(self, role: str) -> Netns:
         ns = Netns(f"{self.prefix}-{role}")
+        self.namespaces.append(ns)  # first: an interrupt during `add` still removes it
         _ip("netns", "add", ns.name)
-        self.namespaces.append(ns)
         ns.run(["ip", "link", "set", "lo", "up"])
         return ns
 
