@@ -56,6 +56,7 @@ SERVICES: list[tuple[str, str]] = [
     ("tftp", "netboot.tftp.transport:create"),
     ("http", "netboot.http.app:create"),
     ("ftp", "netboot.ftp.server:create"),
+    ("lldp", "netboot.lldp.transport:create"),
 ]
 
 

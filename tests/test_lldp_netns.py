@@ -1,0 +1,335 @@
+"""The LLDP service in namespaces against the real lldpd, and CDP against tshark."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from netboot.lldp.codec import LldpNeighbor, decode_lldp
+from tests.netns import Lab, NetbootServer, Netns, wait_for
+from tests.test_lldp_codec import phone_cdp_query
+
+pytestmark = pytest.mark.netns
+
+APPLIANCE_MAC = "02:00:5e:00:00:01"
+PHONE_MAC = "00:30:4f:11:3a:f8"
+
+PHONE_INVENTORY = """\
+configure system hostname VIP-2140PT-desk12
+configure inventory hardware-revision "HW 1.2"
+configure inventory software-revision "2.10.2.6887"
+configure inventory firmware-revision "FW 2.10"
+configure inventory serial-number "SN0012345"
+configure inventory manufacturer "PLANET"
+configure inventory model "VIP-2140PT"
+"""
+
+
+@pytest.fixture
+def workdir() -> Iterator[Path]:
+    # lldpd drops privileges to _lldpd: its socket directory (and the path to
+    # it) must be readable by that user, which pytest's 0700 tmp_path is not.
+    path = Path(tempfile.mkdtemp(prefix="netboot-lldp-"))
+    os.chmod(path, 0o755)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def write_config(workdir: Path, interface: str = "eth0", lldp: str = "") -> Path:
+    path = workdir / "netboot.toml"
+    path.write_text(
+        f"""
+[appliance]
+interface = "{interface}"
+state_dir = "{workdir}/state"
+name = "netboot-lab"
+[dhcp]
+enabled = false
+[pnp]
+enabled = false
+[tftp]
+enabled = false
+[http]
+enabled = false
+[lldp]
+voice_vlan = 100
+priority = 5
+dscp = 46
+signaling_dscp = 26
+interval = 30
+{lldp}
+"""
+    )
+    return path
+
+
+class Lldpd:
+    """lldpd in the foreground in a namespace, its control socket in workdir."""
+
+    def __init__(self, lab: Lab, ns: Netns, workdir: Path, *args: str, config: str = "") -> None:
+        self.ns = ns
+        self.socket = workdir / "lldpd.socket"
+        conf = workdir / "lldpd.conf"
+        conf.write_text(config)
+        self.log_path = workdir / "lldpd.log"
+        with self.log_path.open("wb") as log:
+            self.proc = lab.spawn(
+                ns,
+                ["lldpd", "-d", "-u", str(self.socket), "-O", str(conf), "-I", "eth0", *args],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        wait_for(self.socket.exists, 10, "lldpd's control socket")
+
+    def cli(self, *args: str) -> Any:
+        out = self.ns.run(["lldpcli", "-u", str(self.socket), "-f", "json", *args]).stdout
+        return json.loads(out)
+
+    def neighbor(self) -> dict[str, Any] | None:
+        interfaces = self.cli("show", "neighbors", "details").get("lldp", {}).get("interface")
+        if not interfaces:
+            return None
+        entry: dict[str, Any] = interfaces["eth0"]
+        return entry
+
+    def received(self) -> int:
+        stats = self.cli("show", "statistics")["lldp"]["interface"]["eth0"]
+        return int(stats["rx"]["rx"])
+
+
+# Prints one line per LLDP frame from `src` on eth0: the kernel's receive
+# timestamp and the frame in hex (kernel time, so a slow reader under load
+# does not squeeze the gaps between frames).
+FRAME_LOG = """
+import socket, struct, sys
+s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x88CC))
+s.bind(("eth0", 0x88CC))
+TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)  # Linux asm-generic value
+s.setsockopt(socket.SOL_SOCKET, TIMESTAMPNS, 1)
+src = bytes.fromhex(sys.argv[1].replace(":", ""))
+print("ready", flush=True)
+while True:
+    data, anc, _, _ = s.recvmsg(9216, 64)
+    if data[6:12] != src:
+        continue
+    stamp = [struct.unpack("qq", d[:16]) for lvl, t, d in anc if t == TIMESTAMPNS]
+    sec, nsec = stamp[0] if stamp else (0, 0)
+    print("%d.%09d %s" % (sec, nsec, data.hex()), flush=True)
+"""
+
+
+class FrameLog:
+    """The appliance's LLDP frames as the phone's namespace receives them."""
+
+    def __init__(self, lab: Lab, ns: Netns, workdir: Path) -> None:
+        self.path = workdir / "frames.log"
+        with self.path.open("wb") as out:
+            lab.spawn(ns, [sys.executable, "-c", FRAME_LOG, APPLIANCE_MAC], stdout=out)
+        wait_for(lambda: self.path.read_text().startswith("ready"), 15, "the frame logger")
+
+    def frames(self) -> list[tuple[float, LldpNeighbor]]:
+        text = self.path.read_text()
+        lines = text.splitlines()[1:]
+        if not text.endswith("\n"):
+            lines = lines[:-1]  # a line still being written
+        out = []
+        for line in lines:
+            stamp, _, frame = line.partition(" ")
+            out.append((float(stamp), decode_lldp(bytes.fromhex(frame))))
+        return out
+
+
+def segment(lab: Lab) -> tuple[Netns, Netns]:
+    appliance = lab.netns("appliance")
+    phone = lab.netns("phone")
+    lab.link(appliance, "eth0", phone, "eth0", "10.77.0.1/24", "10.77.0.2/24")
+    appliance.run(["ip", "link", "set", "eth0", "address", APPLIANCE_MAC])
+    phone.run(["ip", "link", "set", "eth0", "address", PHONE_MAC])
+    return appliance, phone
+
+
+def test_lldpd_receives_voice_policy(lab: Lab, workdir: Path) -> None:
+    appliance, phone = segment(lab)
+    lldpd = Lldpd(lab, phone, workdir)
+    frames = FrameLog(lab, phone, workdir)
+    server = NetbootServer(lab, appliance, write_config(workdir)).start()
+
+    neighbor = wait_for(lldpd.neighbor, 15, "lldpd to list the appliance")
+    chassis = neighbor["chassis"]["netboot-lab"]
+    assert chassis["id"] == {"type": "mac", "value": APPLIANCE_MAC}
+    assert chassis["mgmt-ip"] == "10.77.0.1"
+    assert {c["type"]: c["enabled"] for c in chassis["capability"]} == {
+        "Bridge": True,
+        "Router": True,
+    }
+    assert neighbor["port"]["id"] == {"type": "ifname", "value": "eth0"}
+    assert neighbor["port"]["ttl"] == "120"
+    assert neighbor["port"]["auto-negotiation"]["enabled"] is True
+    med = neighbor["lldp-med"]
+    assert med["device-type"] == "Network Connectivity Device"
+    policies = {p["apptype"]: p for p in med["policy"]}
+    voice, signaling = policies["Voice"], policies["Voice Signaling"]
+    # lldpd shows `vlan` only when the Tagged bit is set.
+    assert "unknown" not in voice and "unknown" not in signaling
+    assert (voice["vlan"]["vid"], voice["pcp"], voice["dscp"]) == ("100", "5", "46")
+    assert (signaling["vlan"]["vid"], signaling["pcp"], signaling["dscp"]) == ("100", "5", "26")
+
+    # Stopping sends a shutdown LLDPDU (TTL 0): lldpd forgets us at once, not
+    # after 120 s.
+    assert server.stop() == 0
+    wait_for(lambda: lldpd.neighbor() is None, 5, "lldpd to drop the appliance")
+    last = wait_for(lambda: [n for _, n in frames.frames() if n.ttl == 0], 5, "a TTL-0 frame")
+    assert last[-1].chassis_id == APPLIANCE_MAC and last[-1].policies == ()
+
+
+def test_med_endpoint_inventory_and_fast_start(lab: Lab, workdir: Path) -> None:
+    appliance, phone = segment(lab)
+    # Logging before the appliance starts catches its start-up frame too.
+    frames = FrameLog(lab, phone, workdir)
+    server = NetbootServer(lab, appliance, write_config(workdir)).start()
+    wait_for(lambda: len(frames.frames()) >= 1, 10, "the appliance's start-up LLDPDU")
+    # lldpd as a class I LLDP-MED endpoint, as a phone would announce itself.
+    lldpd = Lldpd(lab, phone, workdir, "-M", "1", config=PHONE_INVENTORY)
+
+    def recorded() -> dict[str, Any] | None:
+        phones = json.loads(server.cli("phones", "--json").stdout)
+        found = [p for p in phones if p["mac"] == PHONE_MAC and p["model"]]
+        return found[0] if found else None
+
+    row = wait_for(recorded, 15, "the phone's LLDP-MED inventory in the registry")
+    assert (row["vendor"], row["model"], row["firmware"]) == ("PLANET", "VIP-2140PT", "FW 2.10")
+    timeline = json.loads(server.cli("phones", PHONE_MAC, "--json").stdout)["timeline"]
+    details = [e["detail"] for e in timeline if e["service"] == "lldp"]
+    inventory = {
+        key: details[-1].get(key)
+        for key in (
+            "hardware_revision",
+            "firmware_revision",
+            "software_revision",
+            "serial_number",
+            "manufacturer",
+            "model",
+            "system_name",
+            "med_device_type",
+        )
+    }
+    assert inventory == {
+        "hardware_revision": "HW 1.2",
+        "firmware_revision": "FW 2.10",
+        "software_revision": "2.10.2.6887",
+        "serial_number": "SN0012345",
+        "manufacturer": "PLANET",
+        "model": "VIP-2140PT",
+        "system_name": "VIP-2140PT-desk12",
+        "med_device_type": "endpoint class I",
+    }
+
+    # Hearing a new MED endpoint starts a fast start: 4 frames 1 s apart,
+    # where the 30 s interval alone would have sent none in this time.
+    sent = wait_for(
+        lambda: frames.frames()[1:5] if len(frames.frames()) >= 5 else None,
+        15,
+        "4 fast-start LLDPDUs",
+    )
+    stamps = [t for t, _ in sent]
+    gaps = [b - a for a, b in itertools.pairwise(stamps)]
+    assert all(g >= 0.9 for g in gaps), gaps  # never faster than 1 s
+    assert stamps[-1] - frames.frames()[0][0] < 25  # well before the 30 s interval
+    assert all(n.ttl == 120 and n.med is not None and len(n.policies) == 2 for _, n in sent)
+    wait_for(lambda: lldpd.received() >= 4, 10, "the fast-start LLDPDUs at lldpd")
+    assert "Network Connectivity Device" in json.dumps(lldpd.neighbor())
+
+
+def cdp_listener(lab: Lab, ns: Netns, workdir: Path) -> tuple[subprocess.Popen[Any], Path]:
+    """tshark decoding the appliance's next 2 CDP frames, for at most 25 s."""
+    out = workdir / "tshark.out"
+    err = workdir / "tshark.err"
+    with out.open("wb") as o, err.open("wb") as e:
+        proc = lab.spawn(
+            ns,
+            [
+                "tshark",
+                "-l",
+                "-i",
+                "eth0",
+                "-c",
+                "2",
+                "-a",
+                "duration:25",
+                "-f",
+                "ether dst 01:00:0c:cc:cc:cc and ether src " + APPLIANCE_MAC,
+                "-T",
+                "fields",
+                "-e",
+                "cdp.deviceid",
+                "-e",
+                "cdp.voice_vlan",
+                "-e",
+                "cdp.platform",
+            ],
+            stdout=o,
+            stderr=e,
+        )
+    wait_for(lambda: "Capturing on" in err.read_text(errors="replace"), 15, "tshark to capture")
+    return proc, out
+
+
+def test_cdp_voip_vlan_query_answered_and_decoded_by_tshark(lab: Lab, workdir: Path) -> None:
+    appliance, phone = segment(lab)
+    # tshark runs for 25 s from before the appliance starts: it sees the
+    # start-up CDP frame, and the periodic one (30 s later) falls outside it,
+    # so a second frame can only be the answer to the phone's query.
+    tshark, out = cdp_listener(lab, phone, workdir)
+    server = NetbootServer(lab, appliance, write_config(workdir, lldp="cdp = true")).start()
+    wait_for(lambda: out.read_text().count("\n") >= 1, 10, "the start-up CDP frame")
+    query = phone_cdp_query(source=PHONE_MAC)
+    send = (
+        "import socket,sys;s=socket.socket(socket.AF_PACKET,socket.SOCK_RAW);"
+        "s.bind(('eth0',0));s.send(bytes.fromhex(sys.argv[1]))"
+    )
+    phone.run([sys.executable, "-c", send, query.hex()])
+    assert tshark.wait(timeout=30) == 0
+    lines = out.read_text().splitlines()
+    assert len(lines) == 2, "no CDP answer to the VoIP VLAN query"
+    for line in lines:
+        assert line.split("\t") == ["netboot-lab", "100", "netboot"]
+
+    def cisco_phone() -> dict[str, Any] | None:
+        phones = json.loads(server.cli("phones", "--json").stdout)
+        return next((p for p in phones if p["mac"] == PHONE_MAC), None)
+
+    row = wait_for(cisco_phone, 10, "the CDP phone in the registry")
+    assert (row["vendor"], row["model"]) == ("Cisco", "Cisco IP Phone 7841")
+
+
+def vlans_supported(ns: Netns) -> bool:
+    probe = ns.run(
+        ["ip", "link", "add", "link", "eth0", "name", "probe.9", "type", "vlan", "id", "9"],
+        check=False,
+    )
+    if probe.returncode == 0:
+        ns.run(["ip", "link", "del", "probe.9"])
+    return probe.returncode == 0
+
+
+def test_vlan_subinterface_advertises_on_its_parent(lab: Lab, workdir: Path) -> None:
+    appliance, phone = segment(lab)
+    if not vlans_supported(appliance):
+        pytest.skip("this kernel has no 802.1Q VLAN support (8021q)")
+    appliance.run(["ip", "addr", "flush", "dev", "eth0"])
+    lab.vlan(appliance, "eth0", 100, "10.77.100.1/24")
+    lldpd = Lldpd(lab, phone, workdir)
+    NetbootServer(lab, appliance, write_config(workdir, interface="eth0.100")).start()
+    neighbor = wait_for(lldpd.neighbor, 15, "lldpd (untagged, on eth0) to list the appliance")
+    assert neighbor["port"]["id"]["value"] == "eth0"
+    assert neighbor["chassis"]["netboot-lab"]["mgmt-ip"] == "10.77.100.1"
