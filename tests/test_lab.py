@@ -128,6 +128,14 @@ def test_phone_lldpdu_is_not_a_policy() -> None:
     assert parse_lldp_policies(frame) == []  # a phone's own frame advertises no VLAN
 
 
+def test_phone_lldpdu_decodes_as_a_med_endpoint() -> None:
+    lldp_codec = pytest.importorskip("netboot.lldp.codec")
+    mac = bytes.fromhex("001565000001")
+    neighbor = lldp_codec.decode_lldp(build_lldp_med(mac, "yl-1", "SIP-T54W", "96.86", "Yealink"))
+    text = repr(neighbor)
+    assert "SIP-T54W" in text and "Yealink" in text and "yl-1" in text
+
+
 # ------------------------------------------------------------------ the real thing
 
 
@@ -147,6 +155,8 @@ def test_lab_provisions_twenty_phones_and_leaves_nothing() -> None:
         assert r["url"], r
         if "http" in data["services"] or "tftp" in data["services"]:
             assert "common" in r["steps"] and "own" in r["steps"], r
+        if "lldp" in data["services"]:  # the voice VLAN the lab's config advertises
+            assert (r["vlan"], r["vlan_source"]) == (100, "lldp-med"), r
         if r["vendor"] == "planet" and "tftp" in data["services"]:
             assert r["url"].startswith("tftp://"), r
     assert data["server_peak_rss_kb"] > 0

@@ -47,9 +47,10 @@ from netboot.lab.phone import (
     expected_own_file,
     phone_mac,
 )
-from netboot.lab.segment import DhcpMux, PlumbedInterface, Plumber
+from netboot.lab.segment import DhcpMux, LldpListener, PlumbedInterface, Plumber
 
 DEFAULT_MIX = "planet=60,yealink=20,snom=20"
+VOICE_VLAN = 100
 ACTION_EVENTS = ("setup-completed", "registration-succeeded")
 
 
@@ -188,7 +189,9 @@ https_port = 0
 enabled = false
 
 [lldp]
-enabled = false
+enabled = {str(features["lldp"]).lower()}
+voice_vlan = {VOICE_VLAN}
+cdp = true
 
 [stun]
 enabled = false
@@ -409,9 +412,11 @@ def _run(
         "server_peak_rss_kb": server_rss,
         "services": sorted(k for k, v in features.items() if v),
         "notes": [
-            "voice VLAN: not exercised (this kernel has no 802.1Q module for the "
-            "appliance's eth0.<vid>); phones DHCP untagged"
-        ],
+            f"voice VLAN {VOICE_VLAN}: learned from LLDP-MED, but DHCP stays untagged "
+            "(this kernel has no 802.1Q support for the appliance's voice interface)"
+        ]
+        if features["lldp"]
+        else [],
     }
     if args.json:
         json.dump({**summary, "results": [r.as_dict() for r in results]}, sys.stdout, indent=1)
@@ -454,14 +459,18 @@ async def _boot_all(
     mux = DhcpMux(["eth0"])
     plumber = Plumber(phones_ns, {"eth0": plumbed})
 
-    async def plumb(interface: str, ip: str, vlan: int | None) -> None:
-        await plumber.add(interface, ip)
+    listener: LldpListener | None = None
+    if features["lldp"]:
+        listener = LldpListener("eth0")
+        listener.start()
 
     env = PhoneEnv(
         dhcp=mux,
         untagged_if="eth0",
-        plumb=plumb,
-        voice_if=lambda vlan: None,
+        plumb=plumber.add,
+        lldp_wait=listener.wait_voice_vlan if listener else None,
+        lldp_send=listener.send if listener else None,
+        lldp_required=listener is not None,
         action_url=(
             f"http://{addr.server}/action/{{event}}?mac=$mac&ip=$ip&model=$model"
             if features["action"]
@@ -475,7 +484,11 @@ async def _boot_all(
     write_files(base / "files", phones, args.wrong_file)
     progress = Progress(len(phones), sys.stderr.isatty())
     t = time.monotonic()
-    results = await run_fleet(phones, mux, plumber, progress)
+    try:
+        results = await run_fleet(phones, mux, plumber, progress)
+    finally:
+        if listener is not None:
+            listener.close()
     return results, time.monotonic() - t, peak_rss_kb(server.pid)
 
 
@@ -498,6 +511,7 @@ def _print_results(results: list[PhoneResult], summary: dict[str, Any]) -> None:
                 r.mac,
                 r.model,
                 r.ip or "-",
+                "-" if r.vlan is None else f"{r.vlan} ({r.vlan_source})",
                 r.url_source or "-",
                 *(f"{r.steps[s]:.2f}" if s in r.steps else "-" for s in used),
                 f"{r.total:.2f}",
@@ -505,7 +519,8 @@ def _print_results(results: list[PhoneResult], summary: dict[str, Any]) -> None:
             ]
         )
     print_table(
-        rows, ["MAC", "MODEL", "IP", "URL FROM", *[s.upper() for s in used], "TOTAL", "RESULT"]
+        rows,
+        ["MAC", "MODEL", "IP", "VLAN", "URL FROM", *[s.upper() for s in used], "TOTAL", "RESULT"],
     )
     print(
         f"\n{summary['provisioned']}/{summary['phones']} phones provisioned in "

@@ -32,14 +32,14 @@ import random
 import socket
 import struct
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address
 from urllib.parse import quote, urlsplit
 
 from netboot.dhcp import codec
 from netboot.dhcp.codec import DhcpMessage
-from netboot.lab.segment import DhcpMux
+from netboot.lab.segment import DhcpMux, build_lldp_med
 from netboot.wire import format_mac
 
 
@@ -290,12 +290,16 @@ class PhoneEnv:
 
     dhcp: DhcpMux
     untagged_if: str
-    plumb: Callable[[str, str, int | None], object]  # (interface, ip, vlan) -> awaitable
-    voice_if: Callable[[int], str | None]  # voice VLAN -> the phones' interface in it
-    lldp_wait: Callable[[float], object] | None = None  # seconds -> awaitable (VLAN, source)
+    # (interface, ip) -> done: the lease becomes the phone's source address
+    plumb: Callable[[str, str], Awaitable[None]]
+    # voice VLAN -> the phones' interface in it, None: DHCP stays untagged
+    voice_if: Callable[[int], str | None] = lambda vlan: None
+    # the segment's voice VLAN and how it was learned, waiting at most `seconds`
+    lldp_wait: Callable[[float], Awaitable[tuple[int | None, str]]] | None = None
     lldp_send: Callable[[bytes], None] | None = None
-    lldp_frame: Callable[[bytes, Vendor], bytes] | None = None
-    pnp: Callable[[bytes, Vendor, str], object] | None = None  # (mac, vendor, ip) -> URL
+    lldp_required: bool = False  # the lab advertises a voice VLAN: a phone must learn it
+    # (mac, vendor, ip, timeout) -> URL from the NOTIFY ("" when none came)
+    pnp: Callable[[bytes, Vendor, str, float], Awaitable[str]] | None = None
     action_url: str = ""  # with $mac/$ip/$model, {event}
     action_events: tuple[str, ...] = ()
     fetch_files: bool = True  # False: this build serves no files (DHCP only)
@@ -315,37 +319,44 @@ class Phone:
         r.started = time.monotonic()
         step = "start"
         try:
-            vlan: int | None = None
-            if self.env.lldp_wait is not None:
-                step = "lldp"
-                t = time.monotonic()
-                if self.env.lldp_send is not None and self.env.lldp_frame is not None:
-                    self.env.lldp_send(self.env.lldp_frame(self.mac, self.vendor))
-                vlan, r.vlan_source = await self.env.lldp_wait(self.env.timeout)  # type: ignore[misc]
-                r.vlan = vlan
-                r.steps["lldp"] = time.monotonic() - t
+            # The phone announces itself (LLDP-MED endpoint) as its link comes
+            # up and runs DHCP untagged while the switch answers.
+            if self.env.lldp_send is not None:
+                self.env.lldp_send(
+                    build_lldp_med(
+                        self.mac, self.hostname, self.vendor.model,
+                        self.vendor.firmware, self.vendor.manufacturer,
+                    )
+                )  # fmt: skip
             step = "dhcp"
             t = time.monotonic()
             interface = self.env.untagged_if
             ack = await self.dhcp(interface, None)
-            if vlan is not None:
-                voice = self.env.voice_if(vlan)
-                if voice is not None:
-                    step = "dhcp-voice"
-                    r.steps["dhcp"] = time.monotonic() - t
-                    t = time.monotonic()
-                    ack = await self.dhcp(interface, vlan)
-                    interface = voice
-            r.steps[step] = time.monotonic() - t
+            r.steps["dhcp"] = time.monotonic() - t
+            vlan: int | None = None
+            if self.env.lldp_wait is not None:
+                step = "lldp"
+                t = time.monotonic()
+                vlan, r.vlan_source = await self.env.lldp_wait(self.env.timeout)
+                if vlan is None and self.env.lldp_required:
+                    raise StepFailed(f"no voice VLAN heard within {self.env.timeout:.0f} s")
+                r.vlan = vlan
+                r.steps["lldp"] = time.monotonic() - t
+            if vlan is not None and (voice := self.env.voice_if(vlan)) is not None:
+                step = "dhcp-voice"
+                t = time.monotonic()
+                ack = await self.dhcp(interface, vlan)
+                interface = voice
+                r.steps["dhcp-voice"] = time.monotonic() - t
             r.ip = str(IPv4Address(ack.yiaddr))
-            await self.env.plumb(interface, r.ip, vlan)  # type: ignore[misc]
+            await self.env.plumb(interface, r.ip)
 
             step = "url"
             url, source = self.url_from(ack)
             if not url and self.env.pnp is not None:
                 step = "pnp"
                 t = time.monotonic()
-                url = await self.env.pnp(self.mac, self.vendor, r.ip)  # type: ignore[misc]
+                url = await self.env.pnp(self.mac, self.vendor, r.ip, self.env.timeout)
                 source = "pnp"
                 r.steps["pnp"] = time.monotonic() - t
             if not url:

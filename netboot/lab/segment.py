@@ -276,6 +276,12 @@ class LldpListener:
             except DecodeError:
                 self.bad += 1
 
+    async def wait_voice_vlan(self, timeout: float) -> tuple[int | None, str]:
+        """The voice VLAN once something was heard (or `timeout` passed)."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.heard.wait(), timeout)
+        return self.voice_vlan()
+
     def voice_vlan(self) -> tuple[int | None, str]:
         """(VLAN, how it was learned); a phone hearing both trusts LLDP-MED."""
         if self.lldp is not None and self.lldp.tagged:
