@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
 REGISTRY = CollectorRegistry(auto_describe=True)
@@ -38,3 +40,44 @@ LLDP_FRAMES = Counter(
 ACTION_EVENTS = Counter(
     "netboot_action_events_total", "Action URL events received", ["event"], registry=REGISTRY
 )
+PHONES = Gauge(
+    "netboot_phones", "Phones in the registry by provisioning state", ["state"], registry=REGISTRY
+)
+ERRORS = Counter(
+    "netboot_errors_total",
+    "Errors logged, by the part that logged them",
+    ["part"],
+    registry=REGISTRY,
+)
+
+# Label values shown (at 0) before anything happens, so dashboards and alerts
+# see every series from the first scrape.
+_KNOWN_SERVICES = ("dhcp", "pnp", "tftp", "http", "ftp", "lldp", "stun", "action")
+
+
+class _ErrorCounter(logging.Handler):
+    """Counts ERROR and worse records of the `netboot.*` loggers in ERRORS."""
+
+    def __init__(self) -> None:
+        super().__init__(level=logging.ERROR)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        parts = record.name.split(".")
+        ERRORS.labels(parts[1] if len(parts) > 1 else "main").inc()
+
+
+_error_counter = _ErrorCounter()
+
+
+def prepare_labels() -> None:
+    """Create the usual series at 0 and count logged errors (idempotent)."""
+    for kind in ("DISCOVER", "REQUEST", "DECLINE", "RELEASE", "INFORM"):
+        DHCP_MESSAGES.labels("in", kind)
+    for kind in ("OFFER", "ACK", "NAK"):
+        DHCP_MESSAGES.labels("out", kind)
+    for service in _KNOWN_SERVICES:
+        BAD_INPUT.labels(service)
+        ERRORS.labels(service)
+    logger = logging.getLogger("netboot")
+    if _error_counter not in logger.handlers:
+        logger.addHandler(_error_counter)

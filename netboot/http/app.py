@@ -37,7 +37,7 @@ log = logging.getLogger("netboot.http")
 # They run before the catch-all file route, so their paths win. One line each:
 ROUTE_ADDERS: list[str] = [
     # "netboot.http.action:add_routes",   # Action URL receiver
-    # "netboot.http.status:add_routes",   # status page and /metrics
+    "netboot.http.status:add_routes",  # status page and /metrics
 ]
 
 CONTEXT = web.AppKey("netboot_context", Context)

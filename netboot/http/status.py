@@ -1,0 +1,573 @@
+"""The installer's view of the appliance, on the HTTP server.
+
+- `GET /`: every phone the appliance has met, with counts per provisioning
+  state; the table refreshes itself every 2 s from `/api/phones` while phones
+  boot, and each row opens that phone's timeline.
+- `GET /phones/<mac>`: one phone's facts and every event about it.
+- `GET /api/phones`, `GET /api/phones/<mac>`: the same data as JSON.
+- `GET /metrics`: Prometheus text exposition (netboot/metrics.py registry).
+
+Everything here shows MACs and addresses, so when `[http]` credentials are set
+every route here asks for them (the same Basic/Digest check as the files).
+Phone data is read from the registry's SQLite file on a connection of its own,
+in one worker thread, never on the event loop. Anything a phone sent is
+HTML-escaped on the server and inserted as text by the script; password-like
+fields (and passwords inside URLs) are masked before they leave the process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import json
+import logging
+import re
+import secrets
+import sqlite3
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, TypeVar
+from urllib.parse import urlsplit, urlunsplit
+
+from aiohttp import web
+from prometheus_client.exposition import choose_encoder
+
+from netboot import metrics
+from netboot.http.app import require_auth
+from netboot.registry import STATES, Event, Phone, open_database, read_phone, read_phones
+from netboot.supervisor import Context
+from netboot.wire import normalize_mac
+
+log = logging.getLogger("netboot.http.status")
+
+POLL_MS = 2000
+TIMELINE_LIMIT = 500  # events shown per phone (the latest)
+MASK = "********"
+_SECRET_KEY = re.compile(r"pass|pwd|secret|token|auth|credential", re.IGNORECASE)
+
+T = TypeVar("T")
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+# ---------------------------------------------------------------- reading
+
+
+class StatusReader:
+    """Reads (and renders) phones and timelines on its own SQLite connection,
+    in one worker thread, so a page refresh never blocks the services' loop.
+
+    The phones' JSON is kept until the database changes (`PRAGMA data_version`
+    moves when the registry commits), so several open pages polling every 2 s
+    cost one read per registry flush, not one per poll."""
+
+    def __init__(self, state_dir: Path) -> None:
+        self.state_dir = state_dir
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="status-db")
+        self._conn: sqlite3.Connection | None = None  # used only in the worker thread
+        self._cached: tuple[int, bytes, bytes] | None = None  # data_version, counts, phones
+
+    def _db(self) -> sqlite3.Connection:
+        if self._conn is None:
+            self._conn = open_database(self.state_dir)
+        return self._conn
+
+    async def run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """fn(connection) in the worker thread."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, lambda: fn(self._db()))
+
+    def phones_json(self, conn: sqlite3.Connection) -> bytes:
+        """`{"generated", "counts", "phones"}` as bytes (worker thread only)."""
+        version = int(conn.execute("PRAGMA data_version").fetchone()[0])
+        if self._cached is None or self._cached[0] != version:
+            phones = _read_phones(conn)
+            self._cached = (
+                version,
+                _dumps(count_states(phones)).encode(),
+                _dumps([phone_json(p) for p in phones]).encode(),
+            )
+        _, counts, phones_body = self._cached
+        return b'{"generated":%.3f,"counts":%s,"phones":%s}' % (time.time(), counts, phones_body)
+
+    async def close(self) -> None:
+        def close_conn(_conn: sqlite3.Connection) -> None:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+
+        if self._conn is not None:
+            await self.run(close_conn)
+        self._executor.shutdown(wait=True)
+
+
+def _missing_table(exc: sqlite3.OperationalError) -> bool:
+    return "no such table" in str(exc)
+
+
+def _read_phones(conn: sqlite3.Connection) -> list[Phone]:
+    try:
+        return read_phones(conn)
+    except sqlite3.OperationalError as exc:  # registry not created yet
+        if _missing_table(exc):
+            return []
+        raise
+
+
+def _read_phone(conn: sqlite3.Connection, mac: str) -> Phone | None:
+    try:
+        return read_phone(conn, mac)
+    except sqlite3.OperationalError as exc:
+        if _missing_table(exc):
+            return None
+        raise
+
+
+def _read_timeline(conn: sqlite3.Connection, mac: str, limit: int = TIMELINE_LIMIT) -> list[Event]:
+    """The phone's latest `limit` events, oldest first."""
+    try:
+        rows = conn.execute(
+            "SELECT mac, ts, service, kind, detail FROM events WHERE mac = ? ORDER BY id DESC LIMIT ?",
+            (mac, limit),
+        ).fetchall()
+    except sqlite3.OperationalError as exc:
+        if _missing_table(exc):
+            return []
+        raise
+    return [Event(r[0], r[1], r[2], r[3], json.loads(r[4])) for r in reversed(rows)]
+
+
+def _read_counts(conn: sqlite3.Connection) -> dict[str, int]:
+    try:
+        rows = conn.execute("SELECT state, count(*) FROM phones GROUP BY state").fetchall()
+    except sqlite3.OperationalError as exc:
+        if _missing_table(exc):
+            return {}
+        raise
+    return {str(state): int(n) for state, n in rows}
+
+
+# ---------------------------------------------------------------- masking
+
+
+def mask_url(url: str) -> str:
+    """`http://user:secret@host/x` -> `http://user:********@host/x`."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return url
+    if parts.password is None:
+        return url
+    host = parts.hostname or ""
+    if parts.port is not None:
+        host = f"{host}:{parts.port}"
+    netloc = f"{parts.username or ''}:{MASK}@{host}"
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+def mask_value(key: str, value: Any) -> Any:
+    if _SECRET_KEY.search(key) and value not in (None, ""):
+        return MASK
+    if isinstance(value, str) and "@" in value and "://" in value:
+        return mask_url(value)
+    if isinstance(value, Mapping):
+        return {str(k): mask_value(str(k), v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [mask_value(key, v) for v in value]
+    return value
+
+
+def phone_json(phone: Phone) -> dict[str, Any]:
+    out = {k: mask_value(k, v) for k, v in phone.as_dict().items()}
+    out["registered"] = phone.state == "registered"
+    return out
+
+
+def event_json(event: Event) -> dict[str, Any]:
+    detail = {str(k): mask_value(str(k), v) for k, v in event.detail.items()}
+    text = " ".join(
+        f"{k}={v}" for k, v in detail.items() if v not in (None, "", [], {})
+    )  # same shape as Event.describe, but masked
+    return {
+        "when": event.when,
+        "service": event.service,
+        "kind": event.kind,
+        "detail": detail,
+        "text": text,
+    }
+
+
+def count_states(phones: list[Phone]) -> dict[str, int]:
+    counts = dict.fromkeys(STATES, 0)
+    for phone in phones:
+        counts[phone.state] = counts.get(phone.state, 0) + 1
+    return counts
+
+
+# ---------------------------------------------------------------- HTML
+
+_CSS = """
+:root{--bg:#f6f7f9;--fg:#1d2329;--mute:#5f6b76;--line:#dde2e7;--card:#fff;--accent:#1f6feb}
+*{box-sizing:border-box}
+body{margin:0;font:15px/1.4 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;background:var(--bg);color:var(--fg)}
+header{padding:14px 20px;background:#1d2329;color:#fff;display:flex;flex-wrap:wrap;gap:8px 16px;align-items:baseline}
+header h1{margin:0;font-size:18px}
+header a{color:#9ecbff}
+header .sub{color:#b8c2cc;font-size:13px}
+main{padding:16px 20px;max-width:1400px;margin:0 auto}
+.counts{display:flex;flex-wrap:wrap;gap:8px;margin:0 0 14px;padding:0;list-style:none}
+.counts li{background:var(--card);border:1px solid var(--line);border-radius:8px;padding:6px 12px;min-width:96px}
+.counts b{display:block;font-size:20px}
+.counts span{color:var(--mute);font-size:12px}
+.tools{display:flex;gap:10px;align-items:center;margin-bottom:10px;flex-wrap:wrap}
+.tools input{padding:7px 10px;border:1px solid var(--line);border-radius:6px;min-width:220px;font:inherit}
+.tools .live{color:var(--mute);font-size:13px}
+table{width:100%;border-collapse:collapse;background:var(--card);border:1px solid var(--line);border-radius:8px;overflow:hidden}
+th,td{text-align:left;padding:8px 10px;border-bottom:1px solid var(--line);vertical-align:top}
+th{background:#eef1f4;font-size:12px;text-transform:uppercase;letter-spacing:.03em;color:var(--mute)}
+tbody tr.phone{cursor:pointer}
+tbody tr.phone:hover{background:#f0f6ff}
+td.mac,td.ip,td.when{font-family:ui-monospace,SFMono-Regular,Menlo,monospace;font-size:13px;white-space:nowrap}
+td a{color:var(--accent);text-decoration:none}
+.state{display:inline-block;padding:2px 8px;border-radius:10px;font-size:12px;white-space:nowrap;background:#e4e8ec}
+.state.url-sent{background:#fff3c4}
+.state.fetched-common{background:#d9ecff}
+.state.fetched-own{background:#c8e1ff}
+.state.registered{background:#cdeccf}
+.state.failed,.state.registration-failed{background:#ffd6d6}
+.empty{padding:24px;text-align:center;color:var(--mute)}
+dl.facts{display:grid;grid-template-columns:max-content 1fr;gap:4px 16px;background:var(--card);border:1px solid var(--line);border-radius:8px;padding:12px 16px;margin:0 0 16px}
+dl.facts dt{color:var(--mute)}
+dl.facts dd{margin:0;word-break:break-all}
+td.detail{word-break:break-word}
+td small{color:var(--mute);margin-left:6px;white-space:nowrap}
+@media (max-width:720px){
+ main{padding:10px}
+ table,thead,tbody,tr,td{display:block;border:0}
+ thead{display:none}
+ table{background:none}
+ tbody tr{background:var(--card);border:1px solid var(--line);border-radius:8px;margin-bottom:8px;padding:6px 10px}
+ td{padding:3px 0;border:0;display:flex;gap:8px}
+ td::before{content:attr(data-label);color:var(--mute);min-width:92px;font-size:12px;padding-top:2px;font-family:system-ui,sans-serif}
+ td:empty{display:none}
+ .counts{gap:6px}
+ .counts li{min-width:0;flex:1 1 22%;padding:4px 8px}
+ .counts b{font-size:16px}
+ .counts span{font-size:11px}
+ .tools input{flex:1;min-width:0}
+}
+"""
+
+_INDEX_JS = """
+(function(){
+  var tbody=document.getElementById('phones'),counts=document.getElementById('counts'),
+      live=document.getElementById('live'),filter=document.getElementById('filter');
+  function el(tag,cls,text){var e=document.createElement(tag);if(cls)e.className=cls;
+    if(text!==undefined&&text!==null)e.textContent=String(text);return e;}
+  function ago(ts,now){if(!ts)return '';var s=Math.max(0,Math.round(now-ts));
+    return s<60?s+' s ago':s<3600?Math.floor(s/60)+' min ago':s<86400?Math.floor(s/3600)+' h ago':Math.floor(s/86400)+' d ago';}
+  function cell(tr,label,cls,text){var td=el('td',cls,text);td.setAttribute('data-label',label);tr.appendChild(td);return td;}
+  function row(p,now){
+    var tr=el('tr','phone');tr.dataset.href='/phones/'+encodeURI(p.mac);
+    tr.dataset.search=[p.mac,p.ip,p.vendor,p.model,p.firmware,p.state,p.hostname].join(' ').toLowerCase();
+    var a=el('a',null,p.mac);a.href=tr.dataset.href;cell(tr,'MAC','mac').appendChild(a);
+    cell(tr,'IP','ip',p.ip||'');
+    cell(tr,'Phone','model',[p.vendor,p.model].filter(Boolean).join(' '));
+    cell(tr,'Firmware','fw',p.firmware||'');
+    cell(tr,'State','').appendChild(el('span','state '+p.state,p.state));
+    var ev=cell(tr,'Last event','event',p.last_event||'');
+    if(p.last_seen){var t=el('small',null,ago(p.last_seen,now));t.title=new Date(p.last_seen*1000).toLocaleString();ev.appendChild(t);}
+    cell(tr,'Files','files',p.files);
+    cell(tr,'Registered','reg',p.registered?'yes':(p.state==='registration-failed'?'failed':'no'));
+    return tr;}
+  function applyFilter(){var q=filter.value.trim().toLowerCase();
+    Array.prototype.forEach.call(tbody.rows,function(tr){
+      if(tr.dataset.search!==undefined)tr.hidden=q!==''&&tr.dataset.search.indexOf(q)<0;});}
+  function render(data){
+    counts.textContent='';
+    Object.keys(data.counts).forEach(function(s){var li=el('li','count '+s);
+      li.appendChild(el('b',null,data.counts[s]));li.appendChild(el('span',null,s));counts.appendChild(li);});
+    var total=el('li','count total');total.appendChild(el('b',null,data.phones.length));
+    total.appendChild(el('span',null,'phones'));counts.insertBefore(total,counts.firstChild);
+    tbody.textContent='';
+    if(!data.phones.length){var tr=el('tr');var td=el('td','empty','No phone seen yet.');td.colSpan=8;tr.appendChild(td);tbody.appendChild(tr);}
+    data.phones.forEach(function(p){tbody.appendChild(row(p,data.generated));});
+    applyFilter();
+    live.textContent='updated '+new Date().toLocaleTimeString();
+    document.body.dataset.loaded=String(data.phones.length);}
+  function poll(){fetch('/api/phones',{credentials:'same-origin',cache:'no-store'})
+    .then(function(r){if(!r.ok)throw new Error('HTTP '+r.status);return r.json();})
+    .then(render).catch(function(e){live.textContent='update failed: '+e.message;})
+    .then(function(){setTimeout(poll,POLL_MS);});}
+  tbody.addEventListener('click',function(ev){if(ev.target.closest('a'))return;
+    var tr=ev.target.closest('tr.phone');if(tr)window.location.href=tr.dataset.href;});
+  filter.addEventListener('input',applyFilter);
+  poll();
+})();
+"""
+
+_TIMELINE_JS = """
+(function(){
+  var tbody=document.getElementById('events'),live=document.getElementById('live'),
+      state=document.getElementById('state'),mac=document.body.dataset.mac;
+  function el(tag,cls,text){var e=document.createElement(tag);if(cls)e.className=cls;
+    if(text!==undefined&&text!==null)e.textContent=String(text);return e;}
+  function pad(n){return (n<10?'0':'')+n;}
+  function stamp(ts){var d=new Date(ts*1000);return d.getFullYear()+'-'+pad(d.getMonth()+1)+'-'+pad(d.getDate())+
+    ' '+pad(d.getHours())+':'+pad(d.getMinutes())+':'+pad(d.getSeconds());}
+  function render(data){
+    if(data.phone){state.textContent=data.phone.state;state.className='state '+data.phone.state;}
+    tbody.textContent='';
+    data.events.forEach(function(ev){var tr=el('tr');
+      [['Time','when',stamp(ev.when)],['Service','',ev.service],
+       ['Event','',ev.kind],['Detail','detail',ev.text]].forEach(function(c){
+        var td=el('td',c[1],c[2]);td.setAttribute('data-label',c[0]);tr.appendChild(td);});
+      tbody.appendChild(tr);});
+    live.textContent='updated '+new Date().toLocaleTimeString();}
+  function poll(){fetch('/api/phones/'+encodeURIComponent(mac),{credentials:'same-origin',cache:'no-store'})
+    .then(function(r){if(!r.ok)throw new Error('HTTP '+r.status);return r.json();})
+    .then(render).catch(function(e){live.textContent='update failed: '+e.message;})
+    .then(function(){setTimeout(poll,POLL_MS);});}
+  setTimeout(poll,POLL_MS);
+})();
+"""
+
+
+def _e(value: Any) -> str:
+    return html.escape("" if value is None else str(value), quote=True)
+
+
+def _clock(ts: float | None) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ts)) if ts else ""
+
+
+def _page(title: str, body: str, script: str, nonce: str, appliance: str, data: str = "") -> str:
+    return (
+        "<!DOCTYPE html>\n"
+        '<html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>{_e(title)}</title>"
+        f'<style nonce="{nonce}">{_CSS}</style></head>'
+        f"<body{data}><header><h1>{_e(appliance)}</h1>"
+        f'<span class="sub">{_e(title)}</span><a href="/">all phones</a>'
+        '<a href="/metrics">metrics</a></header>'
+        f"<main>{body}</main>"
+        f'<script nonce="{nonce}">{script.replace("POLL_MS", str(POLL_MS))}</script>'
+        "</body></html>\n"
+    )
+
+
+def _registered(phone: Phone) -> str:
+    if phone.state == "registered":
+        return "yes"
+    return "failed" if phone.state == "registration-failed" else "no"
+
+
+def _ago(ts: float | None, now: float) -> str:
+    if not ts:
+        return ""
+    s = max(0, round(now - ts))
+    if s < 60:
+        return f"{s} s ago"
+    if s < 3600:
+        return f"{s // 60} min ago"
+    return f"{s // 3600} h ago" if s < 86400 else f"{s // 86400} d ago"
+
+
+def render_index(phones: list[Phone], appliance: str, nonce: str, now: float | None = None) -> str:
+    now = time.time() if now is None else now
+    counts = count_states(phones)
+    items = [f'<li class="count total"><b>{len(phones)}</b><span>phones</span></li>']
+    items += [
+        f'<li class="count {_e(s)}"><b>{n}</b><span>{_e(s)}</span></li>' for s, n in counts.items()
+    ]
+    rows = []
+    for p in phones:
+        j = phone_json(p)
+        href = "/phones/" + _e(p.mac)
+        search = " ".join(str(j[k] or "") for k in ("mac", "ip", "vendor", "model", "firmware"))
+        rows.append(
+            f'<tr class="phone" data-href="{href}" data-search="{_e(search.lower())}">'
+            f'<td class="mac" data-label="MAC"><a href="{href}">{_e(p.mac)}</a></td>'
+            f'<td class="ip" data-label="IP">{_e(p.ip)}</td>'
+            f'<td class="model" data-label="Phone">{_e(" ".join(x for x in (p.vendor, p.model) if x))}</td>'
+            f'<td class="fw" data-label="Firmware">{_e(p.firmware)}</td>'
+            f'<td data-label="State"><span class="state {_e(p.state)}">{_e(p.state)}</span></td>'
+            f'<td class="event" data-label="Last event">{_e(p.last_event)}'
+            f'<small title="{_e(_clock(p.last_seen))}">{_ago(p.last_seen, now)}</small></td>'
+            f'<td class="files" data-label="Files">{p.files}</td>'
+            f'<td class="reg" data-label="Registered">{_registered(p)}</td></tr>'
+        )
+    if not rows:
+        rows.append('<tr><td class="empty" colspan="8">No phone seen yet.</td></tr>')
+    body = (
+        f'<ul class="counts" id="counts">{"".join(items)}</ul>'
+        '<div class="tools"><input id="filter" type="search" placeholder="Filter: MAC, IP, model, state"'
+        ' aria-label="Filter phones"><span class="live" id="live"></span></div>'
+        "<table><thead><tr><th>MAC</th><th>IP</th><th>Phone</th><th>Firmware</th><th>State</th>"
+        "<th>Last event</th><th>Files</th><th>Registered</th></tr></thead>"
+        f'<tbody id="phones">{"".join(rows)}</tbody></table>'
+    )
+    return _page("Phones", body, _INDEX_JS, nonce, appliance)
+
+
+def render_timeline(phone: Phone, events: list[Event], appliance: str, nonce: str) -> str:
+    j = phone_json(phone)
+    facts = [
+        ("MAC", phone.mac),
+        ("IP", phone.ip),
+        ("Vendor", phone.vendor),
+        ("Model", phone.model),
+        ("Firmware", phone.firmware),
+        ("Hostname", phone.hostname),
+        ("Vendor class", phone.vendor_class),
+        ("Provisioning URL", j["url"]),
+        ("State reason", phone.state_detail),
+        ("Files fetched", phone.files),
+        ("First seen", _clock(phone.first_seen)),
+        ("Last seen", _clock(phone.last_seen)),
+    ]
+    dl = "".join(f"<dt>{_e(k)}</dt><dd>{_e(v)}</dd>" for k, v in facts if v not in (None, ""))
+    dl = (
+        f'<dt>State</dt><dd><span id="state" class="state {_e(phone.state)}">{_e(phone.state)}</span></dd>'
+        + dl
+    )
+    rows = []
+    for ev in events:
+        ej = event_json(ev)
+        rows.append(
+            f'<tr><td class="when" data-label="Time">{_e(_clock(ev.when))}</td>'
+            f'<td data-label="Service">{_e(ev.service)}</td>'
+            f'<td data-label="Event">{_e(ev.kind)}</td>'
+            f'<td class="detail" data-label="Detail">{_e(ej["text"])}</td></tr>'
+        )
+    body = (
+        f'<dl class="facts">{dl}</dl>'
+        '<div class="tools"><span class="live" id="live"></span></div>'
+        "<table><thead><tr><th>Time</th><th>Service</th><th>Event</th><th>Detail</th></tr></thead>"
+        f'<tbody id="events">{"".join(rows)}</tbody></table>'
+    )
+    return _page(
+        f"Phone {phone.mac}",
+        body,
+        _TIMELINE_JS,
+        nonce,
+        appliance,
+        data=f' data-mac="{_e(phone.mac)}"',
+    )
+
+
+# ---------------------------------------------------------------- routes
+
+READER = web.AppKey("netboot_status_reader", StatusReader)
+
+
+def _guarded(handler: Handler) -> Handler:
+    async def guarded(request: web.Request) -> web.StreamResponse:
+        denied = require_auth(request)
+        if denied is not None:
+            return denied
+        response = await handler(request)
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        response.headers["Cache-Control"] = "no-store"
+        response.headers["Referrer-Policy"] = "no-referrer"
+        return response
+
+    return guarded
+
+
+def _html(text: str, nonce: str, status: int = 200) -> web.Response:
+    response = web.Response(text=text, status=status, content_type="text/html", charset="utf-8")
+    response.headers["Content-Security-Policy"] = (
+        f"default-src 'self'; script-src 'nonce-{nonce}'; style-src 'nonce-{nonce}'; "
+        "img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+    )
+    return response
+
+
+def _mac_or_none(text: str) -> str | None:
+    try:
+        return normalize_mac(text)
+    except ValueError:
+        return None
+
+
+def add_routes(app: web.Application, ctx: Context) -> None:
+    reader = StatusReader(ctx.config.appliance.state_dir)
+    app[READER] = reader
+    appliance = ctx.config.appliance.name
+    metrics.prepare_labels()
+
+    async def close_reader(_app: web.Application) -> None:
+        await reader.close()
+
+    app.on_cleanup.append(close_reader)
+
+    async def index(request: web.Request) -> web.StreamResponse:
+        nonce = secrets.token_urlsafe(16)
+        page = await reader.run(lambda conn: render_index(_read_phones(conn), appliance, nonce))
+        return _html(page, nonce)
+
+    def _timeline(conn: sqlite3.Connection, mac: str | None) -> tuple[Phone | None, list[Event]]:
+        if mac is None:
+            return None, []
+        phone = _read_phone(conn, mac)
+        return phone, _read_timeline(conn, mac) if phone is not None else []
+
+    async def timeline(request: web.Request) -> web.StreamResponse:
+        nonce = secrets.token_urlsafe(16)
+        mac = _mac_or_none(request.match_info["mac"])
+
+        def render(conn: sqlite3.Connection) -> str | None:
+            phone, events = _timeline(conn, mac)
+            return None if phone is None else render_timeline(phone, events, appliance, nonce)
+
+        page = await reader.run(render)
+        if page is None:
+            body = f"<p class=empty>No phone {_e(request.match_info['mac'])} in the registry.</p>"
+            return _html(_page("Unknown phone", body, "", nonce, appliance), nonce, status=404)
+        return _html(page, nonce)
+
+    async def api_phones(request: web.Request) -> web.StreamResponse:
+        body = await reader.run(reader.phones_json)
+        return web.Response(body=body, content_type="application/json")
+
+    async def api_phone(request: web.Request) -> web.StreamResponse:
+        mac = _mac_or_none(request.match_info["mac"])
+
+        def render(conn: sqlite3.Connection) -> bytes | None:
+            phone, events = _timeline(conn, mac)
+            if phone is None:
+                return None
+            data = {"phone": phone_json(phone), "events": [event_json(e) for e in events]}
+            return _dumps(data).encode()
+
+        body = await reader.run(render)
+        if body is None:
+            return web.json_response({"error": "unknown phone"}, status=404)
+        return web.Response(body=body, content_type="application/json")
+
+    async def scrape(request: web.Request) -> web.StreamResponse:
+        now = time.time()
+        metrics.DHCP_LEASES.set(
+            sum(1 for lease in ctx.leases if lease.state == "bound" and lease.expires > now)
+        )
+        counts = await reader.run(_read_counts)
+        for state in set(STATES) | set(counts):
+            metrics.PHONES.labels(state).set(counts.get(state, 0))
+        # Prometheus text 0.0.4, or OpenMetrics when the scraper asks for it.
+        encode, content_type = choose_encoder(request.headers.get("Accept", ""))
+        response = web.Response(body=encode(metrics.REGISTRY))
+        response.headers["Content-Type"] = content_type
+        return response
+
+    app.router.add_get("/", _guarded(index))
+    app.router.add_get("/phones/{mac}", _guarded(timeline))
+    app.router.add_get("/api/phones", _guarded(api_phones))
+    app.router.add_get("/api/phones/{mac}", _guarded(api_phone))
+    app.router.add_get("/metrics", _guarded(scrape))
+
+
+def _dumps(obj: Any) -> str:
+    return json.dumps(obj, default=str, separators=(",", ":"))

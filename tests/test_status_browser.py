@@ -1,0 +1,246 @@
+"""The status page in a real headless Chromium, against `netboot serve` in a namespace.
+
+The registry starts with a few phones; then a real DHCP client (dhclient) boots
+in a second namespace and must appear on the open page without a reload. A
+row click opens the phone's timeline. Screenshots (desktop, phone-sized,
+timeline) are kept in the test's directory, printed at the end, and copied to
+$NETBOOT_TEST_ARTIFACTS when that is set (CI uploads them).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from netboot.registry import Registry
+from tests.browser import Browser, chromium_path
+from tests.netns import Lab, NetbootServer, wait_for
+
+pytestmark = [
+    pytest.mark.netns,
+    pytest.mark.skipif(chromium_path() is None, reason="chromium not installed"),
+]
+
+SERVER = "10.77.0.1"
+PLANET = "00:30:4f:11:3a:f8"
+YEALINK = "80:5e:c0:00:00:02"
+SNOM = "00:04:13:00:00:03"
+
+CONFIG = """
+[appliance]
+interface = "eth0"
+state_dir = "{state}"
+name = "browser-test"
+[provisioning]
+url = "http://{server}/$mac.cfg"
+root = "{state}/files"
+[dhcp]
+subnet = "10.77.0.0/24"
+pool = "10.77.0.100-10.77.0.120"
+router = "10.77.0.1"
+lease_time = 600
+ping_timeout_ms = 100
+[pnp]
+enabled = false
+[tftp]
+enabled = false
+[ftp]
+enabled = false
+[lldp]
+enabled = false
+[stun]
+enabled = false
+[http]
+port = 80
+https_port = 0
+"""
+
+DHCLIENT_SCRIPT = """#!/bin/sh
+case "$reason" in BOUND|RENEW|REBIND|REBOOT)
+    ip addr flush dev "$interface"
+    ip addr add "$new_ip_address/$new_subnet_mask" dev "$interface"
+    echo "$new_ip_address" > {out};;
+esac
+exit 0
+"""
+
+
+def seed(state: Path) -> None:
+    """Three phones at different stages, as the services would have recorded them."""
+    reg = Registry(state)
+    t = time.time() - 120
+    reg.record(PLANET, "dhcp", "ack", {"ip": "10.77.0.20"}, now=t, ip="10.77.0.20")
+    reg.record(PLANET, "pnp", "notify", {}, now=t + 1, vendor="PLANET", model="VIP-2140PT")
+    for n, (name, kind) in enumerate(
+        (("f0VIP-2140PThw1.100.cfg", "common"), ("00304f113af8.cfg", "mac"))
+    ):
+        reg.record(
+            PLANET,
+            "http",
+            "fetch",
+            {"file": name, "file_kind": kind, "result": "ok", "protocol": "http", "bytes": 700},
+            now=t + 2 + n,
+            firmware="2.0.3",
+        )
+    reg.record(PLANET, "action", "registration-succeeded", {"line": "1001"}, now=t + 5)
+    reg.record(
+        YEALINK,
+        "dhcp",
+        "ack",
+        {"ip": "10.77.0.21"},
+        now=t,
+        ip="10.77.0.21",
+        vendor="Yealink",
+        model="T46U",
+    )
+    reg.record(
+        YEALINK,
+        "tftp",
+        "fetch",
+        {
+            "file": "y000000000002.cfg",
+            "file_kind": "common",
+            "result": "not-found",
+            "protocol": "tftp",
+        },
+        now=t + 1,
+    )
+    reg.record(SNOM, "dhcp", "discover", {}, now=t, vendor_class="snom", hostname="<b>snom</b>")
+    reg.close()
+
+
+@pytest.fixture
+def artifacts(tmp_path: Path) -> Iterator[Path]:
+    out = tmp_path / "screenshots"
+    out.mkdir()
+    yield out
+    print(f"\nstatus page screenshots: {out}")
+    target = os.environ.get("NETBOOT_TEST_ARTIFACTS")
+    if target:
+        dest = Path(target) / "status-page"
+        shutil.copytree(out, dest, dirs_exist_ok=True)
+        print(f"copied to {dest}")
+
+
+def test_status_page_in_chromium(lab: Lab, tmp_path: Path, artifacts: Path) -> None:
+    srv = lab.netns("srv")
+    cli = lab.netns("cli")
+    lab.link(srv, "eth0", cli, "eth0", f"{SERVER}/24", None)
+    state = tmp_path / "state"
+    (state / "files").mkdir(parents=True)
+    seed(state)
+    config = tmp_path / "netboot.toml"
+    config.write_text(CONFIG.format(state=state, server=SERVER))
+    server = NetbootServer(lab, srv, config).start()
+
+    browser = Browser(lab, srv, tmp_path)
+    try:
+        browser.goto(f"http://{SERVER}/")
+        # the page's script fetched /api/phones and rendered the seeded phones
+        wait_for(
+            lambda: browser.js("document.body.dataset.loaded") == "3", 30, "3 phones on the page"
+        )
+        rows = browser.js(
+            "Array.from(document.querySelectorAll('#phones tr.phone')).map("
+            "r => Array.from(r.cells).map(c => c.textContent))"
+        )
+        by_mac = {row[0]: row for row in rows}
+        assert set(by_mac) == {PLANET, YEALINK, SNOM}
+        assert by_mac[PLANET][2:5] == ["PLANET VIP-2140PT", "2.0.3", "registered"]
+        assert by_mac[PLANET][7] == "yes"
+        assert by_mac[YEALINK][4] == "failed"
+        assert browser.js("document.querySelectorAll('#phones b').length") == 0  # escaped
+        counts = browser.js(
+            "Object.fromEntries(Array.from(document.querySelectorAll('#counts li')).map("
+            "li => [li.querySelector('span').textContent, +li.querySelector('b').textContent]))"
+        )
+        assert counts["phones"] == 3 and counts["registered"] == 1 and counts["failed"] == 1
+
+        # a phone boots while the page is open: it appears without a reload
+        browser.js("window.__sameDocument = 1")
+        mac = json.loads(cli.run(["ip", "-j", "link", "show", "eth0"]).stdout)[0]["address"]
+        script = tmp_path / "dhclient-script"
+        script.write_text(DHCLIENT_SCRIPT.format(out=tmp_path / "dhclient.ip"))
+        script.chmod(0o755)
+        cli.run(
+            [
+                "dhclient",
+                "-1",
+                "-sf",
+                str(script),
+                "-lf",
+                str(tmp_path / "dhclient.leases"),
+                "-pf",
+                str(tmp_path / "dhclient.pid"),
+                "eth0",
+            ],
+            timeout=40,
+        )
+        ip = (tmp_path / "dhclient.ip").read_text().strip()
+
+        def booted_row() -> list[str] | None:
+            found = browser.js(
+                "(function(){var r=Array.from(document.querySelectorAll('#phones tr.phone'))"
+                f".find(r => r.cells[0].textContent === {json.dumps(mac)});"
+                "return r ? Array.from(r.cells).map(c => c.textContent) : null;})()"
+            )
+            return found if found and found[1] == ip else None
+
+        row = wait_for(booted_row, 30, f"the booted phone {mac} ({ip}) on the open page")
+        assert row[4] == "url-sent"
+        assert browser.js("window.__sameDocument") == 1, "the page reloaded instead of updating"
+        assert browser.js("document.body.dataset.loaded") == "4"
+        browser.screenshot(artifacts / "status-desktop.png")
+
+        # phone-sized screen: rows become cards, nothing wider than the screen
+        browser.viewport(390, 844, mobile=True)
+        wait_for(
+            lambda: (
+                browser.js("innerWidth") == 390
+                and browser.js("getComputedStyle(document.querySelector('thead')).display")
+                == "none"
+            ),
+            10,
+            "the narrow layout",
+        )
+        assert browser.js("document.documentElement.scrollWidth <= innerWidth")
+        browser.screenshot(artifacts / "status-phone.png")
+        browser.viewport(1280, 800)
+
+        # clicking a row (not its link) opens that phone's timeline
+        browser.click(f"#phones tr.phone[data-href='/phones/{PLANET}'] td.ip")
+        wait_for(
+            lambda: (
+                browser.js("location.pathname") == f"/phones/{PLANET}"
+                and browser.js("document.readyState") == "complete"
+            ),
+            20,
+            "the timeline page",
+        )
+        events = browser.js(
+            "Array.from(document.querySelectorAll('#events tr')).map("
+            "r => [r.cells[1].textContent, r.cells[2].textContent])"
+        )
+        assert events == [
+            ["dhcp", "ack"],
+            ["pnp", "notify"],
+            ["http", "fetch"],
+            ["http", "fetch"],
+            ["action", "registration-succeeded"],
+        ]
+        assert browser.js("document.getElementById('state').textContent") == "registered"
+        browser.screenshot(artifacts / "timeline.png")
+    finally:
+        browser.close()
+        print(
+            f"\nnetboot log:\n{server.log()[-2000:]}" if server.proc and server.proc.poll() else ""
+        )
+    for name in ("status-desktop.png", "status-phone.png", "timeline.png"):
+        png = (artifacts / name).read_bytes()
+        assert png.startswith(b"\x89PNG") and len(png) > 5000, name
