@@ -20,7 +20,10 @@ DEFAULT_CONFIG = "/etc/netboot/config.toml"
 
 # Commands that live beside their protocol: "module:register", where
 # register(subparsers) adds a parser whose `func` takes the parsed args.
-EXTRA_COMMANDS: list[str] = ["netboot.lab.cli:register"]
+EXTRA_COMMANDS: list[str] = [
+    "netboot.provisioning.render:register",
+    "netboot.lab.cli:register",
+]
 
 
 def _load(path: str) -> Config:
@@ -69,7 +72,10 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 # Checks that need more than the config file (inventory rows, templates):
 # "module:function", function(config) -> list of problems.
-EXTRA_CHECKS: list[str] = []
+EXTRA_CHECKS: list[str] = [
+    "netboot.provisioning.inventory:check",
+    "netboot.provisioning.render:check",
+]
 
 
 def _extra_checks(config: Config) -> list[str]:

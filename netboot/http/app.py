@@ -36,7 +36,7 @@ log = logging.getLogger("netboot.http")
 # Route adders, "module:function", function(app, ctx) adds routes to the app.
 # They run before the catch-all file route, so their paths win. One line each:
 ROUTE_ADDERS: list[str] = [
-    # "netboot.http.action:add_routes",   # Action URL receiver
+    "netboot.http.action:add_routes",  # Action URL receiver
     "netboot.http.status:add_routes",  # status page and /metrics
 ]
 

@@ -55,6 +55,8 @@ class Vendor:
     url_options: tuple[int, ...]  # the order in which its firmware reads them
     common_file: str
     pnp_user_agent: str
+    pnp_user: str = "MAC{mac}"  # the SUBSCRIBE's user part, {mac} = 12 hex digits
+    pnp_port: int = 5060  # 0: a random source port (and rport)
 
     def user_agent(self, mac: bytes) -> str:
         return f"{self.manufacturer} {self.model} {self.firmware} {mac.hex()}"
@@ -74,6 +76,7 @@ VENDORS: dict[str, Vendor] = {
         url_options=(200, 66, 43),
         common_file="f0VIP-2140PThw1.100.cfg",
         pnp_user_agent="PLANET VIP-2140PT 2.10.2.6887",
+        pnp_user="MAC={mac}",
     ),
     # Yealink: a custom option (128-254) before 66 before 43.
     "yealink": Vendor(
@@ -87,6 +90,7 @@ VENDORS: dict[str, Vendor] = {
         url_options=(128, 66, 43),
         common_file="y000000000096.cfg",
         pnp_user_agent="Yealink SIP-T54W 96.86.0.70",
+        pnp_port=5059,
     ),
     # Snom: 66 (with 67 as the file name when 66 is a bare server); without
     # it, SIP PnP.
@@ -101,6 +105,8 @@ VENDORS: dict[str, Vendor] = {
         url_options=(66,),
         common_file="snomD785.htm",
         pnp_user_agent="snomD785/10.1.101.11",
+        pnp_user="MAC%3a{mac}",
+        pnp_port=0,
     ),
 }
 
@@ -277,6 +283,116 @@ async def tftp_get(
             last_sent, last_to = ack, peer
             if number == (expected - 1) & 0xFFFF and len(data) - 4 < 512:
                 return bytes(out)
+    finally:
+        transport.close()
+
+
+# ------------------------------------------------------------------ SIP PnP
+
+PNP_GROUP = "224.0.1.75"
+
+
+class _SipEndpoint(asyncio.DatagramProtocol):
+    def __init__(self) -> None:
+        self.queue: asyncio.Queue[tuple[bytes, tuple[str, int]]] = asyncio.Queue()
+
+    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+        self.queue.put_nowait((data, addr))
+
+
+def _sip_headers(text: str) -> tuple[str, dict[str, list[str]], str]:
+    head, _, body = text.partition("\r\n\r\n")
+    lines = head.split("\r\n")
+    headers: dict[str, list[str]] = {}
+    for line in lines[1:]:
+        name, _, value = line.partition(":")
+        headers.setdefault(name.strip().lower(), []).append(value.strip())
+    return lines[0], headers, body
+
+
+def build_subscribe(
+    vendor: Vendor, mac: bytes, ip: str, port: int, call_id: str, branch: str, tag: str
+) -> bytes:
+    """The vendor's ua-profile SUBSCRIBE (FIELD-NOTES "SIP Plug-and-Play")."""
+    user = vendor.pnp_user.format(mac=mac.hex())
+    uri = f"sip:{user}@{PNP_GROUP}"
+    rport = ";rport" if vendor.pnp_port != 5060 else ""
+    from_tag = f";tag={tag}" if vendor.name != "planet" else ""  # PLANET sends no From tag
+    return (
+        f"SUBSCRIBE {uri} SIP/2.0\r\n"
+        f"Via: SIP/2.0/UDP {ip}:{port};branch=z9hG4bK{branch}{rport}\r\n"
+        f"From: <{uri}>{from_tag}\r\n"
+        f"To: <{uri}>\r\n"
+        f"Call-ID: {call_id}@{ip}\r\n"
+        "CSeq: 1 SUBSCRIBE\r\n"
+        f"Contact: <sip:{ip}:{port}>\r\n"
+        f'Event: ua-profile;profile-type="device";vendor="{vendor.manufacturer}";'
+        f'model="{vendor.model}";version="{vendor.firmware}"\r\n'
+        "Expires: 0\r\nAccept: application/url\r\n"
+        f"User-Agent: {vendor.pnp_user_agent}\r\nMax-Forwards: 70\r\n"
+        "Content-Length: 0\r\n\r\n"
+    ).encode()
+
+
+def response_to(request: str, status: str = "200 OK") -> bytes:
+    """A final response echoing Via, From, To, Call-ID and CSeq (RFC 3261 §8.2.6.2)."""
+    _, headers, _ = _sip_headers(request)
+    out = [f"SIP/2.0 {status}"]
+    for name, label in (("via", "Via"), ("from", "From"), ("to", "To"),
+                        ("call-id", "Call-ID"), ("cseq", "CSeq")):  # fmt: skip
+        out.extend(f"{label}: {value}" for value in headers.get(name, []))
+    return ("\r\n".join(out) + "\r\nContent-Length: 0\r\n\r\n").encode()
+
+
+async def pnp_subscribe(vendor: Vendor, mac: bytes, ip: str, timeout: float) -> str:
+    """SUBSCRIBE to 224.0.1.75:5060 from the phone's address; wait for the
+    200 and the NOTIFY, answer the NOTIFY 200, return its body (the URL).
+    Retransmits the SUBSCRIBE with timer E (0.5 s doubling to 4 s) until the
+    200 arrives; "" when no NOTIFY came within `timeout`."""
+    loop = asyncio.get_running_loop()
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((ip, vendor.pnp_port))
+        sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, socket.inet_aton(ip))
+        sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL, 1)
+        sock.setblocking(False)
+    except OSError:
+        sock.close()
+        raise
+    transport, proto = await loop.create_datagram_endpoint(_SipEndpoint, sock=sock)
+    try:
+        port = sock.getsockname()[1]
+        token = os.urandom(6).hex()
+        subscribe = build_subscribe(vendor, mac, ip, port, token, token, token[:8])
+        deadline = time.monotonic() + timeout
+        answered = False
+        wait = 0.5
+        next_send = time.monotonic()
+        while (left := deadline - time.monotonic()) > 0:
+            if not answered and time.monotonic() >= next_send:
+                transport.sendto(subscribe, (PNP_GROUP, 5060))
+                next_send = time.monotonic() + wait
+                wait = min(wait * 2, 4.0)
+            until = left if answered else min(left, max(0.0, next_send - time.monotonic()))
+            try:
+                data, addr = await asyncio.wait_for(proto.queue.get(), until)
+            except TimeoutError:
+                continue
+            text = data.decode(errors="replace")
+            first, headers, body = _sip_headers(text)
+            if first.startswith("SIP/2.0 "):
+                if first.split()[1].startswith("2") and "SUBSCRIBE" in " ".join(
+                    headers.get("cseq", [])
+                ):
+                    answered = True
+                continue
+            if first.startswith("NOTIFY "):
+                transport.sendto(response_to(text), addr)
+                url = body.strip()
+                if url:
+                    return url
+        return ""
     finally:
         transport.close()
 

@@ -455,8 +455,8 @@ def _printable(name: str) -> str:
 # Plug points for the rendering helper: "module:function", function(ctx) ->
 # Renderer | None (name -> bytes), and function(ctx) -> InputLookup | None
 # ($input ID -> MAC, "" when the inventory row has none). Empty: real files only.
-RENDERER_FACTORY = ""
-INPUT_LOOKUP_FACTORY = ""
+RENDERER_FACTORY = "netboot.provisioning.render:renderer_factory"
+INPUT_LOOKUP_FACTORY = "netboot.provisioning.render:input_lookup_factory"
 
 _RESOLVERS: dict[int, tuple[object, FileResolver]] = {}
 

@@ -1,0 +1,570 @@
+"""Config files rendered from the inventory and the site settings.
+
+A phone asks the file servers for its model's common file and then its own
+per-MAC file (PLANET guide chapter 2). For every model in `inventory.MODELS`
+netboot renders both from Jinja templates: PLANET/Fanvil text `.cfg`
+(`<<VOIP CONFIG FILE>>Version:...`, `<... MODULE>` sections, `--SIP Line
+List--`, `<<END OF FILE>>`) and Yealink `.cfg` (`#!version:1.0.0.1`, `key =
+value`). The common file carries the site: time (NTP, zone, daylight saving
+rule, guide 5.3), QoS (the [lldp] voice VLAN, priority and DSCP, guide
+chapter 3), STUN (chapter 6), auto-provisioning and PnP pointing back here,
+Action URLs for every chapter-4 event and the Active URI allowed IP (chapter
+5). The per-MAC file carries the phone's SIP line (with per-line STUN "NAT
+Type" and Rport, chapter 6).
+
+Versions: a phone applies a file only if its Version is higher than the one it
+runs, so each file name has a version in the state database that goes up by
+one whenever the rendered content changes and stays put otherwise (the file is
+rendered with version 0, hashed, the version looked up, rendered again).
+
+Templates named `<vendor>-common.cfg` / `<vendor>-mac.cfg` in
+`phones.templates` override the built-in ones under `templates/`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import re
+import sqlite3
+import threading
+import time
+import zoneinfo
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+import jinja2
+
+from netboot.config import Config
+from netboot.provisioning.events import EVENTS, action_url
+from netboot.provisioning.inventory import (
+    MODELS,
+    Inventory,
+    InventoryCache,
+    InventoryPhone,
+    Model,
+    model_for_common_file,
+)
+from netboot.registry import open_database
+
+if TYPE_CHECKING:
+    from netboot.supervisor import Context
+
+log = logging.getLogger("netboot.render")
+
+BUILTIN_TEMPLATES = Path(__file__).resolve().parent / "templates"
+NAT_CHECK_FILE = "nat-check.json"  # {"nat_type": "..."} written by `netboot nat-check`
+PNP_ADDRESS = "224.0.1.75"
+_MAC_FILE = re.compile(r"^(?P<hex>[0-9a-f]{12})\.cfg$")
+
+
+class RenderError(Exception):
+    """The site settings or a template cannot produce a file."""
+
+
+# ---------------------------------------------------------------- time
+
+
+@dataclass(frozen=True)
+class DstPoint:
+    """When a change happens, as the phones' week rule: month 1-12, week of the
+    month 1-4 or 5 (= last), weekday 0 (Sunday) - 6, local hour before the change."""
+
+    month: int
+    week: int
+    weekday: int
+    hour: int
+
+
+@dataclass(frozen=True)
+class DstRule:
+    offset_minutes: int  # added to standard time while DST runs
+    start: DstPoint
+    end: DstPoint
+
+
+@dataclass(frozen=True)
+class TimeSettings:
+    zone: str
+    ntp: str
+    offset_minutes: int  # standard time, east of UTC positive
+    dst: DstRule | None
+
+    @property
+    def offset(self) -> str:
+        """ "+01:00" style."""
+        sign = "-" if self.offset_minutes < 0 else "+"
+        hours, minutes = divmod(abs(self.offset_minutes), 60)
+        return f"{sign}{hours:02d}:{minutes:02d}"
+
+    @property
+    def offset_hours(self) -> str:
+        """ "+1", "-5", "+5.5" (Yealink's local_time.time_zone)."""
+        value = self.offset_minutes / 60
+        text = f"{value:+.2f}".rstrip("0").rstrip(".")
+        return text
+
+
+def _point(moment_local: datetime) -> DstPoint:
+    week = (moment_local.day - 1) // 7 + 1
+    days_in_month = (
+        (moment_local.replace(day=28) + timedelta(days=4)).replace(day=1) - timedelta(days=1)
+    ).day
+    if moment_local.day + 7 > days_in_month:
+        week = 5  # the last such weekday of the month
+    return DstPoint(moment_local.month, week, (moment_local.weekday() + 1) % 7, moment_local.hour)
+
+
+def time_settings(zone: str, ntp: str, year: int) -> TimeSettings:
+    """Standard offset and the daylight saving rule of `zone` in `year`."""
+    try:
+        tz = zoneinfo.ZoneInfo(zone)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
+        raise RenderError(f"phones.time_zone: unknown time zone {zone!r}") from exc
+    start = datetime(year, 1, 1, tzinfo=UTC)
+    changes: list[tuple[datetime, timedelta, timedelta]] = []  # (utc instant, before, after)
+    step = timedelta(hours=1)
+    prev = start.astimezone(tz).utcoffset() or timedelta()
+    moment = start
+    while moment.year == year:
+        moment += step
+        now = moment.astimezone(tz).utcoffset() or timedelta()
+        if now != prev:
+            changes.append((moment, prev, now))
+            prev = now
+    if len(changes) != 2:
+        offset = prev
+        return TimeSettings(zone, ntp, int(offset.total_seconds() // 60), None)
+    on = next(c for c in changes if c[2] > c[1])
+    off = next(c for c in changes if c[2] < c[1])
+    std, dst = on[1], on[2]
+    # The wall clock at each change, in the time that was running until then.
+    start_local = (on[0] + on[1]).replace(tzinfo=None)
+    end_local = (off[0] + off[1]).replace(tzinfo=None)
+    rule = DstRule(int((dst - std).total_seconds() // 60), _point(start_local), _point(end_local))
+    return TimeSettings(zone, ntp, int(std.total_seconds() // 60), rule)
+
+
+# ---------------------------------------------------------------- site
+
+
+@dataclass(frozen=True)
+class StunSettings:
+    enabled: bool
+    server: str
+    port: int
+    refresh: int = 50  # seconds (guide 6.2 default)
+    wait_ms: int = 800  # SIP Wait Stun Time
+    nat_type: str = ""  # from `netboot nat-check`, "" when unknown
+
+
+@dataclass(frozen=True)
+class QosSettings:
+    vlan: int | None
+    priority: int
+    rtp_dscp: int
+    sip_dscp: int
+    lldp: bool
+
+
+@dataclass(frozen=True)
+class ProvisionSettings:
+    url: str  # what DHCP/PnP hand out, e.g. http://192.0.2.1/$mac.cfg
+    scheme: str
+    server: str  # url without the file name
+    file: str  # the file name part ($mac.cfg)
+    pnp: bool
+    pnp_server: str
+    pnp_port: int
+    interval_minutes: int = 60
+
+
+@dataclass(frozen=True)
+class Site:
+    host: str  # this appliance's address, as phones reach it
+    http_base: str  # http://host[:port]
+    name: str
+    sip_server: str
+    sip_port: int
+    rport: bool
+    admin_user: str
+    admin_password: str
+    stun: StunSettings
+    qos: QosSettings
+    provision: ProvisionSettings
+    time: TimeSettings
+    actions: tuple[tuple[str, str, str], ...] = field(default=())  # (label, yealink key, url)
+
+    @property
+    def active_uri_ip(self) -> str:
+        return self.host
+
+
+def read_nat_type(state_dir: Path) -> str:
+    try:
+        data = json.loads((state_dir / NAT_CHECK_FILE).read_text())
+    except (OSError, ValueError):
+        return ""
+    value = data.get("nat_type") if isinstance(data, dict) else None
+    return str(value) if value else ""
+
+
+def site_settings(config: Config, year: int) -> Site:
+    """Everything but the phone, from config.toml (RenderError when unusable)."""
+    prov_url = config.provisioning.url
+    host = str(config.appliance.address) if config.appliance.address else ""
+    if not host and prov_url:
+        host = urlsplit(prov_url.replace("$", "%24")).hostname or ""
+    if not host:
+        raise RenderError("appliance.address (or a host in provisioning.url) is needed to render")
+    port = config.http.port
+    http_base = f"http://{host}" if port == 80 else f"http://{host}:{port}"
+    phones = config.phones
+    stun_server, stun_port = "", 3478
+    if phones.stun_server:
+        name, sep, port_text = phones.stun_server.rpartition(":")
+        if sep and port_text.isdigit():
+            stun_server, stun_port = name, int(port_text)
+        else:
+            stun_server = phones.stun_server
+    elif phones.stun:
+        stun = config.stun
+        stun_server = str(stun.addresses[0]) if stun.addresses else host
+        stun_port = stun.ports[0] if stun.ports else 3478
+    nat_type = read_nat_type(config.appliance.state_dir)
+    # STUN cannot traverse a symmetric NAT (guide 6.2 note 1): leave it off there.
+    use_stun = bool(stun_server) and "symmetric" not in nat_type.lower()
+    lldp = config.lldp
+    qos = QosSettings(lldp.voice_vlan, lldp.priority, lldp.dscp, lldp.signaling_dscp, lldp.enabled)
+    url = prov_url or f"{http_base}/$mac.cfg"
+    scheme = url.split(":", 1)[0].lower() if "://" in url else "http"
+    server, _, file = url.rpartition("/")
+    if "://" not in server:
+        server, file = url, ""
+    provision = ProvisionSettings(
+        url, scheme, server, file or "$mac.cfg", config.pnp.enabled, PNP_ADDRESS, config.pnp.port
+    )
+    ntp = phones.ntp_server or (str(config.dhcp.ntp[0]) if config.dhcp.ntp else "")
+    actions = tuple((e.label, e.yealink, action_url(http_base, e)) for e in EVENTS)
+    return Site(
+        host=host,
+        http_base=http_base,
+        name=config.appliance.name,
+        sip_server=phones.sip_server or host,
+        sip_port=phones.sip_port,
+        rport=phones.rport,
+        admin_user=phones.admin_user,
+        admin_password=phones.admin_password,
+        stun=StunSettings(use_stun, stun_server, stun_port, nat_type=nat_type),
+        qos=qos,
+        provision=provision,
+        time=time_settings(phones.time_zone, ntp, year),
+        actions=actions,
+    )
+
+
+# ---------------------------------------------------------------- versions
+
+
+class VersionStore:
+    """File name -> (content hash, version) in the state database."""
+
+    SCHEMA = (
+        "CREATE TABLE IF NOT EXISTS config_versions ("
+        "name TEXT PRIMARY KEY, hash TEXT NOT NULL, version INTEGER NOT NULL, changed REAL)"
+    )
+
+    def __init__(self, state_dir: Path) -> None:
+        self._conn: sqlite3.Connection = open_database(state_dir)
+        self._conn.execute(self.SCHEMA)
+        self._cache: dict[str, tuple[str, int]] = {}
+        self._lock = threading.Lock()
+
+    def close(self) -> None:
+        self._conn.close()
+
+    def version(self, name: str, digest: str, now: float) -> int:
+        """The version of `name` for this content: unchanged, or one higher."""
+        with self._lock:
+            cached = self._cache.get(name)
+            if cached is not None and cached[0] == digest:
+                return cached[1]
+            cur = self._conn.cursor()
+            cur.execute("BEGIN IMMEDIATE")
+            try:
+                row = cur.execute(
+                    "SELECT hash, version FROM config_versions WHERE name = ?", (name,)
+                ).fetchone()
+                if row is None:
+                    version = 1
+                    cur.execute(
+                        "INSERT INTO config_versions VALUES (?, ?, ?, ?)",
+                        (name, digest, version, now),
+                    )
+                elif row[0] != digest:
+                    version = int(row[1]) + 1
+                    cur.execute(
+                        "UPDATE config_versions SET hash = ?, version = ?, changed = ? "
+                        "WHERE name = ?",
+                        (digest, version, now, name),
+                    )
+                else:
+                    version = int(row[1])
+                cur.execute("COMMIT")
+            except BaseException:
+                cur.execute("ROLLBACK")
+                raise
+            self._cache[name] = (digest, version)
+            return version
+
+
+# ---------------------------------------------------------------- renderer
+
+
+def template_environment(override: Path | None) -> jinja2.Environment:
+    loaders: list[jinja2.BaseLoader] = []
+    if override is not None:
+        loaders.append(jinja2.FileSystemLoader(str(override)))
+    loaders.append(jinja2.FileSystemLoader(str(BUILTIN_TEMPLATES)))
+    return jinja2.Environment(
+        loader=jinja2.ChoiceLoader(loaders),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        autoescape=False,
+    )
+
+
+@dataclass(frozen=True)
+class Rendered:
+    name: str  # the file name the content is versioned under
+    kind: str  # "common" | "mac"
+    data: bytes
+    version: int
+
+
+class ConfigRenderer:
+    """File name -> rendered bytes for the file servers and `netboot render`."""
+
+    def __init__(
+        self,
+        config: Config,
+        *,
+        now: Callable[[], float] = time.time,
+        versions: VersionStore | None = None,
+    ) -> None:
+        self.config = config
+        self.now = now
+        self.inventory_cache = InventoryCache(config.phones.inventory)
+        self.env = template_environment(config.phones.templates)
+        self._versions = versions
+        self._site: tuple[tuple[int, str], Site] | None = None
+        self._reported: tuple[str, ...] = ()
+
+    @property
+    def versions(self) -> VersionStore:
+        if self._versions is None:
+            self._versions = VersionStore(self.config.appliance.state_dir)
+        return self._versions
+
+    def close(self) -> None:
+        if self._versions is not None:
+            self._versions.close()
+
+    def inventory(self) -> Inventory:
+        inv = self.inventory_cache.get()
+        if inv.problems != self._reported:
+            self._reported = inv.problems
+            for problem in inv.problems:
+                log.warning("inventory: %s", problem)
+        return inv
+
+    def site(self) -> Site:
+        year = datetime.fromtimestamp(self.now(), UTC).year
+        key = (year, read_nat_type(self.config.appliance.state_dir))
+        if self._site is None or self._site[0] != key:
+            self._site = (key, site_settings(self.config, year))
+        return self._site[1]
+
+    # ------------------------------------------------------------ names
+
+    def file_names(self, mac: str | None = None) -> list[str]:
+        """Every file this inventory renders (or one phone's: common + own)."""
+        inv = self.inventory()
+        phones = [p for p in inv.phones if mac is None or p.mac == mac]
+        names = list(dict.fromkeys(p.model.common_file for p in phones))
+        names.extend(f"{p.mac_hex}.cfg" for p in phones)
+        return names
+
+    def lookup_input(self, input_id: str) -> str | None:
+        phone = self.inventory().by_input(input_id)
+        return phone.mac if phone is not None else None
+
+    # ------------------------------------------------------------ render
+
+    def __call__(self, name: str) -> bytes | None:
+        """The resolver's Renderer: bytes, or None when the name is not ours."""
+        try:
+            rendered = self.render(name)
+        except RenderError as exc:
+            log.warning("render %s: %s", name, exc)
+            return None
+        return rendered.data if rendered is not None else None
+
+    def render(self, name: str) -> Rendered | None:
+        """Render a file by name: common file, `<mac>.cfg` or `<input id>.cfg`.
+        None: no such phone/model; RenderError: the site or a template is broken."""
+        base = name.rpartition("/")[2]
+        lower = base.lower()
+        model = model_for_common_file(base)
+        if model is not None:
+            return self._render(model.common_file, "common", model, None)
+        inv = self.inventory()
+        match = _MAC_FILE.match(lower)
+        phone: InventoryPhone | None = None
+        if match is not None:
+            hexmac = match.group("hex")
+            phone = inv.by_mac(":".join(hexmac[i : i + 2] for i in range(0, 12, 2)))
+        elif lower.endswith(".cfg"):
+            phone = inv.by_input(base[: -len(".cfg")])
+        if phone is None:
+            return None
+        return self._render(f"{phone.mac_hex}.cfg", "mac", phone.model, phone)
+
+    def _render(self, name: str, kind: str, model: Model, phone: InventoryPhone | None) -> Rendered:
+        site = self.site()
+        try:
+            template = self.env.get_template(f"{model.vendor}-{kind}.cfg")
+            values: dict[str, Any] = {"site": site, "model": model, "phone": phone}
+            draft = template.render(version=0, **values)
+            digest = hashlib.sha256(draft.encode()).hexdigest()
+            version = self.versions.version(name, digest, self.now())
+            text = template.render(version=version, **values)
+        except jinja2.TemplateError as exc:
+            where = getattr(exc, "filename", None) or f"{model.vendor}-{kind}.cfg"
+            lineno = getattr(exc, "lineno", None)
+            raise RenderError(
+                f"template {where}{f':{lineno}' if lineno else ''}: {exc.message or exc}"
+            ) from None
+        return Rendered(name, kind, text.encode(), version)
+
+
+# ---------------------------------------------------------------- plug points
+
+_RENDERERS: dict[int, tuple[object, ConfigRenderer]] = {}
+
+
+def renderer_for(ctx: Context) -> ConfigRenderer:
+    held = _RENDERERS.get(id(ctx))
+    if held is not None and held[0] is ctx:
+        return held[1]
+    renderer = ConfigRenderer(ctx.config)
+    _RENDERERS[id(ctx)] = (ctx, renderer)
+    return renderer
+
+
+def renderer_factory(ctx: Context) -> Callable[[str], bytes | None] | None:
+    """files.RENDERER_FACTORY: name -> bytes (None without an inventory)."""
+    if ctx.config.phones.inventory is None:
+        return None
+    return renderer_for(ctx)
+
+
+def input_lookup_factory(ctx: Context) -> Callable[[str], str | None] | None:
+    """files.INPUT_LOOKUP_FACTORY: $input ID -> MAC."""
+    if ctx.config.phones.inventory is None:
+        return None
+    return renderer_for(ctx).lookup_input
+
+
+def check(config: Config) -> list[str]:
+    """`netboot check`: settings or templates that cannot render."""
+    if config.phones.inventory is None:
+        return []
+    problems: list[str] = []
+    try:
+        site_settings(config, datetime.now(UTC).year)
+    except RenderError as exc:
+        return [str(exc)]
+    env = template_environment(config.phones.templates)
+    for vendor in sorted({m.vendor for m in MODELS.values()}):
+        for kind in ("common", "mac"):
+            try:
+                env.get_template(f"{vendor}-{kind}.cfg")
+            except jinja2.TemplateError as exc:
+                problems.append(f"template {vendor}-{kind}.cfg: {exc}")
+    return problems
+
+
+# ---------------------------------------------------------------- CLI
+
+
+def register(subparsers: Any) -> None:
+    """`netboot render -c FILE [--out DIR] [MAC]` (cli.EXTRA_COMMANDS)."""
+    from netboot.cli import add_config_arg
+
+    p = subparsers.add_parser(
+        "render", help="render the config files of the inventory (all, or one phone's)"
+    )
+    add_config_arg(p)
+    p.add_argument("--out", metavar="DIR", help="write the files into DIR instead of printing")
+    p.add_argument("mac", nargs="?", help="only this phone's common and own file")
+    p.set_defaults(func=cmd_render)
+
+
+def cmd_render(args: Any) -> int:
+    import os
+    import sys
+
+    from netboot.cli import _load
+    from netboot.wire import normalize_mac
+
+    config = _load(args.config)
+    if config.phones.inventory is None:
+        print("netboot: render: phones.inventory is not set", file=sys.stderr)
+        return 1
+    mac: str | None = None
+    if args.mac:
+        try:
+            mac = normalize_mac(args.mac)
+        except ValueError as exc:
+            print(f"netboot: render: {exc}", file=sys.stderr)
+            return 2
+    renderer = ConfigRenderer(config)
+    try:
+        inv = renderer.inventory_cache.get()
+        for problem in inv.problems:
+            print(f"netboot: warning: {problem}", file=sys.stderr)
+        if mac is not None and inv.by_mac(mac) is None:
+            print(f"netboot: render: {mac} is not in the inventory", file=sys.stderr)
+            return 1
+        names = renderer.file_names(mac)
+        out = Path(args.out) if args.out else None
+        if out is not None:
+            out.mkdir(parents=True, exist_ok=True)
+        for name in names:
+            try:
+                rendered = renderer.render(name)
+            except RenderError as exc:
+                print(f"netboot: render: {name}: {exc}", file=sys.stderr)
+                return 1
+            assert rendered is not None
+            if out is None:
+                if len(names) > 1:
+                    print(f"==> {name} (version {rendered.version}) <==")
+                sys.stdout.write(rendered.data.decode())
+                continue
+            tmp = out / f".{name}.tmp"
+            tmp.write_bytes(rendered.data)
+            os.chmod(tmp, 0o640 if rendered.kind == "mac" else 0o644)
+            os.replace(tmp, out / name)
+            print(f"{out / name}  version {rendered.version}  {len(rendered.data)} bytes")
+        return 0
+    finally:
+        renderer.close()
