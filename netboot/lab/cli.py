@@ -42,9 +42,11 @@ from netboot.lab.phone import (
     Phone,
     PhoneEnv,
     PhoneResult,
+    StepFailed,
     Vendor,
     expected_common_file,
     expected_own_file,
+    http_get,
     phone_mac,
 )
 from netboot.lab.segment import DhcpMux, LldpListener, PlumbedInterface, Plumber
@@ -132,6 +134,7 @@ def write_config(
         "pnp": "pnp" in services,
         "lldp": "lldp" in services,
         "action": "http" in services and has_module("netboot.http.action"),
+        "status": "http" in services and has_module("netboot.http.status"),
     }
     http_url = f"http://{server}/$mac.cfg"
     planet_url = f"tftp://{server}/$mac.cfg" if features["tftp"] else http_url
@@ -489,7 +492,37 @@ async def _boot_all(
     finally:
         if listener is not None:
             listener.close()
+    if features["status"] and env.fetch_files:
+        await check_registry(
+            results, str(addr.server), "registered" if features["action"] else "fetched-own"
+        )
     return results, time.monotonic() - t, peak_rss_kb(server.pid)
+
+
+async def check_registry(results: list[PhoneResult], server: str, expected: str) -> None:
+    """The appliance's own view (its /api/phones) must agree: every phone that
+    booted shows `expected` there. The registry is flushed in batches, so this
+    polls for a while; a phone it still disagrees on fails."""
+    booted = {r.mac: r for r in results if r.ok}
+    if not booted:
+        return
+    source = next(iter(booted.values())).ip
+    deadline = time.monotonic() + 15
+    states: dict[str, str] = {}
+    while True:
+        try:
+            status, body = await http_get(f"http://{server}/api/phones", source, "netboot-lab", 10)
+            if status == 200:
+                states = {p["mac"]: p["state"] for p in json.loads(body)["phones"]}
+        except (OSError, TimeoutError, ValueError, KeyError, StepFailed):
+            pass
+        if all(states.get(mac) == expected for mac in booted) or time.monotonic() > deadline:
+            break
+        await asyncio.sleep(0.25)
+    for mac, r in booted.items():
+        if states.get(mac) != expected:
+            r.ok = False
+            r.error = f"registry: the appliance shows {states.get(mac, 'nothing')}, not {expected}"
 
 
 def _percentile(values: Sequence[float], pct: float) -> float:
@@ -502,7 +535,7 @@ def _percentile(values: Sequence[float], pct: float) -> float:
 def _print_results(results: list[PhoneResult], summary: dict[str, Any]) -> None:
     from netboot.cli import print_table
 
-    step_names = ["lldp", "dhcp", "dhcp-voice", "pnp", "common", "own", "action"]
+    step_names = ["dhcp", "lldp", "dhcp-voice", "pnp", "common", "own", "action"]
     used = [s for s in step_names if any(s in r.steps for r in results)]
     rows = []
     for r in results:
