@@ -48,6 +48,7 @@ from netboot.lab.phone import (
     expected_own_file,
     http_get,
     phone_mac,
+    pnp_subscribe,
 )
 from netboot.lab.segment import DhcpMux, LldpListener, PlumbedInterface, Plumber
 
@@ -340,6 +341,7 @@ def _run(
     lab.link(switch, "phones", phones_ns, "eth0")
     lab.bridge(switch, "br0", ["srv", "phones"])
     phones_ns.run(["ip", "link", "set", "eth0", "promisc", "on"])
+    phones_ns.run(["ip", "route", "add", "224.0.0.0/4", "dev", "eth0"])  # SIP PnP's group
     # The kernel ARP table is shared by all namespaces: with a thousand phones
     # the server's entries must not push each other out.
     for ns in (server_ns, phones_ns):
@@ -474,6 +476,9 @@ async def _boot_all(
         lldp_wait=listener.wait_voice_vlan if listener else None,
         lldp_send=listener.send if listener else None,
         lldp_required=listener is not None,
+        pnp=(lambda mac, vendor, ip, t: pnp_subscribe(vendor, mac, ip, t))
+        if features["pnp"]
+        else None,
         action_url=(
             f"http://{addr.server}/action/{{event}}?mac=$mac&ip=$ip&model=$model"
             if features["action"]
