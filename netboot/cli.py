@@ -24,6 +24,7 @@ EXTRA_COMMANDS: list[str] = [
     "netboot.stun.natcheck:register",
     "netboot.provisioning.render:register",
     "netboot.provisioning.activeuri:register",
+    "netboot.lab.cli:register",
 ]
 
 

@@ -1,0 +1,591 @@
+"""`netboot lab`: a phone VLAN made of namespaces, netboot in it, a fleet of phones.
+
+Topology (every name carries the lab's prefix, `nblab<pid>`):
+
+    <prefix>-netboot  eth0 (appliance) ──┐
+                                         ├─ br0 in <prefix>-switch
+    <prefix>-phones   eth0 (all phones) ─┘
+
+The phones share one namespace and one interface: each has its own MAC on
+the wire for DHCP and LLDP (raw sockets, `segment.py`), and its leased
+address is added to that interface so its HTTP and TFTP go out from its own
+IP (which is what the server's per-MAC file binding checks). Everything is
+removed on exit, on Ctrl-C, on SIGTERM and on error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import importlib.util
+import json
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from ipaddress import IPv4Address, IPv4Network
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+import netboot
+from netboot.lab.netns import CLONE_NEWNET, Lab, Netns, wait_for
+from netboot.lab.phone import (
+    VENDORS,
+    Phone,
+    PhoneEnv,
+    PhoneResult,
+    StepFailed,
+    Vendor,
+    expected_common_file,
+    expected_own_file,
+    http_get,
+    phone_mac,
+    pnp_subscribe,
+)
+from netboot.lab.segment import DhcpMux, LldpListener, PlumbedInterface, Plumber
+
+DEFAULT_MIX = "planet=60,yealink=20,snom=20"
+VOICE_VLAN = 100
+ACTION_EVENTS = ("setup-completed", "registration-succeeded")
+
+
+class LabError(Exception):
+    """The lab cannot be set up or run; the message says why."""
+
+
+def parse_mix(text: str) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for part in text.split(","):
+        name, sep, weight = part.strip().partition("=")
+        if not sep or name not in VENDORS:
+            raise LabError(f"--mix: {part!r}: use VENDOR=WEIGHT with vendors {', '.join(VENDORS)}")
+        try:
+            out[name] = int(weight)
+        except ValueError:
+            raise LabError(f"--mix: {part!r}: weight must be an integer") from None
+        if out[name] < 0:
+            raise LabError(f"--mix: {part!r}: weight must not be negative")
+    if not sum(out.values()):
+        raise LabError("--mix: all weights are zero")
+    return out
+
+
+def assign_vendors(count: int, mix: dict[str, int]) -> list[Vendor]:
+    """Exactly `count` phones split by the weights (largest remainder)."""
+    total = sum(mix.values())
+    shares = {name: count * weight / total for name, weight in mix.items()}
+    counts = {name: int(share) for name, share in shares.items()}
+    by_remainder = sorted(shares, key=lambda n: shares[n] - counts[n], reverse=True)
+    for name in by_remainder[: count - sum(counts.values())]:
+        counts[name] += 1
+    return [VENDORS[name] for name, n in counts.items() for _ in range(n)]
+
+
+@dataclass(frozen=True)
+class Addressing:
+    network: IPv4Network
+    server: IPv4Address
+    pool_start: IPv4Address
+    pool_end: IPv4Address
+
+
+def addressing(phones: int) -> Addressing:
+    """192.0.2.0/24 (RFC 5737) fits 240 phones; more go into 198.18.0.0/15
+    (RFC 2544, the range set aside for benchmarking network devices)."""
+    if phones <= 240:
+        net = IPv4Network("192.0.2.0/24")
+    else:
+        prefix = 32 - (phones + 30).bit_length()
+        if prefix < 15:
+            raise LabError(f"--phones {phones}: at most 65000 phones")
+        net = IPv4Network(f"198.18.0.0/{prefix}")
+    hosts = net.num_addresses
+    return Addressing(net, net[1], net[10], net[min(hosts - 2, 10 + phones + 15)])
+
+
+def available_services() -> set[str]:
+    from netboot.supervisor import SERVICES
+
+    return {section for section, _ in SERVICES}
+
+
+def has_module(name: str) -> bool:
+    try:
+        return importlib.util.find_spec(name) is not None
+    except ModuleNotFoundError:
+        return False
+
+
+def write_config(
+    path: Path, base: Path, addr: Addressing, services: set[str], phones: int
+) -> dict[str, Any]:
+    """The lab's config.toml: every service this build has, switched on."""
+    server = addr.server
+    features = {
+        "tftp": "tftp" in services,
+        "http": "http" in services,
+        "pnp": "pnp" in services,
+        "lldp": "lldp" in services,
+        "action": "http" in services and has_module("netboot.http.action"),
+        "status": "http" in services and has_module("netboot.http.status"),
+    }
+    http_url = f"http://{server}/$mac.cfg"
+    planet_url = f"tftp://{server}/$mac.cfg" if features["tftp"] else http_url
+    # Snom phones find the URL by SIP PnP when the build has it: DHCP then
+    # leaves it out for them.
+    snom_options = "[]" if features["pnp"] else "[66]"
+    text = f"""# written by `netboot lab`
+[appliance]
+interface = "eth0"
+address = "{server}"
+state_dir = "{base / "state"}"
+name = "netboot-lab"
+
+[provisioning]
+url = "{http_url}"
+root = "{base / "files"}"
+
+[dhcp]
+enabled = true
+subnet = "{addr.network}"
+pool = "{addr.pool_start}-{addr.pool_end}"
+router = "{server}"
+dns = ["{server}"]
+lease_time = 3600
+url_options = [66]
+
+[[dhcp.class]]
+name = "planet"
+vendor = "PLANET"
+url = "{planet_url}"
+url_options = [200, 66, 43]
+
+[[dhcp.class]]
+name = "yealink"
+vendor = "yealink"
+url_options = [66, 43]
+
+[[dhcp.class]]
+name = "snom"
+vendor = "snom"
+url_options = {snom_options}
+
+[pnp]
+enabled = {str(features["pnp"]).lower()}
+
+[tftp]
+enabled = {str(features["tftp"]).lower()}
+
+[http]
+enabled = {str(features["http"]).lower()}
+port = 80
+https_port = 0
+
+[ftp]
+enabled = false
+
+[lldp]
+enabled = {str(features["lldp"]).lower()}
+voice_vlan = {VOICE_VLAN}
+cdp = true
+
+[stun]
+enabled = false
+"""
+    path.write_text(text)
+    return features
+
+
+def write_files(root: Path, phones: list[Phone], wrong: int = 0) -> None:
+    """The common file of each model and each phone's own file; the first
+    `wrong` phones get another MAC's file (to show the check catches it)."""
+    root.mkdir(parents=True, exist_ok=True)
+    for vendor in {p.vendor.name: p.vendor for p in phones}.values():
+        (root / vendor.common_file).write_bytes(expected_common_file(vendor))
+    for index, phone in enumerate(phones):
+        mac = phone.mac if index >= wrong else phone.mac[:5] + bytes((phone.mac[5] ^ 0xFF,))
+        (root / f"{phone.mac.hex()}.cfg").write_bytes(expected_own_file(mac, phone.vendor))
+
+
+def interface_mac(ns: Netns, ifname: str) -> str:
+    out = ns.run(["cat", f"/sys/class/net/{ifname}/address"]).stdout.strip()
+    return out
+
+
+def peak_rss_kb(pid: int) -> int | None:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    except OSError:
+        return None
+    return None
+
+
+class Progress:
+    """A one-line live bar on stderr (only on a terminal)."""
+
+    def __init__(self, total: int, enabled: bool) -> None:
+        self.total = total
+        self.enabled = enabled
+        self.started = time.monotonic()
+
+    def draw(self, done: int, failed: int) -> None:
+        if not self.enabled:
+            return
+        width = 40
+        filled = width * done // max(1, self.total)
+        elapsed = time.monotonic() - self.started
+        sys.stderr.write(
+            f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{self.total} "
+            f"failed {failed}  {elapsed:5.1f}s"
+        )
+        sys.stderr.flush()
+
+    def finish(self) -> None:
+        if self.enabled:
+            sys.stderr.write("\n")
+            sys.stderr.flush()
+
+
+async def run_fleet(
+    phones: list[Phone], mux: DhcpMux, plumber: Plumber, progress: Progress
+) -> list[PhoneResult]:
+    mux.start()
+    try:
+        failed = 0
+        tasks = [asyncio.create_task(p.boot()) for p in phones]
+        for done, next_done in enumerate(asyncio.as_completed(tasks), 1):
+            result = await next_done
+            failed += not result.ok
+            progress.draw(done, failed)
+        progress.finish()
+        return [t.result() for t in tasks]
+    finally:
+        mux.close()
+
+
+@contextlib.contextmanager
+def inside(ns: Netns) -> Any:
+    """Run the calling (main) thread in `ns`, and come back afterwards."""
+    home = os.open("/proc/self/ns/net", os.O_RDONLY)
+    try:
+        ns.enter()
+        yield
+    finally:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.setns(home, CLONE_NEWNET)
+        os.close(home)
+
+
+def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
+def run_lab(args: argparse.Namespace) -> int:
+    if os.geteuid() != 0:
+        print(
+            "netboot lab: needs root (it creates network namespaces): run it with sudo",
+            file=sys.stderr,
+        )
+        return 2
+    if shutil.which("ip") is None:
+        print("netboot lab: needs the `ip` command (Debian package iproute2)", file=sys.stderr)
+        return 2
+    try:
+        mix = parse_mix(args.mix)
+        addr = addressing(args.phones)
+    except LabError as exc:
+        print(f"netboot lab: {exc}", file=sys.stderr)
+        return 2
+    old_term = signal.signal(signal.SIGTERM, _raise_interrupt)
+    lab = Lab(prefix=f"nblab{os.getpid()}")
+    base = Path(tempfile.mkdtemp(prefix=f"{lab.prefix}-"))
+    try:
+        return _run(args, lab, base, mix, addr)
+    except LabError as exc:
+        print(f"netboot lab: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("\nnetboot lab: interrupted, removing the lab", file=sys.stderr)
+        return 130
+    finally:
+        lab.close()
+        shutil.rmtree(base, ignore_errors=True)
+        signal.signal(signal.SIGTERM, old_term)
+
+
+def _run(
+    args: argparse.Namespace,
+    lab: Lab,
+    base: Path,
+    mix: dict[str, int],
+    addr: Addressing,
+) -> int:
+    t0 = time.monotonic()
+    switch = lab.netns("switch")
+    server_ns = lab.netns("netboot")
+    phones_ns = lab.netns("phones")
+    prefix_len = addr.network.prefixlen
+    lab.link(switch, "srv", server_ns, "eth0", None, f"{addr.server}/{prefix_len}")
+    lab.link(switch, "phones", phones_ns, "eth0")
+    lab.bridge(switch, "br0", ["srv", "phones"])
+    phones_ns.run(["ip", "link", "set", "eth0", "promisc", "on"])
+    phones_ns.run(["ip", "route", "add", "224.0.0.0/4", "dev", "eth0"])  # SIP PnP's group
+    # The kernel ARP table is shared by all namespaces: with a thousand phones
+    # the server's entries must not push each other out.
+    for ns in (server_ns, phones_ns):
+        ns.run(["sysctl", "-q", "-w", "net.ipv4.neigh.eth0.gc_stale_time=3600"], check=False)
+
+    salt = random.randrange(256)
+    vendors = assign_vendors(args.phones, mix)
+    random.shuffle(vendors)
+    services = available_services()
+    config_path = base / "config.toml"
+    features = write_config(config_path, base, addr, services, args.phones)
+    (base / "state").mkdir()
+
+    plumbed = PlumbedInterface(
+        name="eth0",
+        mac=interface_mac(phones_ns, "eth0"),
+        prefix=prefix_len,
+        server_ns=server_ns,
+        server_if="eth0",
+        server_mac=interface_mac(server_ns, "eth0"),
+        server_ips=(str(addr.server),),
+    )
+
+    log_path = base / "netboot.log"
+    env = dict(os.environ)
+    package_root = str(Path(netboot.__file__).resolve().parent.parent)
+    env["PYTHONPATH"] = package_root + os.pathsep + env.get("PYTHONPATH", "")
+    with log_path.open("wb") as log:
+        server = lab.spawn(
+            server_ns,
+            [sys.executable, "-m", "netboot", "serve", "-c", str(config_path)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
+        )
+
+    def server_log() -> str:
+        return log_path.read_bytes().decode(errors="replace")
+
+    def ready() -> bool:
+        if server.poll() is not None:
+            raise LabError(f"netboot serve exited {server.returncode}:\n{server_log()}")
+        return " ready: " in server_log()
+
+    try:
+        wait_for(ready, 60, "netboot serve to be ready")
+    except AssertionError as exc:
+        raise LabError(f"{exc}\n{server_log()}") from None
+    setup_time = time.monotonic() - t0
+    print(
+        f"lab {lab.prefix}: netboot ready at {addr.server} after {setup_time:.1f}s "
+        f"(services: {', '.join(sorted(k for k, v in features.items() if v)) or 'dhcp'}); "
+        f"booting {args.phones} phones",
+        file=sys.stderr,
+    )
+
+    with inside(phones_ns):
+        results, fleet_time, server_rss = asyncio.run(
+            _boot_all(args, vendors, salt, base, addr, features, plumbed, phones_ns, server)
+        )
+
+    ok = sum(r.ok for r in results)
+    totals = sorted(r.total for r in results if r.ok)
+    summary = {
+        "lab": lab.prefix,
+        "phones": len(results),
+        "provisioned": ok,
+        "failed": len(results) - ok,
+        "setup_seconds": round(setup_time, 3),
+        "fleet_seconds": round(fleet_time, 3),
+        "p50_seconds": round(_percentile(totals, 50), 3),
+        "p99_seconds": round(_percentile(totals, 99), 3),
+        "server_peak_rss_kb": server_rss,
+        "services": sorted(k for k, v in features.items() if v),
+        "notes": [
+            f"voice VLAN {VOICE_VLAN}: learned from LLDP-MED, but DHCP stays untagged "
+            "(this kernel has no 802.1Q support for the appliance's voice interface)"
+        ]
+        if features["lldp"]
+        else [],
+    }
+    if args.json:
+        json.dump({**summary, "results": [r.as_dict() for r in results]}, sys.stdout, indent=1)
+        sys.stdout.write("\n")
+    else:
+        _print_results(results, summary)
+    if server.poll() is not None:
+        print(f"netboot lab: netboot serve died:\n{server_log()}", file=sys.stderr)
+        return 1
+    if ok != len(results):
+        tail = "\n".join(server_log().splitlines()[-30:])
+        print(f"netboot lab: some phones failed; netboot's log ends:\n{tail}", file=sys.stderr)
+    if args.keep:
+        print(
+            f"\nlab {lab.prefix} kept running. Status page: http://{addr.server}/\n"
+            f"  reach it:  sudo ip netns exec {server_ns.name} curl http://{addr.server}/\n"
+            f"  phones:    sudo ip netns exec {phones_ns.name} ...\n"
+            f"  config:    {config_path}   log: {log_path}\n"
+            "Press Ctrl-C to remove the lab.",
+            file=sys.stderr,
+        )
+        with contextlib.suppress(KeyboardInterrupt):
+            while server.poll() is None:
+                time.sleep(1)
+        print("netboot lab: removing the lab", file=sys.stderr)
+    return 0 if ok == len(results) else 1
+
+
+async def _boot_all(
+    args: argparse.Namespace,
+    vendors: list[Vendor],
+    salt: int,
+    base: Path,
+    addr: Addressing,
+    features: dict[str, bool],
+    plumbed: PlumbedInterface,
+    phones_ns: Netns,
+    server: subprocess.Popen[Any],
+) -> tuple[list[PhoneResult], float, int | None]:
+    mux = DhcpMux(["eth0"])
+    plumber = Plumber(phones_ns, {"eth0": plumbed})
+
+    listener: LldpListener | None = None
+    if features["lldp"]:
+        listener = LldpListener("eth0")
+        listener.start()
+
+    env = PhoneEnv(
+        dhcp=mux,
+        untagged_if="eth0",
+        plumb=plumber.add,
+        lldp_wait=listener.wait_voice_vlan if listener else None,
+        lldp_send=listener.send if listener else None,
+        lldp_required=listener is not None,
+        pnp=(lambda mac, vendor, ip, t: pnp_subscribe(vendor, mac, ip, t))
+        if features["pnp"]
+        else None,
+        action_url=(
+            f"http://{addr.server}/action/{{event}}?mac=$mac&ip=$ip&model=$model"
+            if features["action"]
+            else ""
+        ),
+        action_events=ACTION_EVENTS,
+        fetch_files=features["http"] or features["tftp"],
+        timeout=args.timeout,
+    )
+    phones = [Phone(v, phone_mac(v, i, salt), env) for i, v in enumerate(vendors)]
+    write_files(base / "files", phones, args.wrong_file)
+    progress = Progress(len(phones), sys.stderr.isatty())
+    t = time.monotonic()
+    try:
+        results = await run_fleet(phones, mux, plumber, progress)
+    finally:
+        if listener is not None:
+            listener.close()
+    if features["status"] and env.fetch_files:
+        await check_registry(
+            results, str(addr.server), "registered" if features["action"] else "fetched-own"
+        )
+    return results, time.monotonic() - t, peak_rss_kb(server.pid)
+
+
+async def check_registry(results: list[PhoneResult], server: str, expected: str) -> None:
+    """The appliance's own view (its /api/phones) must agree: every phone that
+    booted shows `expected` there. The registry is flushed in batches, so this
+    polls for a while; a phone it still disagrees on fails."""
+    booted = {r.mac: r for r in results if r.ok}
+    if not booted:
+        return
+    source = next(iter(booted.values())).ip
+    deadline = time.monotonic() + 15
+    states: dict[str, str] = {}
+    while True:
+        try:
+            status, body = await http_get(f"http://{server}/api/phones", source, "netboot-lab", 10)
+            if status == 200:
+                states = {p["mac"]: p["state"] for p in json.loads(body)["phones"]}
+        except (OSError, TimeoutError, ValueError, KeyError, StepFailed):
+            pass
+        if all(states.get(mac) == expected for mac in booted) or time.monotonic() > deadline:
+            break
+        await asyncio.sleep(0.25)
+    for mac, r in booted.items():
+        if states.get(mac) != expected:
+            r.ok = False
+            r.error = f"registry: the appliance shows {states.get(mac, 'nothing')}, not {expected}"
+
+
+def _percentile(values: Sequence[float], pct: float) -> float:
+    if not values:
+        return 0.0
+    index = min(len(values) - 1, max(0, round(pct / 100 * len(values) + 0.5) - 1))
+    return values[index]
+
+
+def _print_results(results: list[PhoneResult], summary: dict[str, Any]) -> None:
+    from netboot.cli import print_table
+
+    step_names = ["dhcp", "lldp", "dhcp-voice", "pnp", "common", "own", "action"]
+    used = [s for s in step_names if any(s in r.steps for r in results)]
+    rows = []
+    for r in results:
+        rows.append(
+            [
+                r.mac,
+                r.model,
+                r.ip or "-",
+                "-" if r.vlan is None else f"{r.vlan} ({r.vlan_source})",
+                r.url_source or "-",
+                *(f"{r.steps[s]:.2f}" if s in r.steps else "-" for s in used),
+                f"{r.total:.2f}",
+                "ok" if r.ok else f"FAILED {r.error}",
+            ]
+        )
+    print_table(
+        rows,
+        ["MAC", "MODEL", "IP", "VLAN", "URL FROM", *[s.upper() for s in used], "TOTAL", "RESULT"],
+    )
+    print(
+        f"\n{summary['provisioned']}/{summary['phones']} phones provisioned in "
+        f"{summary['fleet_seconds']:.1f}s (p50 {summary['p50_seconds']:.2f}s, "
+        f"p99 {summary['p99_seconds']:.2f}s), {summary['failed']} failed; "
+        f"netboot peak RSS {(summary['server_peak_rss_kb'] or 0) / 1024:.1f} MB"
+    )
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "lab",
+        help="a virtual phone VLAN on this host: netboot plus simulated phones (root)",
+        description="Create a phone VLAN out of network namespaces, start netboot in it and "
+        "boot simulated phones through DHCP, SIP PnP and file fetches. Removes everything "
+        "on exit.",
+    )
+    parser.add_argument("--phones", type=int, default=10, help="how many phones (default 10)")
+    parser.add_argument(
+        "--mix", default=DEFAULT_MIX, help=f"vendor weights (default {DEFAULT_MIX})"
+    )
+    parser.add_argument(
+        "--keep", action="store_true", help="keep the lab running after the phones booted"
+    )
+    parser.add_argument("--json", action="store_true", help="machine-readable results on stdout")
+    parser.add_argument(
+        "--timeout", type=float, default=30.0, help="seconds a phone waits per step (default 30)"
+    )
+    parser.add_argument("--wrong-file", type=int, default=0, help=argparse.SUPPRESS)
+    parser.set_defaults(func=run_lab)

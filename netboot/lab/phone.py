@@ -1,0 +1,628 @@
+"""A simulated IP phone, booting the way its vendor's firmware does.
+
+The sequence (FIELD-NOTES "DHCP", "SIP Plug-and-Play", "LLDP-MED and CDP"):
+
+1. LLDP-MED: send the phone's own LLDPDU (endpoint class III, inventory) and
+   listen for the switch's network policy; a tagged voice policy (T=1) gives
+   the voice VLAN (TIA-1057 §10.2.3), CDP's VoIP VLAN reply likewise.
+2. DHCP (RFC 2131 §3.1): DISCOVER -> OFFER -> REQUEST -> ACK, with the
+   vendor's option 60 and parameter request list, retransmitting with
+   back-off (§4.1). Learned a voice VLAN: the whole exchange runs again,
+   802.1Q-tagged in that VLAN, and the voice lease is the one that counts.
+3. The provisioning URL from the first option, in the vendor's order, that
+   the server sent; none: SIP PnP (RFC 3261 SUBSCRIBE to 224.0.1.75:5060,
+   `Event: ua-profile`) and the URL from the NOTIFY body.
+4. The common file of its model, then its own file (the URL, `$mac`
+   substituted), by the URL's scheme: HTTP GET or TFTP RRQ (RFC 1350).
+   Each must arrive, and the own file must be the one written for this MAC.
+5. The Action URL events a phone sends once it runs: setup completed, then
+   registration succeeded.
+
+The shared wire (one raw socket for every phone's DHCP, the LLDP listener,
+the address plumber) lives in `segment.py`; a phone is only its state and
+this sequence. Every step is timed; the first failing step ends the boot.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import random
+import socket
+import struct
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from ipaddress import IPv4Address
+from urllib.parse import quote, urlsplit
+
+from netboot.dhcp import codec
+from netboot.dhcp.codec import DhcpMessage
+from netboot.lab.segment import DhcpMux, build_lldp_med
+from netboot.wire import format_mac
+
+
+@dataclass(frozen=True)
+class Vendor:
+    name: str
+    oui: bytes
+    model: str
+    firmware: str
+    manufacturer: str
+    vendor_class: bytes  # DHCP option 60
+    prl: bytes  # DHCP option 55
+    url_options: tuple[int, ...]  # the order in which its firmware reads them
+    common_file: str
+    pnp_user_agent: str
+    pnp_user: str = "MAC{mac}"  # the SUBSCRIBE's user part, {mac} = 12 hex digits
+    pnp_port: int = 5060  # 0: a random source port (and rport)
+
+    def user_agent(self, mac: bytes) -> str:
+        return f"{self.manufacturer} {self.model} {self.firmware} {mac.hex()}"
+
+
+VENDORS: dict[str, Vendor] = {
+    # PLANET VIP phones are Fanvil-built: option 60 "PLANET <model>", a custom
+    # option first, then 66, then 43 as a plain URL string.
+    "planet": Vendor(
+        name="planet",
+        oui=bytes.fromhex("00304f"),
+        model="VIP-2140PT",
+        firmware="2.10.2.6887",
+        manufacturer="PLANET",
+        vendor_class=b"PLANET VIP-2140PT",
+        prl=bytes((1, 3, 6, 15, 42, 43, 66, 67, 120, 150, 200)),
+        url_options=(200, 66, 43),
+        common_file="f0VIP-2140PThw1.100.cfg",
+        pnp_user_agent="PLANET VIP-2140PT 2.10.2.6887",
+        pnp_user="MAC={mac}",
+    ),
+    # Yealink: a custom option (128-254) before 66 before 43.
+    "yealink": Vendor(
+        name="yealink",
+        oui=bytes.fromhex("001565"),
+        model="SIP-T54W",
+        firmware="96.86.0.70",
+        manufacturer="Yealink",
+        vendor_class=b"yealink",
+        prl=bytes((1, 3, 6, 12, 15, 28, 42, 43, 66, 67, 120, 125, 128, 132, 160)),
+        url_options=(128, 66, 43),
+        common_file="y000000000096.cfg",
+        pnp_user_agent="Yealink SIP-T54W 96.86.0.70",
+        pnp_port=5059,
+    ),
+    # Snom: 66 (with 67 as the file name when 66 is a bare server); without
+    # it, SIP PnP.
+    "snom": Vendor(
+        name="snom",
+        oui=bytes.fromhex("000413"),
+        model="D785",
+        firmware="10.1.101.11",
+        manufacturer="snom",
+        vendor_class=b"snom-D785",
+        prl=bytes((1, 3, 6, 15, 28, 42, 66, 67, 120, 132, 133)),
+        url_options=(66,),
+        common_file="snomD785.htm",
+        pnp_user_agent="snomD785/10.1.101.11",
+        pnp_user="MAC%3a{mac}",
+        pnp_port=0,
+    ),
+}
+
+
+class StepFailed(Exception):
+    """A boot step did not do what a real phone needs: the phone fails."""
+
+
+@dataclass
+class PhoneResult:
+    mac: str
+    vendor: str
+    model: str
+    ip: str = ""
+    vlan: int | None = None
+    vlan_source: str = "none"
+    url: str = ""
+    url_source: str = ""
+    steps: dict[str, float] = field(default_factory=dict)
+    ok: bool = False
+    error: str = ""
+    started: float = 0.0
+    finished: float = 0.0
+
+    @property
+    def total(self) -> float:
+        return self.finished - self.started if self.finished else 0.0
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "mac": self.mac,
+            "vendor": self.vendor,
+            "model": self.model,
+            "ip": self.ip,
+            "vlan": self.vlan,
+            "vlan_source": self.vlan_source,
+            "url": self.url,
+            "url_source": self.url_source,
+            "steps": {k: round(v, 4) for k, v in self.steps.items()},
+            "total": round(self.total, 4),
+            "result": "ok" if self.ok else "failed",
+            "error": self.error,
+        }
+
+
+def phone_mac(vendor: Vendor, index: int, salt: int) -> bytes:
+    """OUI of the vendor, then a per-lab salt byte and the phone's index."""
+    return vendor.oui + bytes((salt & 0xFF,)) + struct.pack("!H", index & 0xFFFF)
+
+
+def expected_own_file(mac: bytes, vendor: Vendor) -> bytes:
+    """What the lab writes as this phone's own file (and the phone checks)."""
+    mac_text = mac.hex()
+    return (
+        f"<<VOIP CONFIG FILE>>Version:2.0000000000\n"
+        f"<GLOBAL CONFIG MODULE>\nHost Name          :{vendor.name}-{mac_text}\n"
+        f"<SIP CONFIG MODULE>\nSIP1 Display Name  :lab {mac_text}\n"
+        f"SIP1 Register User :{mac_text}\n<<END OF FILE>>\n"
+    ).encode()
+
+
+def expected_common_file(vendor: Vendor) -> bytes:
+    return (
+        f"<<VOIP CONFIG FILE>>Version:2.0000000000\n"
+        f"<GLOBAL CONFIG MODULE>\nModel              :{vendor.model}\n<<END OF FILE>>\n"
+    ).encode()
+
+
+# ------------------------------------------------------------------ file fetching
+
+
+async def http_get(url: str, source_ip: str, user_agent: str, timeout: float) -> tuple[int, bytes]:
+    """One HTTP/1.1 GET from `source_ip` (the phone's lease), Connection: close."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    port = parts.port or 80
+    path = parts.path or "/"
+    if parts.query:
+        path += "?" + parts.query
+    reader, writer = await asyncio.wait_for(
+        asyncio.open_connection(host, port, local_addr=(source_ip, 0)), timeout
+    )
+    try:
+        request = (
+            f"GET {path} HTTP/1.1\r\nHost: {parts.netloc}\r\nUser-Agent: {user_agent}\r\n"
+            "Accept: */*\r\nConnection: close\r\n\r\n"
+        )
+        writer.write(request.encode())
+        data = await asyncio.wait_for(reader.read(-1), timeout)
+    finally:
+        writer.close()
+        with contextlib.suppress(OSError):
+            await writer.wait_closed()
+    head, sep, body = data.partition(b"\r\n\r\n")
+    if not sep:
+        raise StepFailed(f"GET {url}: no complete HTTP response")
+    lines = head.decode("latin-1").split("\r\n")
+    try:
+        status = int(lines[0].split()[1])
+    except (IndexError, ValueError):
+        raise StepFailed(f"GET {url}: bad status line {lines[0]!r}") from None
+    headers = {}
+    for line in lines[1:]:
+        name, _, value = line.partition(":")
+        headers[name.strip().lower()] = value.strip()
+    if headers.get("transfer-encoding", "").lower() == "chunked":
+        body = _unchunk(body)
+    elif "content-length" in headers:
+        body = body[: int(headers["content-length"])]
+    return status, body
+
+
+def _unchunk(data: bytes) -> bytes:
+    out = bytearray()
+    while data:
+        size_line, _, rest = data.partition(b"\r\n")
+        size = int(size_line.split(b";")[0] or b"0", 16)
+        if size == 0:
+            break
+        out += rest[:size]
+        data = rest[size + 2 :]
+    return bytes(out)
+
+
+class _TftpClient(asyncio.DatagramProtocol):
+    def __init__(self) -> None:
+        self.queue: asyncio.Queue[tuple[bytes, tuple[str, int]]] = asyncio.Queue()
+
+    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+        self.queue.put_nowait((data, addr))
+
+
+async def tftp_get(
+    server: str, port: int, name: str, source_ip: str, timeout: float, retries: int = 5
+) -> bytes:
+    """An RFC 1350 read in octet mode, lock-step, 512-byte blocks."""
+    loop = asyncio.get_running_loop()
+    transport, proto = await loop.create_datagram_endpoint(
+        _TftpClient, local_addr=(source_ip, 0), family=socket.AF_INET
+    )
+    try:
+        out = bytearray()
+        request = struct.pack("!H", 1) + name.encode() + b"\x00octet\x00"
+        peer: tuple[str, int] | None = None
+        expected = 1
+        last_sent, last_to = request, (server, port)
+        transport.sendto(request, (server, port))
+        tries = 0
+        while True:
+            try:
+                data, addr = await asyncio.wait_for(proto.queue.get(), timeout)
+            except TimeoutError:
+                tries += 1
+                if tries > retries:
+                    raise StepFailed(f"TFTP {name}: no answer from {server}") from None
+                transport.sendto(last_sent, last_to)
+                continue
+            if peer is None and addr[0] == server:
+                peer = addr
+            if addr != peer or len(data) < 4:
+                continue
+            opcode, number = struct.unpack("!HH", data[:4])
+            if opcode == 5:
+                text = data[4:].split(b"\x00")[0].decode(errors="replace")
+                raise StepFailed(f"TFTP {name}: error {number} {text}")
+            if opcode != 3:
+                continue
+            ack = struct.pack("!HH", 4, number)
+            if number == expected & 0xFFFF:
+                out += data[4:]
+                expected += 1
+                tries = 0
+            transport.sendto(ack, peer)
+            last_sent, last_to = ack, peer
+            if number == (expected - 1) & 0xFFFF and len(data) - 4 < 512:
+                return bytes(out)
+    finally:
+        transport.close()
+
+
+# ------------------------------------------------------------------ SIP PnP
+
+PNP_GROUP = "224.0.1.75"
+
+
+class _SipEndpoint(asyncio.DatagramProtocol):
+    def __init__(self) -> None:
+        self.queue: asyncio.Queue[tuple[bytes, tuple[str, int]]] = asyncio.Queue()
+
+    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+        self.queue.put_nowait((data, addr))
+
+
+def _sip_headers(text: str) -> tuple[str, dict[str, list[str]], str]:
+    head, _, body = text.partition("\r\n\r\n")
+    lines = head.split("\r\n")
+    headers: dict[str, list[str]] = {}
+    for line in lines[1:]:
+        name, _, value = line.partition(":")
+        headers.setdefault(name.strip().lower(), []).append(value.strip())
+    return lines[0], headers, body
+
+
+def build_subscribe(
+    vendor: Vendor, mac: bytes, ip: str, port: int, call_id: str, branch: str, tag: str
+) -> bytes:
+    """The vendor's ua-profile SUBSCRIBE (FIELD-NOTES "SIP Plug-and-Play")."""
+    user = vendor.pnp_user.format(mac=mac.hex())
+    uri = f"sip:{user}@{PNP_GROUP}"
+    rport = ";rport" if vendor.pnp_port != 5060 else ""
+    from_tag = f";tag={tag}" if vendor.name != "planet" else ""  # PLANET sends no From tag
+    return (
+        f"SUBSCRIBE {uri} SIP/2.0\r\n"
+        f"Via: SIP/2.0/UDP {ip}:{port};branch=z9hG4bK{branch}{rport}\r\n"
+        f"From: <{uri}>{from_tag}\r\n"
+        f"To: <{uri}>\r\n"
+        f"Call-ID: {call_id}@{ip}\r\n"
+        "CSeq: 1 SUBSCRIBE\r\n"
+        f"Contact: <sip:{ip}:{port}>\r\n"
+        f'Event: ua-profile;profile-type="device";vendor="{vendor.manufacturer}";'
+        f'model="{vendor.model}";version="{vendor.firmware}"\r\n'
+        "Expires: 0\r\nAccept: application/url\r\n"
+        f"User-Agent: {vendor.pnp_user_agent}\r\nMax-Forwards: 70\r\n"
+        "Content-Length: 0\r\n\r\n"
+    ).encode()
+
+
+def response_to(request: str, status: str = "200 OK") -> bytes:
+    """A final response echoing Via, From, To, Call-ID and CSeq (RFC 3261 §8.2.6.2)."""
+    _, headers, _ = _sip_headers(request)
+    out = [f"SIP/2.0 {status}"]
+    for name, label in (("via", "Via"), ("from", "From"), ("to", "To"),
+                        ("call-id", "Call-ID"), ("cseq", "CSeq")):  # fmt: skip
+        out.extend(f"{label}: {value}" for value in headers.get(name, []))
+    return ("\r\n".join(out) + "\r\nContent-Length: 0\r\n\r\n").encode()
+
+
+async def pnp_subscribe(vendor: Vendor, mac: bytes, ip: str, timeout: float) -> str:
+    """SUBSCRIBE to 224.0.1.75:5060 from the phone's address; wait for the
+    200 and the NOTIFY, answer the NOTIFY 200, return its body (the URL).
+    Retransmits the SUBSCRIBE with timer E (0.5 s doubling to 4 s) until the
+    200 arrives; "" when no NOTIFY came within `timeout`."""
+    loop = asyncio.get_running_loop()
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((ip, vendor.pnp_port))
+        sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, socket.inet_aton(ip))
+        sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL, 1)
+        sock.setblocking(False)
+    except OSError:
+        sock.close()
+        raise
+    transport, proto = await loop.create_datagram_endpoint(_SipEndpoint, sock=sock)
+    try:
+        port = sock.getsockname()[1]
+        token = os.urandom(6).hex()
+        subscribe = build_subscribe(vendor, mac, ip, port, token, token, token[:8])
+        deadline = time.monotonic() + timeout
+        answered = False
+        wait = 0.5
+        next_send = time.monotonic()
+        while (left := deadline - time.monotonic()) > 0:
+            if not answered and time.monotonic() >= next_send:
+                transport.sendto(subscribe, (PNP_GROUP, 5060))
+                next_send = time.monotonic() + wait
+                wait = min(wait * 2, 4.0)
+            until = left if answered else min(left, max(0.0, next_send - time.monotonic()))
+            try:
+                data, addr = await asyncio.wait_for(proto.queue.get(), until)
+            except TimeoutError:
+                continue
+            text = data.decode(errors="replace")
+            first, headers, body = _sip_headers(text)
+            if first.startswith("SIP/2.0 "):
+                if first.split()[1].startswith("2") and "SUBSCRIBE" in " ".join(
+                    headers.get("cseq", [])
+                ):
+                    answered = True
+                continue
+            if first.startswith("NOTIFY "):
+                transport.sendto(response_to(text), addr)
+                url = body.strip()
+                if url:
+                    return url
+        return ""
+    finally:
+        transport.close()
+
+
+# ------------------------------------------------------------------ the phone
+
+
+@dataclass
+class PhoneEnv:
+    """What the lab hands every phone: the wire and the knobs."""
+
+    dhcp: DhcpMux
+    untagged_if: str
+    # (interface, ip) -> done: the lease becomes the phone's source address
+    plumb: Callable[[str, str], Awaitable[None]]
+    # voice VLAN -> the phones' interface in it, None: DHCP stays untagged
+    voice_if: Callable[[int], str | None] = lambda vlan: None
+    # the segment's voice VLAN and how it was learned, waiting at most `seconds`
+    lldp_wait: Callable[[float], Awaitable[tuple[int | None, str]]] | None = None
+    lldp_send: Callable[[bytes], None] | None = None
+    lldp_required: bool = False  # the lab advertises a voice VLAN: a phone must learn it
+    # (mac, vendor, ip, timeout) -> URL from the NOTIFY ("" when none came)
+    pnp: Callable[[bytes, Vendor, str, float], Awaitable[str]] | None = None
+    action_url: str = ""  # with $mac/$ip/$model, {event}
+    action_events: tuple[str, ...] = ()
+    fetch_files: bool = True  # False: this build serves no files (DHCP only)
+    timeout: float = 20.0
+
+
+class Phone:
+    def __init__(self, vendor: Vendor, mac: bytes, env: PhoneEnv) -> None:
+        self.vendor = vendor
+        self.mac = mac
+        self.env = env
+        self.result = PhoneResult(format_mac(mac), vendor.name, vendor.model)
+        self.hostname = f"{vendor.name}-{mac.hex()[-6:]}"
+
+    async def boot(self) -> PhoneResult:
+        r = self.result
+        r.started = time.monotonic()
+        step = "start"
+        try:
+            # The phone announces itself (LLDP-MED endpoint) as its link comes
+            # up and runs DHCP untagged while the switch answers.
+            if self.env.lldp_send is not None:
+                self.env.lldp_send(
+                    build_lldp_med(
+                        self.mac, self.hostname, self.vendor.model,
+                        self.vendor.firmware, self.vendor.manufacturer,
+                    )
+                )  # fmt: skip
+            step = "dhcp"
+            t = time.monotonic()
+            interface = self.env.untagged_if
+            ack = await self.dhcp(interface, None)
+            r.steps["dhcp"] = time.monotonic() - t
+            vlan: int | None = None
+            if self.env.lldp_wait is not None:
+                step = "lldp"
+                t = time.monotonic()
+                vlan, r.vlan_source = await self.env.lldp_wait(self.env.timeout)
+                if vlan is None and self.env.lldp_required:
+                    raise StepFailed(f"no voice VLAN heard within {self.env.timeout:.0f} s")
+                r.vlan = vlan
+                r.steps["lldp"] = time.monotonic() - t
+            if vlan is not None and (voice := self.env.voice_if(vlan)) is not None:
+                step = "dhcp-voice"
+                t = time.monotonic()
+                ack = await self.dhcp(interface, vlan)
+                interface = voice
+                r.steps["dhcp-voice"] = time.monotonic() - t
+            r.ip = str(IPv4Address(ack.yiaddr))
+            await self.env.plumb(interface, r.ip)
+
+            step = "url"
+            url, source = self.url_from(ack)
+            if not url and self.env.pnp is not None:
+                step = "pnp"
+                t = time.monotonic()
+                url = await self.env.pnp(self.mac, self.vendor, r.ip, self.env.timeout)
+                source = "pnp"
+                r.steps["pnp"] = time.monotonic() - t
+            if not url:
+                raise StepFailed("no provisioning URL in DHCP and none by SIP PnP")
+            r.url, r.url_source = url, source
+            if not self.env.fetch_files:
+                r.ok = True
+                return r
+
+            step = "common"
+            t = time.monotonic()
+            own_url = url.replace("$mac", self.mac.hex()).replace("$MAC", self.mac.hex().upper())
+            base = own_url.rsplit("/", 1)[0]
+            common = await self.fetch(f"{base}/{self.vendor.common_file}")
+            if common != expected_common_file(self.vendor):
+                raise StepFailed(f"common file {self.vendor.common_file}: unexpected content")
+            r.steps["common"] = time.monotonic() - t
+
+            step = "own"
+            t = time.monotonic()
+            own = await self.fetch(own_url)
+            if own != expected_own_file(self.mac, self.vendor):
+                raise StepFailed(f"own file {own_url}: not the file written for {r.mac}")
+            r.steps["own"] = time.monotonic() - t
+
+            if self.env.action_url:
+                step = "action"
+                t = time.monotonic()
+                for event in self.env.action_events:
+                    target = self.substitute(self.env.action_url.replace("{event}", event))
+                    status, _ = await http_get(
+                        target, r.ip, self.vendor.user_agent(self.mac), self.env.timeout
+                    )
+                    if status != 200:
+                        raise StepFailed(f"Action URL {event}: HTTP {status}")
+                r.steps["action"] = time.monotonic() - t
+            r.ok = True
+        except StepFailed as exc:
+            r.error = f"{step}: {exc}"
+        except (OSError, TimeoutError) as exc:
+            r.error = f"{step}: {type(exc).__name__} {exc}".strip()
+        finally:
+            r.finished = time.monotonic()
+        return r
+
+    def substitute(self, text: str) -> str:
+        return (
+            text.replace("$mac", self.mac.hex())
+            .replace("$ip", self.result.ip)
+            .replace("$model", quote(self.vendor.model))
+        )
+
+    def url_from(self, ack: DhcpMessage) -> tuple[str, str]:
+        for code in self.vendor.url_options:
+            value = ack.options.get(code)
+            if not value:
+                continue
+            text = value.decode(errors="replace").strip("\x00 ")
+            if "://" in text:
+                return text, f"option {code}"
+            if code == 66 and text:  # a bare TFTP server; 67 names the file
+                name = ack.options.get(67, b"").decode(errors="replace").strip("\x00 ")
+                if name:
+                    return f"tftp://{text}/{name.lstrip('/')}", "options 66+67"
+        return "", ""
+
+    async def fetch(self, url: str) -> bytes:
+        parts = urlsplit(url)
+        if parts.scheme == "http":
+            status, body = await http_get(
+                url, self.result.ip, self.vendor.user_agent(self.mac), self.env.timeout
+            )
+            if status != 200:
+                raise StepFailed(f"GET {url}: HTTP {status}")
+            return body
+        if parts.scheme == "tftp":
+            return await tftp_get(
+                parts.hostname or "",
+                parts.port or 69,
+                parts.path.lstrip("/"),
+                self.result.ip,
+                timeout=1.0,
+                retries=max(3, int(self.env.timeout)),
+            )
+        raise StepFailed(f"cannot fetch {url}: scheme {parts.scheme!r}")
+
+    async def dhcp(self, interface: str, vlan: int | None) -> DhcpMessage:
+        """DISCOVER/OFFER/REQUEST/ACK with back-off (RFC 2131 §4.1): 1, 2, 4, 4 ... s."""
+        xid = int.from_bytes(os.urandom(4), "big")
+        inbox: asyncio.Queue[DhcpMessage] = asyncio.Queue()
+        self.env.dhcp.waiting[xid] = inbox.put_nowait
+        deadline = time.monotonic() + self.env.timeout
+        try:
+            chaddr = self.mac + b"\x00" * 10
+            common = {
+                61: b"\x01" + self.mac,
+                57: struct.pack("!H", 1500),
+                60: self.vendor.vendor_class,
+                12: self.hostname.encode(),
+                55: self.vendor.prl,
+            }
+            discover = DhcpMessage(
+                op=codec.BOOTREQUEST,
+                xid=xid,
+                chaddr=chaddr,
+                options={53: bytes((codec.DISCOVER,)), **common},
+            )
+            offer = await self._exchange(interface, vlan, discover, codec.OFFER, inbox, deadline)
+            server_id = offer.options.get(54, b"")
+            request = DhcpMessage(
+                op=codec.BOOTREQUEST,
+                xid=xid,
+                chaddr=chaddr,
+                options={
+                    53: bytes((codec.REQUEST,)),
+                    50: struct.pack("!I", offer.yiaddr),
+                    54: server_id,
+                    **common,
+                },
+            )
+            ack = await self._exchange(interface, vlan, request, codec.ACK, inbox, deadline)
+            return ack
+        finally:
+            self.env.dhcp.waiting.pop(xid, None)
+
+    async def _exchange(
+        self,
+        interface: str,
+        vlan: int | None,
+        msg: DhcpMessage,
+        want: int,
+        inbox: asyncio.Queue[DhcpMessage],
+        deadline: float,
+    ) -> DhcpMessage:
+        wait = 1.0
+        while True:
+            self.env.dhcp.send(interface, self.mac, msg, vlan)
+            until = min(time.monotonic() + wait * random.uniform(0.9, 1.1), deadline)
+            while (left := until - time.monotonic()) > 0:
+                try:
+                    reply = await asyncio.wait_for(inbox.get(), left)
+                except TimeoutError:
+                    break
+                if reply.mac_bytes != self.mac:
+                    continue
+                if reply.msg_type == codec.NAK:
+                    raise StepFailed("DHCPNAK")
+                if reply.msg_type == want:
+                    return reply
+            if time.monotonic() >= deadline:
+                name = codec.TYPE_NAMES.get(want, str(want))
+                raise StepFailed(f"no DHCP{name} within {self.env.timeout:.0f} s")
+            wait = min(wait * 2, 4.0)
