@@ -156,11 +156,6 @@ def test_rendered_file_over_http_to_the_lease_holder(lab: Lab, tmp_path: Path) -
     wait_for(fetched, 20, "the phone's fetches in the registry")
 
 
-@pytest.mark.xfail(
-    reason="TFTP service on the prov branch is the untested WIP (start() asserts); "
-    "expected to pass once the files branch is merged",
-    strict=False,
-)
 def test_rendered_file_over_tftp_to_the_lease_holder(lab: Lab, tmp_path: Path) -> None:
     _srv, phone, _server, config, tmp = make_site(lab, tmp_path, tftp=True)
     lease(phone, tmp)
