@@ -435,6 +435,11 @@ class FileResolver:
         if isinstance(outcome, Refusal):
             detail["reason"] = outcome.reason
         facts: dict[str, str | None] = {}
+        if final == "forbidden":
+            # Someone else asked for this phone's file: the phone's timeline shows
+            # it, but nothing about the asker (address, User-Agent) is the phone's.
+            self.registry.record(mac, protocol, "fetch", detail, now=self.now())
+            return
         # The phone's address is what the client IP is only if it is that phone's
         # (its lease), or nothing contradicts it and the fetch succeeded.
         if outcome.lease_mac == mac or (outcome.lease_mac is None and final == "ok"):
