@@ -461,3 +461,12 @@ def test_plugins_are_loaded_by_name() -> None:
     assert files._plugin("", object()) is None
     got = files._plugin("os.path:basename", "/a/b")
     assert got == "b"
+
+
+def test_a_file_the_server_cannot_read_is_unreadable_not_a_bad_name(root: Path) -> None:
+    (root / "a.cfg").symlink_to(root / "b.cfg")
+    (root / "b.cfg").symlink_to(root / "a.cfg")  # a loop: stat fails with ELOOP
+    outcome = resolver(root).resolve("a.cfg", "192.0.2.10")
+    assert isinstance(outcome, Refusal)
+    assert (outcome.result, outcome.name) == ("unreadable", "a.cfg")
+    assert outcome.reason.startswith("cannot read")

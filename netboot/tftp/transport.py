@@ -39,6 +39,7 @@ _ERROR_FOR = {
     "not-found": (codec.ERR_NOT_FOUND, "file not found"),
     "forbidden": (codec.ERR_ACCESS, "access violation"),
     "refused-name": (codec.ERR_ACCESS, "access violation: bad file name"),
+    "unreadable": (codec.ERR_ACCESS, "access violation: file not readable"),
 }
 
 
@@ -290,8 +291,8 @@ class TftpService:
             if fd is not None:
                 os.close(fd)
             log.warning("tftp: cannot read %s: %s", outcome.name, exc.strerror)
-            self._reply_error(peer, codec.ERR_NOT_FOUND, "file not found")
-            self.resolver.record(outcome, "tftp", result="not-found")
+            self._reply_error(peer, *_ERROR_FOR["unreadable"])
+            self.resolver.record(outcome, "tftp", result="unreadable")
             return
         session = ReadSession(
             source,
