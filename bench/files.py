@@ -21,6 +21,7 @@ Run as root:  python3 bench/files.py [--size-mb 32] [--small 200] [--repeat 3]
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import subprocess
 import sys
@@ -262,55 +263,50 @@ def row(label: str, ours: float | None, ref: float | None, unit: str, higher: bo
     print(f"{label:<44} {fmt(ours)} {fmt(ref)} {unit:<6} {ratio}")
 
 
+def bench_tftp(bed: Bed, mb: int, small: int, r: int) -> None:
+    print("TFTP (reference: tftpd-hpa 5.2)")
+    loads = [
+        ("curl", lambda port: bed.tftp_big_curl(port)),
+        ("no windowsize (py)", lambda port: bed.tftp_big_window(port, 1)),
+        ("windowsize 16 (py*)", lambda port: bed.tftp_big_window(port, 16)),
+    ]
+    for label, load in loads:
+        t_ours, t_ref = pair(r, functools.partial(load, 69), functools.partial(load, 6969))
+        row(f"  {mb} MB, blksize 1428, {label}", rate(mb, t_ours), rate(mb, t_ref), "MB/s", True)
+    t_ours, t_ref = pair(
+        r, lambda: bed.small_parallel("tftp", 69), lambda: bed.small_parallel("tftp", 6969)
+    )
+    row(f"  {small} small files at once, curl -Z", t_ours, t_ref, "s", False)
+    print("  (*) tftpd-hpa 5.2 has no windowsize: it answers lock-step")
+
+
+def bench_http(bed: Bed, mb: int, small: int, r: int) -> None:
+    print("HTTP (reference: python3 http.server, ThreadingHTTPServer, listen backlog 256)")
+    t_ours, t_ref = pair(r, lambda: bed.http_big(80), lambda: bed.http_big(8000))
+    row(f"  {mb} MB, curl", rate(mb, t_ours), rate(mb, t_ref), "MB/s", True)
+    t_ours, t_ref = pair(
+        r, lambda: bed.small_parallel("http", 80), lambda: bed.small_parallel("http", 8000)
+    )
+    row(f"  {small} small files at once, curl -Z", t_ours, t_ref, "s", False)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--size-mb", type=int, default=32)
     parser.add_argument("--small", type=int, default=200)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--only", choices=("tftp", "http"), help="run one protocol's loads")
     args = parser.parse_args()
     if os.geteuid() != 0:
         print("bench/files.py: run as root (network namespaces)", file=sys.stderr)
         return 2
-    mb = args.size_mb
     with tempfile.TemporaryDirectory(prefix="netboot-bench-files-") as tmpdir, Lab() as lab:
-        bed = Bed(lab, Path(tmpdir), mb, args.small)
-        r = args.repeat
+        bed = Bed(lab, Path(tmpdir), args.size_mb, args.small)
         print(f"{'':<44} {'netboot':>10} {'reference':>10} {'unit':<6} ratio (>1: netboot better)")
-        print("TFTP (reference: tftpd-hpa 5.2)")
-        t_ours, t_ref = pair(r, lambda: bed.tftp_big_curl(69), lambda: bed.tftp_big_curl(6969))
-        row(f"  {mb} MB, blksize 1428, curl", rate(mb, t_ours), rate(mb, t_ref), "MB/s", True)
-        t_ours, t_ref = pair(
-            r, lambda: bed.tftp_big_window(69, 1), lambda: bed.tftp_big_window(6969, 1)
-        )
-        row(
-            f"  {mb} MB, blksize 1428, no windowsize (py)",
-            rate(mb, t_ours),
-            rate(mb, t_ref),
-            "MB/s",
-            True,
-        )
-        t_ours, t_ref = pair(
-            r, lambda: bed.tftp_big_window(69, 16), lambda: bed.tftp_big_window(6969, 16)
-        )
-        row(
-            f"  {mb} MB, blksize 1428, windowsize 16 (py*)",
-            rate(mb, t_ours),
-            rate(mb, t_ref),
-            "MB/s",
-            True,
-        )
-        t_ours, t_ref = pair(
-            r, lambda: bed.small_parallel("tftp", 69), lambda: bed.small_parallel("tftp", 6969)
-        )
-        row(f"  {args.small} small files at once, curl -Z", t_ours, t_ref, "s", False)
-        print("  (*) tftpd-hpa 5.2 has no windowsize: it answers lock-step")
-        print("HTTP (reference: python3 http.server, ThreadingHTTPServer, listen backlog 256)")
-        t_ours, t_ref = pair(r, lambda: bed.http_big(80), lambda: bed.http_big(8000))
-        row(f"  {mb} MB, curl", rate(mb, t_ours), rate(mb, t_ref), "MB/s", True)
-        t_ours, t_ref = pair(
-            r, lambda: bed.small_parallel("http", 80), lambda: bed.small_parallel("http", 8000)
-        )
-        row(f"  {args.small} small files at once, curl -Z", t_ours, t_ref, "s", False)
+        if args.only in (None, "tftp"):
+            bench_tftp(bed, args.size_mb, args.small, args.repeat)
+        if args.only in (None, "http"):
+            bench_http(bed, args.size_mb, args.small, args.repeat)
         bed.netboot.stop()
     return 0
 
