@@ -8,6 +8,9 @@ latest facts (IP, vendor, model, firmware) and a provisioning state that only
 moves forward along: seen -> url-sent -> fetched-common -> fetched-own ->
 registered; `failed` (a file a phone asked for was missing or refused) is shown
 until a later success replaces it, `registration-failed` when the line failed.
+A per-MAC file refused as "forbidden" was asked for by an address that does not
+hold that MAC's lease (someone else): it goes into the phone's timeline but
+never changes the phone's state.
 """
 
 from __future__ import annotations
@@ -115,6 +118,8 @@ def state_after(
         return "url-sent", "SIP PnP NOTIFY"
     if kind == "fetch":
         name = str(detail.get("file", ""))
+        if detail.get("result") == "forbidden":
+            return None  # another address asked for this phone's file: not the phone's doing
         if detail.get("result") != "ok":
             return "failed", f"{detail.get('protocol', service)} {name}: {detail.get('result')}"
         if detail.get("file_kind") == "common":

@@ -368,6 +368,38 @@ def test_forbidden_recorded_for_the_file_owner_without_the_thief_ip(
     registry.close()
 
 
+def test_a_strangers_forbidden_fetch_leaves_the_phones_state_and_facts(
+    root: Path, tmp_path: Path
+) -> None:
+    registry = Registry(tmp_path / "state")
+    res = resolver(root, {"192.0.2.10": MAC, "192.0.2.66": OTHER}, registry=registry)
+    res.record(
+        res.resolve("f0VIP-2140PThw1.100.cfg", "192.0.2.10"),
+        "http",
+        sent=7,
+        user_agent="PLANET VIP-2140PT 2.10.2.6887 00304f113af8",
+    )
+    before = files.metrics.FILES_SERVED.labels("http", "forbidden")._value.get()
+    res.record(
+        res.resolve("00304f113af8.cfg", "192.0.2.66"),
+        "http",
+        user_agent="Yealink SIP-T46S 66.86.0.15",
+    )
+    assert files.metrics.FILES_SERVED.labels("http", "forbidden")._value.get() == before + 1
+    results = [e.detail["result"] for e in registry.timeline(MAC)]
+    assert results == ["ok", "forbidden"]
+    phone = registry.phone(MAC)
+    assert phone is not None
+    assert (phone.state, phone.ip, phone.vendor, phone.model, phone.firmware) == (
+        "fetched-common",
+        "192.0.2.10",
+        "PLANET",
+        "VIP-2140PT",
+        "2.10.2.6887",
+    )
+    registry.close()
+
+
 def test_success_recorded_with_bytes_and_user_agent(root: Path, tmp_path: Path) -> None:
     registry = Registry(tmp_path / "state")
     res = resolver(root, {"192.0.2.10": MAC}, registry=registry)
@@ -429,3 +461,12 @@ def test_plugins_are_loaded_by_name() -> None:
     assert files._plugin("", object()) is None
     got = files._plugin("os.path:basename", "/a/b")
     assert got == "b"
+
+
+def test_a_file_the_server_cannot_read_is_unreadable_not_a_bad_name(root: Path) -> None:
+    (root / "a.cfg").symlink_to(root / "b.cfg")
+    (root / "b.cfg").symlink_to(root / "a.cfg")  # a loop: stat fails with ELOOP
+    outcome = resolver(root).resolve("a.cfg", "192.0.2.10")
+    assert isinstance(outcome, Refusal)
+    assert (outcome.result, outcome.name) == ("unreadable", "a.cfg")
+    assert outcome.reason.startswith("cannot read")

@@ -177,6 +177,59 @@ def test_missing_file_is_404_and_recorded_as_failed(site: Site) -> None:
     assert "not-found" in (phone.state_detail or "") or "f0VIP-2160" in (phone.state_detail or "")
 
 
+def test_an_interrupted_download_records_the_bytes_it_sent(site: Site) -> None:
+    big = os.urandom(16 << 20)  # more than the socket buffers hold
+    (site.root / "fw.bin").write_bytes(big)
+
+    async def body(client: TestClient[web.Request, web.Application]) -> None:
+        reader, writer = await asyncio.open_connection(client.host, client.port)
+        writer.write(b"GET /fw.bin HTTP/1.1\r\nHost: x\r\n\r\n")
+        await reader.readuntil(b"\r\n\r\n")
+        await reader.readexactly(256 * 1024)
+        sock = writer.get_extra_info("socket")
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\1\0\0\0\0\0\0\0")
+        writer.transport.abort()  # RST: the server's next writes fail
+        deadline = time.monotonic() + 10
+        while not any(e.kind == "fetch" for e in site.events(OWN_MAC)):
+            assert time.monotonic() < deadline, "the cut download was never recorded"
+            await asyncio.sleep(0.02)
+
+    site.run(body)
+    [fetch] = [e for e in site.events(OWN_MAC) if e.kind == "fetch"]
+    assert fetch.detail["result"] == "aborted" and fetch.detail["file"] == "fw.bin"
+    assert 256 * 1024 <= fetch.detail["bytes"] < len(big)
+
+
+def test_an_unreadable_file_is_a_500_and_recorded(
+    site: Site, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (site.root / "loop.cfg").symlink_to(site.root / "loop2.cfg")  # stat fails: ELOOP
+    (site.root / "loop2.cfg").symlink_to(site.root / "loop.cfg")
+    (site.root / "locked.cfg").write_bytes(b"x")
+    real_open = os.open
+
+    def deny(path: Any, flags: int, *args: Any, **kwargs: Any) -> int:
+        if str(path).endswith("locked.cfg"):  # tests run as root: chmod would not stop us
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_open(path, flags, *args, **kwargs)
+
+    monkeypatch.setattr(os, "open", deny)
+
+    async def body(client: TestClient[web.Request, web.Application]) -> None:
+        for name in ("loop.cfg", "locked.cfg"):
+            r = await client.get("/" + name)
+            assert r.status == 500, name
+            assert "Permission" not in await r.text() and "loop" not in await r.text()
+
+    site.run(body)
+    fetches = [e.detail for e in site.events(OWN_MAC) if e.kind == "fetch"]
+    assert [(f["file"], f["result"]) for f in fetches] == [
+        ("loop.cfg", "unreadable"),
+        ("locked.cfg", "unreadable"),
+    ]
+    assert "cannot read" in fetches[0]["reason"]
+
+
 def test_rendered_file_when_no_real_one(site: Site) -> None:
     async def body(client: TestClient[web.Request, web.Application]) -> None:
         r = await client.get("/gen/a.cfg")
@@ -306,7 +359,7 @@ def test_mac_file_from_an_ip_without_its_lease_is_403_and_recorded(site: Site) -
     assert "127.0.0.1 holds the lease of " + OWN_MAC in fetches[0].detail["reason"]
     phone = site.registry.phone(OTHER_MAC)
     assert phone is not None
-    assert phone.state == "failed"
+    assert phone.state == "seen"  # someone else's request is not the phone's failure
     assert phone.ip is None  # the intruder's address is not the phone's
 
 

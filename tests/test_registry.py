@@ -91,3 +91,26 @@ def test_one_flush_many_phones(tmp_path: Path) -> None:
     assert all(p.state == "url-sent" and p.last_event == "dhcp ack" for p in phones)
     assert phones[5].ip == "10.0.0.5"
     reg.close()
+
+
+def test_forbidden_fetch_is_in_the_timeline_but_moves_no_state(tmp_path: Path) -> None:
+    reg = Registry(tmp_path)
+    mac = "00:30:4f:11:3a:f8"
+    own = {"file": "00304f113af8.cfg", "file_kind": "mac", "protocol": "tftp"}
+    reg.record(mac, "pnp", "notify", {"url": "tftp://x/"}, now=1)
+    reg.record(mac, "tftp", "fetch", {**own, "result": "forbidden"}, now=2)
+    assert reg.phone(mac).state == "url-sent"  # type: ignore[union-attr]
+    reg.record(mac, "tftp", "fetch", {**own, "result": "ok"}, now=3)
+    reg.record(mac, "tftp", "fetch", {**own, "result": "forbidden"}, now=4)
+    phone = reg.phone(mac)
+    assert phone is not None and phone.state == "fetched-own" and phone.files == 1
+    assert [e.detail.get("result") for e in reg.timeline(mac)] == [
+        None,
+        "forbidden",
+        "ok",
+        "forbidden",
+    ]
+    # A genuine failure of the phone itself still shows.
+    reg.record(mac, "tftp", "fetch", {**own, "result": "not-found"}, now=5)
+    assert reg.phone(mac).state == "failed"  # type: ignore[union-attr]
+    reg.close()

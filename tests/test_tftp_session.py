@@ -11,11 +11,12 @@ from typing import cast
 
 import pytest
 
+from netboot import metrics
 from netboot.config import parse_config
 from netboot.dhcp.leases import LeaseStore
 from netboot.registry import Registry
 from netboot.supervisor import Context
-from netboot.tftp import codec
+from netboot.tftp import codec, transport
 from netboot.tftp.session import Negotiated, ReadSession, negotiate
 from netboot.tftp.transport import FileChunks, TftpService, netascii
 
@@ -402,5 +403,102 @@ def test_service_write_request_refused_and_read_with_options(
             await asyncio.wait_for(drained(), 10)
         finally:
             await svc.stop()
+
+    asyncio.run(run())
+
+
+def _served(result: str) -> float:
+    value: float = metrics.FILES_SERVED.labels("tftp", result)._value.get()
+    return value
+
+
+async def _gone(svc: TftpService) -> None:
+    async def drained() -> None:
+        while svc.transfers or svc.pending or svc.threads:
+            await asyncio.sleep(0.02)
+
+    await asyncio.wait_for(drained(), 10)
+
+
+@pytest.mark.parametrize("threads", [True, False])
+def test_service_long_transfer_in_a_thread_or_on_the_loop(
+    service: tuple[TftpService, Path], monkeypatch: pytest.MonkeyPatch, threads: bool
+) -> None:
+    """A long transfer runs in a thread (on the loop once MAX_THREADS run):
+    windowed, retransmitted when an ACK is missing, given up when the client
+    goes quiet, each ending counted and the transfer gone."""
+    svc, root = service
+    if not threads:
+        monkeypatch.setattr(transport, "MAX_THREADS", 0)
+    data = payload(1000 * (transport.BIG_BLOCKS + 40) + 123)
+    (root / "fw.bin").write_bytes(data)
+    ok, timeouts = _served("ok"), _served("timeout")
+
+    async def run() -> None:
+        await svc.start()
+        try:
+            client = await _client()
+            assert client.transport is not None
+            rrq = codec.ReadRequest("fw.bin", "octet", (("blksize", "1000"), ("windowsize", "4")))
+            client.transport.sendto(codec.encode(rrq), ("127.0.0.1", svc.port))
+            oack, tid = await client.get()
+            assert isinstance(oack, codec.OptionAck)
+            [transfer] = svc.transfers.values()
+            assert isinstance(transfer, transport._ThreadedTransfer) is threads
+            assert svc.threads == int(threads)
+            client.transport.sendto(codec.encode(codec.Ack(0)), tid)
+            blocks: dict[int, bytes] = {}
+            dropped = False
+            while True:
+                msg, _ = await client.get()
+                assert isinstance(msg, codec.Data)
+                if msg.block == 10 and not dropped:
+                    dropped = True  # "lost": the window is resent after the timeout
+                    continue
+                if msg.block != len(blocks) + 1:
+                    continue  # the rest of a window after a loss
+                blocks[msg.block] = msg.payload
+                last = len(msg.payload) < 1000
+                if msg.block % 4 == 0 or last:
+                    client.transport.sendto(codec.encode(codec.Ack(msg.block)), tid)
+                if last:
+                    break
+            assert b"".join(blocks.values()) == data
+            await _gone(svc)
+            assert _served("ok") == ok + 1
+
+            # A client that goes quiet: DATA 1 again (timeout 0.5 s), then given up.
+            client.transport.sendto(
+                codec.encode(codec.ReadRequest("fw.bin")), ("127.0.0.1", svc.port)
+            )
+            first, _ = await client.get()
+            again, _ = await client.get()
+            assert first == again and isinstance(first, codec.Data) and first.block == 1
+            await _gone(svc)
+            assert _served("timeout") == timeouts + 1
+            client.transport.close()
+        finally:
+            await svc.stop()
+
+    asyncio.run(run())
+
+
+def test_stop_ends_a_threaded_transfer_at_once(service: tuple[TftpService, Path]) -> None:
+    svc, root = service
+    (root / "fw.bin").write_bytes(payload(512 * (transport.BIG_BLOCKS + 10)))
+
+    async def run() -> None:
+        await svc.start()
+        client = await _client()
+        assert client.transport is not None
+        client.transport.sendto(codec.encode(codec.ReadRequest("fw.bin")), ("127.0.0.1", svc.port))
+        first, _ = await client.get()
+        assert isinstance(first, codec.Data)
+        [transfer] = svc.transfers.values()
+        assert isinstance(transfer, transport._ThreadedTransfer)
+        await asyncio.wait_for(svc.stop(), 2)  # well inside the 0.5 s x 3 tries it would wait
+        assert not transfer.thread.is_alive() and transfer.closed
+        assert svc.transfers == {} and svc.threads == 0
+        client.transport.close()
 
     asyncio.run(run())

@@ -44,6 +44,7 @@ _MESSAGES = {
     "not-found": "No such file",
     "forbidden": "Access denied: this per-MAC file belongs to another address",
     "refused-name": "Bad file name",
+    "unreadable": "File not readable by the server",
 }
 
 
@@ -85,7 +86,12 @@ class ResolvingFS(AbstractedFS):  # type: ignore[misc]
         if isinstance(outcome, Refusal):
             raise FilesystemError(_MESSAGES[outcome.result])
         if outcome.path is not None:
-            handle: Any = outcome.path.open("rb")
+            try:
+                handle: Any = outcome.path.open("rb")
+            except OSError as exc:
+                log.warning("ftp: cannot read %s: %s", outcome.name, exc.strerror)
+                handler.bridge.call(handler.resolver.record, outcome, "ftp", result="unreadable")
+                raise FilesystemError(_MESSAGES["unreadable"]) from None
         else:
             handle = _NamedBytes(outcome.data or b"", filename)
         handler.outcomes[str(handle.name)] = outcome

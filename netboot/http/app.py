@@ -47,7 +47,7 @@ AUTH = web.AppKey("netboot_auth", Authenticator)
 SHUTDOWN_GRACE = 5.0  # seconds in-flight downloads get at stop before they are cut
 
 CHUNK = 256 * 1024
-_STATUS_FOR = {"not-found": 404, "forbidden": 403, "refused-name": 400}
+_STATUS_FOR = {"not-found": 404, "forbidden": 403, "refused-name": 400, "unreadable": 500}
 _TEXT_TYPES = (".cfg", ".conf", ".ini", ".txt", ".boot", ".htm", ".cnf")
 
 
@@ -192,46 +192,70 @@ async def serve_file(request: web.Request) -> web.StreamResponse:
         if isinstance(chosen, tuple):
             start, length, status = chosen[0], chosen[1] - chosen[0] + 1, 206
             headers["Content-Range"] = f"bytes {chosen[0]}-{chosen[1]}/{size}"
-    response = web.StreamResponse(status=status, headers=headers)
-    response.content_length = length
-    await response.prepare(request)
-    if request.method == "HEAD":
-        return response
-    sent = 0
+    fd: int | None = None
+    if outcome.path is not None and request.method == "GET":
+        try:  # before the headers go out: an unreadable file is a 500, not a cut body
+            fd = os.open(outcome.path, os.O_RDONLY | os.O_CLOEXEC)
+        except OSError as exc:
+            log.warning("%s: cannot read %s: %s", protocol, outcome.name, exc.strerror)
+            resolver.record(outcome, protocol, result="unreadable", user_agent=agent)
+            return Refused(f"unreadable: {exc.strerror}", 500, "500: unreadable\n")
+    progress = _Progress()
     try:
-        sent = await _send_body(response, outcome, start, length)
-        await response.write_eof()
-    except (ConnectionError, asyncio.CancelledError):
-        resolver.record(outcome, protocol, sent=sent, result="aborted", user_agent=agent)
-        raise
-    resolver.record(outcome, protocol, sent=sent, user_agent=agent)
+        response = web.StreamResponse(status=status, headers=headers)
+        response.content_length = length
+        await response.prepare(request)
+        if request.method == "HEAD":
+            return response
+        try:
+            await _send_body(response, outcome, fd, start, length, progress)
+            await response.write_eof()
+        except (ConnectionError, asyncio.CancelledError):
+            resolver.record(
+                outcome, protocol, sent=progress.sent, result="aborted", user_agent=agent
+            )
+            raise
+    finally:
+        if fd is not None:
+            os.close(fd)
+    resolver.record(outcome, protocol, sent=progress.sent, user_agent=agent)
     return response
 
 
+class _Progress:
+    """Bytes of the body handed to the connection so far (kept when it is cut)."""
+
+    __slots__ = ("sent",)
+
+    def __init__(self) -> None:
+        self.sent = 0
+
+
 async def _send_body(
-    response: web.StreamResponse, outcome: Resolved, start: int, length: int
-) -> int:
+    response: web.StreamResponse,
+    outcome: Resolved,
+    fd: int | None,
+    start: int,
+    length: int,
+    progress: _Progress,
+) -> None:
     if outcome.data is not None:
         await response.write(outcome.data[start : start + length])
-        return length
-    assert outcome.path is not None
+        progress.sent = length
+        return
+    assert fd is not None
     loop = asyncio.get_running_loop()
-    fd = os.open(outcome.path, os.O_RDONLY | os.O_CLOEXEC)
-    sent = 0
-    try:
-        while sent < length:
-            want = min(CHUNK, length - sent)
-            if length <= CHUNK:  # a config file: from the page cache, no thread hop
-                chunk = os.pread(fd, want, start + sent)
-            else:
-                chunk = await loop.run_in_executor(None, os.pread, fd, want, start + sent)
-            if not chunk:
-                raise ConnectionError("file shrank while being sent")
-            await response.write(chunk)
-            sent += len(chunk)
-    finally:
-        os.close(fd)
-    return sent
+    while progress.sent < length:
+        want = min(CHUNK, length - progress.sent)
+        offset = start + progress.sent
+        if length <= CHUNK:  # a config file: from the page cache, no thread hop
+            chunk = os.pread(fd, want, offset)
+        else:
+            chunk = await loop.run_in_executor(None, os.pread, fd, want, offset)
+        if not chunk:
+            raise ConnectionError("file shrank while being sent")
+        await response.write(chunk)
+        progress.sent += len(chunk)
 
 
 class Refused(web.Response):

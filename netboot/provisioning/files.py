@@ -177,7 +177,8 @@ class Resolved:
 
 @dataclass(frozen=True)
 class Refusal:
-    """Why a name is not served: `result` is "not-found", "forbidden" or "refused-name"."""
+    """Why a name is not served: `result` is "not-found", "forbidden", "refused-name"
+    or "unreadable" (the file is there but the server cannot read it: its fault)."""
 
     name: str
     result: str
@@ -324,8 +325,8 @@ class FileResolver:
                 clean, "forbidden", f"per-MAC file of {info.mac}: {why}", info, client_ip, holder
             )
         found = self._find(clean, info)
-        if isinstance(found, str):
-            return Refusal(clean, "refused-name", found, info, client_ip, holder)
+        if isinstance(found, Refusal):
+            return Refusal(clean, found.result, found.reason, info, client_ip, holder)
         if found is not None:
             path, st = found
             return Resolved(
@@ -351,8 +352,9 @@ class FileResolver:
                 )
         return Refusal(clean, "not-found", "no such file", info, client_ip, holder)
 
-    def _find(self, clean: str, info: NameInfo) -> tuple[Path, os.stat_result] | str | None:
-        """The real file under root for a safe name, None, or why the name is refused."""
+    def _find(self, clean: str, info: NameInfo) -> tuple[Path, os.stat_result] | Refusal | None:
+        """The real file under root for a safe name, None, or why it is not served
+        (only `result` and `reason` of that Refusal are filled in)."""
         candidates = [clean]
         if info.kind == "mac":
             candidates.append(info.canonical)
@@ -369,10 +371,10 @@ class FileResolver:
             except (FileNotFoundError, NotADirectoryError):
                 continue
             except OSError as exc:
-                return f"cannot read: {exc.strerror}"
+                return Refusal(clean, "unreadable", f"cannot read: {exc.strerror}")
             real = os.path.realpath(path)
             if os.path.commonpath([root_real, real]) != root_real:
-                return "symlink points outside root"
+                return Refusal(clean, "refused-name", "symlink points outside root")
             if not stat.S_ISREG(st.st_mode):
                 continue
             return Path(real), st
@@ -435,6 +437,11 @@ class FileResolver:
         if isinstance(outcome, Refusal):
             detail["reason"] = outcome.reason
         facts: dict[str, str | None] = {}
+        if final == "forbidden":
+            # Someone else asked for this phone's file: the phone's timeline shows
+            # it, but nothing about the asker (address, User-Agent) is the phone's.
+            self.registry.record(mac, protocol, "fetch", detail, now=self.now())
+            return
         # The phone's address is what the client IP is only if it is that phone's
         # (its lease), or nothing contradicts it and the fetch succeeded.
         if outcome.lease_mac == mac or (outcome.lease_mac is None and final == "ok"):

@@ -133,14 +133,6 @@ class ReadSession:
         self.sent = max(self.sent, last)
         return out
 
-    def _absolute(self, wire_block: int) -> int | None:
-        """The absolute block an ACK's 16-bit number names, within acked..sent."""
-        base = self.acked
-        delta = (wire_block - base) & 0xFFFF
-        if delta <= self.sent - base:
-            return base + delta
-        return None
-
     def receive(self, message: codec.Message, now: float) -> list[bytes]:
         if self.finished:
             return []
@@ -152,19 +144,26 @@ class ReadSession:
             self.failed = f"unexpected {type(message).__name__} during a read"
             self.deadline = None
             return [codec.error_packet(codec.ERR_ILLEGAL, "expected an ACK")]
+        return self.ack(message.block, now)
+
+    def ack(self, wire_block: int, now: float) -> list[bytes]:
+        """An ACK of `wire_block` (its 16-bit number): `receive` for an Ack, and
+        the transport's hot path (no message object per block)."""
+        if self.done or self.failed is not None:
+            return []
         if self._oack_pending:
-            if message.block != 0:
+            if wire_block != 0:
                 return []
             self._oack_pending = False
             self.tries = 0
             self.deadline = now + self.timeout
             return self._window()
-        block = self._absolute(message.block)
-        if block is None or block <= self.acked:
+        acked = self.acked
+        delta = (wire_block - acked) & 0xFFFF  # the absolute block, within acked..sent
+        if delta == 0 or delta > self.sent - acked:
             return []  # duplicate or stale ACK: never answered (Sorcerer's Apprentice)
-        self.bytes_sent += min(self.size, block * self.blksize) - min(
-            self.size, self.acked * self.blksize
-        )
+        block = acked + delta
+        self.bytes_sent = min(self.size, block * self.blksize)
         self.acked = block
         self.tries = 0
         if block >= self.last_block:
@@ -172,6 +171,13 @@ class ReadSession:
             self.deadline = None
             return []
         self.deadline = now + self.timeout
+        if self.windowsize == 1 and block >= self.sent:  # lock-step: the next block
+            try:
+                packet = self._block(block + 1)
+            except _SourceShort:
+                return self._window()  # reports the error
+            self.sent = block + 1
+            return [packet]
         return self._window()
 
     def on_timer(self, now: float) -> list[bytes]:
