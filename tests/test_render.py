@@ -203,6 +203,65 @@ def test_stun_settings(tmp_path: Path) -> None:
     assert b"SIP1 NAT Type          :0" in data(r, "00304f113af8.cfg")  # STUN cannot help
 
 
+def nat_check_json(nat_type: str, usable: bool) -> str:
+    """What `netboot nat-check --save` writes (the fields the renderer reads)."""
+    return json.dumps(
+        {
+            "server": "stun.example.org",
+            "server_port": 3479,
+            "nat_type": nat_type,
+            "stun_usable": usable,
+            "phone_settings": {"STUN Refresh Time": 40},
+        }
+    )
+
+
+@pytest.mark.parametrize(
+    ("nat_type", "usable", "stun_line", "nat_line", "rport_line"),
+    [
+        # a cone NAT: STUN on with the checked server, even though phones.stun is off
+        ("port-restricted-cone", True, "stun.example.org", "1", "0"),
+        ("full-cone", True, "stun.example.org", "1", "0"),
+        # symmetric NAT / UDP firewall: STUN off, Rport on although phones.rport is off
+        ("symmetric", False, "", "0", "1"),
+        ("symmetric-udp-firewall", False, "", "0", "1"),
+        # no NAT: STUN not needed
+        ("open-internet", True, "", "0", "0"),
+        # an inconclusive check changes nothing: the config's own settings
+        ("blocked", False, "", "0", "0"),
+    ],
+)
+def test_saved_nat_check_drives_stun_and_rport(
+    tmp_path: Path, nat_type: str, usable: bool, stun_line: str, nat_line: str, rport_line: str
+) -> None:
+    state = tmp_path / "state"
+    state.mkdir()
+    (state / "nat-check.json").write_text(nat_check_json(nat_type, usable))
+    path = write_config(tmp_path, phones_extra="rport = false")
+    path.write_text(path.read_text().replace("stun = true\n", "stun = false\n"))
+    r = ConfigRenderer(load_config(path), now=lambda: NOW)
+    common = data(r, "f0VIP-2140PThw1.100.cfg").decode().splitlines()
+    own = data(r, "00304f113af8.cfg").decode().splitlines()
+    assert f"STUN Server            :{stun_line}" in common
+    assert f"SIP1 NAT Type          :{nat_line}" in own
+    assert f"SIP1 Enable Rport      :{rport_line}" in own
+    if stun_line:
+        assert "STUN Port              :3479" in common
+        assert "STUN Refresh Time      :40" in common
+    yealink = data(r, "805ec0000001.cfg").decode()
+    assert f"account.1.nat.rport = {rport_line}\n" in yealink
+
+
+def test_new_nat_check_result_bumps_versions(tmp_path: Path) -> None:
+    _, r = renderer(tmp_path)
+    before = r.render("00304f113af8.cfg")
+    assert before is not None and b"SIP1 NAT Type          :1" in before.data
+    (tmp_path / "state" / "nat-check.json").write_text(nat_check_json("symmetric", False))
+    after = r.render("00304f113af8.cfg")  # the same renderer notices the new result
+    assert after is not None and b"SIP1 NAT Type          :0" in after.data
+    assert after.version == before.version + 1
+
+
 def test_no_address_is_an_error(tmp_path: Path) -> None:
     path = write_config(tmp_path)
     path.write_text(

@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from netboot.stun import codec
+from netboot.stun import engine as engine_mod
 from netboot.stun.codec import (
     AddressAttribute,
     ChangeRequest,
@@ -340,3 +341,69 @@ def test_any_valid_message_never_amplified(msg: StunMessage) -> None:
         assert reply.destination[0] == CLIENT[0]
         assert len(reply.data) <= AMPLIFICATION * len(data)
         assert codec.decode(reply.data).transaction_id == msg.transaction_id
+
+
+# --- the bare-request fast path: the same answers as the full path -------------------
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    tid=st.binary(min_size=12, max_size=12),
+    classic_tid=st.binary(min_size=16, max_size=16),
+    classic=st.booleans(),
+    ip=st.integers(0, 2**32 - 1),
+    port=st.integers(1, 65535),
+    local=st.sampled_from(FULL.sockets),
+    single=st.booleans(),
+)
+def test_bare_fast_path_equals_full_path(
+    tid: bytes,
+    classic_tid: bytes,
+    classic: bool,
+    ip: int,
+    port: int,
+    local: tuple[int, int],
+    single: bool,
+) -> None:
+    site = SINGLE if single else FULL
+    local = (0, 0) if single else local
+    engine = StunEngine(site, 1e9)
+    source = (IPv4Address(ip), port)
+    warm = bytes(12) if not classic else bytes(16)
+    # the memo is filled by another transaction first, then reused for this one
+    for request_tid in (warm, classic_tid if classic else tid):
+        msg = StunMessage(codec.BINDING_REQUEST, request_tid, ())
+        data = codec.encode(msg)
+        assert engine_mod.is_bare(data)
+        fast = engine.handle_bare(data, source, local, 0.0)
+        full = respond(msg, source, local, site, len(data))
+        assert full is not None and fast is not None
+        assert fast == (full.data, full.kind)
+        assert (full.socket, full.destination) == (local, source)
+        assert codec.decode(fast[0]).transaction_id == request_tid
+
+
+def test_bare_fast_path_is_rate_limited_and_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(engine_mod, "MAX_BARE", 50)
+    engine = StunEngine(FULL, 10.0)
+    data = codec.encode(StunMessage(codec.BINDING_REQUEST, bytes(12), ()))
+    answered = sum(engine.handle_bare(data, CLIENT, (0, 0), 0.0) is not None for _ in range(100))
+    assert answered == engine.limiter.burst  # the same bucket as `handle`
+    assert engine.handle(codec.decode(data), 20, CLIENT, (0, 0), 0.0) is None
+    engine.limiter = RateLimiter(1e9)
+    for port in range(1, 200):
+        assert engine.handle_bare(data, (CLIENT[0], port), (0, 0), 0.0) is not None
+        assert len(engine._bare) <= 50
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        bytes(20),  # not a Binding request
+        b"\x00\x01\x00\x04" + codec.COOKIE_BYTES + bytes(12),  # says it has attributes
+        b"\x00\x01\x00\x00" + bytes(15),  # too short
+        b"\x01\x01\x00\x00" + codec.COOKIE_BYTES + bytes(12),  # a response
+    ],
+)
+def test_only_bare_requests_take_the_fast_path(data: bytes) -> None:
+    assert not engine_mod.is_bare(data)

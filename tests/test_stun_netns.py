@@ -232,6 +232,27 @@ def nat_bed(lab: Lab, tmp_path: Path, variant: str) -> tuple[Netns, str]:
     return phone, phone_ip
 
 
+def nat_check(phone: Netns, tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    argv = [sys.executable, "-m", "netboot.cli", "nat-check", "--server", A1, *args]
+    return subprocess.run(
+        phone.argv([*argv, "-c", str(tmp_path / "stun.toml"), "--timeout", "0.4"]),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=REPO,
+        check=False,
+    )
+
+
+ADVICE = {  # what the installer reads (plain output)
+    "symmetric": "symmetric NAT: STUN will not help; keep Rport on (SIP1 Enable Rport = 1)",
+    "port-restricted-cone": (
+        f"port-restricted cone: enable STUN (SIP1 NAT Type = 1) with this server "
+        f"(STUN Server = {A1}, STUN Port = {P1}"
+    ),
+}
+
+
 @pytest.mark.parametrize("variant", list(RULES))
 def test_nat_types(lab: Lab, tmp_path: Path, variant: str) -> None:
     phone, phone_ip = nat_bed(lab, tmp_path, variant)
@@ -243,28 +264,7 @@ def test_nat_types(lab: Lab, tmp_path: Path, variant: str) -> None:
         stderr=subprocess.PIPE,
         text=True,
     )
-    check = subprocess.run(
-        phone.argv(
-            [
-                sys.executable,
-                "-m",
-                "netboot.cli",
-                "nat-check",
-                "--server",
-                A1,
-                "--json",
-                "-c",
-                str(tmp_path / "none.toml"),
-                "--timeout",
-                "0.4",
-            ]
-        ),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=REPO,
-        check=False,
-    )
+    check = nat_check(phone, tmp_path, "--json", "--save")
     out, err = pystun.communicate(timeout=120)
     nat_type, _, _ = ast.literal_eval(out.strip())  # pystun3 reports the last test's address
     assert nat_type == EXPECTED_PYSTUN[variant], (out, err)
@@ -277,5 +277,18 @@ def test_nat_types(lab: Lab, tmp_path: Path, variant: str) -> None:
     assert result["public_ip"] == expected_public
     usable = variant not in ("symmetric", "symmetric-udp-firewall")
     assert result["stun_usable"] is usable
-    assert check.returncode == (0 if usable else 1)
+    assert check.returncode == (0 if usable else 1) == result["exit_code"]
     assert result["source_ip"] == phone_ip
+    assert isinstance(result["public_port"], int) and 0 < result["public_port"] < 65536
+    assert result["phone_settings"]["SIP1 NAT Type"] == (
+        1 if usable and variant != "open-internet" else 0
+    )
+    assert result["phone_settings"]["STUN Server"] == (A1 if usable else "")
+    # --save: the same result lands where the config renderer reads it
+    saved = json.loads((tmp_path / "state" / "nat-check.json").read_text())
+    assert {k: v for k, v in saved.items() if k != "checked_at"} == result
+    if variant in ADVICE:  # the plain output says the same, with the same exit code
+        plain = nat_check(phone, tmp_path)
+        assert plain.returncode == check.returncode, plain.stdout + plain.stderr
+        assert f"NAT type:     {result['label']}" in plain.stdout
+        assert ADVICE[variant] in plain.stdout

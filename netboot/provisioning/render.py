@@ -24,7 +24,6 @@ Templates named `<vendor>-common.cfg` / `<vendor>-mac.cfg` in
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import re
 import sqlite3
@@ -51,6 +50,7 @@ from netboot.provisioning.inventory import (
     model_for_common_file,
 )
 from netboot.registry import open_database
+from netboot.stun.natcheck import REFRESH, SAVE_FILE, SavedCheck, saved_check
 
 if TYPE_CHECKING:
     from netboot.supervisor import Context
@@ -58,7 +58,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("netboot.render")
 
 BUILTIN_TEMPLATES = Path(__file__).resolve().parent / "templates"
-NAT_CHECK_FILE = "nat-check.json"  # {"nat_type": "..."} written by `netboot nat-check`
+NAT_CHECK_FILE = SAVE_FILE  # written by `netboot nat-check --save`
 PNP_ADDRESS = "224.0.1.75"
 _MAC_FILE = re.compile(r"^(?P<hex>[0-9a-f]{12})\.cfg$")
 
@@ -158,7 +158,7 @@ class StunSettings:
     enabled: bool
     server: str
     port: int
-    refresh: int = 50  # seconds (guide 6.2 default)
+    refresh: int = REFRESH  # seconds (guide 6.2 default)
     wait_ms: int = 800  # SIP Wait Stun Time
     nat_type: str = ""  # from `netboot nat-check`, "" when unknown
 
@@ -205,17 +205,17 @@ class Site:
         return self.host
 
 
-def read_nat_type(state_dir: Path) -> str:
-    try:
-        data = json.loads((state_dir / NAT_CHECK_FILE).read_text())
-    except (OSError, ValueError):
-        return ""
-    value = data.get("nat_type") if isinstance(data, dict) else None
-    return str(value) if value else ""
+def read_nat_check(state_dir: Path) -> SavedCheck | None:
+    """The result `netboot nat-check --save` left in the state directory."""
+    return saved_check(state_dir / NAT_CHECK_FILE)
 
 
-def site_settings(config: Config, year: int) -> Site:
-    """Everything but the phone, from config.toml (RenderError when unusable)."""
+def site_settings(config: Config, year: int, nat: SavedCheck | None = None) -> Site:
+    """Everything but the phone, from config.toml (RenderError when unusable) and
+    the saved `netboot nat-check` result `nat`, which decides STUN and Rport:
+    a cone NAT turns STUN on with the checked server, a symmetric NAT or UDP
+    firewall turns STUN off and Rport on (guide 6.2 note 1: STUN cannot traverse
+    them), open internet turns STUN off."""
     prov_url = config.provisioning.url
     host = str(config.appliance.address) if config.appliance.address else ""
     if not host and prov_url:
@@ -236,9 +236,13 @@ def site_settings(config: Config, year: int) -> Site:
         stun = config.stun
         stun_server = str(stun.addresses[0]) if stun.addresses else host
         stun_port = stun.ports[0] if stun.ports else 3478
-    nat_type = read_nat_type(config.appliance.state_dir)
-    # STUN cannot traverse a symmetric NAT (guide 6.2 note 1): leave it off there.
-    use_stun = bool(stun_server) and "symmetric" not in nat_type.lower()
+    use_stun, rport, refresh = bool(stun_server), phones.rport, REFRESH
+    if nat is not None:
+        use_stun = nat.stun_usable and nat.nat_type != "open-internet" and bool(nat.server)
+        if use_stun:
+            stun_server, stun_port, refresh = nat.server, nat.port, nat.refresh
+        if not nat.stun_usable:
+            rport = True  # the NAT's mapping is the only address the server can answer
     lldp = config.lldp
     qos = QosSettings(lldp.voice_vlan, lldp.priority, lldp.dscp, lldp.signaling_dscp, lldp.enabled)
     url = prov_url or f"{http_base}/$mac.cfg"
@@ -257,10 +261,12 @@ def site_settings(config: Config, year: int) -> Site:
         name=config.appliance.name,
         sip_server=phones.sip_server or host,
         sip_port=phones.sip_port,
-        rport=phones.rport,
+        rport=rport,
         admin_user=phones.admin_user,
         admin_password=phones.admin_password,
-        stun=StunSettings(use_stun, stun_server, stun_port, nat_type=nat_type),
+        stun=StunSettings(
+            use_stun, stun_server, stun_port, refresh, nat_type=nat.nat_type if nat else ""
+        ),
         qos=qos,
         provision=provision,
         time=time_settings(phones.time_zone, ntp, year),
@@ -364,7 +370,7 @@ class ConfigRenderer:
         self.inventory_cache = InventoryCache(config.phones.inventory)
         self.env = template_environment(config.phones.templates)
         self._versions = versions
-        self._site: tuple[tuple[int, str], Site] | None = None
+        self._site: tuple[tuple[int, SavedCheck | None], Site] | None = None
         self._reported: tuple[str, ...] = ()
 
     @property
@@ -387,9 +393,10 @@ class ConfigRenderer:
 
     def site(self) -> Site:
         year = datetime.fromtimestamp(self.now(), UTC).year
-        key = (year, read_nat_type(self.config.appliance.state_dir))
+        nat = read_nat_check(self.config.appliance.state_dir)
+        key = (year, nat)
         if self._site is None or self._site[0] != key:
-            self._site = (key, site_settings(self.config, year))
+            self._site = (key, site_settings(self.config, year, nat))
         return self._site[1]
 
     # ------------------------------------------------------------ names
@@ -489,7 +496,7 @@ def check(config: Config) -> list[str]:
         return []
     problems: list[str] = []
     try:
-        site_settings(config, datetime.now(UTC).year)
+        site_settings(config, datetime.now(UTC).year, read_nat_check(config.appliance.state_dir))
     except RenderError as exc:
         return [str(exc)]
     env = template_environment(config.phones.templates)

@@ -25,7 +25,7 @@ from typing import TypeVar
 from netboot.wire import DecodeError, Reader, Writer
 
 MAGIC_COOKIE = 0x2112A442
-_COOKIE_BYTES = struct.pack("!I", MAGIC_COOKIE)
+COOKIE_BYTES = struct.pack("!I", MAGIC_COOKIE)
 FINGERPRINT_XOR = 0x5354554E
 
 # message types (method | class bits)
@@ -217,7 +217,7 @@ def peek_header(data: bytes) -> Header | None:
     msg_type, length = struct.unpack_from("!HH", data)
     if length & 3 or length + 20 != len(data):
         return None
-    tid = data[8:20] if data[4:8] == _COOKIE_BYTES else data[4:20]
+    tid = data[8:20] if data[4:8] == COOKIE_BYTES else data[4:20]
     return Header(msg_type, length, tid)
 
 
@@ -338,7 +338,7 @@ def encode(msg: StunMessage) -> bytes:
     """Serialize; values are padded with zeros to 4 bytes (callers that answer
     RFC 3489 clients pass values whose length is already a multiple of 4)."""
     if len(msg.transaction_id) == 12:
-        head = _COOKIE_BYTES + msg.transaction_id
+        head = COOKIE_BYTES + msg.transaction_id
     elif len(msg.transaction_id) == 16:
         head = msg.transaction_id
     else:

@@ -21,6 +21,12 @@ requests/s), optional attributes are dropped when the reply would exceed
 AMPLIFICATION x the request size, and anything that is not framed like a STUN
 request gets silence. Unknown comprehension-required attributes: 420 with
 UNKNOWN-ATTRIBUTES (RFC 8489 §6.3.1.1); malformed STUN requests: 400.
+
+Fast path: a bare Binding request (20 bytes, no attributes: what phones and
+most clients send) always gets the same answer from a given source on a given
+socket except for the transaction id (IPv4 XOR-MAPPED-ADDRESS depends on the
+magic cookie only, and no FINGERPRINT is added). `handle_bare` keeps those
+answers in a bounded memo and splices the request's transaction id in.
 """
 
 from __future__ import annotations
@@ -46,6 +52,9 @@ AMPLIFICATION = 4
 BURST_SECONDS = 0.5  # a bucket holds this many seconds' worth of requests
 MIN_BURST = 20.0
 MAX_SOURCES = 65536
+MAX_BARE = 65536  # memoised bare-request answers (source, socket, cookie or not)
+BARE_HEAD = b"\x00\x01\x00\x00"  # Binding request, length 0
+BARE_SIZE = 20
 
 # Comprehension-required attributes we accept in a request (the rest -> 420).
 UNDERSTOOD = frozenset(
@@ -212,22 +221,36 @@ def respond_malformed(
     return Reply(local, source, codec.encode(msg), "error-400")
 
 
+def is_bare(data: bytes) -> bool:
+    """A Binding request with no attributes (RFC 5389 or RFC 3489 framing)."""
+    return len(data) == BARE_SIZE and data[:4] == BARE_HEAD
+
+
 class RateLimiter:
     """Token bucket per source IP; bounded memory (idle buckets are dropped)."""
 
     def __init__(self, rate: float) -> None:
         self.rate = rate
         self.burst = max(MIN_BURST, rate * BURST_SECONDS)
-        self._buckets: dict[IPv4Address, tuple[float, float]] = {}
+        self._buckets: dict[int, tuple[float, float]] = {}  # IP as int -> (tokens, last)
 
     def allow(self, ip: IPv4Address, now: float) -> bool:
-        tokens, last = self._buckets.get(ip, (self.burst, now))
-        tokens = min(self.burst, tokens + (now - last) * self.rate)
+        return self.allow_key(int(ip), now)
+
+    def allow_key(self, ip: int, now: float) -> bool:
+        """`allow` for the address as an int (hashing an IPv4Address is slow)."""
+        bucket = self._buckets.get(ip)
+        if bucket is None:
+            if len(self._buckets) >= MAX_SOURCES:
+                self._expire(now)
+            tokens = self.burst
+        else:
+            tokens = bucket[0] + (now - bucket[1]) * self.rate
+            if tokens > self.burst:
+                tokens = self.burst
         if tokens < 1.0:
             self._buckets[ip] = (tokens, now)
             return False
-        if len(self._buckets) >= MAX_SOURCES and ip not in self._buckets:
-            self._expire(now)
         self._buckets[ip] = (tokens - 1.0, now)
         return True
 
@@ -251,6 +274,43 @@ class StunEngine:
     def __init__(self, site: Site, rate_limit: float) -> None:
         self.site = site
         self.limiter = RateLimiter(rate_limit)
+        # (source IP as int, port, socket, cookie or not) -> reply template, kind
+        self._bare: dict[tuple[int, int, SocketId, bool], tuple[bytes, str] | None] = {}
+
+    def handle_bare(
+        self, data: bytes, source: Endpoint, local: SocketId, now: float
+    ) -> tuple[bytes, str] | None:
+        """`handle` for a bare Binding request (`is_bare(data)`): the reply bytes
+        and kind, always sent from `local` back to `source`; None: silence."""
+        ip = int(source[0])
+        if not self.limiter.allow_key(ip, now):
+            return None
+        key = (ip, source[1], local, data[4:8] == codec.COOKIE_BYTES)
+        try:
+            template = self._bare[key]
+        except KeyError:
+            template = self._bare_template(data, source, local)
+            if len(self._bare) >= MAX_BARE:
+                self._bare.clear()
+            self._bare[key] = template
+        if template is None:
+            return None
+        answer, kind = template
+        return answer[:4] + data[4:20] + answer[20:], kind
+
+    def _bare_template(
+        self, data: bytes, source: Endpoint, local: SocketId
+    ) -> tuple[bytes, str] | None:
+        try:
+            request = codec.decode(data)
+        except DecodeError:  # cannot happen for a bare header, but never memoise a guess
+            return None
+        reply = respond(request, source, local, self.site, len(data))
+        if reply is None:
+            return None
+        if reply.socket != local or reply.destination != source:
+            raise AssertionError("a bare Binding request is answered in place")
+        return reply.data, reply.kind
 
     def handle(
         self, request: StunMessage, size: int, source: Endpoint, local: SocketId, now: float

@@ -16,6 +16,9 @@ resolved with dnspython (`_stun._udp` SRV first when no port is given).
 
 Exit code: 0 phones can use STUN through this NAT, 1 STUN will not help
 (symmetric NAT or symmetric UDP firewall), 2 the check itself failed.
+
+`--save` writes a completed result to `<state_dir>/nat-check.json`; the config
+renderer then takes the phones' STUN and Rport settings from it (`saved_check`).
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ import socket
 import sys
 import time
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 from netboot.stun import codec
@@ -35,6 +39,8 @@ from netboot.stun.codec import ChangeRequest, StunMessage
 from netboot.wire import DecodeError
 
 DEFAULT_PORT = 3478
+SAVE_FILE = "nat-check.json"  # under appliance.state_dir
+REFRESH = 50  # STUN Refresh Time, seconds (PLANET guide 6.2 default)
 EXIT_USABLE, EXIT_NOT_USABLE, EXIT_FAILED = 0, 1, 2
 
 # pystun3 result -> (code, label, phones can use STUN, advice)
@@ -62,7 +68,7 @@ def advice(code: str, server: str, port: int) -> str:
         )
         return (
             f"{name}: enable STUN (SIP1 NAT Type = 1) with this server "
-            f"(STUN Server = {server}, STUN Port = {port}, STUN Refresh Time = 30); "
+            f"(STUN Server = {server}, STUN Port = {port}, STUN Refresh Time = {REFRESH}); "
             "keep Rport on (SIP1 Enable Rport = 1)"
         )
     if code == "symmetric":
@@ -333,11 +339,63 @@ def run_check(server: str, source_ip: str | None, timeout: float = 0.5) -> Resul
         result.phone_settings = {
             "STUN Server": host if usable else "",
             "STUN Port": port,
-            "STUN Refresh Time": 30,
+            "STUN Refresh Time": REFRESH,
             "SIP1 NAT Type": 1 if usable and code != "open-internet" else 0,
             "SIP1 Enable Rport": 1,
         }
     return result
+
+
+# --- the saved result, for the config renderer --------------------------------------
+
+
+@dataclass(frozen=True)
+class SavedCheck:
+    """What the renderer needs from a saved check."""
+
+    nat_type: str  # a code of TYPES ("symmetric", "port-restricted-cone", ...)
+    stun_usable: bool
+    server: str
+    port: int
+    refresh: int = REFRESH
+
+
+def save(result: Result, state_dir: Path) -> Path:
+    """Write the result as JSON (atomically) where the renderer looks for it."""
+    state_dir.mkdir(parents=True, exist_ok=True)
+    path = state_dir / SAVE_FILE
+    tmp = path.with_name(f".{SAVE_FILE}.tmp")
+    record = {**asdict(result), "exit_code": result.exit_code, "checked_at": time.time()}
+    tmp.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+    return path
+
+
+def saved_check(path: Path) -> SavedCheck | None:
+    """The saved result at `path`; None when absent, unreadable or inconclusive.
+    `nat_type` may be a code or pystun3's own wording ("Symmetric NAT")."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(data, dict):
+        return None
+    raw = str(data.get("nat_type") or "")
+    codes = {code: usable for code, _, usable in TYPES.values()}
+    by_name = {name.lower(): code for name, (code, _, _) in TYPES.items()}
+    raw = by_name.get(raw.lower(), raw)
+    if raw not in codes or raw == "blocked":
+        return None
+    settings = data.get("phone_settings")
+    refresh = settings.get("STUN Refresh Time") if isinstance(settings, dict) else None
+    port = data.get("server_port")
+    return SavedCheck(
+        nat_type=raw,
+        stun_usable=codes[raw],
+        server=str(data.get("server") or ""),
+        port=port if isinstance(port, int) and 0 < port < 65536 else DEFAULT_PORT,
+        refresh=refresh if isinstance(refresh, int) and refresh > 0 else REFRESH,
+    )
 
 
 def _default_server(config_path: str) -> str | None:
@@ -367,6 +425,8 @@ def cmd_nat_check(args: argparse.Namespace) -> int:
     except (CheckError, OSError) as exc:
         print(f"netboot: nat-check: {exc}", file=sys.stderr)
         return EXIT_FAILED
+    if args.save:
+        _save(result, args.config)
     if args.json:
         print(json.dumps({**asdict(result), "exit_code": result.exit_code}, indent=2))
         return result.exit_code
@@ -382,6 +442,24 @@ def cmd_nat_check(args: argparse.Namespace) -> int:
     return result.exit_code
 
 
+def _save(result: Result, config_path: str) -> None:
+    from netboot.config import ConfigError, load_config
+
+    if result.exit_code == EXIT_FAILED:
+        print("netboot: nat-check: the check did not complete: not saved", file=sys.stderr)
+        return
+    try:
+        state_dir = load_config(config_path).appliance.state_dir
+        path = save(result, state_dir)
+    except ConfigError as exc:
+        print(f"netboot: nat-check: --save needs the config: {exc}", file=sys.stderr)
+        return
+    except OSError as exc:
+        print(f"netboot: nat-check: cannot save: {exc}", file=sys.stderr)
+        return
+    print(f"netboot: nat-check: saved to {path}; `netboot render` now uses it", file=sys.stderr)
+
+
 def register(subparsers: Any) -> None:
     from netboot.cli import add_config_arg
 
@@ -394,6 +472,11 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--server", help="STUN server HOST[:PORT] (default: from the config)")
     parser.add_argument("--source-ip", help="local address to test from (default: the route's)")
     parser.add_argument("--json", action="store_true", help="machine-readable output")
+    parser.add_argument(
+        "--save",
+        action="store_true",
+        help="keep the result in the state directory: rendered phone configs follow it",
+    )
     parser.add_argument(
         "--timeout", type=float, default=0.5, help="seconds per try (3-4 tries per test)"
     )

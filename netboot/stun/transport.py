@@ -1,11 +1,15 @@
 """STUN on the wire: up to four UDP sockets (A1:P1, A1:P2, A2:P1, A2:P2).
 
 Each socket is non-blocking and read from the event loop's reader callback in
-batches; every datagram goes through the codec and the engine, and the reply
-leaves from the socket the engine picks (CHANGE-REQUEST) with a plain sendto
-(a full send buffer drops the reply, as UDP would). Malformed datagrams:
-logged rate-limited, counted in BAD_INPUT["stun"], answered only if the engine
-says so (400 to a broken Binding request, silence for garbage).
+batches: one recvmmsg(2) brings up to BATCH datagrams (`batch.Batch`; one
+recvfrom at a time where libc lacks it). A bare Binding request (no
+attributes) takes the engine's memoised fast path and its answer is queued for
+one sendmmsg(2) per batch; every other datagram goes through the codec and the
+engine, and its reply leaves from the socket the engine picks (CHANGE-REQUEST)
+with a plain sendto. A full send buffer drops replies, as UDP would.
+Malformed datagrams: logged rate-limited, counted in BAD_INPUT["stun"],
+answered only if the engine says so (400 to a broken Binding request, silence
+for garbage).
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import socket
 import time
 from collections.abc import Callable
@@ -20,8 +25,9 @@ from ipaddress import IPv4Address
 from typing import TYPE_CHECKING
 
 from netboot import metrics
+from netboot.stun import batch as mmsg
 from netboot.stun import codec
-from netboot.stun.engine import Reply, Site, SocketId, StunEngine
+from netboot.stun.engine import BARE_HEAD, BARE_SIZE, Endpoint, Reply, Site, SocketId, StunEngine
 from netboot.wire import DecodeError
 
 if TYPE_CHECKING:
@@ -30,7 +36,9 @@ if TYPE_CHECKING:
 log = logging.getLogger("netboot.stun")
 
 BATCH = 64
+ROUNDS = 8  # batches per wake-up at most, so one busy socket cannot starve the loop
 LOG_EVERY = 10.0
+MAX_SOURCES = 65536
 
 
 class StunService:
@@ -47,6 +55,8 @@ class StunService:
         self._last_log = -LOG_EVERY
         self._suppressed = 0
         self._addr_cache: dict[str, IPv4Address] = {}
+        self._sources: dict[bytes, Endpoint] = {}  # sockaddr port+address bytes -> endpoint
+        self._batch = mmsg.Batch(BATCH) if mmsg.available() else None
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
@@ -79,6 +89,64 @@ class StunService:
         self.sockets.clear()
 
     def _readable(self, sock_id: SocketId, sock: socket.socket) -> None:
+        if self._batch is None:
+            self._read_one_by_one(sock_id, sock)
+            return
+        fd = sock.fileno()
+        for _ in range(ROUNDS):
+            try:
+                n = self._batch.recv(fd)
+            except OSError as exc:  # e.g. ICMP port unreachable reported on a socket
+                log.debug("stun: recvmmsg: %s", exc)
+                continue
+            if n:
+                self._serve_batch(n, sock_id, fd)
+            if n < BATCH:
+                return
+
+    def _serve_batch(self, n: int, sock_id: SocketId, fd: int) -> None:
+        """The n datagrams of the last recvmmsg: bare Binding requests answered
+        with one sendmmsg, the rest one by one through `receive`."""
+        batch = self._batch
+        assert batch is not None
+        now = self.clock()
+        handle_bare, sources, names = self.engine.handle_bare, self._sources, batch.names
+        inbuf, lens, stride, index = batch.inbuf, batch.lens, mmsg.LEN_STRIDE, mmsg.LEN_INDEX
+        stage = batch.stage
+        kinds: list[str] = []
+        for i in range(n):
+            at = i * mmsg.SLOT
+            data = inbuf[at : at + lens[i * stride + index]].tobytes()
+            if len(data) == BARE_SIZE and data[:4] == BARE_HEAD:
+                key = names[i * 16 + 2 : i * 16 + 8].tobytes()
+                source = sources.get(key)
+                if source is None:
+                    source = self._source(key)
+                answer = handle_bare(data, source, sock_id, now)
+                if answer is not None:
+                    stage(answer[0], i)
+                    kinds.append(answer[1])
+            else:
+                host, port = batch.source(i)
+                self.receive(data, host, port, sock_id)
+        if not kinds:
+            return
+        sent, failed = batch.send(fd)
+        for (host, port), err in failed:
+            self._warn(f"stun: cannot answer {host}:{port}: {os.strerror(err)}", now)
+        if sent == len(kinds):
+            for kind in set(kinds):
+                metrics.STUN_RESPONSES.labels(kind).inc(kinds.count(kind))
+        elif sent:
+            metrics.STUN_RESPONSES.labels(kinds[0]).inc(sent)
+
+    def _source(self, key: bytes) -> Endpoint:
+        if len(self._sources) >= MAX_SOURCES:
+            self._sources.clear()
+        source = self._sources[key] = (IPv4Address(key[2:6]), int.from_bytes(key[:2], "big"))
+        return source
+
+    def _read_one_by_one(self, sock_id: SocketId, sock: socket.socket) -> None:
         for _ in range(BATCH):
             try:
                 data, (host, port) = sock.recvfrom(2048)
