@@ -32,6 +32,8 @@ configure inventory firmware-revision "FW 2.10"
 configure inventory serial-number "SN0012345"
 configure inventory manufacturer "PLANET"
 configure inventory model "VIP-2140PT"
+configure med policy application voice vlan 100 priority voice dscp 46 tagged
+configure med policy application voice-signaling vlan 100 priority voice dscp 26 tagged
 """
 
 
@@ -233,6 +235,11 @@ def test_med_endpoint_inventory_and_fast_start(lab: Lab, workdir: Path) -> None:
         "system_name": "VIP-2140PT-desk12",
         "med_device_type": "endpoint class I",
     }
+    # The network policy the phone reports (what it will use) is kept too.
+    assert sorted(details[-1]["policies"], key=lambda p: p["application"]) == [
+        {"application": "voice", "vlan": 100, "tagged": True, "priority": 5, "dscp": 46},
+        {"application": "voice signaling", "vlan": 100, "tagged": True, "priority": 5, "dscp": 26},
+    ]
 
     # Hearing a new MED endpoint starts a fast start: 4 frames 1 s apart,
     # where the 30 s interval alone would have sent none in this time.
@@ -276,6 +283,8 @@ def cdp_listener(lab: Lab, ns: Netns, workdir: Path) -> tuple[subprocess.Popen[A
                 "cdp.voice_vlan",
                 "-e",
                 "cdp.platform",
+                "-e",
+                "cdp.version",
             ],
             stdout=o,
             stderr=e,
@@ -302,7 +311,7 @@ def test_cdp_voip_vlan_query_answered_and_decoded_by_tshark(lab: Lab, workdir: P
     lines = out.read_text().splitlines()
     assert len(lines) == 2, "no CDP answer to the VoIP VLAN query"
     for line in lines:
-        assert line.split("\t") == ["netboot-lab", "100", "netboot"]
+        assert line.split("\t") == ["netboot-lab", "100", "netboot", "2"]
 
     def cisco_phone() -> dict[str, Any] | None:
         phones = json.loads(server.cli("phones", "--json").stdout)
