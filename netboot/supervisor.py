@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import importlib
 import logging
 import os
@@ -115,6 +116,11 @@ async def run(config: Config) -> int:
         for service in services:
             await service.start()
             started.append(service)
+        # What start-up built (imported modules, scapy's layer tables) lives as
+        # long as the process: out of the collector's sight, a full (gen-2)
+        # collection then takes well under 1 ms instead of ~40 ms, a stall
+        # every service would feel (a DHCP OFFER waits behind it).
+        gc.freeze()
         names = ", ".join(s.name for s in started)
         log.info("ready: %s", names)
         sd_notify(f"READY=1\nSTATUS=serving {names}")
