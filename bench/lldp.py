@@ -379,6 +379,9 @@ def main() -> int:
             if args.only in (None, "lldpd"):
                 results["lldpd"] = bench_lldpd(lab, tmp, args)
 
+    # Wall-clock latencies stretch with whatever else the cores run.
+    one, five, fifteen = os.getloadavg()
+    print(f"load average at the end: {one:.2f} {five:.2f} {fifteen:.2f} (1/5/15 min)")
     storm = f"{args.endpoints} endpoints x {args.rounds} rounds 1 s apart"
     for name, r in results.items():
         print(f"== {name}")
