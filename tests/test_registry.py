@@ -91,3 +91,17 @@ def test_one_flush_many_phones(tmp_path: Path) -> None:
     assert all(p.state == "url-sent" and p.last_event == "dhcp ack" for p in phones)
     assert phones[5].ip == "10.0.0.5"
     reg.close()
+
+
+def test_flush_in_batches_keeps_order(tmp_path: Path) -> None:
+    # The supervisor writes a burst a batch at a time (other services run in
+    # between); the oldest events go first and none is lost or duplicated.
+    reg = Registry(tmp_path)
+    mac = "00:30:4f:00:00:01"
+    for i in range(250):
+        reg.record(mac, "lldp", "neighbor", {"n": i}, now=float(i), model=f"m{i}")
+    assert [reg.flush(limit=100) for _ in range(4)] == [100, 100, 50, 0]
+    assert [e.detail["n"] for e in reg.timeline(mac)] == list(range(250))
+    phone = reg.phone(mac)
+    assert phone is not None and phone.model == "m249"
+    reg.close()
