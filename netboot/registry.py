@@ -189,15 +189,19 @@ class Registry:
     def pending(self) -> int:
         return len(self._queue)
 
-    def flush(self) -> int:
-        """Write every queued event in one transaction; returns how many.
+    def flush(self, limit: int | None = None) -> int:
+        """Write every queued event (the oldest `limit` of them) in one
+        transaction; returns how many.
 
         Events go in with one executemany; each phone touched gets one upsert
         carrying its merged facts and its new state (worked out here, against
         a cache of each phone's state: this registry is the only writer)."""
         if not self._queue:
             return 0
-        batch, self._queue = self._queue, []
+        if limit is None or limit >= len(self._queue):
+            batch, self._queue = self._queue, []
+        else:
+            batch, self._queue = self._queue[:limit], self._queue[limit:]
         if self._states is None:
             self._states = dict(self._conn.execute("SELECT mac, state FROM phones").fetchall())
         states = self._states

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import importlib
 import logging
 import os
@@ -22,6 +23,9 @@ from typing import Protocol
 from netboot.config import Config
 from netboot.dhcp.leases import LeaseStore
 from netboot.registry import Registry
+
+# Registry events per transaction: ~20 µs each, so a flush holds the loop ~2 ms.
+FLUSH_BATCH = 100
 
 log = logging.getLogger("netboot")
 
@@ -91,10 +95,15 @@ def sd_notify(message: str) -> None:
         sock.sendall(message.encode())
 
 
-async def _flush_registry(registry: Registry, interval: float = 0.25) -> None:
+async def _flush_registry(
+    registry: Registry, interval: float = 0.25, batch: int = FLUSH_BATCH
+) -> None:
     while True:
         await asyncio.sleep(interval)
-        registry.flush()
+        # A burst (500 phones heard at once) is written a batch at a time,
+        # the other services running in between.
+        while registry.flush(limit=batch) == batch:
+            await asyncio.sleep(0)
 
 
 async def run(config: Config) -> int:
@@ -115,6 +124,11 @@ async def run(config: Config) -> int:
         for service in services:
             await service.start()
             started.append(service)
+        # What start-up built (imported modules, scapy's layer tables) lives as
+        # long as the process: out of the collector's sight, a full (gen-2)
+        # collection then takes well under 1 ms instead of ~40 ms, a stall
+        # every service would feel (a DHCP OFFER waits behind it).
+        gc.freeze()
         names = ", ".join(s.name for s in started)
         log.info("ready: %s", names)
         sd_notify(f"READY=1\nSTATUS=serving {names}")

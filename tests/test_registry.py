@@ -114,3 +114,17 @@ def test_forbidden_fetch_is_in_the_timeline_but_moves_no_state(tmp_path: Path) -
     reg.record(mac, "tftp", "fetch", {**own, "result": "not-found"}, now=5)
     assert reg.phone(mac).state == "failed"  # type: ignore[union-attr]
     reg.close()
+
+
+def test_flush_in_batches_keeps_order(tmp_path: Path) -> None:
+    # The supervisor writes a burst a batch at a time (other services run in
+    # between); the oldest events go first and none is lost or duplicated.
+    reg = Registry(tmp_path)
+    mac = "00:30:4f:00:00:01"
+    for i in range(250):
+        reg.record(mac, "lldp", "neighbor", {"n": i}, now=float(i), model=f"m{i}")
+    assert [reg.flush(limit=100) for _ in range(4)] == [100, 100, 50, 0]
+    assert [e.detail["n"] for e in reg.timeline(mac)] == list(range(250))
+    phone = reg.phone(mac)
+    assert phone is not None and phone.model == "m249"
+    reg.close()

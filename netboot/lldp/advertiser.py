@@ -18,8 +18,8 @@ from the first frame, not only after an endpoint spoke MED (TIA-1057 lets a
 network connectivity device wait): phones that wait for the network's MED
 first still learn the VLAN, and other stations ignore the TLVs. Without a
 `voice_vlan` the appliance advertises no network policy and no CDP VoIP VLAN:
-it still identifies itself and still collects the phones' inventory, and
-`netboot check` warns. CDP says the same VLAN as LLDP (Cisco phones hearing two
+it still identifies itself and still collects the phones' inventory (the
+start-up log line says so). CDP says the same VLAN as LLDP (Cisco phones hearing two
 different VLANs reboot in a loop).
 """
 

@@ -67,8 +67,8 @@ LLDP_GROUP = bytes.fromhex("0180c200000e")
 CDP_GROUP = bytes.fromhex("01000ccccccc")
 CDP_CAP_PHONE = 0x80
 # Then yield to the loop: a new neighbour's frame takes ~0.7 ms to decode, so
-# a flood of new phones holds other services (DHCP) up for at most ~5 ms.
-READS_PER_WAKEUP = 8
+# a flood of new phones holds other services (DHCP) up for at most ~3 ms.
+READS_PER_WAKEUP = 4
 # A floor of phones booting together sends hundreds of LLDPDUs within a
 # millisecond; the default buffer (~90 frames) would drop most of them.
 RECEIVE_BUFFER = 4 << 20
