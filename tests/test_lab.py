@@ -159,6 +159,17 @@ def test_lab_provisions_twenty_phones_and_leaves_nothing() -> None:
             assert (r["vlan"], r["vlan_source"]) == (100, "lldp-med"), r
         if r["vendor"] == "planet" and "tftp" in data["services"]:
             assert r["url"].startswith("tftp://"), r
+        if r["vendor"] == "snom" and "pnp" in data["services"]:
+            # The lab's DHCP leaves the URL out for snom: the phone finds it by
+            # SIP PnP, and the appliance's registry shows the whole exchange.
+            assert r["url_source"] == "pnp" and "pnp" in r["steps"], r
+            assert r["url"] == f"http://192.0.2.1/{r['mac'].replace(':', '')}.cfg", r
+            assert r["appliance"] == ["pnp subscribe", "pnp notify", "pnp notify-answered"], r
+        else:
+            assert r["url_source"].startswith("option"), r
+            assert "pnp" not in r["steps"] and r["appliance"] == [], r
+        if "stun" in data["services"]:
+            assert "stun" in r["steps"], r
     assert data["server_peak_rss_kb"] > 0
     assert_nothing_left(data["lab"])
 

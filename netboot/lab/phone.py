@@ -17,6 +17,11 @@ The sequence (FIELD-NOTES "DHCP", "SIP Plug-and-Play", "LLDP-MED and CDP"):
    Each must arrive, and the own file must be the one written for this MAC.
 5. The Action URL events a phone sends once it runs: setup completed, then
    registration succeeded.
+6. Optionally (the lab's appliance runs STUN): a STUN Binding request
+   (RFC 8489 §6.1, magic cookie, FINGERPRINT) from the phone's address, as a
+   phone configured with a STUN server sends before registering; the
+   XOR-MAPPED-ADDRESS must be the phone's own address and port (no NAT
+   between a phone and an appliance in its VLAN).
 
 The shared wire (one raw socket for every phone's DHCP, the LLDP listener,
 the address plumber) lives in `segment.py`; a phone is only its state and
@@ -40,7 +45,8 @@ from urllib.parse import quote, urlsplit
 from netboot.dhcp import codec
 from netboot.dhcp.codec import DhcpMessage
 from netboot.lab.segment import DhcpMux, build_lldp_med
-from netboot.wire import format_mac
+from netboot.stun import codec as stun
+from netboot.wire import DecodeError, format_mac
 
 
 @dataclass(frozen=True)
@@ -126,6 +132,7 @@ class PhoneResult:
     url: str = ""
     url_source: str = ""
     steps: dict[str, float] = field(default_factory=dict)
+    appliance: list[str] = field(default_factory=list)  # the appliance's events, checked
     ok: bool = False
     error: str = ""
     started: float = 0.0
@@ -146,6 +153,7 @@ class PhoneResult:
             "url": self.url,
             "url_source": self.url_source,
             "steps": {k: round(v, 4) for k, v in self.steps.items()},
+            "appliance": self.appliance,
             "total": round(self.total, 4),
             "result": "ok" if self.ok else "failed",
             "error": self.error,
@@ -397,6 +405,60 @@ async def pnp_subscribe(vendor: Vendor, mac: bytes, ip: str, timeout: float) -> 
         transport.close()
 
 
+# ------------------------------------------------------------------ STUN
+
+
+class _StunClient(asyncio.DatagramProtocol):
+    def __init__(self) -> None:
+        self.queue: asyncio.Queue[bytes] = asyncio.Queue()
+
+    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+        self.queue.put_nowait(data)
+
+
+async def stun_binding(server: tuple[str, int], source_ip: str, timeout: float) -> tuple[str, int]:
+    """One Binding request from `source_ip`, retransmitted at 0.5, 1, 2 ... s
+    (RFC 8489 §6.2.1); the XOR-MAPPED-ADDRESS of the success response, after
+    checking the answer belongs to this request and the mapped address is ours."""
+    loop = asyncio.get_running_loop()
+    transport, proto = await loop.create_datagram_endpoint(
+        _StunClient, local_addr=(source_ip, 0), family=socket.AF_INET
+    )
+    try:
+        own_port = transport.get_extra_info("sockname")[1]
+        tid = os.urandom(12)
+        request = stun.encode(stun.StunMessage(stun.BINDING_REQUEST, tid, (stun.Fingerprint(),)))
+        deadline = time.monotonic() + timeout
+        wait = 0.5
+        while (left := deadline - time.monotonic()) > 0:
+            transport.sendto(request, server)
+            until = time.monotonic() + min(wait, left)
+            wait = min(wait * 2, 4.0)
+            while (remaining := until - time.monotonic()) > 0:
+                try:
+                    data = await asyncio.wait_for(proto.queue.get(), remaining)
+                except TimeoutError:
+                    break
+                try:
+                    reply = stun.decode(data)
+                except DecodeError:
+                    continue
+                if reply.transaction_id != tid:
+                    continue
+                if reply.type != stun.BINDING_RESPONSE:
+                    raise StepFailed(f"STUN {server[0]}: answer type {reply.type:#06x}")
+                mapped = reply.address(stun.XOR_MAPPED_ADDRESS)
+                if mapped is None:
+                    raise StepFailed(f"STUN {server[0]}: no XOR-MAPPED-ADDRESS")
+                got = (str(mapped.address), mapped.port)
+                if got != (source_ip, own_port):
+                    raise StepFailed(f"STUN mapped {got[0]}:{got[1]}, not {source_ip}:{own_port}")
+                return got
+        raise StepFailed(f"STUN {server[0]}:{server[1]}: no answer within {timeout:.0f} s")
+    finally:
+        transport.close()
+
+
 # ------------------------------------------------------------------ the phone
 
 
@@ -419,6 +481,7 @@ class PhoneEnv:
     action_url: str = ""  # with $mac/$ip/$model, {event}
     action_events: tuple[str, ...] = ()
     fetch_files: bool = True  # False: this build serves no files (DHCP only)
+    stun_server: tuple[str, int] | None = None  # a Binding request after boot
     timeout: float = 20.0
 
 
@@ -509,6 +572,11 @@ class Phone:
                     if status != 200:
                         raise StepFailed(f"Action URL {event}: HTTP {status}")
                 r.steps["action"] = time.monotonic() - t
+            if self.env.stun_server is not None:
+                step = "stun"
+                t = time.monotonic()
+                await stun_binding(self.env.stun_server, r.ip, self.env.timeout)
+                r.steps["stun"] = time.monotonic() - t
             r.ok = True
         except StepFailed as exc:
             r.error = f"{step}: {exc}"
