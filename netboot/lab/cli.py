@@ -496,14 +496,18 @@ async def _boot_all(
     progress = Progress(len(phones), sys.stderr.isatty())
     t = time.monotonic()
     try:
-        results = await run_fleet(phones, mux, plumber, progress)
+        try:
+            results = await run_fleet(phones, mux, plumber, progress)
+        finally:
+            if listener is not None:
+                listener.close()
+        if features["status"] and env.fetch_files:
+            await check_registry(
+                results, str(addr.server), "registered" if features["action"] else "fetched-own"
+            )
     finally:
-        if listener is not None:
-            listener.close()
-    if features["status"] and env.fetch_files:
-        await check_registry(
-            results, str(addr.server), "registered" if features["action"] else "fetched-own"
-        )
+        for phone in phones:  # the phones stay on (SIP socket open) until checked
+            phone.close()
     return results, time.monotonic() - t, peak_rss_kb(server.pid)
 
 

@@ -40,6 +40,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address
+from typing import cast
 from urllib.parse import quote, urlsplit
 
 from netboot.dhcp import codec
@@ -301,11 +302,23 @@ PNP_GROUP = "224.0.1.75"
 
 
 class _SipEndpoint(asyncio.DatagramProtocol):
+    """The phone's SIP port. It answers every NOTIFY with 200 as it arrives,
+    retransmissions too (RFC 3261 §17.2.1: the notifier resends until it
+    hears the 200, so a phone keeps answering while its socket is open)."""
+
     def __init__(self) -> None:
-        self.queue: asyncio.Queue[tuple[bytes, tuple[str, int]]] = asyncio.Queue()
+        self.queue: asyncio.Queue[tuple[str, tuple[str, int]]] = asyncio.Queue()
+        self.transport: asyncio.DatagramTransport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # (CPython's selector datagram transport does not subclass DatagramTransport)
+        self.transport = cast(asyncio.DatagramTransport, transport)
 
     def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
-        self.queue.put_nowait((data, addr))
+        text = data.decode(errors="replace")
+        if text.startswith("NOTIFY ") and self.transport is not None:
+            self.transport.sendto(response_to(text), addr)
+        self.queue.put_nowait((text, addr))
 
 
 def _sip_headers(text: str) -> tuple[str, dict[str, list[str]], str]:
@@ -352,11 +365,15 @@ def response_to(request: str, status: str = "200 OK") -> bytes:
     return ("\r\n".join(out) + "\r\nContent-Length: 0\r\n\r\n").encode()
 
 
-async def pnp_subscribe(vendor: Vendor, mac: bytes, ip: str, timeout: float) -> str:
+async def pnp_subscribe(
+    vendor: Vendor, mac: bytes, ip: str, timeout: float
+) -> tuple[str, asyncio.DatagramTransport]:
     """SUBSCRIBE to 224.0.1.75:5060 from the phone's address; wait for the
-    200 and the NOTIFY, answer the NOTIFY 200, return its body (the URL).
-    Retransmits the SUBSCRIBE with timer E (0.5 s doubling to 4 s) until the
-    200 arrives; "" when no NOTIFY came within `timeout`."""
+    200 and the NOTIFY (answered 200 by the endpoint), return its body (the
+    URL, "" when no NOTIFY came within `timeout`) and the SIP socket, which
+    the phone keeps open, answering retransmitted NOTIFYs, until it closes
+    it. Retransmits the SUBSCRIBE with timer E (0.5 s doubling to 4 s) until
+    the 200 arrives."""
     loop = asyncio.get_running_loop()
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     try:
@@ -384,10 +401,9 @@ async def pnp_subscribe(vendor: Vendor, mac: bytes, ip: str, timeout: float) -> 
                 wait = min(wait * 2, 4.0)
             until = left if answered else min(left, max(0.0, next_send - time.monotonic()))
             try:
-                data, addr = await asyncio.wait_for(proto.queue.get(), until)
+                text, _ = await asyncio.wait_for(proto.queue.get(), until)
             except TimeoutError:
                 continue
-            text = data.decode(errors="replace")
             first, headers, body = _sip_headers(text)
             if first.startswith("SIP/2.0 "):
                 if first.split()[1].startswith("2") and "SUBSCRIBE" in " ".join(
@@ -395,14 +411,12 @@ async def pnp_subscribe(vendor: Vendor, mac: bytes, ip: str, timeout: float) -> 
                 ):
                     answered = True
                 continue
-            if first.startswith("NOTIFY "):
-                transport.sendto(response_to(text), addr)
-                url = body.strip()
-                if url:
-                    return url
-        return ""
-    finally:
+            if first.startswith("NOTIFY ") and (url := body.strip()):
+                return url, transport
+        return "", transport
+    except BaseException:
         transport.close()
+        raise
 
 
 # ------------------------------------------------------------------ STUN
@@ -477,7 +491,10 @@ class PhoneEnv:
     lldp_send: Callable[[bytes], None] | None = None
     lldp_required: bool = False  # the lab advertises a voice VLAN: a phone must learn it
     # (mac, vendor, ip, timeout) -> URL from the NOTIFY ("" when none came)
-    pnp: Callable[[bytes, Vendor, str, float], Awaitable[str]] | None = None
+    # and the phone's SIP socket (open until `Phone.close`)
+    pnp: (
+        Callable[[bytes, Vendor, str, float], Awaitable[tuple[str, asyncio.BaseTransport]]] | None
+    ) = None
     action_url: str = ""  # with $mac/$ip/$model, {event}
     action_events: tuple[str, ...] = ()
     fetch_files: bool = True  # False: this build serves no files (DHCP only)
@@ -492,6 +509,13 @@ class Phone:
         self.env = env
         self.result = PhoneResult(format_mac(mac), vendor.name, vendor.model)
         self.hostname = f"{vendor.name}-{mac.hex()[-6:]}"
+        self.sip: asyncio.BaseTransport | None = None
+
+    def close(self) -> None:
+        """Power off: the SIP socket (kept open after PnP) closes."""
+        if self.sip is not None:
+            self.sip.close()
+            self.sip = None
 
     async def boot(self) -> PhoneResult:
         r = self.result
@@ -535,7 +559,7 @@ class Phone:
             if not url and self.env.pnp is not None:
                 step = "pnp"
                 t = time.monotonic()
-                url = await self.env.pnp(self.mac, self.vendor, r.ip, self.env.timeout)
+                url, self.sip = await self.env.pnp(self.mac, self.vendor, r.ip, self.env.timeout)
                 source = "pnp"
                 r.steps["pnp"] = time.monotonic() - t
             if not url:
