@@ -12,7 +12,10 @@ with_tests=0
 [ "${1:-}" = "--test" ] && with_tests=1
 
 export DEBIAN_FRONTEND=noninteractive
-packages=(python3 python3-pip iproute2 ca-certificates)
+# netifaces comes from Debian: from PyPI, pip would build it from source on
+# Python 3.11+, and pip installed without its recommends has no compiler.
+# `netboot lab` needs nothing more: ip (iproute2), sysctl (procps), sh and cat.
+packages=(python3 python3-pip python3-netifaces iproute2 procps ca-certificates)
 if [ "$with_tests" = 1 ]; then
     # Real peers: DHCP clients and servers, LLDP, SIP, TFTP, STUN, NAT, capture, browser.
     packages+=(isc-dhcp-client udhcpc busybox lldpd sip-tester tftp-hpa tftpd-hpa kea-admin

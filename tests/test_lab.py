@@ -7,9 +7,11 @@ no namespace with the lab's prefix, no netboot process, no temp directory.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -22,7 +24,14 @@ import pytest
 from netboot.dhcp import codec
 from netboot.dhcp.codec import DhcpMessage
 from netboot.lab.cli import LabError, addressing, assign_vendors, parse_mix
-from netboot.lab.phone import VENDORS, Phone, PhoneEnv, expected_own_file, phone_mac
+from netboot.lab.phone import (
+    VENDORS,
+    Phone,
+    PhoneEnv,
+    _SipEndpoint,
+    expected_own_file,
+    phone_mac,
+)
 from netboot.lab.segment import build_lldp_med, parse_lldp_policies
 from tests.netns import REPO, wait_for
 
@@ -136,6 +145,42 @@ def test_phone_lldpdu_decodes_as_a_med_endpoint() -> None:
     assert "SIP-T54W" in text and "Yealink" in text and "yl-1" in text
 
 
+def test_phone_answers_every_notify_retransmission_on_loopback() -> None:
+    """The notifier resends a NOTIFY until it hears the 200 (RFC 3261 §17.2.1):
+    the phone's SIP port answers each copy, echoing its Via/CSeq."""
+    notify = (
+        b"NOTIFY sip:127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bKn1\r\n"
+        b"From: <sip:pnp@127.0.0.1>;tag=a\r\nTo: <sip:MAC@224.0.1.75>;tag=b\r\n"
+        b"Call-ID: c1\r\nCSeq: 7 NOTIFY\r\nEvent: ua-profile\r\nContent-Length: 17\r\n\r\n"
+        b"http://x/$mac.cfg"
+    )
+
+    async def main() -> list[bytes]:
+        loop = asyncio.get_running_loop()
+        phone, proto = await loop.create_datagram_endpoint(
+            _SipEndpoint, local_addr=("127.0.0.1", 0)
+        )
+        notifier = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        notifier.bind(("127.0.0.1", 0))
+        notifier.settimeout(5)
+        try:
+            address = phone.get_extra_info("sockname")
+            answers = []
+            for _ in range(2):
+                notifier.sendto(notify, address)
+                answers.append(await asyncio.to_thread(notifier.recv, 2048))
+            assert proto.queue.qsize() == 2  # both copies reach the phone too
+            return answers
+        finally:
+            notifier.close()
+            phone.close()
+
+    answers = asyncio.run(main())
+    for answer in answers:
+        assert answer.startswith(b"SIP/2.0 200 OK\r\n")
+        assert b"CSeq: 7 NOTIFY" in answer and b"branch=z9hG4bKn1" in answer
+
+
 # ------------------------------------------------------------------ the real thing
 
 
@@ -159,6 +204,17 @@ def test_lab_provisions_twenty_phones_and_leaves_nothing() -> None:
             assert (r["vlan"], r["vlan_source"]) == (100, "lldp-med"), r
         if r["vendor"] == "planet" and "tftp" in data["services"]:
             assert r["url"].startswith("tftp://"), r
+        if r["vendor"] == "snom" and "pnp" in data["services"]:
+            # The lab's DHCP leaves the URL out for snom: the phone finds it by
+            # SIP PnP, and the appliance's registry shows the whole exchange.
+            assert r["url_source"] == "pnp" and "pnp" in r["steps"], r
+            assert r["url"] == f"http://192.0.2.1/{r['mac'].replace(':', '')}.cfg", r
+            assert r["appliance"] == ["pnp subscribe", "pnp notify", "pnp notify-answered"], r
+        else:
+            assert r["url_source"].startswith("option"), r
+            assert "pnp" not in r["steps"] and r["appliance"] == [], r
+        if "stun" in data["services"]:
+            assert "stun" in r["steps"], r
     assert data["server_peak_rss_kb"] > 0
     assert_nothing_left(data["lab"])
 

@@ -437,3 +437,101 @@ def test_api_follows_registry_flushes_and_caps_timelines(tmp_path: Path) -> None
         assert len(page.rows) == status.TIMELINE_LIMIT
 
     run_app(tmp_path, body)
+
+
+# ---------------------------------------------------------------- bad input, per service
+
+
+def _bad_input(service: str) -> float:
+    value = metrics.REGISTRY.get_sample_value("netboot_bad_input_total", {"service": service})
+    return value or 0.0
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+async def _exchange(port: int, data: bytes, greeting: bool = False) -> bytes:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        if greeting:
+            await asyncio.wait_for(reader.readline(), 10)
+        writer.write(data)
+        await writer.drain()
+        return await asyncio.wait_for(reader.readline(), 10)
+    finally:
+        writer.close()
+        await writer.wait_closed()
+
+
+# pyftpdlib (2.x) still imports asyncore/asynchat, deprecated since Python 3.10.
+@pytest.mark.filterwarnings(
+    "ignore:The (asyncore|asynchat) module is deprecated:DeprecationWarning"
+)
+def test_http_and_ftp_count_what_they_cannot_parse(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A request the server cannot parse is dropped (400 / 500), counted in
+    netboot_bad_input_total for that service, and logged as one line (no
+    traceback) at most every few seconds; a good request counts nothing."""
+    from netboot.ftp.server import FtpService
+    from netboot.http.app import HttpService
+
+    state, root = tmp_path / "state", tmp_path / "files"
+    root.mkdir()
+    (root / "common.cfg").write_bytes(b"x")
+    http_port, ftp_port = _free_port(), _free_port()
+    config = parse_config(
+        {
+            "appliance": {"interface": "lo", "state_dir": str(state)},
+            "provisioning": {"root": str(root)},
+            "dhcp": {"enabled": False},
+            "http": {"port": http_port, "https_port": 0},
+            "ftp": {"enabled": True, "port": ftp_port},
+        }
+    )
+    registry, leases = Registry(state), LeaseStore(state)
+    ctx = Context(config, registry, leases)
+    http, ftp = HttpService(ctx, host="127.0.0.1"), FtpService(ctx, host="127.0.0.1")
+    before = {s: _bad_input(s) for s in ("http", "ftp")}
+
+    async def main() -> None:
+        await http.start()
+        await ftp.start()
+        try:
+            good = await _exchange(http_port, b"GET /common.cfg HTTP/1.1\r\nHost: x\r\n\r\n")
+            assert good.startswith(b"HTTP/1.1 200"), good
+            assert _bad_input("http") == before["http"]
+            for junk in (
+                b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03" + bytes(32) + b"\r\n\r\n",
+                b"GET /x HTTP/1.1\r\nHost: x\r\nBad Header\r\n\r\n",
+                b"GET /" + b"a" * 20000 + b" HTTP/1.1\r\n\r\n",
+            ):
+                status = await _exchange(http_port, junk)
+                assert status.startswith(b"HTTP/1.1 400") or status.startswith(b"HTTP/1.0 400"), (
+                    junk[:20],
+                    status,
+                )
+            assert _bad_input("http") == before["http"] + 3
+            assert (await _exchange(ftp_port, b"NOOP\r\n", greeting=True)).startswith(b"200")
+            assert _bad_input("ftp") == before["ftp"]
+            assert (await _exchange(ftp_port, b"XYZZY\r\n", greeting=True)).startswith(b"500")
+            assert _bad_input("ftp") == before["ftp"] + 1
+        finally:
+            await ftp.stop()
+            await http.stop()
+
+    with caplog.at_level(logging.WARNING, logger="netboot"):
+        try:
+            asyncio.run(main())
+        finally:
+            registry.close()
+            leases.close()
+    dropped = [r for r in caplog.records if "malformed request" in r.getMessage()]
+    assert len(dropped) == 1, [r.getMessage() for r in caplog.records]  # rate-limited
+    assert dropped[0].exc_info is None and "127.0.0.1" in dropped[0].getMessage()

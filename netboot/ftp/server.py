@@ -33,6 +33,7 @@ from pyftpdlib.handlers import FTPHandler
 from pyftpdlib.ioloop import IOLoop
 from pyftpdlib.servers import FTPServer
 
+from netboot import metrics
 from netboot.provisioning.files import FileResolver, Refusal, Resolved, resolver_for
 from netboot.supervisor import Context
 
@@ -129,6 +130,14 @@ class ResolvingHandler(FTPHandler):  # type: ignore[misc]
         else:
             self.last_refused = ""
         return outcome
+
+    def respond(self, resp: str, *args: Any, **kwargs: Any) -> None:
+        # pyftpdlib parses the commands and answers what it cannot parse with
+        # 500 (unknown command, line too long) or 501 (bad arguments): those
+        # are the FTP service's drops of bad input.
+        if resp[:4] in ("500 ", "501 "):
+            metrics.BAD_INPUT.labels("ftp").inc()
+        super().respond(resp, *args, **kwargs)
 
     def ftp_SIZE(self, path: str) -> None:
         # Clients (curl) ask SIZE before RETR: answer it the way RETR would be,

@@ -24,9 +24,11 @@ from typing import Any
 
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
+from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.web_request import BaseRequest
 from aiohttp.web_response import StreamResponse
 
+from netboot import metrics
 from netboot.http.auth import Authenticator
 from netboot.provisioning.files import FileResolver, Refusal, Resolved, resolver_for
 from netboot.supervisor import Context
@@ -292,6 +294,37 @@ class DebugAccessLogger(AbstractAccessLogger):
         return self.logger.isEnabledFor(logging.DEBUG)
 
 
+class RequestErrorLogger(logging.LoggerAdapter):  # type: ignore[type-arg]
+    """The logger aiohttp's connection handler reports to. A request it cannot
+    parse (garbage, a TLS hello on the HTTP port, an oversized line) never
+    reaches a handler: aiohttp answers 400 itself and logs it, with a
+    traceback. That is bad input: one line at most every `every` seconds,
+    counted in BAD_INPUT["http"]; anything else goes on to the log as is."""
+
+    def __init__(self, logger: logging.Logger, every: float = 10.0) -> None:
+        super().__init__(logger, {})
+        self.every = every
+        self.last = -1e9
+        self.suppressed = 0
+
+    def log(self, level: int, msg: object, *args: Any, **kwargs: Any) -> None:
+        exc = kwargs.get("exc_info")
+        if not isinstance(exc, HttpProcessingError):
+            super().log(level, msg, *args, **kwargs)
+            return
+        metrics.BAD_INPUT.labels("http").inc()
+        now = asyncio.get_running_loop().time()
+        if now - self.last < self.every:
+            self.suppressed += 1
+            return
+        self.last, extra = now, self.suppressed
+        self.suppressed = 0
+        peer = args[0] if args else "?"
+        reason = (exc.message or type(exc).__name__).splitlines()[0][:120]
+        more = f" ({extra} more since)" if extra else ""
+        self.logger.warning("http: dropped a malformed request from %s: %s%s", peer, reason, more)
+
+
 class HttpService:
     """HTTP on `http.port` and, when `https_port` is set, HTTPS with the same app."""
 
@@ -312,6 +345,7 @@ class HttpService:
             handle_signals=False,
             access_log=log,
             access_log_class=DebugAccessLogger,
+            logger=RequestErrorLogger(log),
             shutdown_timeout=SHUTDOWN_GRACE,
         )
         await self.runner.setup()

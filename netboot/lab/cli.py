@@ -134,6 +134,7 @@ def write_config(
         "http": "http" in services,
         "pnp": "pnp" in services,
         "lldp": "lldp" in services,
+        "stun": "stun" in services,
         "action": "http" in services and has_module("netboot.http.action"),
         "status": "http" in services and has_module("netboot.http.status"),
     }
@@ -198,7 +199,8 @@ voice_vlan = {VOICE_VLAN}
 cdp = true
 
 [stun]
-enabled = false
+enabled = {str(features["stun"]).lower()}
+addresses = ["{server}"]
 """
     path.write_text(text)
     return features
@@ -486,6 +488,7 @@ async def _boot_all(
         ),
         action_events=ACTION_EVENTS,
         fetch_files=features["http"] or features["tftp"],
+        stun_server=(str(addr.server), 3478) if features["stun"] else None,
         timeout=args.timeout,
     )
     phones = [Phone(v, phone_mac(v, i, salt), env) for i, v in enumerate(vendors)]
@@ -493,21 +496,30 @@ async def _boot_all(
     progress = Progress(len(phones), sys.stderr.isatty())
     t = time.monotonic()
     try:
-        results = await run_fleet(phones, mux, plumber, progress)
+        try:
+            results = await run_fleet(phones, mux, plumber, progress)
+        finally:
+            if listener is not None:
+                listener.close()
+        if features["status"] and env.fetch_files:
+            await check_registry(
+                results, str(addr.server), "registered" if features["action"] else "fetched-own"
+            )
     finally:
-        if listener is not None:
-            listener.close()
-    if features["status"] and env.fetch_files:
-        await check_registry(
-            results, str(addr.server), "registered" if features["action"] else "fetched-own"
-        )
+        for phone in phones:  # the phones stay on (SIP socket open) until checked
+            phone.close()
     return results, time.monotonic() - t, peak_rss_kb(server.pid)
+
+
+PNP_EVENTS = ("pnp subscribe", "pnp notify", "pnp notify-answered")
 
 
 async def check_registry(results: list[PhoneResult], server: str, expected: str) -> None:
     """The appliance's own view (its /api/phones) must agree: every phone that
-    booted shows `expected` there. The registry is flushed in batches, so this
-    polls for a while; a phone it still disagrees on fails."""
+    booted shows `expected` there, and every phone that found its URL by SIP
+    PnP has the SUBSCRIBE, the NOTIFY (with that URL) and the phone's answer to
+    it in its timeline. The registry is flushed in batches, so this polls for
+    a while; a phone it still disagrees on fails."""
     booted = {r.mac: r for r in results if r.ok}
     if not booted:
         return
@@ -528,6 +540,36 @@ async def check_registry(results: list[PhoneResult], server: str, expected: str)
         if states.get(mac) != expected:
             r.ok = False
             r.error = f"registry: the appliance shows {states.get(mac, 'nothing')}, not {expected}"
+    by_pnp = [r for r in booted.values() if r.ok and r.url_source == "pnp"]
+    gate = asyncio.Semaphore(16)
+    await asyncio.gather(*(_check_pnp_timeline(r, server, source, gate) for r in by_pnp))
+
+
+async def _check_pnp_timeline(
+    r: PhoneResult, server: str, source: str, gate: asyncio.Semaphore
+) -> None:
+    async with gate:
+        try:
+            status, body = await http_get(
+                f"http://{server}/api/phones/{r.mac}", source, "netboot-lab", 10
+            )
+            events = json.loads(body)["events"] if status == 200 else []
+        except (OSError, TimeoutError, ValueError, KeyError, StepFailed) as exc:
+            r.ok, r.error = False, f"registry: timeline of {r.mac}: {exc}"
+            return
+    seen = [f"{e['service']} {e['kind']}" for e in events]
+    r.appliance = [kind for kind in dict.fromkeys(seen) if kind.startswith("pnp ")]
+    missing = [kind for kind in PNP_EVENTS if kind not in seen]
+    urls = {
+        e["detail"].get("url") for e in events if (e["service"], e["kind"]) == ("pnp", "notify")
+    }
+    if missing:
+        r.ok, r.error = False, f"registry: no {', '.join(missing)} in the appliance's timeline"
+    elif r.url not in urls:
+        r.ok, r.error = (
+            False,
+            f"registry: the appliance's NOTIFY sent {urls}, the phone got {r.url}",
+        )
 
 
 def _percentile(values: Sequence[float], pct: float) -> float:
@@ -540,7 +582,7 @@ def _percentile(values: Sequence[float], pct: float) -> float:
 def _print_results(results: list[PhoneResult], summary: dict[str, Any]) -> None:
     from netboot.cli import print_table
 
-    step_names = ["dhcp", "lldp", "dhcp-voice", "pnp", "common", "own", "action"]
+    step_names = ["dhcp", "lldp", "dhcp-voice", "pnp", "common", "own", "action", "stun"]
     used = [s for s in step_names if any(s in r.steps for r in results)]
     rows = []
     for r in results:

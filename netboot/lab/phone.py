@@ -17,6 +17,11 @@ The sequence (FIELD-NOTES "DHCP", "SIP Plug-and-Play", "LLDP-MED and CDP"):
    Each must arrive, and the own file must be the one written for this MAC.
 5. The Action URL events a phone sends once it runs: setup completed, then
    registration succeeded.
+6. Optionally (the lab's appliance runs STUN): a STUN Binding request
+   (RFC 8489 §6.1, magic cookie, FINGERPRINT) from the phone's address, as a
+   phone configured with a STUN server sends before registering; the
+   XOR-MAPPED-ADDRESS must be the phone's own address and port (no NAT
+   between a phone and an appliance in its VLAN).
 
 The shared wire (one raw socket for every phone's DHCP, the LLDP listener,
 the address plumber) lives in `segment.py`; a phone is only its state and
@@ -35,12 +40,14 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address
+from typing import cast
 from urllib.parse import quote, urlsplit
 
 from netboot.dhcp import codec
 from netboot.dhcp.codec import DhcpMessage
 from netboot.lab.segment import DhcpMux, build_lldp_med
-from netboot.wire import format_mac
+from netboot.stun import codec as stun
+from netboot.wire import DecodeError, format_mac
 
 
 @dataclass(frozen=True)
@@ -126,6 +133,7 @@ class PhoneResult:
     url: str = ""
     url_source: str = ""
     steps: dict[str, float] = field(default_factory=dict)
+    appliance: list[str] = field(default_factory=list)  # the appliance's events, checked
     ok: bool = False
     error: str = ""
     started: float = 0.0
@@ -146,6 +154,7 @@ class PhoneResult:
             "url": self.url,
             "url_source": self.url_source,
             "steps": {k: round(v, 4) for k, v in self.steps.items()},
+            "appliance": self.appliance,
             "total": round(self.total, 4),
             "result": "ok" if self.ok else "failed",
             "error": self.error,
@@ -293,11 +302,23 @@ PNP_GROUP = "224.0.1.75"
 
 
 class _SipEndpoint(asyncio.DatagramProtocol):
+    """The phone's SIP port. It answers every NOTIFY with 200 as it arrives,
+    retransmissions too (RFC 3261 §17.2.1: the notifier resends until it
+    hears the 200, so a phone keeps answering while its socket is open)."""
+
     def __init__(self) -> None:
-        self.queue: asyncio.Queue[tuple[bytes, tuple[str, int]]] = asyncio.Queue()
+        self.queue: asyncio.Queue[tuple[str, tuple[str, int]]] = asyncio.Queue()
+        self.transport: asyncio.DatagramTransport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # (CPython's selector datagram transport does not subclass DatagramTransport)
+        self.transport = cast(asyncio.DatagramTransport, transport)
 
     def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
-        self.queue.put_nowait((data, addr))
+        text = data.decode(errors="replace")
+        if text.startswith("NOTIFY ") and self.transport is not None:
+            self.transport.sendto(response_to(text), addr)
+        self.queue.put_nowait((text, addr))
 
 
 def _sip_headers(text: str) -> tuple[str, dict[str, list[str]], str]:
@@ -344,11 +365,15 @@ def response_to(request: str, status: str = "200 OK") -> bytes:
     return ("\r\n".join(out) + "\r\nContent-Length: 0\r\n\r\n").encode()
 
 
-async def pnp_subscribe(vendor: Vendor, mac: bytes, ip: str, timeout: float) -> str:
+async def pnp_subscribe(
+    vendor: Vendor, mac: bytes, ip: str, timeout: float
+) -> tuple[str, asyncio.DatagramTransport]:
     """SUBSCRIBE to 224.0.1.75:5060 from the phone's address; wait for the
-    200 and the NOTIFY, answer the NOTIFY 200, return its body (the URL).
-    Retransmits the SUBSCRIBE with timer E (0.5 s doubling to 4 s) until the
-    200 arrives; "" when no NOTIFY came within `timeout`."""
+    200 and the NOTIFY (answered 200 by the endpoint), return its body (the
+    URL, "" when no NOTIFY came within `timeout`) and the SIP socket, which
+    the phone keeps open, answering retransmitted NOTIFYs, until it closes
+    it. Retransmits the SUBSCRIBE with timer E (0.5 s doubling to 4 s) until
+    the 200 arrives."""
     loop = asyncio.get_running_loop()
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     try:
@@ -376,10 +401,9 @@ async def pnp_subscribe(vendor: Vendor, mac: bytes, ip: str, timeout: float) -> 
                 wait = min(wait * 2, 4.0)
             until = left if answered else min(left, max(0.0, next_send - time.monotonic()))
             try:
-                data, addr = await asyncio.wait_for(proto.queue.get(), until)
+                text, _ = await asyncio.wait_for(proto.queue.get(), until)
             except TimeoutError:
                 continue
-            text = data.decode(errors="replace")
             first, headers, body = _sip_headers(text)
             if first.startswith("SIP/2.0 "):
                 if first.split()[1].startswith("2") and "SUBSCRIBE" in " ".join(
@@ -387,12 +411,64 @@ async def pnp_subscribe(vendor: Vendor, mac: bytes, ip: str, timeout: float) -> 
                 ):
                     answered = True
                 continue
-            if first.startswith("NOTIFY "):
-                transport.sendto(response_to(text), addr)
-                url = body.strip()
-                if url:
-                    return url
-        return ""
+            if first.startswith("NOTIFY ") and (url := body.strip()):
+                return url, transport
+        return "", transport
+    except BaseException:
+        transport.close()
+        raise
+
+
+# ------------------------------------------------------------------ STUN
+
+
+class _StunClient(asyncio.DatagramProtocol):
+    def __init__(self) -> None:
+        self.queue: asyncio.Queue[bytes] = asyncio.Queue()
+
+    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+        self.queue.put_nowait(data)
+
+
+async def stun_binding(server: tuple[str, int], source_ip: str, timeout: float) -> tuple[str, int]:
+    """One Binding request from `source_ip`, retransmitted at 0.5, 1, 2 ... s
+    (RFC 8489 §6.2.1); the XOR-MAPPED-ADDRESS of the success response, after
+    checking the answer belongs to this request and the mapped address is ours."""
+    loop = asyncio.get_running_loop()
+    transport, proto = await loop.create_datagram_endpoint(
+        _StunClient, local_addr=(source_ip, 0), family=socket.AF_INET
+    )
+    try:
+        own_port = transport.get_extra_info("sockname")[1]
+        tid = os.urandom(12)
+        request = stun.encode(stun.StunMessage(stun.BINDING_REQUEST, tid, (stun.Fingerprint(),)))
+        deadline = time.monotonic() + timeout
+        wait = 0.5
+        while (left := deadline - time.monotonic()) > 0:
+            transport.sendto(request, server)
+            until = time.monotonic() + min(wait, left)
+            wait = min(wait * 2, 4.0)
+            while (remaining := until - time.monotonic()) > 0:
+                try:
+                    data = await asyncio.wait_for(proto.queue.get(), remaining)
+                except TimeoutError:
+                    break
+                try:
+                    reply = stun.decode(data)
+                except DecodeError:
+                    continue
+                if reply.transaction_id != tid:
+                    continue
+                if reply.type != stun.BINDING_RESPONSE:
+                    raise StepFailed(f"STUN {server[0]}: answer type {reply.type:#06x}")
+                mapped = reply.address(stun.XOR_MAPPED_ADDRESS)
+                if mapped is None:
+                    raise StepFailed(f"STUN {server[0]}: no XOR-MAPPED-ADDRESS")
+                got = (str(mapped.address), mapped.port)
+                if got != (source_ip, own_port):
+                    raise StepFailed(f"STUN mapped {got[0]}:{got[1]}, not {source_ip}:{own_port}")
+                return got
+        raise StepFailed(f"STUN {server[0]}:{server[1]}: no answer within {timeout:.0f} s")
     finally:
         transport.close()
 
@@ -415,10 +491,14 @@ class PhoneEnv:
     lldp_send: Callable[[bytes], None] | None = None
     lldp_required: bool = False  # the lab advertises a voice VLAN: a phone must learn it
     # (mac, vendor, ip, timeout) -> URL from the NOTIFY ("" when none came)
-    pnp: Callable[[bytes, Vendor, str, float], Awaitable[str]] | None = None
+    # and the phone's SIP socket (open until `Phone.close`)
+    pnp: (
+        Callable[[bytes, Vendor, str, float], Awaitable[tuple[str, asyncio.BaseTransport]]] | None
+    ) = None
     action_url: str = ""  # with $mac/$ip/$model, {event}
     action_events: tuple[str, ...] = ()
     fetch_files: bool = True  # False: this build serves no files (DHCP only)
+    stun_server: tuple[str, int] | None = None  # a Binding request after boot
     timeout: float = 20.0
 
 
@@ -429,6 +509,13 @@ class Phone:
         self.env = env
         self.result = PhoneResult(format_mac(mac), vendor.name, vendor.model)
         self.hostname = f"{vendor.name}-{mac.hex()[-6:]}"
+        self.sip: asyncio.BaseTransport | None = None
+
+    def close(self) -> None:
+        """Power off: the SIP socket (kept open after PnP) closes."""
+        if self.sip is not None:
+            self.sip.close()
+            self.sip = None
 
     async def boot(self) -> PhoneResult:
         r = self.result
@@ -472,7 +559,7 @@ class Phone:
             if not url and self.env.pnp is not None:
                 step = "pnp"
                 t = time.monotonic()
-                url = await self.env.pnp(self.mac, self.vendor, r.ip, self.env.timeout)
+                url, self.sip = await self.env.pnp(self.mac, self.vendor, r.ip, self.env.timeout)
                 source = "pnp"
                 r.steps["pnp"] = time.monotonic() - t
             if not url:
@@ -509,6 +596,11 @@ class Phone:
                     if status != 200:
                         raise StepFailed(f"Action URL {event}: HTTP {status}")
                 r.steps["action"] = time.monotonic() - t
+            if self.env.stun_server is not None:
+                step = "stun"
+                t = time.monotonic()
+                await stun_binding(self.env.stun_server, r.ip, self.env.timeout)
+                r.steps["stun"] = time.monotonic() - t
             r.ok = True
         except StepFailed as exc:
             r.error = f"{step}: {exc}"

@@ -42,6 +42,10 @@ log = logging.getLogger("netboot.pnp")
 
 PNP_GROUP = "224.0.1.75"
 READS_PER_WAKE = 64
+# A floor of phones powering up together sends hundreds of SUBSCRIBEs (and
+# answers to NOTIFYs) at once; the default buffer holds about 90 datagrams.
+RECEIVE_BUFFER = 4 << 20
+SO_RCVBUFFORCE = 33  # Linux: as root (CAP_NET_ADMIN), past net.core.rmem_max
 
 
 class RateLimitedLog:
@@ -172,6 +176,10 @@ class PnpService:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, ifname.encode())
             sock.bind(("0.0.0.0", port))
+            try:
+                sock.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, RECEIVE_BUFFER)
+            except OSError:  # as much as net.core.rmem_max allows
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECEIVE_BUFFER)
             group = socket.inet_aton(PNP_GROUP) + address.packed
             sock.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, group)
             sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, address.packed)
