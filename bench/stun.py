@@ -15,7 +15,7 @@ answered requests per CPU second (the rate per core; coturn runs several
 threads), peak RSS (/proc/<pid>/status), and the ratios netboot/coturn.
 Run as root:
 
-    sudo python3 bench/stun.py [--seconds 8] [--sockets 8] [--window 32]
+    sudo python3 bench/stun.py [--seconds 8] [--sockets 8] [--window 64] [--procs 1]
 """
 
 from __future__ import annotations
@@ -208,11 +208,17 @@ def load_argv(args: argparse.Namespace, seconds: float, limit: int) -> list[str]
 def measure(cli: Netns, pid: int, args: argparse.Namespace) -> dict[str, float]:
     # A short warm-up first (caches, the kernel's neighbour entries, coturn's threads).
     cli.run(load_argv(args, 1.0, 20_000), timeout=60)
-    argv = load_argv(args, args.seconds, args.limit)
+    argv = load_argv(args, args.seconds, args.limit // args.procs)
     cpu0 = cpu_seconds(pid)
-    out = cli.run(argv, timeout=args.seconds + 60).stdout
+    gens = [
+        cli.popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for _ in range(args.procs)
+    ]
+    outs = [g.communicate(timeout=args.seconds + 60) for g in gens]
     cpu = cpu_seconds(pid) - cpu0
-    result: dict[str, float] = json.loads(out.strip().splitlines()[-1])
+    parts = [json.loads(out.strip().splitlines()[-1]) for out, _ in outs]
+    result: dict[str, float] = {k: sum(p[k] for p in parts) for k in ("sent", "answered", "lost")}
+    result["seconds"] = max(p["seconds"] for p in parts)
     rss, hwm = memory_mb(pid)
     answered = result["answered"]
     result.update(
@@ -310,7 +316,8 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=8.0, help="length of each run")
     parser.add_argument("--limit", type=int, default=2_000_000, help="requests per run at most")
     parser.add_argument("--sockets", type=int, default=8, help="client UDP sockets")
-    parser.add_argument("--window", type=int, default=32, help="requests in flight per socket")
+    parser.add_argument("--window", type=int, default=64, help="requests in flight per socket")
+    parser.add_argument("--procs", type=int, default=1, help="load generator processes")
     parser.add_argument("--host", default=A1)
     parser.add_argument("--port", type=int, default=P1)
     parser.add_argument("--only", choices=("netboot", "coturn"), action="append")
@@ -329,7 +336,7 @@ def main() -> int:
             tmp = Path(tmp_name) / name
             tmp.mkdir()
             print(
-                f"[{name}] {args.sockets} sockets x {args.window} in flight, "
+                f"[{name}] {args.procs} x {args.sockets} sockets x {args.window} in flight, "
                 f"{args.seconds:g} s (at most {args.limit} requests)",
                 flush=True,
             )

@@ -39,6 +39,7 @@ BATCH = 64
 ROUNDS = 8  # batches per wake-up at most, so one busy socket cannot starve the loop
 LOG_EVERY = 10.0
 MAX_SOURCES = 65536
+RCVBUF = 1 << 20  # room for bursts from many phones (the kernel caps it at rmem_max)
 
 
 class StunService:
@@ -65,6 +66,7 @@ class StunService:
             sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
             try:
                 sock.setblocking(False)
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RCVBUF)
                 sock.bind((str(ip), port))
             except OSError as exc:
                 sock.close()
