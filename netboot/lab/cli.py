@@ -419,8 +419,9 @@ def _run(
         "server_peak_rss_kb": server_rss,
         "services": sorted(k for k, v in features.items() if v),
         "notes": [
-            f"voice VLAN {VOICE_VLAN}: learned from LLDP-MED, but DHCP stays untagged "
-            "(this kernel has no 802.1Q support for the appliance's voice interface)"
+            f"voice VLAN {VOICE_VLAN}: learned from LLDP-MED, but the lab does not re-run "
+            f"DHCP tagged in it (the appliance would need an eth0.{VOICE_VLAN} interface; "
+            "the kernel the lab was built on has no 802.1Q): DHCP stays untagged"
         ]
         if features["lldp"]
         else [],
