@@ -248,9 +248,9 @@ class _ThreadedTransfer:
                 # Packets that make no progress must not keep the timer from firing.
                 if session.deadline is not None and now >= session.deadline:
                     push(session.on_timer(now))
-        except OSError as exc:  # sending failed for good (no route, socket closed)
+        except OSError as exc:  # sending or reading the file failed for good
             if not session.finished:
-                session.failed = f"send failed: {exc.strerror or exc}"
+                session.failed = f"I/O error: {exc.strerror or exc}"
         finally:
             try:
                 self.loop.call_soon_threadsafe(self.finish)
