@@ -10,7 +10,7 @@ registered; `failed` (a file a phone asked for was missing or refused) is shown
 until a later success replaces it, `registration-failed` when the line failed.
 A per-MAC file refused as "forbidden" was asked for by an address that does not
 hold that MAC's lease (someone else): it goes into the phone's timeline but
-never changes the phone's state.
+never changes the phone's state, facts, last-seen time or last event.
 """
 
 from __future__ import annotations
@@ -132,6 +132,12 @@ def state_after(
     return None
 
 
+def by_the_phone(kind: str, detail: Mapping[str, Any]) -> bool:
+    """False for an event about a phone that the phone did not cause: its per-MAC
+    file refused to another address."""
+    return not (kind == "fetch" and detail.get("result") == "forbidden")
+
+
 def _moves(current: str, new: str) -> bool:
     """Successes only move a phone forward; a failure is shown (unless the phone
     has registered) until a later success replaces it."""
@@ -143,11 +149,12 @@ def _moves(current: str, new: str) -> bool:
 class _Merged:
     """What one flush learned about one phone."""
 
-    __slots__ = ("event", "facts", "files", "first", "last", "state")
+    __slots__ = ("event", "facts", "files", "first", "last", "state", "touched")
 
     def __init__(self, when: float) -> None:
         self.first = when
         self.last = when
+        self.touched = False  # an event by the phone itself: last_seen/last_event move
         self.event: str | None = None
         self.files = 0
         self.state: tuple[str, str | None] | None = None
@@ -213,9 +220,13 @@ class Registry:
             if m is None:
                 m = merged[mac] = _Merged(when)
             m.first = min(m.first, when)
-            if when >= m.last or m.event is None:
-                m.last = max(m.last, when)
+            if not by_the_phone(kind, detail):
+                if m.event is None:  # only for a row created by this event
+                    m.event = f"{service} {kind}"
+            elif not m.touched or when >= m.last:
+                m.last = when if not m.touched else max(m.last, when)
                 m.event = f"{service} {kind}"
+                m.touched = True
             for key, value in facts.items():
                 if value not in (None, ""):
                     m.facts[key] = str(value)
@@ -232,7 +243,18 @@ class Registry:
             state, why = m.state or (None, None)
             values = tuple(m.facts.get(k) for k in FACTS)
             upserts.append(
-                (mac, *values, state or "seen", why, m.first, m.last, m.event, m.files, state)
+                (
+                    mac,
+                    *values,
+                    state or "seen",
+                    why,
+                    m.first,
+                    m.last,
+                    m.event,
+                    m.files,
+                    state,
+                    m.touched,
+                )
             )
         cur = self._conn.cursor()
         cur.execute("BEGIN IMMEDIATE")
@@ -264,14 +286,17 @@ class Registry:
 
 
 # Parameters: mac, the FACTS, state, state_detail, first_seen, last_seen,
-# last_event, files, then (last) the new state or NULL when it did not move.
+# last_event, files, then the new state or NULL when it did not move, then
+# whether the phone itself did something (else last_seen/last_event stay).
 _FACT_UPDATES = ", ".join(f"{k} = coalesce(excluded.{k}, {k})" for k in FACTS)
 _MOVED = f"?{len(FACTS) + 8}"
+_TOUCHED = f"?{len(FACTS) + 9}"
 _UPSERT = (
     f"INSERT INTO phones (mac, {', '.join(FACTS)}, state, state_detail, first_seen, last_seen, last_event, files) "
     f"VALUES (?, {', '.join('?' for _ in FACTS)}, ?, ?, ?, ?, ?, ?) "
     f"ON CONFLICT(mac) DO UPDATE SET {_FACT_UPDATES}, "
-    "last_seen = max(last_seen, excluded.last_seen), last_event = excluded.last_event, "
+    f"last_seen = CASE WHEN {_TOUCHED} THEN max(last_seen, excluded.last_seen) ELSE last_seen END, "
+    f"last_event = CASE WHEN {_TOUCHED} THEN excluded.last_event ELSE last_event END, "
     "files = files + excluded.files, "
     f"state = CASE WHEN {_MOVED} IS NULL THEN state ELSE excluded.state END, "
     f"state_detail = CASE WHEN {_MOVED} IS NULL THEN state_detail ELSE excluded.state_detail END"

@@ -110,6 +110,9 @@ def test_forbidden_fetch_is_in_the_timeline_but_moves_no_state(tmp_path: Path) -
         "ok",
         "forbidden",
     ]
+    # Nor does it count as the phone being seen.
+    assert (phone.last_seen, phone.last_event) == (3, "tftp fetch")
+    assert phone.first_seen == 1
     # A genuine failure of the phone itself still shows.
     reg.record(mac, "tftp", "fetch", {**own, "result": "not-found"}, now=5)
     assert reg.phone(mac).state == "failed"  # type: ignore[union-attr]
@@ -127,4 +130,22 @@ def test_flush_in_batches_keeps_order(tmp_path: Path) -> None:
     assert [e.detail["n"] for e in reg.timeline(mac)] == list(range(250))
     phone = reg.phone(mac)
     assert phone is not None and phone.model == "m249"
+    reg.close()
+
+
+def test_a_phone_first_known_from_a_strangers_request(tmp_path: Path) -> None:
+    reg = Registry(tmp_path)
+    mac = "00:30:4f:11:3a:f8"
+    refused = {"file": "00304f113af8.cfg", "file_kind": "mac", "result": "forbidden"}
+    reg.record(mac, "http", "fetch", refused, now=5)
+    reg.record(mac, "http", "fetch", refused, now=6)
+    phone = reg.phone(mac)
+    assert phone is not None and phone.state == "seen" and phone.files == 0
+    assert (phone.first_seen, phone.last_seen) == (5, 5)
+    reg.record(mac, "dhcp", "ack", {"ip": "192.0.2.10"}, now=7, ip="192.0.2.10")
+    reg.record(mac, "http", "fetch", refused, now=8)
+    phone = reg.phone(mac)
+    assert phone is not None
+    assert (phone.ip, phone.last_seen, phone.last_event) == ("192.0.2.10", 7, "dhcp ack")
+    assert len(reg.timeline(mac)) == 4
     reg.close()

@@ -217,9 +217,16 @@ class _ThreadedTransfer:
     def _run(self) -> None:
         session, sock = self.session, self.sock
         send, recv, clock, ack_op = sock.send, sock.recv, time.monotonic, codec.ACK
+
+        def push(packets: list[bytes]) -> None:
+            for packet in packets:
+                try:
+                    send(packet)
+                except ConnectionRefusedError:  # ICMP about an earlier packet: the timer decides
+                    return
+
         try:
-            for packet in session.start(clock()):
-                send(packet)
+            push(session.start(clock()))
             while not session.finished and not self.stopping:
                 try:
                     data = recv(65536)
@@ -230,27 +237,22 @@ class _ThreadedTransfer:
                         log.debug("tftp: %s:%d: %s", *self.peer, exc)
                     now = clock()
                     if session.deadline is not None and now >= session.deadline:
-                        for packet in session.on_timer(now):
-                            send(packet)
+                        push(session.on_timer(now))
                     continue
                 now = clock()
                 if len(data) == 4 and data[0] == 0 and data[1] == ack_op:  # the hot path
-                    packets = session.ack(data[2] << 8 | data[3], now)
+                    push(session.ack(data[2] << 8 | data[3], now))
                 else:
                     try:
-                        packets = session.receive(codec.decode(data), now)
+                        push(session.receive(codec.decode(data), now))
                     except DecodeError as exc:
                         self.loop.call_soon_threadsafe(self.server.bad_packet, self.peer, exc)
-                        continue
-                for packet in packets:
-                    send(packet)
                 # Packets that make no progress must not keep the timer from firing.
                 if session.deadline is not None and now >= session.deadline:
-                    for packet in session.on_timer(now):
-                        send(packet)
-        except OSError as exc:  # sending failed for good (no route, socket closed)
+                    push(session.on_timer(now))
+        except OSError as exc:  # sending or reading the file failed for good
             if not session.finished:
-                session.failed = f"send failed: {exc.strerror or exc}"
+                session.failed = f"I/O error: {exc.strerror or exc}"
         finally:
             try:
                 self.loop.call_soon_threadsafe(self.finish)
