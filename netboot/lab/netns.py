@@ -34,8 +34,14 @@ def netns_unavailable() -> str | None:
     return None
 
 
-def wait_for(predicate: Callable[[], T], timeout: float, what: str, interval: float = 0.05) -> T:
-    """Poll `predicate` until it returns something truthy; fail after `timeout` seconds."""
+def wait_for(
+    predicate: Callable[[], T | None], timeout: float, what: str, interval: float = 0.05
+) -> T:
+    """Poll `predicate` until it returns something truthy; fail after `timeout` seconds.
+
+    The value returned is the predicate's truthy result, so never None: a
+    predicate typed `-> X | None` gives an `X` back.
+    """
     deadline = time.monotonic() + timeout
     last_exc: Exception | None = None
     while True:
