@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import struct
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -106,7 +107,7 @@ def test_our_reply_parses_in_scapy() -> None:
     pkt = BOOTP(codec.encode(msg))
     assert pkt.xid == 99
     assert pkt.yiaddr == "192.168.10.120"
-    opts = dict(o for o in pkt[DHCP].options if isinstance(o, tuple))
+    opts: dict[str, Any] = dict(o for o in pkt[DHCP].options if isinstance(o, tuple))
     assert opts["message-type"] == 5
     assert opts["tftp_server_name"] == url
     assert opts["v4-captive-portal"] == url  # scapy's name for option 160

@@ -19,7 +19,7 @@ import pytest
 from netboot.config import parse_config
 from netboot.dhcp import codec
 from netboot.dhcp.codec import DhcpMessage
-from netboot.dhcp.engine import DhcpEngine
+from netboot.dhcp.engine import Decision, DhcpEngine, Reply
 from netboot.dhcp.leases import LeaseStore
 from netboot.wire import parse_mac
 
@@ -121,14 +121,20 @@ def engine(tmp_path: Path) -> Iterator[DhcpEngine]:
     eng.leases.close()
 
 
-def reply_type(decision: Any) -> int | None:
+def reply_type(decision: Decision) -> int | None:
     return None if decision.reply is None else decision.reply.message.msg_type
+
+
+def reply_of(decision: Decision) -> Reply:
+    """The decision's reply, failing the test (with the engine's note) if there is none."""
+    assert decision.reply is not None, decision.note
+    return decision.reply
 
 
 def dora(eng: DhcpEngine, mac: str, now: float, **kw: Any) -> str:
     offer = eng.handle(msg(DISCOVER, mac, **kw), "eth0", now)
     assert reply_type(offer) == OFFER, offer.note
-    offered = str(IPv4Address(offer.reply.message.yiaddr))
+    offered = str(IPv4Address(reply_of(offer).message.yiaddr))
     ack = eng.handle(msg(REQUEST, mac, requested=offered, server=SERVER, **kw), "eth0", now)
     assert reply_type(ack) == ACK, ack.note
     return offered
@@ -203,7 +209,7 @@ def test_scenario(tmp_path: Path, name: str) -> None:
             decision = eng.handle(message, "eth0", clock.step(step))
             assert reply_type(decision) == want, f"step {i}: {decision.note}"
             if yiaddr is not None:
-                assert str(IPv4Address(decision.reply.message.yiaddr)) == yiaddr, f"step {i}"
+                assert str(IPv4Address(reply_of(decision).message.yiaddr)) == yiaddr, f"step {i}"
     finally:
         eng.leases.close()
 
@@ -220,7 +226,7 @@ def test_pool_exhaustion_then_expiry_frees_addresses(engine: DhcpEngine) -> None
     assert engine.handle(msg(DISCOVER, late), "eth0", clock.step(1000 - 12)).reply is None
     again = engine.handle(msg(DISCOVER, late), "eth0", clock.step(2))
     assert reply_type(again) == OFFER
-    assert str(IPv4Address(again.reply.message.yiaddr)) in got
+    assert str(IPv4Address(reply_of(again).message.yiaddr)) in got
 
 
 def test_a_returning_client_gets_its_previous_address(engine: DhcpEngine) -> None:
@@ -229,14 +235,14 @@ def test_a_returning_client_gets_its_previous_address(engine: DhcpEngine) -> Non
     dora(engine, B, clock.now)
     # A's lease lapsed long ago; its address is still the one it gets back.
     offer = engine.handle(msg(DISCOVER, A), "eth0", clock.step(5000))
-    assert str(IPv4Address(offer.reply.message.yiaddr)) == first
+    assert str(IPv4Address(reply_of(offer).message.yiaddr)) == first
 
 
 def test_lease_times_t1_t2(engine: DhcpEngine) -> None:
     clock = Clock()
     dora(engine, A, clock.now)
     ack = engine.handle(msg(REQUEST, A, ciaddr="192.168.10.100"), "eth0", clock.step(500))
-    opts = ack.reply.message.options
+    opts = reply_of(ack).message.options
     assert struct.unpack("!I", opts[51])[0] == 1000
     assert struct.unpack("!I", opts[58])[0] == 500  # T1 = 0.5 × lease
     assert struct.unpack("!I", opts[59])[0] == 875  # T2 = 0.875 × lease
@@ -248,15 +254,15 @@ def test_offer_hold_expires(engine: DhcpEngine) -> None:
     clock = Clock()
     engine.handle(msg(DISCOVER, A), "eth0", clock.now)
     second = engine.handle(msg(DISCOVER, B), "eth0", clock.step(29))
-    assert str(IPv4Address(second.reply.message.yiaddr)) == "192.168.10.101"
+    assert str(IPv4Address(reply_of(second).message.yiaddr)) == "192.168.10.101"
     engine.expire(clock.step(2))  # A's hold (30 s) has lapsed
     third = engine.handle(msg(DISCOVER, "00:30:4f:00:00:03"), "eth0", clock.now)
-    assert str(IPv4Address(third.reply.message.yiaddr)) in ("192.168.10.100", "192.168.10.102")
+    assert str(IPv4Address(reply_of(third).message.yiaddr)) in ("192.168.10.100", "192.168.10.102")
     # A's REQUEST for its lapsed offer is still granted if nobody took the address.
     late = engine.handle(
         msg(REQUEST, A, requested="192.168.10.100", server=SERVER), "eth0", clock.now
     )
-    want = NAK if third.reply.message.yiaddr == ip("192.168.10.100") else ACK
+    want = NAK if reply_of(third).message.yiaddr == ip("192.168.10.100") else ACK
     assert reply_type(late) == want
 
 
@@ -266,7 +272,7 @@ def test_decline_quarantines_the_address(engine: DhcpEngine) -> None:
     decision = engine.handle(msg(DECLINE, A, requested=got, server=SERVER), "eth0", clock.now)
     assert decision.event == "decline" and decision.reply is None
     offer = engine.handle(msg(DISCOVER, A), "eth0", clock.step(1))
-    assert str(IPv4Address(offer.reply.message.yiaddr)) != got
+    assert str(IPv4Address(reply_of(offer).message.yiaddr)) != got
     lease = engine.leases.get(ip(got))
     assert lease is not None and lease.state == "declined"
     assert lease.expires == clock.now - 1 + 600
@@ -292,7 +298,7 @@ def test_release_frees_the_address(engine: DhcpEngine) -> None:
     for mac in ("00:30:4f:00:02:01", "00:30:4f:00:02:02", "00:30:4f:00:02:03"):
         dora(engine, mac, clock.now)
     offer = engine.handle(msg(DISCOVER, B), "eth0", clock.now)
-    assert str(IPv4Address(offer.reply.message.yiaddr)) == got
+    assert str(IPv4Address(reply_of(offer).message.yiaddr)) == got
 
 
 def test_not_authoritative_stays_silent_on_foreign_requests(tmp_path: Path) -> None:
@@ -328,7 +334,7 @@ def test_class_match_and_url_options(
         msg(REQUEST, mac, requested=offered, server=SERVER, vendor=vendor), "eth0", 1.0
     )
     assert ack.detail["class"] == cls
-    opts = ack.reply.message.options
+    opts = reply_of(ack).message.options
     for code in url_codes:
         assert opts[code] == url.encode(), code
     for code in {66, 43, 160, 200} - url_codes:
@@ -341,9 +347,9 @@ def test_relay_agent_information_is_echoed_and_reply_goes_to_relay(tmp_path: Pat
     try:
         agent = b"\x01\x04port"
         d = eng.handle(msg(DISCOVER, A, giaddr="192.168.10.1", extra={82: agent}), "eth0", 0.0)
-        assert d.reply.message.options[82] == agent
-        assert d.reply.route.kind == "relay" and d.reply.route.port == 67
-        assert d.reply.route.ip == ip("192.168.10.1")
+        assert reply_of(d).message.options[82] == agent
+        assert reply_of(d).route.kind == "relay" and reply_of(d).route.port == 67
+        assert reply_of(d).route.ip == ip("192.168.10.1")
     finally:
         eng.leases.close()
 
@@ -361,21 +367,21 @@ def test_reply_routing_rfc2131_4_1(
     engine: DhcpEngine, kw: dict[str, Any], kind: str, dest: str
 ) -> None:
     d = engine.handle(msg(DISCOVER, A, **kw), "eth0", 0.0)
-    assert d.reply.route.kind == kind
-    assert d.reply.route.ip == ip(dest)
+    assert reply_of(d).route.kind == kind
+    assert reply_of(d).route.ip == ip(dest)
 
 
 def test_renewal_is_unicast_to_ciaddr(engine: DhcpEngine) -> None:
     got = dora(engine, A, 0.0)
     d = engine.handle(msg(REQUEST, A, ciaddr=got), "eth0", 10.0)
-    assert d.reply.route.kind == "unicast" and d.reply.route.ip == ip(got)
+    assert reply_of(d).route.kind == "unicast" and reply_of(d).route.ip == ip(got)
 
 
 def test_nak_is_broadcast_with_a_reason(engine: DhcpEngine) -> None:
     d = engine.handle(msg(REQUEST, A, requested="10.9.9.9"), "eth0", 0.0)
-    assert d.reply.route.kind == "broadcast"
-    assert b"not on this network" in d.reply.message.options[56]
-    assert d.reply.message.yiaddr == 0
+    assert reply_of(d).route.kind == "broadcast"
+    assert b"not on this network" in reply_of(d).message.options[56]
+    assert reply_of(d).message.yiaddr == 0
 
 
 def test_small_client_buffer_trims_unrequested_options(tmp_path: Path) -> None:
@@ -385,17 +391,17 @@ def test_small_client_buffer_trims_unrequested_options(tmp_path: Path) -> None:
     try:
         prl = bytes([1, 3, 6, 225])
         d = engine.handle(msg(DISCOVER, A, vendor=b"FAT", prl=prl), "eth0", 0.0)
-        opts = d.reply.message.options
+        opts = reply_of(d).message.options
         assert 225 in opts  # asked for: kept
         assert 66 in opts and 160 in opts  # the URL options are never trimmed
-        assert len(codec.encode(d.reply.message)) <= 576 - 28
+        assert len(codec.encode(reply_of(d).message)) <= 576 - 28
         # With a large buffer (option 57) everything fits.
         d = engine.handle(
             msg(DISCOVER, B, vendor=b"FAT", prl=prl, extra={57: struct.pack("!H", 1500)}),
             "eth0",
             0.0,
         )
-        assert {224, 225, 226, 227} <= set(d.reply.message.options)
+        assert {224, 225, 226, 227} <= set(reply_of(d).message.options)
     finally:
         engine.leases.close()
 

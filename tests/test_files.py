@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from netboot import metrics
 from netboot.provisioning import files
 from netboot.provisioning.files import (
     FileResolver,
@@ -379,13 +380,13 @@ def test_a_strangers_forbidden_fetch_leaves_the_phones_state_and_facts(
         sent=7,
         user_agent="PLANET VIP-2140PT 2.10.2.6887 00304f113af8",
     )
-    before = files.metrics.FILES_SERVED.labels("http", "forbidden")._value.get()
+    before = metrics.FILES_SERVED.labels("http", "forbidden")._value.get()
     res.record(
         res.resolve("00304f113af8.cfg", "192.0.2.66"),
         "http",
         user_agent="Yealink SIP-T46S 66.86.0.15",
     )
-    assert files.metrics.FILES_SERVED.labels("http", "forbidden")._value.get() == before + 1
+    assert metrics.FILES_SERVED.labels("http", "forbidden")._value.get() == before + 1
     results = [e.detail["result"] for e in registry.timeline(MAC)]
     assert results == ["ok", "forbidden"]
     phone = registry.phone(MAC)

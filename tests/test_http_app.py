@@ -606,7 +606,7 @@ def test_service_serves_http_and_https_with_a_generated_certificate(tmp_path: Pa
                 f"http://127.0.0.1:{http_port}/f0X4hw1.100.cfg",
                 f"https://127.0.0.1:{https_port}/f0X4hw1.100.cfg",
             ):
-                async with session.get(url, ssl=client_tls if "https" in url else None) as r:
+                async with session.get(url, ssl=client_tls if "https" in url else True) as r:
                     assert r.status == 200
                     assert await r.read() == COMMON
         serving.cancel()

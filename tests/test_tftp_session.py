@@ -7,7 +7,7 @@ import os
 import socket
 from collections.abc import Iterator
 from pathlib import Path
-from typing import cast
+from typing import Any, cast
 
 import pytest
 
@@ -287,7 +287,7 @@ def test_netascii() -> None:
 
 # ---------------------------------------------------------------- service on loopback
 
-CONFIG = {
+CONFIG: dict[str, dict[str, Any]] = {
     "appliance": {"interface": "lo", "state_dir": ""},
     "provisioning": {"root": ""},
     "tftp": {"port": 6969, "timeout": 0.5, "retries": 2},
