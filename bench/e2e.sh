@@ -32,6 +32,10 @@ print(f"all provisioned after  {d['fleet_seconds']:.2f} s   (target < 30 s for 1
 print(f"per phone              p50 {d['p50_seconds']:.3f} s   p99 {d['p99_seconds']:.3f} s")
 print(f"failures               {d['failed']}   (must be 0)")
 print(f"netboot peak RSS       {rss_mb:.1f} MB   (target < 150 MB: {'ok' if rss_mb < 150 else 'MISSED'})")
+voice = d.get("voice_vlan")
+if voice:
+    print(f"voice VLAN leases      {voice['leased']}/{d['phones']}   (VLAN {voice['vlan']}, {voice['subnet']} on {voice['interface']}; "
+          f"sidecar frames in {voice['sidecar_frames_in']}, out {voice['sidecar_frames_out']}, dropped {voice['sidecar_dropped']})")
 print(f"lab setup              {d['setup_seconds']:.2f} s; whole command {end - start:.2f} s (exit {code})")
 for note in d.get("notes", []):
     print(f"note: {note}")

@@ -15,7 +15,7 @@ import socket
 import subprocess
 import sys
 import tempfile
-from ipaddress import IPv4Address
+from ipaddress import IPv4Address, IPv4Network
 from pathlib import Path
 from typing import Any
 
@@ -88,7 +88,7 @@ def test_bad_mix_is_refused(mix: str) -> None:
         parse_mix(mix)
 
 
-@pytest.mark.parametrize("phones", [1, 20, 240, 241, 1000, 5000])
+@pytest.mark.parametrize("phones", [1, 20, 240, 241, 1000, 5000, 65000])
 def test_addressing_fits_the_fleet(phones: int) -> None:
     addr = addressing(phones)
     assert addr.server in addr.network
@@ -96,6 +96,10 @@ def test_addressing_fits_the_fleet(phones: int) -> None:
     assert pool >= phones
     assert addr.pool_end < addr.network.broadcast_address
     assert addr.network.is_private  # documentation / benchmarking ranges only
+    voice_pool = int(addr.voice_pool_end) - int(addr.voice_pool_start) + 1
+    assert voice_pool >= phones and addr.voice_server in addr.voice_network
+    assert addr.voice_network.is_private and not addr.voice_network.overlaps(addr.network)
+    assert addr.voice_pool_end < addr.voice_network.broadcast_address
 
 
 def ack_with(options: dict[int, bytes]) -> DhcpMessage:
@@ -118,7 +122,7 @@ def ack_with(options: dict[int, bytes]) -> DhcpMessage:
 def test_url_taken_in_vendor_order(
     vendor: str, options: dict[int, bytes], url: str, source: str
 ) -> None:
-    env = PhoneEnv(dhcp=None, untagged_if="eth0", plumb=print, voice_if=lambda v: None)  # type: ignore[arg-type]
+    env = PhoneEnv(dhcp=None, untagged_if="eth0", plumb=print)  # type: ignore[arg-type]
     phone = Phone(VENDORS[vendor], phone_mac(VENDORS[vendor], 1, 2), env)
     assert phone.url_from(ack_with(options)) == (url, source)
 
@@ -196,12 +200,17 @@ def test_lab_provisions_twenty_phones_and_leaves_nothing() -> None:
     assert {r["vendor"] for r in results} == {"planet", "yealink", "snom"}
     for r in results:
         assert r["result"] == "ok", r
-        assert IPv4Address(r["ip"]) in __import__("ipaddress").IPv4Network("192.0.2.0/24")
+        assert IPv4Address(r["ip"]) in IPv4Network("192.0.2.0/24")
         assert r["url"], r
         if "http" in data["services"] or "tftp" in data["services"]:
             assert "common" in r["steps"] and "own" in r["steps"], r
         if "lldp" in data["services"]:  # the voice VLAN the lab's config advertises
             assert (r["vlan"], r["vlan_source"]) == (100, "lldp-med"), r
+            # ... and then DHCP tagged in it, answered from the voice scope,
+            # and the appliance's `netboot leases` holds both for the MAC.
+            assert "dhcp-voice" in r["steps"], r
+            assert IPv4Address(r["voice_ip"]) in IPv4Network("198.51.100.0/24"), r
+            assert r["leases"] == [r["ip"], r["voice_ip"]], r
         if r["vendor"] == "planet" and "tftp" in data["services"]:
             assert r["url"].startswith("tftp://"), r
         if r["vendor"] == "snom" and "pnp" in data["services"]:
@@ -215,6 +224,12 @@ def test_lab_provisions_twenty_phones_and_leaves_nothing() -> None:
             assert "pnp" not in r["steps"] and r["appliance"] == [], r
         if "stun" in data["services"]:
             assert "stun" in r["steps"], r
+    if "lldp" in data["services"]:
+        assert len({r["voice_ip"] for r in results}) == 20
+        voice = data["voice_vlan"]
+        assert (voice["vlan"], voice["interface"], voice["leased"]) == (100, "eth0.100", 20)
+        # DISCOVER + REQUEST per phone went through the sidecar, nothing else untagged
+        assert voice["sidecar_frames_in"] >= 40 and voice["sidecar_dropped"] == 0
     assert data["server_peak_rss_kb"] > 0
     assert_nothing_left(data["lab"])
 

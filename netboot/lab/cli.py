@@ -3,8 +3,14 @@
 Topology (every name carries the lab's prefix, `nblab<pid>`):
 
     <prefix>-netboot  eth0 (appliance) ──┐
+                        eth0.100 ─ vl100 │ (veth pair + the VLAN sidecar, vlan.py)
                                          ├─ br0 in <prefix>-switch
     <prefix>-phones   eth0 (all phones) ─┘
+
+The appliance's voice VLAN interface `eth0.100` is one end of a veth pair
+whose other end the lab's VLAN sidecar (a thread of this process) joins to
+VLAN 100 on `eth0`: the tagged DHCP the phones send after learning the VLAN
+from LLDP-MED is answered from the voice scope on `eth0.100`.
 
 The phones share one namespace and one interface: each has its own MAC on
 the wire for DHCP and LLDP (raw sockets, `segment.py`), and its leased
@@ -44,6 +50,7 @@ from netboot.lab.phone import (
     PhoneResult,
     StepFailed,
     Vendor,
+    VoiceScope,
     expected_common_file,
     expected_own_file,
     http_get,
@@ -51,9 +58,12 @@ from netboot.lab.phone import (
     pnp_subscribe,
 )
 from netboot.lab.segment import DhcpMux, LldpListener, PlumbedInterface, Plumber
+from netboot.lab.vlan import VlanSidecar
 
 DEFAULT_MIX = "planet=60,yealink=20,snom=20"
 VOICE_VLAN = 100
+VOICE_IF = f"eth0.{VOICE_VLAN}"  # the appliance's voice interface (a veth end)
+SIDECAR_PORT = f"vl{VOICE_VLAN}"  # its peer, the VLAN sidecar's port
 ACTION_EVENTS = ("setup-completed", "registration-succeeded")
 
 
@@ -95,20 +105,26 @@ class Addressing:
     server: IPv4Address
     pool_start: IPv4Address
     pool_end: IPv4Address
+    voice_network: IPv4Network
+    voice_server: IPv4Address
+    voice_pool_start: IPv4Address
+    voice_pool_end: IPv4Address
 
 
 def addressing(phones: int) -> Addressing:
-    """192.0.2.0/24 (RFC 5737) fits 240 phones; more go into 198.18.0.0/15
-    (RFC 2544, the range set aside for benchmarking network devices)."""
+    """192.0.2.0/24 and, for the voice VLAN, 198.51.100.0/24 (RFC 5737) fit
+    240 phones; more go into 198.18.0.0/16 and 198.19.0.0/16 (RFC 2544, the
+    range set aside for benchmarking network devices)."""
+    if phones > 65000:
+        raise LabError(f"--phones {phones}: at most 65000 phones")
     if phones <= 240:
-        net = IPv4Network("192.0.2.0/24")
+        net, voice = IPv4Network("192.0.2.0/24"), IPv4Network("198.51.100.0/24")
     else:
         prefix = 32 - (phones + 30).bit_length()
-        if prefix < 15:
-            raise LabError(f"--phones {phones}: at most 65000 phones")
         net = IPv4Network(f"198.18.0.0/{prefix}")
-    hosts = net.num_addresses
-    return Addressing(net, net[1], net[10], net[min(hosts - 2, 10 + phones + 15)])
+        voice = IPv4Network(f"198.19.0.0/{prefix}")
+    last = min(net.num_addresses - 2, 10 + phones + 15)
+    return Addressing(net, net[1], net[10], net[last], voice, voice[1], voice[10], voice[last])
 
 
 def available_services() -> set[str]:
@@ -143,6 +159,21 @@ def write_config(
     # Snom phones find the URL by SIP PnP when the build has it: DHCP then
     # leaves it out for them.
     snom_options = "[]" if features["pnp"] else "[66]"
+    # The voice VLAN the appliance advertises (LLDP-MED, CDP) is served on
+    # eth0.100, the veth end the VLAN sidecar joins to VLAN 100.
+    voice_scope = (
+        f"""
+[[dhcp.scope]]
+interface = "{VOICE_IF}"
+vlan = {VOICE_VLAN}
+subnet = "{addr.voice_network}"
+pool = "{addr.voice_pool_start}-{addr.voice_pool_end}"
+router = "{addr.voice_server}"
+dns = ["{addr.voice_server}"]
+"""
+        if features["lldp"]
+        else ""
+    )
     text = f"""# written by `netboot lab`
 [appliance]
 interface = "eth0"
@@ -162,7 +193,7 @@ router = "{server}"
 dns = ["{server}"]
 lease_time = 3600
 url_options = [66]
-
+{voice_scope}
 [[dhcp.class]]
 name = "planet"
 vendor = "PLANET"
@@ -356,7 +387,54 @@ def _run(
     config_path = base / "config.toml"
     features = write_config(config_path, base, addr, services, args.phones)
     (base / "state").mkdir()
+    sidecar: VlanSidecar | None = None
+    if features["lldp"]:
+        sidecar = voice_vlan(server_ns, addr)
+    try:
+        return _serve(
+            args, lab, base, addr, features, vendors, salt, server_ns, phones_ns, sidecar, t0
+        )
+    finally:
+        if sidecar is not None:
+            sidecar.close()
 
+
+def voice_vlan(server_ns: Netns, addr: Addressing) -> VlanSidecar:
+    """The appliance's eth0.100 (a veth end) and the sidecar joining its peer
+    to VLAN 100 on eth0. The sidecar's port carries no address and no IPv6,
+    so only the appliance's own frames go through it."""
+    server_ns.batch(
+        [
+            f"link add {VOICE_IF} type veth peer name {SIDECAR_PORT}",
+            f"address add {addr.voice_server}/{addr.voice_network.prefixlen} dev {VOICE_IF}",
+            f"link set {SIDECAR_PORT} promisc on",
+        ]
+    )
+    for name in (VOICE_IF, SIDECAR_PORT):
+        server_ns.run(["sysctl", "-q", "-w", f"net/ipv6/conf/{name}/disable_ipv6=1"], check=False)
+    server_ns.batch([f"link set {SIDECAR_PORT} up", f"link set {VOICE_IF} up"])
+    sidecar = VlanSidecar("eth0", SIDECAR_PORT, VOICE_VLAN)
+    with inside(server_ns):
+        sidecar.open()
+    sidecar.start()
+    return sidecar
+
+
+def _serve(
+    args: argparse.Namespace,
+    lab: Lab,
+    base: Path,
+    addr: Addressing,
+    features: dict[str, bool],
+    vendors: list[Vendor],
+    salt: int,
+    server_ns: Netns,
+    phones_ns: Netns,
+    sidecar: VlanSidecar | None,
+    t0: float,
+) -> int:
+    config_path = base / "config.toml"
+    prefix_len = addr.network.prefixlen
     plumbed = PlumbedInterface(
         name="eth0",
         mac=interface_mac(phones_ns, "eth0"),
@@ -402,7 +480,9 @@ def _run(
 
     with inside(phones_ns):
         results, fleet_time, server_rss = asyncio.run(
-            _boot_all(args, vendors, salt, base, addr, features, plumbed, phones_ns, server)
+            _boot_all(
+                args, vendors, salt, base, addr, features, plumbed, phones_ns, server, config_path
+            )
         )
 
     ok = sum(r.ok for r in results)
@@ -418,12 +498,25 @@ def _run(
         "p99_seconds": round(_percentile(totals, 99), 3),
         "server_peak_rss_kb": server_rss,
         "services": sorted(k for k, v in features.items() if v),
+        "voice_vlan": (
+            {
+                "vlan": VOICE_VLAN,
+                "interface": VOICE_IF,
+                "subnet": str(addr.voice_network),
+                "leased": sum(bool(r.voice_ip) for r in results),
+                "sidecar_frames_in": sidecar.counts.to_port,
+                "sidecar_frames_out": sidecar.counts.to_trunk,
+                "sidecar_dropped": sidecar.counts.dropped,
+            }
+            if sidecar is not None
+            else None
+        ),
         "notes": [
-            f"voice VLAN {VOICE_VLAN}: learned from LLDP-MED, but the lab does not re-run "
-            f"DHCP tagged in it (the appliance would need an eth0.{VOICE_VLAN} interface; "
-            "the kernel the lab was built on has no 802.1Q): DHCP stays untagged"
+            f"voice VLAN {VOICE_VLAN}: each phone re-runs DHCP tagged in it and gets a lease "
+            f"from the voice scope on {VOICE_IF} ({addr.voice_network}); the phones' later "
+            "steps (PnP, files, Action URL, STUN) stay on their data address"
         ]
-        if features["lldp"]
+        if sidecar is not None
         else [],
     }
     if args.json:
@@ -463,6 +556,7 @@ async def _boot_all(
     plumbed: PlumbedInterface,
     phones_ns: Netns,
     server: subprocess.Popen[Any],
+    config_path: Path,
 ) -> tuple[list[PhoneResult], float, int | None]:
     mux = DhcpMux(["eth0"])
     plumber = Plumber(phones_ns, {"eth0": plumbed})
@@ -475,6 +569,11 @@ async def _boot_all(
     env = PhoneEnv(
         dhcp=mux,
         untagged_if="eth0",
+        voice_scopes=(
+            {VOICE_VLAN: VoiceScope(addr.voice_server, addr.voice_network)}
+            if features["lldp"]
+            else {}
+        ),
         plumb=plumber.add,
         lldp_wait=listener.wait_voice_vlan if listener else None,
         lldp_send=listener.send if listener else None,
@@ -502,6 +601,8 @@ async def _boot_all(
         finally:
             if listener is not None:
                 listener.close()
+        if env.voice_scopes:
+            await check_leases(results, config_path)
         if features["status"] and env.fetch_files:
             await check_registry(
                 results, str(addr.server), "registered" if features["action"] else "fetched-own"
@@ -510,6 +611,35 @@ async def _boot_all(
         for phone in phones:  # the phones stay on (SIP socket open) until checked
             phone.close()
     return results, time.monotonic() - t, peak_rss_kb(server.pid)
+
+
+async def check_leases(results: list[PhoneResult], config_path: Path) -> None:
+    """`netboot leases` on the appliance must agree: each phone that booted
+    holds exactly two leases, its data address and its voice VLAN address."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "netboot", "leases", "--json", "-c", str(config_path),
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    out, err = await proc.communicate()
+    by_mac: dict[str, list[str]] = {}
+    try:
+        if proc.returncode != 0:
+            raise ValueError(err.decode(errors="replace").strip())
+        for lease in json.loads(out):
+            by_mac.setdefault(lease["mac"], []).append(lease["ip"])
+    except (ValueError, KeyError, TypeError) as exc:
+        for r in results:
+            if r.ok:
+                r.ok, r.error = False, f"leases: `netboot leases` failed: {exc}"
+        return
+    for r in results:
+        r.leases = sorted(by_mac.get(r.mac, []), key=IPv4Address)
+        if r.ok and set(r.leases) != {r.ip, r.voice_ip}:
+            r.ok = False
+            r.error = (
+                f"leases: the appliance holds {', '.join(r.leases) or 'none'} for {r.mac}, "
+                f"not {r.ip} (data) and {r.voice_ip} (voice)"
+            )
 
 
 PNP_EVENTS = ("pnp subscribe", "pnp notify", "pnp notify-answered")
@@ -592,6 +722,7 @@ def _print_results(results: list[PhoneResult], summary: dict[str, Any]) -> None:
                 r.mac,
                 r.model,
                 r.ip or "-",
+                r.voice_ip or "-",
                 "-" if r.vlan is None else f"{r.vlan} ({r.vlan_source})",
                 r.url_source or "-",
                 *(f"{r.steps[s]:.2f}" if s in r.steps else "-" for s in used),
@@ -601,7 +732,17 @@ def _print_results(results: list[PhoneResult], summary: dict[str, Any]) -> None:
         )
     print_table(
         rows,
-        ["MAC", "MODEL", "IP", "VLAN", "URL FROM", *[s.upper() for s in used], "TOTAL", "RESULT"],
+        [
+            "MAC",
+            "MODEL",
+            "IP",
+            "VOICE IP",
+            "VLAN",
+            "URL FROM",
+            *[s.upper() for s in used],
+            "TOTAL",
+            "RESULT",
+        ],
     )
     print(
         f"\n{summary['provisioned']}/{summary['phones']} phones provisioned in "

@@ -8,7 +8,10 @@ The sequence (FIELD-NOTES "DHCP", "SIP Plug-and-Play", "LLDP-MED and CDP"):
 2. DHCP (RFC 2131 §3.1): DISCOVER -> OFFER -> REQUEST -> ACK, with the
    vendor's option 60 and parameter request list, retransmitting with
    back-off (§4.1). Learned a voice VLAN: the whole exchange runs again,
-   802.1Q-tagged in that VLAN, and the voice lease is the one that counts.
+   802.1Q-tagged in that VLAN (the answers must come back tagged in it),
+   and the ACK must come from the appliance's voice scope. The lab's phones
+   keep their data lease as their source address for the steps below (their
+   namespace cannot have a VLAN interface either).
 3. The provisioning URL from the first option, in the vendor's order, that
    the server sent; none: SIP PnP (RFC 3261 SUBSCRIBE to 224.0.1.75:5060,
    `Event: ua-profile`) and the URL from the NOTIFY body.
@@ -39,7 +42,7 @@ import struct
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from ipaddress import IPv4Address
+from ipaddress import IPv4Address, IPv4Network
 from typing import cast
 from urllib.parse import quote, urlsplit
 
@@ -128,6 +131,8 @@ class PhoneResult:
     vendor: str
     model: str
     ip: str = ""
+    voice_ip: str = ""
+    leases: list[str] = field(default_factory=list)  # the appliance's, for this MAC
     vlan: int | None = None
     vlan_source: str = "none"
     url: str = ""
@@ -149,6 +154,8 @@ class PhoneResult:
             "vendor": self.vendor,
             "model": self.model,
             "ip": self.ip,
+            "voice_ip": self.voice_ip,
+            "leases": self.leases,
             "vlan": self.vlan,
             "vlan_source": self.vlan_source,
             "url": self.url,
@@ -476,6 +483,14 @@ async def stun_binding(server: tuple[str, int], source_ip: str, timeout: float) 
 # ------------------------------------------------------------------ the phone
 
 
+@dataclass(frozen=True)
+class VoiceScope:
+    """Who answers DHCP in a voice VLAN: the appliance's address there and the subnet."""
+
+    server: IPv4Address
+    network: IPv4Network
+
+
 @dataclass
 class PhoneEnv:
     """What the lab hands every phone: the wire and the knobs."""
@@ -484,8 +499,8 @@ class PhoneEnv:
     untagged_if: str
     # (interface, ip) -> done: the lease becomes the phone's source address
     plumb: Callable[[str, str], Awaitable[None]]
-    # voice VLAN -> the phones' interface in it, None: DHCP stays untagged
-    voice_if: Callable[[int], str | None] = lambda vlan: None
+    # voice VLAN -> the scope that must answer the tagged DHCP (none: untagged only)
+    voice_scopes: dict[int, VoiceScope] = field(default_factory=dict)
     # the segment's voice VLAN and how it was learned, waiting at most `seconds`
     lldp_wait: Callable[[float], Awaitable[tuple[int | None, str]]] | None = None
     lldp_send: Callable[[bytes], None] | None = None
@@ -545,11 +560,10 @@ class Phone:
                     raise StepFailed(f"no voice VLAN heard within {self.env.timeout:.0f} s")
                 r.vlan = vlan
                 r.steps["lldp"] = time.monotonic() - t
-            if vlan is not None and (voice := self.env.voice_if(vlan)) is not None:
+            if self.env.voice_scopes and vlan is not None:
                 step = "dhcp-voice"
                 t = time.monotonic()
-                ack = await self.dhcp(interface, vlan)
-                interface = voice
+                r.voice_ip = await self.voice_dhcp(interface, vlan)
                 r.steps["dhcp-voice"] = time.monotonic() - t
             r.ip = str(IPv4Address(ack.yiaddr))
             await self.env.plumb(interface, r.ip)
@@ -610,6 +624,22 @@ class Phone:
             r.finished = time.monotonic()
         return r
 
+    async def voice_dhcp(self, interface: str, vlan: int) -> str:
+        """DHCP again, tagged in `vlan`: the ACK must come from that VLAN's
+        scope (server identifier and address inside its subnet)."""
+        scope = self.env.voice_scopes.get(vlan)
+        if scope is None:
+            raise StepFailed(f"VLAN {vlan} advertised, but no DHCP scope is expected there")
+        ack = await self.dhcp(interface, vlan)
+        server_id = ack.options.get(54, b"")
+        if server_id != scope.server.packed:
+            got = IPv4Address(server_id) if len(server_id) == 4 else server_id.hex()
+            raise StepFailed(f"VLAN {vlan} ACK from server {got}, not {scope.server}")
+        address = IPv4Address(ack.yiaddr)
+        if address not in scope.network:
+            raise StepFailed(f"VLAN {vlan} lease {address} is outside {scope.network}")
+        return str(address)
+
     def substitute(self, text: str) -> str:
         return (
             text.replace("$mac", self.mac.hex())
@@ -654,7 +684,7 @@ class Phone:
     async def dhcp(self, interface: str, vlan: int | None) -> DhcpMessage:
         """DISCOVER/OFFER/REQUEST/ACK with back-off (RFC 2131 §4.1): 1, 2, 4, 4 ... s."""
         xid = int.from_bytes(os.urandom(4), "big")
-        inbox: asyncio.Queue[DhcpMessage] = asyncio.Queue()
+        inbox: asyncio.Queue[tuple[DhcpMessage, int | None]] = asyncio.Queue()
         self.env.dhcp.waiting[xid] = inbox.put_nowait
         deadline = time.monotonic() + self.env.timeout
         try:
@@ -696,7 +726,7 @@ class Phone:
         vlan: int | None,
         msg: DhcpMessage,
         want: int,
-        inbox: asyncio.Queue[DhcpMessage],
+        inbox: asyncio.Queue[tuple[DhcpMessage, int | None]],
         deadline: float,
     ) -> DhcpMessage:
         wait = 1.0
@@ -705,10 +735,10 @@ class Phone:
             until = min(time.monotonic() + wait * random.uniform(0.9, 1.1), deadline)
             while (left := until - time.monotonic()) > 0:
                 try:
-                    reply = await asyncio.wait_for(inbox.get(), left)
+                    reply, reply_vlan = await asyncio.wait_for(inbox.get(), left)
                 except TimeoutError:
                     break
-                if reply.mac_bytes != self.mac:
+                if reply.mac_bytes != self.mac or reply_vlan != vlan:
                     continue
                 if reply.msg_type == codec.NAK:
                     raise StepFailed("DHCPNAK")

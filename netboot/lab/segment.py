@@ -6,7 +6,8 @@ lab, not once per phone:
 - `DhcpMux`: one raw AF_PACKET socket per phone-side interface (the untagged
   one and the voice VLAN subinterface) that every phone sends its DHCP frames
   through, with its own source MAC and chaddr, and that hands each received
-  reply to the phone waiting on its transaction id. Phones do not set the
+  reply to the phone waiting on its transaction id, with the VLAN it came
+  tagged in (PACKET_AUXDATA: the kernel strips the tag). Phones do not set the
   broadcast flag (most real ones do not), so the server answers by L2 unicast
   to each chaddr: the interfaces are put in promiscuous mode and the socket
   reads every frame to UDP port 68, whatever its destination MAC.
@@ -38,6 +39,7 @@ from netboot.dhcp import codec
 from netboot.dhcp.codec import DhcpMessage
 from netboot.dhcp.transport import _attach_filter, _packet_socket
 from netboot.lab.netns import Netns
+from netboot.lab.vlan import AUXDATA, PACKET_AUXDATA, SOL_PACKET, frame_vid
 from netboot.wire import DecodeError, Reader, Writer
 
 log = logging.getLogger("netboot.lab")
@@ -76,9 +78,14 @@ class DhcpMux:
 
     def __init__(self, interfaces: list[str]) -> None:
         self.sockets: dict[str, socket.socket] = {}
-        self.waiting: dict[int, Callable[[DhcpMessage], None]] = {}
+        # xid -> the phone's inbox: (reply, VID it was tagged with or None)
+        self.waiting: dict[int, Callable[[tuple[DhcpMessage, int | None]], None]] = {}
         for name in interfaces:
-            self.sockets[name] = _packet_socket(name, codec.ETH_P_IP, _bpf_to_client_port())
+            # ETH_P_ALL: a frame tagged for a VLAN with no device here loses
+            # its tag before protocol handlers see it; taps still have it.
+            sock = _packet_socket(name, ETH_P_ALL, _bpf_to_client_port())
+            sock.setsockopt(SOL_PACKET, PACKET_AUXDATA, 1)
+            self.sockets[name] = sock
         self.bad = 0
 
     def start(self) -> None:
@@ -95,9 +102,10 @@ class DhcpMux:
     def _readable(self, sock: socket.socket) -> None:
         for _ in range(256):
             try:
-                frame = sock.recv(4096)
+                data, ancillary, _, _ = sock.recvmsg(4096, socket.CMSG_SPACE(AUXDATA.size))
             except BlockingIOError:
                 return
+            frame, vid = frame_vid(data, ancillary)
             try:
                 udp = codec.parse_udp_frame(frame)
                 msg = codec.decode(udp.payload)
@@ -108,7 +116,7 @@ class DhcpMux:
                 continue
             handler = self.waiting.get(msg.xid)
             if handler is not None:
-                handler(msg)
+                handler((msg, vid))
 
     def send(self, interface: str, mac: bytes, msg: DhcpMessage, vlan: int | None = None) -> None:
         frame = codec.build_udp_frame(
