@@ -10,6 +10,7 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,40 @@ from netboot.lab.netns import (
 
 REPO = Path(__file__).resolve().parent.parent
 
-__all__ = ["REPO", "Lab", "NetbootServer", "Netns", "netns_unavailable", "stop_process", "wait_for"]
+__all__ = [
+    "REPO",
+    "Lab",
+    "NetbootServer",
+    "Netns",
+    "netns_unavailable",
+    "stop_process",
+    "udhcpc_lease",
+    "wait_for",
+]
+
+
+def udhcpc_lease(
+    ns: Netns,
+    workdir: Path,
+    interface: str = "eth0",
+    args: Sequence[str] = (),
+    *,
+    configure: bool = False,
+    timeout: float = 40,
+) -> dict[str, str]:
+    """One lease with busybox udhcpc, a real DHCP client (quits once bound, fails
+    when no lease comes): the variables its script sees on `bound` (`ip`, `mask`,
+    `router`, `serverid`, unknown options as `optNNN` in hex). `configure` also
+    puts the address on the interface, as a phone would."""
+    out = workdir / f"udhcpc-{interface}.env"
+    out.unlink(missing_ok=True)
+    script = workdir / f"udhcpc-{interface}.sh"
+    add = 'ip addr add "$ip/$mask" dev "$interface" && ' if configure else ""
+    script.write_text(f'#!/bin/sh\n[ "$1" = bound ] && {add}env | sort > {out}\nexit 0\n')
+    script.chmod(0o755)
+    command = ["busybox", "udhcpc", "-i", interface, "-f", "-q", "-n", "-t", "5", "-T", "2"]
+    ns.run([*command, "-s", str(script), *args], timeout=timeout)
+    return dict(line.split("=", 1) for line in out.read_text().splitlines() if "=" in line)
 
 
 class NetbootServer:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.netns import Lab, NetbootServer, Netns, wait_for
+from tests.netns import Lab, NetbootServer, Netns, udhcpc_lease, wait_for
 
 pytestmark = pytest.mark.netns
 
@@ -161,37 +161,8 @@ def test_reserved_mac_gets_its_address(site: Site) -> None:
 
 def test_udhcpc_planet_class_gets_url_in_43_and_200(site: Site) -> None:
     site.server.start()
-    out = site.tmp / "udhcpc.env"
-    script = site.tmp / "udhcpc-script"
-    script.write_text(f'#!/bin/sh\n[ "$1" = bound ] && env | sort > {out}\nexit 0\n')
-    script.chmod(0o755)
-    site.cli.run(
-        [
-            "busybox",
-            "udhcpc",
-            "-i",
-            "eth0",
-            "-f",
-            "-q",
-            "-n",
-            "-t",
-            "5",
-            "-T",
-            "2",
-            "-s",
-            str(script),
-            "-V",
-            "PLANET VIP-2140PT",
-            "-O",
-            "43",
-            "-O",
-            "200",
-            "-O",
-            "66",
-        ],
-        timeout=40,
-    )
-    env = dict(line.split("=", 1) for line in out.read_text().splitlines() if "=" in line)
+    options = ["-V", "PLANET VIP-2140PT", "-O", "43", "-O", "200", "-O", "66"]
+    env = udhcpc_lease(site.cli, site.tmp, args=options)
     assert env["ip"].startswith("192.168.10.1")
     # udhcpc hands unknown options over as hex (and treats 66 as a host name, so
     # option 66 is checked with dhclient above).
@@ -342,31 +313,9 @@ def test_second_scope_on_voice_interface(site: Site, lab: Lab) -> None:
     lab.link(site.srv, "eth0.100", site.cli, "eth0.100", "192.168.100.2/24", None)
     site.config.write_text(site.config.read_text().replace("[pnp]", VOICE_SCOPE + "[pnp]"))
     site.server.start()
-    script = site.tmp / "udhcpc-script"
-    out = site.tmp / "udhcpc.env"
-    script.write_text(f'#!/bin/sh\n[ "$1" = bound ] && env | sort > {out}\nexit 0\n')
-    script.chmod(0o755)
 
     def lease_on(interface: str) -> dict[str, str]:
-        site.cli.run(
-            [
-                "busybox",
-                "udhcpc",
-                "-i",
-                interface,
-                "-f",
-                "-q",
-                "-n",
-                "-t",
-                "5",
-                "-T",
-                "2",
-                "-s",
-                str(script),
-            ],
-            timeout=40,
-        )
-        return dict(line.split("=", 1) for line in out.read_text().splitlines() if "=" in line)
+        return udhcpc_lease(site.cli, site.tmp, interface)
 
     voice = lease_on("eth0.100")
     assert voice["ip"].startswith("192.168.100.1"), voice["ip"]

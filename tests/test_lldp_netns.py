@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from netboot.lldp.codec import LldpNeighbor, decode_lldp
-from tests.netns import Lab, NetbootServer, Netns, wait_for
+from tests.netns import Lab, NetbootServer, Netns, udhcpc_lease, wait_for
 from tests.test_lldp_codec import phone_cdp_query
 
 pytestmark = pytest.mark.netns
@@ -457,19 +457,8 @@ def test_voice_vlan_tagged_on_the_wire(lab: Lab, workdir: Path) -> None:
     policies = {p["apptype"]: p for p in neighbor["lldp-med"]["policy"]}
     assert policies["Voice"]["vlan"]["vid"] == "100"
 
-    script = workdir / "udhcpc-script"
-    out = workdir / "udhcpc.env"
-    script.write_text(f'#!/bin/sh\n[ "$1" = bound ] && env | sort > {out}\nexit 0\n')
-    script.chmod(0o755)
-
     def lease_on(interface: str) -> dict[str, str]:
-        out.unlink(missing_ok=True)
-        phone.run(
-            ["busybox", "udhcpc", "-i", interface, "-f", "-q", "-n", "-t", "5", "-T", "2",
-             "-s", str(script)],
-            timeout=40,
-        )  # fmt: skip
-        return dict(line.split("=", 1) for line in out.read_text().splitlines() if "=" in line)
+        return udhcpc_lease(phone, workdir, interface)
 
     voice = lease_on("eth0.100")
     assert voice["ip"].startswith("192.168.100.1") and voice["serverid"] == "192.168.100.2"

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from tests.netns import Lab, NetbootServer, wait_for
+from tests.netns import Lab, NetbootServer, udhcpc_lease, wait_for
 from tests.test_pnp_netns import (
     ANSWER_NOTIFY,
     PLANET,
@@ -63,11 +63,6 @@ bind_mac_files = true
 enabled = false
 """
 
-UDHCPC_SCRIPT = """#!/bin/sh
-[ "$1" = bound ] && ip addr add "$ip/$mask" dev "$interface" && echo "$ip" > {out}
-exit 0
-"""
-
 
 def test_netboot_phones_shows_dhcp_pnp_and_both_fetches(lab: Lab, tmp_path: Path) -> None:
     srv = lab.netns("srv")
@@ -83,30 +78,8 @@ def test_netboot_phones_shows_dhcp_pnp_and_both_fetches(lab: Lab, tmp_path: Path
     server = NetbootServer(lab, srv, config).start()
 
     # 1. DHCP: a real client with the PLANET vendor class.
-    script = tmp_path / "udhcpc-script"
-    script.write_text(UDHCPC_SCRIPT.format(out=tmp_path / "ip"))
-    script.chmod(0o755)
-    phone.run(
-        [
-            "busybox",
-            "udhcpc",
-            "-i",
-            "eth0",
-            "-f",
-            "-q",
-            "-n",
-            "-t",
-            "5",
-            "-T",
-            "2",
-            "-s",
-            str(script),
-            "-V",
-            "PLANET VIP-2140PT",
-        ],
-        timeout=30,
-    )
-    ip = (tmp_path / "ip").read_text().strip()
+    options = ["-V", "PLANET VIP-2140PT"]
+    ip = udhcpc_lease(phone, tmp_path, args=options, configure=True, timeout=30)["ip"]
     assert ip.startswith("192.168.10.1"), ip
 
     # 2. SIP PnP from the leased address: SUBSCRIBE to the group, 200, NOTIFY, answer.

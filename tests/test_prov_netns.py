@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from tests.netns import Lab, NetbootServer, wait_for
+from tests.netns import Lab, NetbootServer, udhcpc_lease, wait_for
 
 pytestmark = pytest.mark.netns
 
@@ -72,31 +72,7 @@ def make_site(lab: Lab, tmp_path: Path, tftp: bool = False) -> Any:
 
 
 def lease(phone: Any, tmp: Path) -> str:
-    script = tmp / "udhcpc-script"
-    script.write_text(
-        '#!/bin/sh\n[ "$1" = bound ] && ip addr add "$ip/$mask" dev "$interface" '
-        f'&& echo "$ip" > {tmp}/ip\nexit 0\n'
-    )
-    script.chmod(0o755)
-    phone.run(
-        [
-            "busybox",
-            "udhcpc",
-            "-i",
-            "eth0",
-            "-f",
-            "-q",
-            "-n",
-            "-t",
-            "5",
-            "-T",
-            "2",
-            "-s",
-            str(script),
-        ],
-        timeout=40,
-    )
-    return (tmp / "ip").read_text().strip()
+    return udhcpc_lease(phone, tmp, configure=True)["ip"]
 
 
 def render(config: Path, mac: str) -> str:

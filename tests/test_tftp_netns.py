@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from tests.netns import Lab, NetbootServer, Netns, wait_for
+from tests.netns import Lab, NetbootServer, Netns, udhcpc_lease, wait_for
 
 pytestmark = pytest.mark.netns
 
@@ -49,15 +49,6 @@ enabled = false
 enabled = false
 """
 
-UDHCPC_SCRIPT = """#!/bin/sh
-case "$1" in bound|renew)
-    ip addr flush dev "$interface"
-    ip addr add "$ip/24" dev "$interface"
-    echo "$ip" > {out};;
-esac
-exit 0
-"""
-
 
 class Site:
     def __init__(self, lab: Lab, tmp: Path, extra_config: str = "") -> None:
@@ -84,29 +75,7 @@ class Site:
         self.server = NetbootServer(lab, self.srv, self.config)
 
     def lease(self) -> str:
-        out = self.tmp / "udhcpc.ip"
-        script = self.tmp / "udhcpc-script"
-        script.write_text(UDHCPC_SCRIPT.format(out=out))
-        script.chmod(0o755)
-        self.phone.run(
-            [
-                "busybox",
-                "udhcpc",
-                "-i",
-                "eth0",
-                "-f",
-                "-q",
-                "-n",
-                "-t",
-                "5",
-                "-T",
-                "2",
-                "-s",
-                str(script),
-            ],
-            timeout=40,
-        )
-        return out.read_text().strip()
+        return udhcpc_lease(self.phone, self.tmp, configure=True)["ip"]
 
     def tftp_hpa(self, ns: Netns, remote: str, local: Path, server: str = SERVER) -> str:
         """tftp-hpa's `get`; its output (it reports errors there, exit status 0 or not)."""
