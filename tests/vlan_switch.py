@@ -21,18 +21,18 @@ from __future__ import annotations
 
 import select
 import socket
-import struct
 import sys
 import time
 
-ETH_P_ALL = 0x0003
-ETH_P_8021Q = 0x8100
-SOL_PACKET = 263
-PACKET_AUXDATA = 8
-PACKET_OUTGOING = 4
-TP_STATUS_VLAN_VALID = 0x10
-AUXDATA = struct.Struct("IIIHHHH")  # struct tpacket_auxdata
-PRIORITY = 5  # PCP of the tagged voice frames, as a phone sets it
+from netboot.lab.vlan import (
+    AUXDATA,
+    ETH_P_ALL,
+    PACKET_AUXDATA,
+    PACKET_OUTGOING,
+    SOL_PACKET,
+    add_tag,
+    frame_vid,
+)
 
 
 def open_port(name: str) -> socket.socket:
@@ -48,18 +48,7 @@ def receive(sock: socket.socket) -> tuple[bytes, int | None] | None:
     data, ancillary, _, address = sock.recvmsg(65536, socket.CMSG_SPACE(AUXDATA.size))
     if address[2] == PACKET_OUTGOING:
         return None
-    for level, kind, value in ancillary:
-        if level == SOL_PACKET and kind == PACKET_AUXDATA and len(value) >= AUXDATA.size:
-            status, _, _, _, _, tci, _ = AUXDATA.unpack_from(value)
-            if status & TP_STATUS_VLAN_VALID:
-                return data, tci & 0x0FFF
-    if len(data) >= 18 and int.from_bytes(data[12:14], "big") == ETH_P_8021Q:
-        return data[:12] + data[16:], int.from_bytes(data[14:16], "big") & 0x0FFF
-    return data, None
-
-
-def tag(frame: bytes, vid: int) -> bytes:
-    return frame[:12] + struct.pack("!HH", ETH_P_8021Q, PRIORITY << 13 | vid) + frame[12:]
+    return frame_vid(data, ancillary)
 
 
 def main(argv: list[str]) -> int:
@@ -93,7 +82,7 @@ def main(argv: list[str]) -> int:
                     out.send(frame)
             elif vid is None:
                 port_vid = vid_of[sock]
-                trunk.send(tag(frame, port_vid) if port_vid else frame)
+                trunk.send(add_tag(frame, port_vid) if port_vid else frame)
     return 0
 
 
