@@ -35,6 +35,7 @@ from netboot import metrics
 from netboot.dhcp import codec
 from netboot.dhcp.codec import TYPE_NAMES, DhcpMessage
 from netboot.dhcp.engine import Decision, DhcpEngine, Reply
+from netboot.ratelog import RateLimitedLog
 from netboot.wire import DecodeError, format_mac
 
 if TYPE_CHECKING:
@@ -122,25 +123,6 @@ def interface_addresses(ifname: str) -> tuple[bytes, list[tuple[IPv4Address, int
         prefix = IPv4Address(entry.get("netmask", "255.255.255.255"))
         addrs.append((IPv4Address(entry["addr"]), bin(int(prefix)).count("1")))
     return mac, addrs
-
-
-class RateLimitedLog:
-    """Log a kind of problem at most once per `every` seconds, with a count."""
-
-    def __init__(self, logger: logging.Logger, every: float = 10.0) -> None:
-        self.logger = logger
-        self.every = every
-        self.last: dict[str, float] = {}
-        self.suppressed: dict[str, int] = {}
-
-    def warning(self, key: str, message: str, now: float) -> None:
-        if now - self.last.get(key, -1e9) >= self.every:
-            extra = self.suppressed.pop(key, 0)
-            suffix = f" ({extra} more suppressed)" if extra else ""
-            self.logger.warning("%s%s", message, suffix)
-            self.last[key] = now
-        else:
-            self.suppressed[key] = self.suppressed.get(key, 0) + 1
 
 
 @dataclass

@@ -52,6 +52,7 @@ from netboot.lldp.codec import (
     encode_lldp,
     is_cdp,
 )
+from netboot.ratelog import RateLimitedLog
 from netboot.registry import Registry
 from netboot.supervisor import Context
 from netboot.wire import DecodeError, format_mac, parse_mac
@@ -160,24 +161,6 @@ def _first_ipv4(addresses: Iterable[str]) -> str | None:
     return None
 
 
-class _RateLimitedLog:
-    """At most one warning per `period` seconds; says how many it held back."""
-
-    def __init__(self, period: float = 10.0) -> None:
-        self.period = period
-        self._last = float("-inf")
-        self._held = 0
-
-    def warning(self, message: str, *args: object) -> None:
-        now = time.monotonic()
-        if now - self._last < self.period:
-            self._held += 1
-            return
-        held, self._held, self._last = self._held, 0, now
-        suffix = f" (and {held} more since the last report)" if held else ""
-        log.warning(message + suffix, *args)
-
-
 def _interface_mac(name: str) -> str:
     return (Path("/sys/class/net") / name / "address").read_text().strip()
 
@@ -206,8 +189,8 @@ class LldpService:
         self._decoded: dict[tuple[str, str], tuple[bytes, LldpNeighbor | CdpNeighbor]] = {}
         self._own_macs: set[bytes] = set()
         self._wake = asyncio.Event()
-        self._bad = _RateLimitedLog()
-        self._send_errors = _RateLimitedLog()
+        self._bad = RateLimitedLog(log)
+        self._send_errors = RateLimitedLog(log)
 
     # ------------------------------------------------------------ lifecycle
 
@@ -314,7 +297,9 @@ class LldpService:
             sock.send(self.frame(tx))
         except OSError as exc:  # link down, queue full: the next interval retries
             self._send_errors.warning(
-                "lldp: cannot send %s on %s: %s", tx.protocol, tx.interface, exc
+                "send",
+                f"lldp: cannot send {tx.protocol} on {tx.interface}: {exc}",
+                time.monotonic(),
             )
             return
         metrics.LLDP_FRAMES.labels(direction="out", protocol=tx.protocol).inc()
@@ -347,7 +332,11 @@ class LldpService:
                 neighbor = decode_lldp(data) if protocol == "lldp" else decode_cdp(data)
             except DecodeError as exc:
                 metrics.BAD_INPUT.labels(service="lldp").inc()
-                self._bad.warning("lldp: dropped bad %s frame from %s: %s", protocol, source, exc)
+                self._bad.warning(
+                    "decode",
+                    f"lldp: dropped bad {protocol} frame from {source}: {exc}",
+                    time.monotonic(),
+                )
                 return
             if len(self._decoded) >= DECODE_CACHE:
                 self._decoded.pop(next(iter(self._decoded)))

@@ -32,6 +32,7 @@ import netifaces
 from netboot import metrics
 from netboot.pnp import codec
 from netboot.pnp.engine import Outcome, PnpResponder, Send, Site
+from netboot.ratelog import RateLimitedLog
 from netboot.wire import DecodeError, normalize_mac
 
 if TYPE_CHECKING:
@@ -46,25 +47,6 @@ READS_PER_WAKE = 64
 # answers to NOTIFYs) at once; the default buffer holds about 90 datagrams.
 RECEIVE_BUFFER = 4 << 20
 SO_RCVBUFFORCE = 33  # Linux: as root (CAP_NET_ADMIN), past net.core.rmem_max
-
-
-class RateLimitedLog:
-    """Log a kind of problem at most once per `every` seconds, with a count."""
-
-    def __init__(self, logger: logging.Logger, every: float = 10.0) -> None:
-        self.logger = logger
-        self.every = every
-        self.last: dict[str, float] = {}
-        self.suppressed: dict[str, int] = {}
-
-    def warning(self, key: str, message: str, now: float) -> None:
-        if now - self.last.get(key, -1e9) >= self.every:
-            extra = self.suppressed.pop(key, 0)
-            suffix = f" ({extra} more suppressed)" if extra else ""
-            self.logger.warning("%s%s", message, suffix)
-            self.last[key] = now
-        else:
-            self.suppressed[key] = self.suppressed.get(key, 0) + 1
 
 
 def interface_networks(ifname: str) -> list[IPv4Interface]:

@@ -35,6 +35,7 @@ from typing import Any, cast
 
 from netboot import metrics
 from netboot.provisioning.files import FileResolver, Refusal, Resolved, resolver_for
+from netboot.ratelog import RateLimitedLog
 from netboot.supervisor import Context
 from netboot.tftp import codec
 from netboot.tftp.session import ReadSession, negotiate
@@ -57,25 +58,6 @@ _ERROR_FOR = {
     "refused-name": (codec.ERR_ACCESS, "access violation: bad file name"),
     "unreadable": (codec.ERR_ACCESS, "access violation: file not readable"),
 }
-
-
-class _RateLimitedLog:
-    """At most `burst` lines per `period` seconds, then one summary."""
-
-    def __init__(self, burst: int = 10, period: float = 10.0) -> None:
-        self.burst, self.period = burst, period
-        self.window_start = 0.0
-        self.count = 0
-
-    def warning(self, fmt: str, *args: Any) -> None:
-        now = time.monotonic()
-        if now - self.window_start > self.period:
-            if self.count > self.burst:
-                log.warning("(%d more similar messages suppressed)", self.count - self.burst)
-            self.window_start, self.count = now, 0
-        self.count += 1
-        if self.count <= self.burst:
-            log.warning(fmt, *args)
 
 
 class FileChunks:
@@ -303,7 +285,7 @@ class TftpService:
         self.transfers: dict[tuple[str, int], _Transfer | _ThreadedTransfer] = {}
         self.threads = 0  # threaded transfers running
         self.pending: set[asyncio.Task[None]] = set()
-        self.bad = _RateLimitedLog()
+        self.bad = RateLimitedLog(log)
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
@@ -344,7 +326,9 @@ class TftpService:
 
     def bad_packet(self, peer: tuple[str, int], exc: DecodeError) -> None:
         metrics.BAD_INPUT.labels("tftp").inc()
-        self.bad.warning("tftp: bad packet from %s:%d: %s", *peer, exc)
+        self.bad.warning(
+            "packet", f"tftp: bad packet from {peer[0]}:{peer[1]}: {exc}", time.monotonic()
+        )
 
     # ------------------------------------------------------------ requests
 
@@ -357,7 +341,9 @@ class TftpService:
             message = codec.decode(data)
         except DecodeError as exc:
             metrics.BAD_INPUT.labels("tftp").inc()
-            self.bad.warning("tftp: bad request from %s:%d: %s", *peer, exc)
+            self.bad.warning(
+                "request", f"tftp: bad request from {peer[0]}:{peer[1]}: {exc}", time.monotonic()
+            )
             return
         if isinstance(message, codec.WriteRequest):
             metrics.FILES_SERVED.labels("tftp", "write-refused").inc()
