@@ -126,13 +126,13 @@ class SipMessage:
         return out
 
 
-def split_list(value: str) -> list[str]:
-    """Split `a, b` at commas outside quotes and angle brackets."""
+def _split_outside(text: str, separator: str) -> list[str]:
+    """`text` cut at each `separator` that is outside quotes and angle brackets."""
     parts: list[str] = []
     depth = 0
     quoted = False
     start = 0
-    for index, ch in enumerate(value):
+    for index, ch in enumerate(text):
         if ch == '"':
             quoted = not quoted
         elif quoted:
@@ -141,11 +141,16 @@ def split_list(value: str) -> list[str]:
             depth += 1
         elif ch == ">":
             depth = max(0, depth - 1)
-        elif ch == "," and depth == 0:
-            parts.append(value[start:index].strip())
+        elif ch == separator and depth == 0:
+            parts.append(text[start:index])
             start = index + 1
-    parts.append(value[start:].strip())
-    return [p for p in parts if p]
+    parts.append(text[start:])
+    return parts
+
+
+def split_list(value: str) -> list[str]:
+    """Split `a, b` at commas outside quotes and angle brackets."""
+    return [p for p in (part.strip() for part in _split_outside(value, ",")) if p]
 
 
 # ---------------------------------------------------------------- bytes <-> message
@@ -249,23 +254,7 @@ def parse_params(text: str) -> tuple[str, dict[str, str]]:
     """`value;a=1;b="x y";c` -> ("value", {"a": "1", "b": "x y", "c": ""}).
     Parameter names are lowercased; quotes are removed; spaces around `=`
     (the PLANET guide's NOTIFY sample has them) are tolerated."""
-    parts: list[str] = []
-    quoted = False
-    depth = 0
-    start = 0
-    for index, ch in enumerate(text):
-        if ch == '"':
-            quoted = not quoted
-        elif quoted:
-            continue
-        elif ch == "<":
-            depth += 1
-        elif ch == ">":
-            depth = max(0, depth - 1)
-        elif ch == ";" and depth == 0:
-            parts.append(text[start:index])
-            start = index + 1
-    parts.append(text[start:])
+    parts = _split_outside(text, ";")
     params: dict[str, str] = {}
     for part in parts[1:]:
         key, _, value = part.partition("=")
