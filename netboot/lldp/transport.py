@@ -54,6 +54,7 @@ from netboot.lldp.codec import (
 )
 from netboot.ratelog import RateLimitedLog
 from netboot.registry import Registry
+from netboot.sockbuf import set_receive_buffer
 from netboot.supervisor import Context
 from netboot.wire import DecodeError, format_mac, parse_mac
 
@@ -70,10 +71,6 @@ CDP_CAP_PHONE = 0x80
 # Then yield to the loop: a new neighbour's frame takes ~0.7 ms to decode, so
 # a flood of new phones holds other services (DHCP) up for at most ~3 ms.
 READS_PER_WAKEUP = 4
-# A floor of phones booting together sends hundreds of LLDPDUs within a
-# millisecond; the default buffer (~90 frames) would drop most of them.
-RECEIVE_BUFFER = 4 << 20
-SO_RCVBUFFORCE = 33  # Linux: as root, past net.core.rmem_max
 DECODE_CACHE = 4096
 
 
@@ -236,10 +233,7 @@ class LldpService:
         sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ethertype))
         try:
             sock.bind((port.name, ethertype))
-            try:
-                sock.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, RECEIVE_BUFFER)
-            except OSError:  # without CAP_NET_ADMIN: as much as rmem_max allows
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECEIVE_BUFFER)
+            set_receive_buffer(sock)
             sock.setsockopt(
                 SOL_PACKET,
                 PACKET_ADD_MEMBERSHIP,

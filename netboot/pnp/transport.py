@@ -33,6 +33,7 @@ from netboot import metrics
 from netboot.pnp import codec
 from netboot.pnp.engine import Outcome, PnpResponder, Send, Site
 from netboot.ratelog import RateLimitedLog
+from netboot.sockbuf import set_receive_buffer
 from netboot.wire import DecodeError, normalize_mac
 
 if TYPE_CHECKING:
@@ -43,10 +44,6 @@ log = logging.getLogger("netboot.pnp")
 
 PNP_GROUP = "224.0.1.75"
 READS_PER_WAKE = 64
-# A floor of phones powering up together sends hundreds of SUBSCRIBEs (and
-# answers to NOTIFYs) at once; the default buffer holds about 90 datagrams.
-RECEIVE_BUFFER = 4 << 20
-SO_RCVBUFFORCE = 33  # Linux: as root (CAP_NET_ADMIN), past net.core.rmem_max
 
 
 def interface_networks(ifname: str) -> list[IPv4Interface]:
@@ -158,10 +155,7 @@ class PnpService:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, ifname.encode())
             sock.bind(("0.0.0.0", port))
-            try:
-                sock.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, RECEIVE_BUFFER)
-            except OSError:  # as much as net.core.rmem_max allows
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECEIVE_BUFFER)
+            set_receive_buffer(sock)
             group = socket.inet_aton(PNP_GROUP) + address.packed
             sock.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, group)
             sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, address.packed)

@@ -36,6 +36,7 @@ from typing import Any, cast
 from netboot import metrics
 from netboot.provisioning.files import FileResolver, Refusal, Resolved, resolver_for
 from netboot.ratelog import RateLimitedLog
+from netboot.sockbuf import set_receive_buffer
 from netboot.supervisor import Context
 from netboot.tftp import codec
 from netboot.tftp.session import ReadSession, negotiate
@@ -49,8 +50,6 @@ MAX_SESSIONS = 2048
 BIG_BLOCKS = 64  # transfers longer than this get a thread (see the module docstring)
 MAX_THREADS = 8
 RECV_WAKE = 0.05  # a threaded transfer looks at its timer and at stop this often when idle
-RECEIVE_BUFFER = 4 << 20
-SO_RCVBUFFORCE = 33  # Linux: as root (CAP_NET_ADMIN), past net.core.rmem_max
 
 _ERROR_FOR = {
     "not-found": (codec.ERR_NOT_FOUND, "file not found"),
@@ -300,10 +299,7 @@ class TftpService:
         # Every phone of a floor asks for its files within the same second:
         # room for thousands of RRQs instead of the default ~90 datagrams.
         sock = transport.get_extra_info("socket")
-        try:
-            sock.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, RECEIVE_BUFFER)
-        except OSError:  # as much as net.core.rmem_max allows
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECEIVE_BUFFER)
+        set_receive_buffer(sock)
         self.listener = transport
         self.port = transport.get_extra_info("sockname")[1]
         log.info("tftp: serving %s on UDP port %d", self.resolver.root, self.port)
