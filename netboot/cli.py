@@ -243,7 +243,48 @@ def build_parser() -> argparse.ArgumentParser:
         module, _, attr = target.partition(":")
         register: Callable[[Any], None] = getattr(importlib.import_module(module), attr)
         register(sub)
+
+    p = sub.add_parser(
+        "completion", help="print a shell completion script (install.sh installs it)"
+    )
+    p.add_argument("shell", choices=("bash", "zsh", "tcsh"))
+    p.set_defaults(func=cmd_completion)
+
+    p = sub.add_parser("manpage", help="print the netboot(8) manual page (install.sh installs it)")
+    p.set_defaults(func=cmd_manpage)
     return parser
+
+
+def cmd_completion(args: argparse.Namespace) -> int:
+    import shtab
+
+    print(shtab.complete(build_parser(), shell=args.shell), end="")
+    return 0
+
+
+def cmd_manpage(args: argparse.Namespace) -> int:
+    from argparse_manpage.manpage import Manpage
+
+    parser = build_parser()
+    page = Manpage(
+        parser,
+        _data={
+            "prog": "netboot",
+            "description": "phone-provisioning appliance: DHCP, SIP PnP, LLDP-MED, STUN, TFTP/HTTP",
+            "long_description": (
+                "netboot serves everything an IP-phone deployment needs from one process and one "
+                "config file (default /etc/netboot/config.toml). The full documentation is "
+                "/usr/share/doc/netboot/README.md; a commented example config is "
+                "/usr/share/doc/netboot/examples/config.toml."
+            ),
+            "version": __version__,
+            "project_name": "netboot",
+            "manual_section": "8",
+            "manual_title": "System Administration",
+        },
+    )
+    print(str(page), end="")
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -23,9 +23,9 @@ def test_unit_verifies(tmp_path: Path) -> None:
         pytest.skip("systemd-analyze not installed")
     netboot = shutil.which("netboot")
     assert netboot is not None, "the netboot command is not installed (pip install .)"
-    # The unit names /usr/local/bin/netboot (pip's place on a Pi); point it at this install.
+    # The unit names /usr/local/bin/netboot (install.sh's venv); point it at this install.
     unit = tmp_path / "netboot.service"
-    unit.write_text(UNIT.read_text().replace("/usr/local/bin/netboot", netboot))
+    unit.write_text(UNIT.read_text().replace("/opt/netboot/bin/netboot", netboot))
     proc = subprocess.run(
         [analyze, "verify", str(unit)], capture_output=True, text=True, check=False
     )
