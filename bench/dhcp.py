@@ -8,7 +8,7 @@ second (ACKs counted over the run, not perfdhcp's diluted "Rate:"), and the
 time for 200 clients at once (`--scenario avalanche -R 200`). Every load is
 bounded in time; namespaces are removed at the end. Run as root:
 
-    sudo python3 bench/dhcp.py [--seconds 10] [--rate 6000] [--only netboot]
+    sudo /opt/netboot/bin/python bench/dhcp.py [--seconds 10] [--rate 6000] [--only netboot]
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ set -eu
 cd "$(dirname "$0")/.."
 PHONES="${1:-1000}"
 [ $# -gt 0 ] && shift
-PYTHON="${PYTHON:-python3}"
+PYTHON="${PYTHON:-/opt/netboot/bin/python}"
 OUT="$(mktemp)"
 trap 'rm -f "$OUT"' EXIT
 START=$(date +%s.%N)

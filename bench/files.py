@@ -15,7 +15,7 @@ namespace runs the real clients. Per server, same run, same files:
   measure the server, not SYN retransmissions).
 
 Every load is bounded in count and time; namespaces are removed at the end.
-Run as root:  python3 bench/files.py [--size-mb 32] [--small 200] [--repeat 3]
+Run as root:  /opt/netboot/bin/python bench/files.py [--size-mb 32] [--small 200] [--repeat 3]
 """
 
 from __future__ import annotations

@@ -10,4 +10,4 @@
 #   sudo bench/files.sh [--size-mb 32] [--small 200] [--repeat 3]
 set -eu
 cd "$(dirname "$0")/.."
-exec "${PYTHON:-python3}" bench/files.py "$@"
+exec "${PYTHON:-/opt/netboot/bin/python}" bench/files.py "$@"

@@ -15,7 +15,7 @@ memory figures for lldpd (reference, `max-neighbors` raised to the storm size)
 under the same storm, and the ratio. Every load is bounded in count and time;
 namespaces are removed at the end. Run as root:
 
-    sudo python3 bench/lldp.py [--idle 10] [--endpoints 500] [--rounds 5]
+    sudo /opt/netboot/bin/python bench/lldp.py [--idle 10] [--endpoints 500] [--rounds 5]
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ loop was blocked while serving them (what DHCP/TFTP would wait during a refresh)
 In-process aiohttp server on 127.0.0.1 (loopback only), registry in a temporary
 directory. There is no reference server for this page: figures are absolute.
 
-    python3 bench/status.py [--phones 1000] [--requests 50]
+    /opt/netboot/bin/python bench/status.py [--phones 1000] [--requests 50]
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ answered requests per CPU second (the rate per core; coturn runs several
 threads), peak RSS (/proc/<pid>/status), and the ratios netboot/coturn.
 Run as root:
 
-    sudo python3 bench/stun.py [--seconds 8] [--sockets 8] [--window 64] [--procs 1]
+    sudo /opt/netboot/bin/python bench/stun.py [--seconds 8] [--sockets 8] [--window 64] [--procs 1]
 """
 
 from __future__ import annotations

@@ -74,7 +74,7 @@ READS_PER_WAKEUP = 4
 DECODE_CACHE = 4096
 
 
-def physical_interface(name: str, proc_vlan: Path = Path("/proc/net/vlan")) -> str:
+def physical_interface(name: str, proc_vlan: Path = Path("/proc/self/net/vlan")) -> str:
     """The interface an untagged frame for `name` goes out on: a VLAN's parent."""
     try:
         for line in (proc_vlan / name).read_text().splitlines():
