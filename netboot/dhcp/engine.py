@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from ipaddress import IPv4Address
 from typing import Any
 
+from netboot import vendors
 from netboot.config import DhcpClass, DhcpConfig, DhcpScope
 from netboot.dhcp import codec
 from netboot.dhcp.codec import (
@@ -43,7 +44,6 @@ from netboot.dhcp.codec import (
     DhcpMessage,
 )
 from netboot.dhcp.leases import Lease, LeaseStore
-from netboot import vendors
 from netboot.dhcp.options import (
     decode_vendor_class,
     encode_suboptions,
@@ -513,8 +513,8 @@ class DhcpEngine:
                 if code == 43 and cls is not None and cls.vendor_suboptions:
                     continue
                 # Option 150 is addresses: from the URL's host whatever the form.
-                value = url if code == 150 else self.url_for(profile, cls, code)
-                opts[code] = url_option_value(code, value, server)
+                form = url if code == 150 else self.url_for(profile, cls, code)
+                opts[code] = url_option_value(code, form, server)
         if cls is not None:
             if cls.vendor_suboptions:
                 opts[43] = encode_suboptions(cls.vendor_suboptions)

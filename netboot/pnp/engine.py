@@ -50,7 +50,6 @@ MAX_TRACKED = 4096  # bounded state per table, whatever the phones send
 Address = tuple[str, int]
 
 
-
 @dataclass(frozen=True)
 class Send:
     data: bytes

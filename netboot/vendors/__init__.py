@@ -14,8 +14,17 @@ import re
 from dataclasses import dataclass
 from functools import cache
 
-from netboot.vendors import avaya, cisco, fanvil, gigaset, grandstream, panasonic, polycom, snom
-from netboot.vendors import yealink
+from netboot.vendors import (
+    avaya,
+    cisco,
+    fanvil,
+    gigaset,
+    grandstream,
+    panasonic,
+    polycom,
+    snom,
+    yealink,
+)
 from netboot.vendors.profile import AgentInfo, Identity, VendorProfile, expand, split_site_url
 
 __all__ = [

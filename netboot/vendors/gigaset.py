@@ -18,7 +18,9 @@ GIGASET = VendorProfile(
     ouis=("7c:2f:80",),  # [WAZO-GIGASET] samples
     vendor_classes=(r"^Gigaset_", r"^N\d{3}_(?:IP|DM)_PRO$"),  # [WAZO-GIGASET]
     pnp_vendors=("gigaset",),
-    user_agents=(r"^(?:Gigaset )?(?P<model>N\d{3} [^/]+)/(?P<fw>[\w.+]+?)(?:;(?P<mac>[0-9A-F]{12}))?$",),
+    user_agents=(
+        r"^(?:Gigaset )?(?P<model>N\d{3} [^/]+)/(?P<fw>[\w.+]+?)(?:;(?P<mac>[0-9A-F]{12}))?$",
+    ),
     url_form=URL,
     pnp_form=URL,
     mac_files=("{MAC}.xml",),  # [WAZO-GIGASET]

@@ -113,7 +113,9 @@ class VendorProfile:
             m = re.search(pattern, agent, re.IGNORECASE)
             if m is not None:
                 groups = m.groupdict()
-                return AgentInfo(self.label, groups.get("model"), groups.get("fw"), groups.get("mac"))
+                return AgentInfo(
+                    self.label, groups.get("model"), groups.get("fw"), groups.get("mac")
+                )
         return None
 
     def mac_file_names(self, mac: str) -> list[str]:
