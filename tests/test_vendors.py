@@ -288,9 +288,25 @@ def test_per_mac_names_classify_as_mac(family: str, name: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "name",
-    ["000000000000.cfg", "y000000000044.cfg", "cfg.xml", "46xxsettings.txt", "spa504G.cfg",
-     "snomD785.htm", "SEP.cnf.xml", "cfg00304f113af.xml", "XMLDefault.cnf.xml"],
-)  # fmt: skip
-def test_common_names_are_not_per_mac(name: str) -> None:
-    assert classify(name).kind != "mac"
+    ("name", "family"),
+    [
+        ("000000000000.cfg", "polycom"),  # the master file, not a MAC
+        ("f0VIP-2140PThw1.100.cfg", "planet"),
+        ("F0V00X5S0000.cfg", "fanvil"),
+        ("y000000000044.cfg", "yealink"),
+        ("cfg.xml", "grandstream"),
+        ("46xxsettings.txt", "avaya"),
+        ("spa504G.cfg", "cisco-spa"),
+        ("snomD785.htm", "snom"),
+        ("XMLDefault.cnf.xml", "cisco"),
+    ],
+)
+def test_common_names(name: str, family: str) -> None:
+    assert classify(name).kind == "common"
+    found = vendors.common_name(name)
+    assert found is not None and found[0].name == family
+
+
+@pytest.mark.parametrize("name", ["SEP.cnf.xml", "cfg00304f113af.xml", "spare.cfg", "x.cfg"])
+def test_neither_common_nor_per_mac(name: str) -> None:
+    assert classify(name).kind == "custom"

@@ -475,6 +475,9 @@ class DhcpEngine:
         raw = msg.options.get(60)
         if raw:
             facts["vendor_class"] = vendor_class_text(raw)
+        profile = self.profile_for(msg)
+        if profile is not None:  # the family: `netboot phones` names it
+            facts["vendor"] = profile.label
         host = msg.options.get(12)
         if host:
             facts["hostname"] = host.decode("ascii", "replace")[:63]

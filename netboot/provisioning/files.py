@@ -65,8 +65,6 @@ _HEX2 = "[0-9a-fA-F]{2}"
 _MAC_NAME = re.compile(
     rf"^(?P<mac>{_HEX2}(?P<sep>[-:._]?){_HEX2}(?:(?P=sep){_HEX2}){{4}})(?P<ext>\.[^/]*)?$"
 )
-_FANVIL_COMMON = re.compile(r"^f0(?P<model>.+?)hw\d+(?:\.\d+)*\.cfg$", re.IGNORECASE)
-_YEALINK_COMMON = re.compile(r"^y0{10}[0-9a-fA-F]{2}\.(?:cfg|boot)$", re.IGNORECASE)
 _ZERO_MAC = "000000000000"
 
 
@@ -130,11 +128,9 @@ def classify(name: str, input_lookup: InputLookup | None = None) -> NameInfo:
     if named is not None:
         canonical = f"{directory}/{named.canonical}" if directory else named.canonical
         return NameInfo("mac", format_mac(bytes.fromhex(named.digits)), canonical=canonical)
-    common = _FANVIL_COMMON.match(base)
+    common = vendors.common_name(base)  # each family's common names (its profile)
     if common is not None:
-        return NameInfo("common", model=common.group("model"))
-    if _YEALINK_COMMON.match(base):
-        return NameInfo("common")
+        return NameInfo("common", model=common[1])
     if input_lookup is not None:
         stem = base.rsplit(".", 1)[0] if "." in base else base
         mac = input_lookup(stem)

@@ -36,6 +36,7 @@ __all__ = [
     "by_name",
     "by_oui",
     "by_pnp",
+    "common_name",
     "expand",
     "identify",
     "parse_user_agent",
@@ -110,6 +111,25 @@ def parse_user_agent(agent: str) -> AgentInfo | None:
         info = profile.parse_user_agent(agent)
         if info is not None:
             return info
+    return None
+
+
+@cache
+def _common_patterns() -> tuple[tuple[re.Pattern[str], VendorProfile], ...]:
+    return tuple(
+        (re.compile(pattern, re.IGNORECASE), profile)
+        for profile in PROFILES
+        for pattern in profile.common_files
+    )
+
+
+def common_name(base: str) -> tuple[VendorProfile, str | None] | None:
+    """Whether `base` is some family's common file name, and the model it names
+    (PLANET/Fanvil `f0<model>hw1.100.cfg`), if any."""
+    for pattern, profile in _common_patterns():
+        m = pattern.match(base)
+        if m is not None:
+            return profile, m.groupdict().get("model")
     return None
 
 

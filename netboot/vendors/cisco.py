@@ -54,7 +54,7 @@ CISCO_SPA = VendorProfile(
     url_form="{dir}$MA.xml",
     pnp_form="{dir}$MA.xml",
     mac_macro="$MA",
-    common_files=(r"^spa\w*\.cfg$", r"^init\.cfg$", r"^spa(?:-phone|-ata)?\.xml$"),
+    common_files=(r"^spa\d{3,4}\w*\.cfg$", r"^init\.cfg$", r"^spa(?:-phone|-ata)?\.xml$"),
     # [WAZO-CISCO-SPA] <mac>.xml, ATA<MAC>.cnf.xml; [CISCO-SPA-PG] spa$MA.cfg / spa$MA.xml
     mac_files=("{mac}.xml", "spa{mac}.xml", "spa{mac}.cfg", "ATA{MAC}.cnf.xml"),
     sources=("wazo_cisco_spa common.py", "Cisco SPA provisioning guide"),

@@ -93,6 +93,17 @@ class VendorProfile:
         """The site URL in the form this family reads from option `code`."""
         return expand(self.option_forms.get(code, self.url_form), site_url)
 
+    def provisioning_url(self, site_url: str) -> str:
+        """The site URL as this family writes its provisioning server in its own
+        config (the renderer's auto-provision key): its default URL form."""
+        return expand(self.url_form, site_url)
+
+    @staticmethod
+    def server_url(site_url: str) -> str:
+        """The site URL's directory (`http://host/prov/`), for keys that want a
+        server and add the file names themselves."""
+        return expand(DIRECTORY, site_url)
+
     def pnp_url(self, site_url: str, mac: str | None) -> str:
         """The NOTIFY body for a phone of this family. When the family has no
         MAC macro of its own, netboot writes the MAC in for `$mac`."""
