@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import tomllib
 from collections.abc import Iterator
-from ipaddress import IPv4Address
+from ipaddress import IPv4Address, IPv4Network
 from pathlib import Path
 
 import pytest
@@ -19,8 +19,11 @@ from netboot.dhcp.codec import DhcpMessage
 from netboot.dhcp.engine import DhcpEngine
 from netboot.dhcp.leases import LeaseStore
 from netboot.dhcp.options import decode_vendor_class
+from netboot.pnp import codec as sip
+from netboot.pnp.engine import PnpResponder, Site
 from netboot.provisioning.files import classify, parse_user_agent
 from netboot.wire import parse_mac
+from tests import test_pnp_codec
 
 DATA = Path(__file__).resolve().parent / "data" / "vendors"
 
@@ -310,3 +313,34 @@ def test_common_names(name: str, family: str) -> None:
 @pytest.mark.parametrize("name", ["SEP.cnf.xml", "cfg00304f113af.xml", "spare.cfg", "x.cfg"])
 def test_neither_common_nor_per_mac(name: str) -> None:
     assert classify(name).kind == "custom"
+
+
+# ---------------------------------------------------------------- PnP
+
+
+@pytest.mark.parametrize(
+    ("name", "url"),
+    [
+        (
+            "PLANET",
+            "http://192.168.1.2/prov/$mac.cfg",
+        ),  # PLANET guide 2.2.1: the phone fills in $mac
+        ("YEALINK", "http://192.168.1.2/prov/"),  # the server; it asks for its own names
+        ("GRANDSTREAM", "http://192.168.1.2/prov/"),  # must end in /
+        ("SNOM", "http://192.168.1.2/prov/{mac}.xml"),  # Snom PnP capture: {mac} in the body
+    ],
+)
+def test_pnp_notify_url_per_family(name: str, url: str) -> None:
+    raw = getattr(test_pnp_codec, name)
+    responder = PnpResponder(
+        Site(
+            url="http://192.168.1.2/prov/$mac.cfg",
+            local_ip="192.168.1.2",
+            allowed_sources=(IPv4Network("192.168.0.0/16"),),
+        )
+    )
+    msg = sip.decode(raw)
+    via = sip.parse_via(msg.values("Via")[0])
+    out = responder.receive(msg, (via.host, via.port or 5060), 0.0)
+    assert out.url == url
+    assert sip.decode(out.sends[1].data).body == url.encode()
