@@ -5,6 +5,7 @@ one site URL, and every family's per-MAC file names."""
 
 from __future__ import annotations
 
+import re
 import tomllib
 from collections.abc import Iterator
 from ipaddress import IPv4Address, IPv4Network
@@ -344,3 +345,24 @@ def test_pnp_notify_url_per_family(name: str, url: str) -> None:
     out = responder.receive(msg, (via.host, via.port or 5060), 0.0)
     assert out.url == url
     assert sip.decode(out.sends[1].data).body == url.encode()
+
+
+# ---------------------------------------------------------------- profile hygiene
+
+
+@pytest.mark.parametrize("profile", vendors.PROFILES, ids=[p.name for p in vendors.PROFILES])
+def test_profile_is_well_formed(profile: vendors.VendorProfile) -> None:
+    assert profile.sources, "every profile names its sources"
+    assert profile.ouis and all(
+        re.fullmatch(r"[0-9a-f]{2}(:[0-9a-f]{2}){2}", o) for o in profile.ouis
+    )
+    assert profile.mac_files and all("{mac}" in t or "{MAC}" in t for t in profile.mac_files)
+    assert vendors.by_name(profile.name) is profile
+    if profile.identity is not None:  # a lab phone reads only what its firmware reads
+        assert set(profile.identity.url_options) <= set(profile.dhcp_options)
+        assert all(code in profile.identity.prl for code in profile.identity.url_options)
+
+
+def test_ouis_are_unique() -> None:
+    ouis = [o for p in vendors.PROFILES for o in p.ouis]
+    assert len(ouis) == len(set(ouis))

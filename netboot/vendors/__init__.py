@@ -85,11 +85,24 @@ def identify(
 ) -> VendorProfile | None:
     """The family of a DHCP client: by its option 60 (decoded text and RFC 3925
     enterprise number), else by its MAC's OUI."""
-    if vendor_class or enterprise is not None:
+    if enterprise is not None:
         for profile in PROFILES:
-            if profile.matches_vendor_class(vendor_class, enterprise):
+            if profile.enterprise == enterprise:
+                return profile
+    if vendor_class:
+        for pattern, profile in _class_patterns():
+            if pattern.search(vendor_class):
                 return profile
     return by_oui(mac)
+
+
+@cache
+def _class_patterns() -> tuple[tuple[re.Pattern[str], VendorProfile], ...]:
+    return tuple(
+        (re.compile(pattern, re.IGNORECASE), profile)
+        for profile in PROFILES
+        for pattern in profile.vendor_classes
+    )
 
 
 def by_pnp(vendor: str | None, mac: str | None) -> VendorProfile | None:

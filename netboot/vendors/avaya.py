@@ -28,6 +28,7 @@ AVAYA = VendorProfile(
     vendor_classes=(r"^ccp\.avaya\.com$",),  # [AVAYA-DHCPLOG]
     enterprise=6889,  # [AVAYA-96X1]
     pnp_vendors=("avaya",),
+    dhcp_options=(242, 43),  # [AVAYA-J100] SSON 242; [AVAYA-96X1] 43 with 1=6889
     user_agents=(r"AVAYA/(?P<model>\w+)-(?P<fw>[\d.]+)\s\(MAC:(?P<mac>[0-9a-f]{12})\)",),
     # [AVAYA-J100] SSON in option 242; 66 as a plain server
     option_forms={242: "HTTPSRVR={host},HTTPDIR={path}", 66: HOST},

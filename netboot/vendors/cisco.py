@@ -31,6 +31,7 @@ CISCO = VendorProfile(
     ouis=("00:1e:7a", "00:24:c4"),  # IEEE MA-L (Cisco)
     vendor_classes=(r"^Cisco Systems,? Inc\.",),  # [WAZO-CISCO-SIP]
     pnp_vendors=("cisco",),
+    dhcp_options=(150, 66),  # [WAZO-CISCO-SIP] TFTP: 150 addresses, 66 a name
     # TFTP: option 150 (addresses) and 66 (a TFTP server name) [WAZO-CISCO-SIP]
     option_forms={66: HOST, 150: HOST},
     url_form=HOST,
@@ -46,6 +47,7 @@ CISCO_SPA = VendorProfile(
     ouis=("00:02:fd", "88:43:e1"),  # [WAZO-CISCO-SPA] User-Agent samples
     vendor_classes=(r"^(?:CISCO|LINKSYS) (?:SPA-?\d|ATA19)",),  # [WAZO-CISCO-SPA]
     pnp_vendors=("linksys",),
+    dhcp_options=(160, 159, 66, 150),  # [CISCO-SPA-PG]
     user_agents=(  # [WAZO-CISCO-SPA] _CISCO_UA_REGEX / _LINKSYS_UA_REGEX
         r"^(?:Cisco|Linksys)/(?P<model>[\w-]+?)-(?P<fw>[^\s-]+) (?:\((?P<mac>[0-9A-F]{12})\))?",
     ),

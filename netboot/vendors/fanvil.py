@@ -28,6 +28,7 @@ PLANET = VendorProfile(
     ouis=("00:30:4f",),  # [PLANET] 00:30:4f:11:3a:f8, 00304fa99948
     vendor_classes=(r"^PLANET\b",),  # a class string, should a firmware send one
     pnp_vendors=("planet",),  # [PLANET] Event ... vendor="PLANET"
+    dhcp_options=(66, 43, 128),  # [PLANET] 2.2.2: 66, 43 or a custom 128-254, as set
     user_agents=(_UA.format(vendor="PLANET"),),  # Fanvil-built: Fanvil's form [WAZO-FANVIL]
     # [PLANET] 2.2.2: 66, 43 and 128-254 all carry the file URL; the phone fills in $mac.
     url_form=URL,
@@ -56,6 +57,7 @@ FANVIL = VendorProfile(
     label="Fanvil",
     ouis=("0c:38:3e",),  # [WAZO-FANVIL] every User-Agent sample
     pnp_vendors=("fanvil",),
+    dhcp_options=(66, 43, 128),  # same firmware family as PLANET
     user_agents=(_UA.format(vendor="Fanvil"),),  # [WAZO-FANVIL] _UA_REGEX
     url_form=URL,  # same firmware family as PLANET: $mac in the file URL
     pnp_form=URL,

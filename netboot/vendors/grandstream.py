@@ -24,6 +24,7 @@ GRANDSTREAM = VendorProfile(
     ouis=("00:0b:82", "c0:74:ad", "ec:74:d7"),  # [WAZO-GS] samples; ec:74:d7 IEEE MA-L
     vendor_classes=(r"^Grandstream\b", r"^(?:HT\w+|DP7XX|GXP\w+|GRP\w+) dslforum\.org"),
     pnp_vendors=("grandstream",),
+    dhcp_options=(66, 43),  # issue 17: 66 a directory, 43 sub-options
     user_agents=(  # [WAZO-GS] _UA_REGEX_LIST
         r"^Grandstream Model HW (?P<model>\w+)(?:\s+V[^ ]+)?\s+SW (?P<fw>[^ ]+) DevId (?P<mac>[0-9a-f]{12})",
         r"^Grandstream (?P<model>GXP2000) .*:(?P<fw>[^ ]+)\) DevId (?P<mac>[0-9a-f]{12})",

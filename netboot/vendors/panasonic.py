@@ -17,6 +17,7 @@ PANASONIC = VendorProfile(
     label="Panasonic",
     ouis=("00:80:f0",),  # [WAZO-PANA] sample
     pnp_vendors=("panasonic",),
+    dhcp_options=(160, 159, 66),  # FIELD-NOTES "DHCP"
     user_agents=(r"^Panasonic_(?P<model>[^ /]+)/(?P<fw>[^ ]+) \((?P<mac>[0-9a-f]{12})\)",),
     url_form=URL,
     pnp_form=URL,

@@ -30,6 +30,7 @@ POLYCOM = VendorProfile(
     vendor_classes=(r"^Polycom\b", r"\bPolycom\b"),  # [GFIBER-TAX], decoded [POLY-AG]
     enterprise=13885,  # [POLY-AG]
     pnp_vendors=("polycom",),
+    dhcp_options=(160, 66),  # issue 17 / FIELD-NOTES: 160 (or custom), then 66
     user_agents=(r"Polycom\w*-(?P<model>\w*?)-UA/(?P<fw>[\d.]+)",),  # [WAZO-POLY]
     url_form=DIRECTORY,  # the server; the phone asks for 000000000000.cfg then <mac>.cfg
     pnp_form=DIRECTORY,

@@ -75,6 +75,9 @@ class VendorProfile:
     pnp_vendors: tuple[str, ...] = ()  # Event vendor= values, lower case
     # User-Agent regexes with named groups model, fw and (optional) mac.
     user_agents: tuple[str, ...] = ()
+    # The options its firmware reads a provisioning server from, in its order
+    # (128 stands for "a custom option 128-254" where the phone is set to one).
+    dhcp_options: tuple[int, ...] = ()
     # DHCP option code -> form of the site URL it carries (see the forms above).
     option_forms: dict[int, str] = field(default_factory=dict)
     url_form: str = URL  # form for an option code not in option_forms

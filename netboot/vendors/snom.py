@@ -28,6 +28,7 @@ SNOM = VendorProfile(
     ouis=("00:04:13",),  # [WAZO-SNOM] UA sample 000413922D24
     vendor_classes=(r"^snom",),  # [GFIBER-TAX]
     pnp_vendors=("snom",),
+    dhcp_options=(43, 66, 67),  # [SNOM-DHCP] 66/67, tunnelled in 43 taking precedence
     user_agents=(  # [WAZO-SNOM] _UA_REGEX, _UA_REGEX_MAC
         r"\b(?P<model>snom\w+?)-SIP\s+(?P<fw>[\d.]+)(?:\s+\S+\s+(?P<mac>[0-9A-F]{12})\b)?",
     ),

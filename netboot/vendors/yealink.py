@@ -24,6 +24,7 @@ YEALINK = VendorProfile(
     ouis=("00:15:65", "80:5e:c0", "24:9a:d8", "44:db:d2"),  # IEEE MA-L; 00:15:65 [WAZO-YEALINK]
     vendor_classes=(r"^yealink",),  # [DHCPD-SAMPLES]
     pnp_vendors=("yealink",),
+    dhcp_options=(128, 66, 43),  # [YEALINK-AP] custom > 66 > 43 (T5 admin guide)
     user_agents=(  # [WAZO-YEALINK] _UA_REGEX_LIST
         r"^yealink\s+(?P<model>(?:SIP(?: VP)?-)?\w+)\s+(?P<fw>[\d.]+)\s+(?P<mac>[0-9a-f:]{17})$",
         r"^yealink-(?P<model>\w+)\s+(?P<fw>[\d.]+)",
