@@ -22,9 +22,10 @@ from netboot.dhcp.leases import LeaseStore
 from netboot.dhcp.options import decode_vendor_class
 from netboot.pnp import codec as sip
 from netboot.pnp.engine import PnpResponder, Site
-from netboot.provisioning.files import classify, parse_user_agent
+from netboot.provisioning.files import Refusal, classify, parse_user_agent
 from netboot.wire import parse_mac
 from tests import test_pnp_codec
+from tests.test_files import content, resolver
 
 DATA = Path(__file__).resolve().parent / "data" / "vendors"
 
@@ -366,3 +367,24 @@ def test_profile_is_well_formed(profile: vendors.VendorProfile) -> None:
 def test_ouis_are_unique() -> None:
     ouis = [o for p in vendors.PROFILES for o in p.ouis]
     assert len(ouis) == len(set(ouis))
+
+
+@pytest.mark.parametrize(
+    ("real", "asked"),
+    [
+        ("SEP00304F113AF8.cnf.xml", "sep00304f113af8.cnf.xml"),
+        ("cfg00304f113af8.xml", "cfg00304F113AF8.xml"),
+        ("00304F113AF8.xml", "00304f113af8.xml"),
+        ("00304f113af8-phone.cfg", "00304F113AF8-phone.cfg"),
+    ],
+)
+def test_vendor_per_mac_file_found_in_any_case_and_bound(
+    tmp_path: Path, real: str, asked: str
+) -> None:
+    (tmp_path / real).write_bytes(b"line secret\n")
+    res = resolver(tmp_path, {"192.0.2.10": MAC, "192.0.2.11": "00:30:4f:99:88:77"})
+    mine = res.resolve(asked, "192.0.2.10")
+    assert content(mine) == b"line secret\n"
+    theirs = res.resolve(asked, "192.0.2.11")
+    assert isinstance(theirs, Refusal) and theirs.result == "forbidden"
+    assert theirs.mac == MAC
