@@ -391,7 +391,9 @@ class DhcpEngine:
         facts["ip"] = str(IPv4Address(ip))
         url_options = self._url_options(cls)
         profile = self.profile_for(msg)
-        url = self.url_for(profile, cls, url_options[0]) if url_options else ""
+        # What the phone was told: the first option that carries text (150 is addresses).
+        shown = next((c for c in url_options if c != 150), url_options[0] if url_options else 0)
+        url = self.url_for(profile, cls, shown) if url_options else ""
         facts["url"] = url or None
         detail = {
             "ip": facts["ip"],
