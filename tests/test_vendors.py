@@ -388,3 +388,37 @@ def test_vendor_per_mac_file_found_in_any_case_and_bound(
     theirs = res.resolve(asked, "192.0.2.11")
     assert isinstance(theirs, Refusal) and theirs.result == "forbidden"
     assert theirs.mac == MAC
+
+
+MANUF = Path("/usr/share/wireshark/manuf")  # IEEE registry as Debian's libwireshark-data ships it
+REGISTERED_AS = {
+    "planet": ("PLANET",),
+    "fanvil": ("Fanvil",),
+    "yealink": ("Yealink",),
+    "snom": ("snom",),
+    "grandstream": ("Grandstream",),
+    "polycom": ("Polycom",),
+    "cisco": ("Cisco",),
+    "cisco-spa": ("Cisco",),
+    # Avaya J100 guide, option 12: Avaya also uses OUIs registered to the
+    # companies whose phone lines it took over.
+    "avaya": ("Avaya", "Lucent", "Tenovis", "Giant Electronics"),
+    "panasonic": ("Panasonic",),
+    "gigaset": ("Gigaset",),
+}
+
+
+@pytest.mark.skipif(not MANUF.exists(), reason="no /usr/share/wireshark/manuf (libwireshark-data)")
+def test_every_oui_is_registered_to_its_family() -> None:
+    registry: dict[str, str] = {}
+    for line in MANUF.read_text(errors="replace").splitlines():
+        parts = line.split("\t")
+        if len(parts) >= 2 and len(parts[0]) == 8 and not line.startswith("#"):
+            registry[parts[0].lower()] = parts[-1]
+    wrong = {
+        (p.name, oui, registry.get(oui, "unregistered"))
+        for p in vendors.PROFILES
+        for oui in p.ouis
+        if not any(n.lower() in registry.get(oui, "").lower() for n in REGISTERED_AS[p.name])
+    }
+    assert wrong == set()

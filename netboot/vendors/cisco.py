@@ -28,7 +28,7 @@ from netboot.vendors.profile import HOST, VendorProfile
 CISCO = VendorProfile(
     name="cisco",
     label="Cisco",
-    ouis=("00:1e:7a", "00:24:c4"),  # IEEE MA-L (Cisco)
+    ouis=("00:1e:7a", "00:24:c4"),  # IEEE MA-L (test: wireshark manuf)
     vendor_classes=(r"^Cisco Systems,? Inc\.",),  # [WAZO-CISCO-SIP]
     pnp_vendors=("cisco",),
     dhcp_options=(150, 66),  # [WAZO-CISCO-SIP] TFTP: 150 addresses, 66 a name

@@ -26,7 +26,7 @@ from netboot.vendors.profile import DIRECTORY, VendorProfile
 POLYCOM = VendorProfile(
     name="polycom",
     label="Polycom",
-    ouis=("00:04:f2", "64:16:7f"),  # IEEE MA-L (Polycom)
+    ouis=("00:04:f2", "64:16:7f"),  # IEEE MA-L (test: wireshark manuf)
     vendor_classes=(r"^Polycom\b", r"\bPolycom\b"),  # [GFIBER-TAX], decoded [POLY-AG]
     enterprise=13885,  # [POLY-AG]
     pnp_vendors=("polycom",),

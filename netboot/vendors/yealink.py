@@ -21,7 +21,12 @@ from netboot.vendors.profile import DIRECTORY, Identity, VendorProfile
 YEALINK = VendorProfile(
     name="yealink",
     label="Yealink",
-    ouis=("00:15:65", "80:5e:c0", "24:9a:d8", "44:db:d2"),  # IEEE MA-L; 00:15:65 [WAZO-YEALINK]
+    ouis=(
+        "00:15:65",
+        "80:5e:c0",
+        "24:9a:d8",
+        "44:db:d2",
+    ),  # IEEE MA-L (test: wireshark manuf); 00:15:65 [WAZO-YEALINK]
     vendor_classes=(r"^yealink",),  # [DHCPD-SAMPLES]
     pnp_vendors=("yealink",),
     dhcp_options=(128, 66, 43),  # [YEALINK-AP] custom > 66 > 43 (T5 admin guide)
