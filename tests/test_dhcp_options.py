@@ -59,13 +59,22 @@ def test_suboption_out_of_range_is_refused() -> None:
     [
         (b"PLANET VIP-2140PT", "PLANET VIP-2140PT"),
         (b"yealink SIP-T46U", "yealink SIP-T46U"),
-        # Polycom's RFC 3925 form: enterprise 13885, then length-prefixed strings.
+        # Polycom's RFC 3925 form as its admin guide prints an IP 601's option
+        # (enterprise 13885, length, code/length/value sub-options, 0xff);
+        # more real forms in tests/data/vendors/option60.tsv (test_vendors.py).
         (
-            b"\x00\x00\x36\x3d\x1d\x04\x0cPolycom-VVX\x05\x09SoundPnt",
-            "enterprise:13885 Polycom-VVX SoundPnt",
+            b"\x00\x00\x36\x3d\x6f\x01\x07Polycom\x02\x15SoundPointIP-SPIP_601"
+            b"\x03\x102345-11605-001,2\x04\x1cSIP/Tip.XXXX/08-Jun-07 10:44"
+            b"\x05\x1dBR/3.1.0.XXXX/28-Apr-05 13:30\xff",
+            "enterprise:13885 Polycom SoundPointIP-SPIP_601 2345-11605-001,2"
+            " SIP/Tip.XXXX/08-Jun-07 10:44 BR/3.1.0.XXXX/28-Apr-05 13:30",
         ),
+        # Cisco's text class ends in a NUL: still text (wazo_cisco_sip).
+        (b"Cisco Systems, Inc. IP Phone CP-7945G\x00", "Cisco Systems, Inc. IP Phone CP-7945G"),
+        # Lengths that do not add up are not RFC 3925: printable runs only.
+        (b"\x00\x00\x36\x3d\x1d\x04\x0cPolycom-VVX", "6= Polycom-VVX"),
     ],
-    ids=["planet", "yealink", "polycom-rfc3925"],
+    ids=["planet", "yealink", "polycom-rfc3925", "cisco-nul", "not-rfc3925"],
 )
 def test_vendor_class_text(raw: bytes, text: str) -> None:
     assert options.vendor_class_text(raw) == text

@@ -131,8 +131,10 @@ def test_notify_is_rfc3261_in_dialog() -> None:
     assert notify.header("Content-Type") == "application/url"
     assert notify.header("Max-Forwards") == "70"
     # Snom does not fill in $mac: netboot does.
-    assert notify.body == b"http://192.168.1.2/000413291a4b.cfg"
-    assert out.url == "http://192.168.1.2/000413291a4b.cfg"
+    # Snom's own macro, which the phone fills in (Snom SIP PnP capture: NOTIFY
+    # body ".../sipphoneconfig.xml?mac={mac}"), and its per-MAC XML (wazo_snom).
+    assert notify.body == b"http://192.168.1.2/{mac}.xml"
+    assert out.url == "http://192.168.1.2/{mac}.xml"
 
 
 def test_planet_keeps_dollar_mac() -> None:

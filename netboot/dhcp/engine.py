@@ -15,7 +15,11 @@ DECLINE quarantines, RELEASE frees, INFORM gets the options without a lease.
 
 Replies are routed per §4.1: giaddr -> the relay on port 67; NAK -> broadcast;
 ciaddr -> unicast there; broadcast flag -> broadcast; else L2 unicast to chaddr.
-Provisioning options go out whether or not the client asked for them.
+Provisioning options go out whether or not the client asked for them, each in
+the form the client's family reads (`netboot.vendors`: Yealink, Polycom and
+Grandstream get the server directory, PLANET/Fanvil the file URL with `$mac`,
+Cisco a TFTP server name in 66 ...), derived from the one site URL; a class
+with its own `url` overrides that.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from dataclasses import dataclass, field
 from ipaddress import IPv4Address
 from typing import Any
 
+from netboot import vendors
 from netboot.config import DhcpClass, DhcpConfig, DhcpScope
 from netboot.dhcp import codec
 from netboot.dhcp.codec import (
@@ -40,11 +45,13 @@ from netboot.dhcp.codec import (
 )
 from netboot.dhcp.leases import Lease, LeaseStore
 from netboot.dhcp.options import (
+    decode_vendor_class,
     encode_suboptions,
     encode_value,
     url_option_value,
     vendor_class_text,
 )
+from netboot.vendors import VendorProfile
 from netboot.wire import format_mac
 
 BROADCAST_IP = 0xFFFFFFFF
@@ -148,6 +155,27 @@ class DhcpEngine:
             if cls.mac_prefix is not None and mac.startswith(cls.mac_prefix):
                 return cls
         return None
+
+    @staticmethod
+    def profile_for(msg: DhcpMessage) -> VendorProfile | None:
+        """The client's phone family: option 60 (text or RFC 3925), else OUI."""
+        raw = msg.options.get(60)
+        decoded = decode_vendor_class(raw) if raw else None
+        return vendors.identify(
+            decoded.text if decoded else "",
+            decoded.enterprise if decoded else None,
+            msg.mac_bytes,
+        )
+
+    def url_for(self, profile: VendorProfile | None, cls: DhcpClass | None, code: int) -> str:
+        """The provisioning URL option `code` carries for a client of family
+        `profile`: a class's own url as written, else the site URL in the
+        family's form."""
+        if cls is not None and cls.url:
+            return cls.url
+        if profile is None or not self.url:
+            return self.url
+        return profile.url_for_option(code, self.url)
 
     def _free(self, state: ScopeState, ip: int, mac: str, now: float) -> bool:
         """May `ip` be given to `mac` at `now`?"""
@@ -361,13 +389,17 @@ class DhcpEngine:
         reply = self._reply(state, msg, ACK, ip, interface, cls, durable=True)
         facts = self._client_facts(msg)
         facts["ip"] = str(IPv4Address(ip))
-        url = (cls.url if cls and cls.url else None) or self.url
         url_options = self._url_options(cls)
+        profile = self.profile_for(msg)
+        # What the phone was told: the first option that carries text (150 is addresses).
+        shown = next((c for c in url_options if c != 150), url_options[0] if url_options else 0)
+        url = self.url_for(profile, cls, shown) if url_options else ""
         facts["url"] = url or None
         detail = {
             "ip": facts["ip"],
             "state": how,
             "class": cls.name if cls else None,
+            "family": profile.name if profile else None,
             "url": url,
             "url_options": list(url_options) if url else [],
             "options_sent": sorted(reply.message.options),
@@ -445,6 +477,9 @@ class DhcpEngine:
         raw = msg.options.get(60)
         if raw:
             facts["vendor_class"] = vendor_class_text(raw)
+        profile = self.profile_for(msg)
+        if profile is not None:  # the family: `netboot phones` names it
+            facts["vendor"] = profile.label
         host = msg.options.get(12)
         if host:
             facts["hostname"] = host.decode("ascii", "replace")[:63]
@@ -478,10 +513,13 @@ class DhcpEngine:
         url = (cls.url if cls and cls.url else None) or self.url
         if url:
             server = IPv4Address(state.server_ip)
+            profile = None if cls is not None and cls.url else self.profile_for(msg)
             for code in self._url_options(cls):
                 if code == 43 and cls is not None and cls.vendor_suboptions:
                     continue
-                opts[code] = url_option_value(code, url, server)
+                # Option 150 is addresses: from the URL's host whatever the form.
+                form = url if code == 150 else self.url_for(profile, cls, code)
+                opts[code] = url_option_value(code, form, server)
         if cls is not None:
             if cls.vendor_suboptions:
                 opts[43] = encode_suboptions(cls.vendor_suboptions)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Iterable
+from dataclasses import dataclass
 from ipaddress import IPv4Address
 from urllib.parse import urlsplit
 
@@ -120,35 +121,95 @@ def url_option_value(code: int, url: str, fallback_ip: IPv4Address | None) -> by
     return url.encode()
 
 
-def vendor_class_text(raw: bytes) -> str:
-    """Option 60 as text. Plain text is returned as is; binary forms (Polycom's
-    RFC 3925 style: enterprise number then length-prefixed data) are turned into
-    their printable strings so substring matching works on them too."""
-    try:
-        text = raw.decode("ascii")
-        if text.isprintable():
-            return text
-    except UnicodeDecodeError:
-        pass
-    parts: list[str] = []
-    if len(raw) >= 5:
-        enterprise = int.from_bytes(raw[:4], "big")
-        parts.append(f"enterprise:{enterprise}")
-        rest = raw[4:]
-        # Sub-options: either (len, data) or (code, len, data); pull printable runs.
-    else:
-        rest = raw
+@dataclass(frozen=True)
+class VendorClass:
+    """Option 60 decoded: its text, and the RFC 3925 enterprise number when the
+    bytes really are that binary form."""
+
+    text: str
+    enterprise: int | None = None
+
+
+def _printable_runs(data: bytes) -> list[str]:
+    runs: list[str] = []
     run = bytearray()
-    for byte in rest:
+    for byte in data:
         if 32 <= byte < 127:
             run.append(byte)
-        else:
-            if len(run) >= 2:
-                parts.append(run.decode())
-            run.clear()
+            continue
+        if len(run) >= 2:
+            runs.append(run.decode())
+        run.clear()
     if len(run) >= 2:
-        parts.append(run.decode())
-    return " ".join(parts)
+        runs.append(run.decode())
+    return runs
+
+
+def _items(data: bytes, tagged: bool) -> list[bytes] | None:
+    """`data` split into (code, len, value) sub-options (`tagged`, Polycom's
+    form, ended by an optional 0xff) or RFC 3925 (len, value) items; None when
+    the lengths do not add up exactly."""
+    out: list[bytes] = []
+    i = 0
+    while i < len(data):
+        if tagged:
+            if data[i] == 0xFF and i == len(data) - 1:
+                return out
+            if i + 2 > len(data):
+                return None
+            size, i = data[i + 1], i + 2
+        else:
+            size, i = data[i], i + 1
+        if size == 0 or i + size > len(data):
+            return None
+        out.append(data[i : i + size])
+        i += size
+    return out
+
+
+def _rfc3925(raw: bytes) -> tuple[int, list[bytes]] | None:
+    """RFC 3925 §3 form: enterprise number (4 octets), data length (1), data.
+    Polycom puts (code, len, value) sub-options in the data and may close them
+    with 0xff after the counted length (Polycom admin guide, "Parsing Vendor ID
+    Information"); RFC 3925 puts (len, value) items."""
+    if len(raw) < 6:
+        return None
+    enterprise = int.from_bytes(raw[:4], "big")
+    size = raw[4]
+    data = raw[5 : 5 + size]
+    tail = raw[5 + size :]
+    if enterprise == 0 or len(data) != size or tail not in (b"", b"\xff"):
+        return None
+    for tagged in (True, False):
+        items = _items(data + tail if tagged else data, tagged)
+        if items:
+            return enterprise, items
+    return None
+
+
+def decode_vendor_class(raw: bytes) -> VendorClass:
+    """Option 60 as text. A text class stays text, trailing NULs dropped (Cisco
+    sends "Cisco Systems, Inc. IP Phone CP-7945G\\0", wazo_cisco_sip); the RFC
+    3925 form only when the bytes really are enterprise number + counted data
+    (Polycom: enterprise 13885); anything else as its printable runs."""
+    body = raw.rstrip(b"\x00")
+    try:
+        text = body.decode("ascii")
+    except UnicodeDecodeError:
+        text = ""
+    if text and text.isprintable():
+        return VendorClass(text)
+    parsed = _rfc3925(raw)
+    if parsed is not None:
+        enterprise, items = parsed
+        strings = [s for item in items for s in _printable_runs(item)]
+        return VendorClass(" ".join([f"enterprise:{enterprise}", *strings]), enterprise)
+    return VendorClass(" ".join(_printable_runs(raw)))
+
+
+def vendor_class_text(raw: bytes) -> str:
+    """Option 60 as printable text (see `decode_vendor_class`)."""
+    return decode_vendor_class(raw).text
 
 
 def describe(code: int, value: bytes) -> str:

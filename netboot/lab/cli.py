@@ -196,7 +196,7 @@ url_options = [66]
 {voice_scope}
 [[dhcp.class]]
 name = "planet"
-vendor = "PLANET"
+mac_prefix = "00:30:4f"
 url = "{planet_url}"
 url_options = [200, 66, 43]
 
@@ -245,7 +245,8 @@ def write_files(root: Path, phones: list[Phone], wrong: int = 0) -> None:
         (root / vendor.common_file).write_bytes(expected_common_file(vendor))
     for index, phone in enumerate(phones):
         mac = phone.mac if index >= wrong else phone.mac[:5] + bytes((phone.mac[5] ^ 0xFF,))
-        (root / f"{phone.mac.hex()}.cfg").write_bytes(expected_own_file(mac, phone.vendor))
+        own = root / phone.vendor.own_name(phone.mac)
+        own.write_bytes(expected_own_file(mac, phone.vendor))
 
 
 def interface_mac(ns: Netns, ifname: str) -> str:

@@ -50,74 +50,77 @@ from netboot.dhcp import codec
 from netboot.dhcp.codec import DhcpMessage
 from netboot.lab.segment import DhcpMux, build_lldp_med
 from netboot.stun import codec as stun
+from netboot.vendors import VendorProfile, fanvil, snom, yealink
 from netboot.wire import DecodeError, format_mac
 
 
 @dataclass(frozen=True)
 class Vendor:
+    """A lab phone's identity: what its firmware sends and asks for, taken from
+    its family's profile (`netboot.vendors`, each fact with its source there)."""
+
     name: str
     oui: bytes
     model: str
     firmware: str
     manufacturer: str
-    vendor_class: bytes  # DHCP option 60
+    vendor_class: bytes  # DHCP option 60 (b"": the firmware sends none)
     prl: bytes  # DHCP option 55
     url_options: tuple[int, ...]  # the order in which its firmware reads them
     common_file: str
     pnp_user_agent: str
     pnp_user: str = "MAC{mac}"  # the SUBSCRIBE's user part, {mac} = 12 hex digits
     pnp_port: int = 5060  # 0: a random source port (and rport)
+    pnp_from_tag: bool = True
+    own_file: str = "{mac}.cfg"  # its per-MAC name when it was given a directory
+    mac_macro: str | None = "$mac"  # the macro it fills in itself in a URL
 
     def user_agent(self, mac: bytes) -> str:
         return f"{self.manufacturer} {self.model} {self.firmware} {mac.hex()}"
 
+    def own_name(self, mac: bytes) -> str:
+        return self.own_file.replace("{mac}", mac.hex()).replace("{MAC}", mac.hex().upper())
+
+    def own_url(self, url: str, mac: bytes) -> str:
+        """Where this firmware fetches its own file from, given `url`: the
+        URL with its own macro filled in, or its per-MAC name in a directory."""
+        if url.endswith("/"):
+            return url + self.own_name(mac)
+        if self.mac_macro == "{mac}":
+            return url.replace("{mac}", mac.hex().upper())
+        return url.replace("$mac", mac.hex()).replace("$MA", mac.hex())
+
+
+def vendor_from_profile(profile: VendorProfile, common_file: str) -> Vendor:
+    ident = profile.identity
+    if ident is None:
+        raise ValueError(f"{profile.name}: no lab identity")
+    return Vendor(
+        name=profile.name,
+        oui=bytes.fromhex(profile.ouis[0].replace(":", "")),
+        model=ident.model,
+        firmware=ident.firmware,
+        manufacturer=ident.manufacturer,
+        vendor_class=ident.vendor_class,
+        prl=ident.prl,
+        url_options=ident.url_options,
+        common_file=common_file,
+        pnp_user_agent=ident.pnp_user_agent,
+        pnp_user=ident.pnp_user,
+        pnp_port=ident.pnp_port,
+        pnp_from_tag=ident.pnp_from_tag,
+        own_file=next(t for t in profile.mac_files if "*" not in t),
+        mac_macro=profile.mac_macro,
+    )
+
 
 VENDORS: dict[str, Vendor] = {
-    # PLANET VIP phones are Fanvil-built: option 60 "PLANET <model>", a custom
-    # option first, then 66, then 43 as a plain URL string.
-    "planet": Vendor(
-        name="planet",
-        oui=bytes.fromhex("00304f"),
-        model="VIP-2140PT",
-        firmware="2.10.2.6887",
-        manufacturer="PLANET",
-        vendor_class=b"PLANET VIP-2140PT",
-        prl=bytes((1, 3, 6, 15, 42, 43, 66, 67, 120, 150, 200)),
-        url_options=(200, 66, 43),
-        common_file="f0VIP-2140PThw1.100.cfg",
-        pnp_user_agent="PLANET VIP-2140PT 2.10.2.6887",
-        pnp_user="MAC={mac}",
-    ),
-    # Yealink: a custom option (128-254) before 66 before 43.
-    "yealink": Vendor(
-        name="yealink",
-        oui=bytes.fromhex("001565"),
-        model="SIP-T54W",
-        firmware="96.86.0.70",
-        manufacturer="Yealink",
-        vendor_class=b"yealink",
-        prl=bytes((1, 3, 6, 12, 15, 28, 42, 43, 66, 67, 120, 125, 128, 132, 160)),
-        url_options=(128, 66, 43),
-        common_file="y000000000096.cfg",
-        pnp_user_agent="Yealink SIP-T54W 96.86.0.70",
-        pnp_port=5059,
-    ),
-    # Snom: 66 (with 67 as the file name when 66 is a bare server); without
-    # it, SIP PnP.
-    "snom": Vendor(
-        name="snom",
-        oui=bytes.fromhex("000413"),
-        model="D785",
-        firmware="10.1.101.11",
-        manufacturer="snom",
-        vendor_class=b"snom-D785",
-        prl=bytes((1, 3, 6, 15, 28, 42, 66, 67, 120, 132, 133)),
-        url_options=(66,),
-        common_file="snomD785.htm",
-        pnp_user_agent="snomD785/10.1.101.11",
-        pnp_user="MAC%3a{mac}",
-        pnp_port=0,
-    ),
+    # PLANET VIP phones are Fanvil-built: no option 60, option 43 mode (PLANET guide 2.2.2).
+    "planet": vendor_from_profile(fanvil.PLANET, "f0VIP-2140PThw1.100.cfg"),
+    # Yealink: a custom option (128-254) before 66 before 43, each a server directory.
+    "yealink": vendor_from_profile(yealink.YEALINK, "y000000000096.cfg"),
+    # Snom: 66 (with 67 as the file name when 66 is a bare server); without it, SIP PnP.
+    "snom": vendor_from_profile(snom.SNOM, "snomD785.htm"),
 }
 
 
@@ -345,7 +348,7 @@ def build_subscribe(
     user = vendor.pnp_user.format(mac=mac.hex())
     uri = f"sip:{user}@{PNP_GROUP}"
     rport = ";rport" if vendor.pnp_port != 5060 else ""
-    from_tag = f";tag={tag}" if vendor.name != "planet" else ""  # PLANET sends no From tag
+    from_tag = f";tag={tag}" if vendor.pnp_from_tag else ""  # PLANET sends none
     return (
         f"SUBSCRIBE {uri} SIP/2.0\r\n"
         f"Via: SIP/2.0/UDP {ip}:{port};branch=z9hG4bK{branch}{rport}\r\n"
@@ -585,7 +588,7 @@ class Phone:
 
             step = "common"
             t = time.monotonic()
-            own_url = url.replace("$mac", self.mac.hex()).replace("$MAC", self.mac.hex().upper())
+            own_url = self.vendor.own_url(url, self.mac)
             base = own_url.rsplit("/", 1)[0]
             common = await self.fetch(f"{base}/{self.vendor.common_file}")
             if common != expected_common_file(self.vendor):
@@ -692,10 +695,11 @@ class Phone:
             common = {
                 61: b"\x01" + self.mac,
                 57: struct.pack("!H", 1500),
-                60: self.vendor.vendor_class,
                 12: self.hostname.encode(),
                 55: self.vendor.prl,
             }
+            if self.vendor.vendor_class:  # PLANET firmware sends none
+                common[60] = self.vendor.vendor_class
             discover = DhcpMessage(
                 op=codec.BOOTREQUEST,
                 xid=xid,

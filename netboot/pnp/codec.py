@@ -27,6 +27,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from netboot import vendors
 from netboot.wire import DecodeError, format_mac
 
 MAX_MESSAGE = 65535
@@ -375,28 +376,6 @@ def parse_cseq(value: str) -> tuple[int, str]:
 
 # ---------------------------------------------------------------- PnP facts
 
-# A few OUIs per phone vendor, to name the vendor when the Event says OEM or
-# nothing (IEEE registry; the PLANET phones are Fanvil-built but PLANET's own).
-OUI_VENDORS: dict[str, str] = {
-    "00:30:4f": "PLANET",
-    "0c:38:3e": "Fanvil",
-    "80:5e:c0": "Yealink",
-    "00:15:65": "Yealink",
-    "24:9a:d8": "Yealink",
-    "44:db:d2": "Yealink",
-    "00:04:13": "Snom",
-    "00:0b:82": "Grandstream",
-    "c0:74:ad": "Grandstream",
-    "ec:74:d7": "Grandstream",
-    "00:04:f2": "Polycom",
-    "64:16:7f": "Polycom",
-    "00:1e:7a": "Cisco",
-    "00:24:c4": "Cisco",
-    "00:80:f0": "Panasonic",
-    "00:01:e3": "Gigaset",
-    "00:90:8f": "AudioCodes",
-}
-
 _MAC_IN_USER = re.compile(
     r"(?:^|[^a-z0-9])mac(?:=|%3a|:|%3d)?((?:[0-9a-f]{2}(?::|-|%3a)?){5}[0-9a-f]{2})(?![0-9a-f])",
     re.IGNORECASE,
@@ -417,7 +396,9 @@ def mac_from_uri(uri: str) -> str | None:
 
 
 def vendor_from_mac(mac: str | None) -> str | None:
-    return OUI_VENDORS.get(mac[:8]) if mac else None
+    """The family label of the MAC's OUI (`netboot.vendors` profiles), if known."""
+    profile = vendors.by_oui(mac)
+    return profile.label if profile is not None else None
 
 
 @dataclass(frozen=True)

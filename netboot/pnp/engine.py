@@ -35,6 +35,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv4Network
 
+from netboot import vendors
 from netboot.config import PnpRule
 from netboot.pnp import codec
 from netboot.pnp.codec import SipMessage, UaProfile
@@ -47,11 +48,6 @@ TIMER_J = 64 * T1
 MAX_TRACKED = 4096  # bounded state per table, whatever the phones send
 
 Address = tuple[str, int]
-
-# Vendors whose phones fill in `$mac` and `$input` in a PnP URL themselves
-# (PLANET guide §2.1); for the others netboot writes the MAC in, except
-# Grandstream, which wants a directory URL ending in `/` (field notes).
-SUBSTITUTING_VENDORS = frozenset({"planet", "fanvil"})
 
 
 @dataclass(frozen=True)
@@ -283,19 +279,24 @@ class PnpResponder:
     # ------------------------------------------------------------ decisions
 
     def url_for(self, profile: UaProfile) -> str:
-        """The first matching rule's URL, else the site URL."""
-        url = self.site.url
+        """The first matching rule's URL as written (`$mac` filled in for a
+        family whose firmware does not do it), else the site URL in the form
+        the phone's family takes in a NOTIFY (`netboot.vendors`: PLANET/Fanvil
+        the file URL with `$mac`, Yealink/Polycom/Grandstream the server
+        directory, Snom a URL with its `{mac}`)."""
+        family = vendors.by_pnp(profile.vendor, profile.mac)
         for rule in self.site.rules:
             if _matches(rule, profile):
-                url = rule.url
-                break
-        vendor = (profile.vendor or "").lower()
-        if vendor == "grandstream" and not url.endswith("/"):
-            # Grandstream takes a directory and asks for cfg<mac>.xml in it.
-            url = url[: url.rfind("/") + 1] if url.count("/") > 2 else url + "/"
-        elif profile.mac and vendor not in SUBSTITUTING_VENDORS:
-            url = url.replace("$mac", profile.mac.replace(":", ""))
-        return url
+                if family is not None and family.mac_macro == "$mac":
+                    return rule.url
+                mac = (profile.mac or "").replace(":", "")
+                return rule.url.replace("$mac", mac) if mac else rule.url
+        if family is None:
+            url = self.site.url
+            if profile.mac:
+                url = url.replace("$mac", profile.mac.replace(":", ""))
+            return url
+        return family.pnp_url(self.site.url, profile.mac)
 
     def _allowed(self, ip: str) -> bool:
         if not self.site.allowed_sources:

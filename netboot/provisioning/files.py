@@ -12,7 +12,10 @@ under root, which wins, or bytes the renderer produced) or a `Refusal`:
    control bytes, too long, a symlink that points out) is refused, and nothing
    else happens (no file system lookup, no renderer call);
 2. MAC binding: with `bind_mac_files`, a per-MAC file goes only to the IP that
-   holds that MAC's DHCP lease (the file carries the phone's SIP passwords);
+   holds that MAC's DHCP lease (the file carries the phone's SIP passwords).
+   Per-MAC means every family's per-MAC names (`netboot.vendors`: `<mac>.cfg`,
+   Grandstream `cfg<mac>.xml`, Cisco `SEP<MAC>.cnf.xml`, Polycom
+   `<mac>-phone.cfg`, Cisco SPA `spa<mac>.xml`, Snom `<MAC>.xml` ...);
 3. a real file under root, matched for per-MAC names without regard to case or
    separators; then the renderer; else not found.
 
@@ -36,7 +39,7 @@ from ipaddress import IPv4Address
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, Protocol
 
-from netboot import metrics
+from netboot import metrics, vendors
 from netboot.registry import Registry
 from netboot.wire import format_mac, parse_mac
 
@@ -45,6 +48,7 @@ if TYPE_CHECKING:
 
 MAX_NAME = 255  # one path component
 MAX_PATH = 1024  # the whole name
+MAX_INDEXED = 65536  # names per directory in the per-MAC spelling index
 
 Renderer = Callable[[str], bytes | None]
 InputLookup = Callable[[str], str | None]
@@ -61,8 +65,6 @@ _HEX2 = "[0-9a-fA-F]{2}"
 _MAC_NAME = re.compile(
     rf"^(?P<mac>{_HEX2}(?P<sep>[-:._]?){_HEX2}(?:(?P=sep){_HEX2}){{4}})(?P<ext>\.[^/]*)?$"
 )
-_FANVIL_COMMON = re.compile(r"^f0(?P<model>.+?)hw\d+(?:\.\d+)*\.cfg$", re.IGNORECASE)
-_YEALINK_COMMON = re.compile(r"^y0{10}[0-9a-fA-F]{2}\.(?:cfg|boot)$", re.IGNORECASE)
 _ZERO_MAC = "000000000000"
 
 
@@ -122,11 +124,13 @@ def classify(name: str, input_lookup: InputLookup | None = None) -> NameInfo:
             return NameInfo("common")
         canonical = f"{directory}/{digits}{ext}" if directory else f"{digits}{ext}"
         return NameInfo("mac", format_mac(bytes.fromhex(digits)), canonical=canonical)
-    common = _FANVIL_COMMON.match(base)
+    named = vendors.per_mac_name(base)
+    if named is not None:
+        canonical = f"{directory}/{named.canonical}" if directory else named.canonical
+        return NameInfo("mac", format_mac(bytes.fromhex(named.digits)), canonical=canonical)
+    common = vendors.common_name(base)  # each family's common names (its profile)
     if common is not None:
-        return NameInfo("common", model=common.group("model"))
-    if _YEALINK_COMMON.match(base):
-        return NameInfo("common")
+        return NameInfo("common", model=common[1])
     if input_lookup is not None:
         stem = base.rsplit(".", 1)[0] if "." in base else base
         mac = input_lookup(stem)
@@ -209,21 +213,12 @@ class PhoneAgent:
 
 # ---------------------------------------------------------------- User-Agent
 
-_MAC_ANY = re.compile(
-    r"(?<![0-9A-Fa-f:])([0-9A-Fa-f]{2}(?:[:-]?[0-9A-Fa-f]{2}){5})(?![0-9A-Fa-f:])"
-)
-# "<Vendor> <Model> <firmware> [<mac>]": Fanvil, PLANET, Yealink, Htek, Flyingvoice.
+# "<Vendor> <Model> <firmware> [<mac>]" from brands without a profile.
 _GENERIC_UA = re.compile(
-    r"^(?P<vendor>Fanvil|PLANET|Yealink|Htek|Flyingvoice|Akuvox|Escene)\s+"
+    r"^(?P<vendor>Htek|Flyingvoice|Akuvox|Escene)\s+"
     r"(?P<model>\S+)\s+(?P<fw>\d[\w.\-]*)(?:\s+(?P<mac>\S+))?",
     re.IGNORECASE,
 )
-_SNOM_UA = re.compile(r"\b(?P<model>snom[\w]+?)-SIP\s+(?P<fw>[\d.]+)", re.IGNORECASE)
-_GS_UA = re.compile(
-    r"^Grandstream\s+Model\s+HW\s+(?P<model>\S+)\s+SW\s+(?P<fw>\S+)(?:.*?DevId\s+(?P<mac>\S+))?",
-    re.IGNORECASE,
-)
-_POLYCOM_UA = re.compile(r"Polycom[A-Za-z]*-(?P<model>[\w]+)-UA/(?P<fw>[\d.]+)", re.IGNORECASE)
 
 
 def _mac_or_none(text: str | None) -> str | None:
@@ -236,32 +231,15 @@ def _mac_or_none(text: str | None) -> str | None:
 
 
 def parse_user_agent(agent: str) -> PhoneAgent | None:
-    """Vendor, model, firmware and MAC from a phone's HTTP User-Agent, if it is one."""
-    agent = agent.strip()
-    if not agent:
-        return None
-    m = _GENERIC_UA.match(agent)
+    """Vendor, model, firmware and MAC from a phone's HTTP User-Agent, by the
+    families' profiles (`netboot.vendors`), if it is a phone's."""
+    info = vendors.parse_user_agent(agent)
+    if info is not None:
+        return PhoneAgent(info.vendor, info.model, info.firmware, _mac_or_none(info.mac))
+    m = _GENERIC_UA.match(agent.strip())
     if m is not None:
-        vendor = next(
-            v
-            for v in ("Fanvil", "PLANET", "Yealink", "Htek", "Flyingvoice", "Akuvox", "Escene")
-            if v.lower() == m.group("vendor").lower()
-        )
+        vendor = m.group("vendor")
         return PhoneAgent(vendor, m.group("model"), m.group("fw"), _mac_or_none(m.group("mac")))
-    m = _GS_UA.match(agent)
-    if m is not None:
-        return PhoneAgent(
-            "Grandstream", m.group("model"), m.group("fw"), _mac_or_none(m.group("mac"))
-        )
-    m = _SNOM_UA.search(agent)
-    if m is not None:
-        mac = _MAC_ANY.search(agent[m.end() :])
-        return PhoneAgent(
-            "Snom", m.group("model"), m.group("fw"), _mac_or_none(mac and mac.group(1))
-        )
-    m = _POLYCOM_UA.search(agent)
-    if m is not None:
-        return PhoneAgent("Polycom", m.group("model"), m.group("fw"))
     return None
 
 
@@ -395,14 +373,18 @@ class FileResolver:
                 names = os.listdir(path)
             except OSError:
                 names = []
-            for real in names:
+            for real in names[:MAX_INDEXED]:
                 m = _MAC_NAME.match(real)
                 if m is not None:
                     digits = re.sub(r"[-:._]", "", m.group("mac")).lower()
                     index.setdefault(digits + (m.group("ext") or "").lower(), real)
+                    continue
+                named = vendors.per_mac_name(real)
+                if named is not None:
+                    index.setdefault(named.canonical.lower(), real)
             cached = (mtime, index)
             self._mac_index[directory] = cached
-        return cached[1].get(canonical_base)
+        return cached[1].get(canonical_base) or cached[1].get(canonical_base.lower())
 
     # ------------------------------------------------------------ record
 
