@@ -307,11 +307,12 @@ def test_template_override_and_errors(tmp_path: Path) -> None:
     tdir.mkdir()
     (tdir / "fanvil-mac.cfg").write_text(
         "<<VOIP CONFIG FILE>>Version:2.{{ '%010d' % version }}\n"
-        "SIP1 Phone Number :{{ phone.extension }}\n<<END OF FILE>>\n"
+        "<SIP CONFIG MODULE>\nSIP1 Phone Number :{{ phone.extension }}\n<<END OF FILE>>\n"
     )
     config, r = renderer(tmp_path, phones_extra=f'templates = "{tdir}"')
     assert data(r, "00304f113af8.cfg") == (
-        b"<<VOIP CONFIG FILE>>Version:2.0000000001\nSIP1 Phone Number :1001\n<<END OF FILE>>\n"
+        b"<<VOIP CONFIG FILE>>Version:2.0000000001\n<SIP CONFIG MODULE>\n"
+        b"SIP1 Phone Number :1001\n<<END OF FILE>>\n"
     )
     assert data(r, "805ec0000001.cfg").startswith(b"#!version:1.0.0.1")  # built-in still used
     assert check(config) == []

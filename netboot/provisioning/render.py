@@ -460,15 +460,18 @@ class ConfigRenderer:
             return None
         return rendered.data if rendered is not None else None
 
-    def render(self, name: str) -> Rendered | None:
+    def render(self, name: str, preview: bool = False) -> Rendered | None:
         """Render a file by name: common file, `<mac>.cfg` or `<input id>.cfg`.
-        None: no such phone/model; RenderError: the site or a template is broken."""
+        None: no such phone/model; RenderError: the site or a template is broken.
+        `preview`: version 0, the state database untouched (`netboot check`)."""
         base = name.rpartition("/")[2]
         lower = base.lower()
         model = model_for_common_file(base)
         inv = self.inventory()
         if model is not None:
-            return self._render(model.common_file, "common", model, None, inv.common_layout(model))
+            return self._render(
+                model.common_file, "common", model, None, inv.common_layout(model), preview
+            )
         match = _MAC_FILE.match(lower)
         phone: InventoryPhone | None = None
         if match is not None:
@@ -478,10 +481,18 @@ class ConfigRenderer:
             phone = inv.by_input(base[: -len(".cfg")])
         if phone is None:
             return None
-        return self._render(f"{phone.mac_hex}.cfg", "mac", phone.model, phone, phone.layout)
+        return self._render(
+            f"{phone.mac_hex}.cfg", "mac", phone.model, phone, phone.layout, preview
+        )
 
     def _render(
-        self, name: str, kind: str, model: Model, phone: InventoryPhone | None, layout: int
+        self,
+        name: str,
+        kind: str,
+        model: Model,
+        phone: InventoryPhone | None,
+        layout: int,
+        preview: bool = False,
     ) -> Rendered:
         site = self.site()
         try:
@@ -493,9 +504,12 @@ class ConfigRenderer:
                 "layout": layout,
             }
             draft = template.render(version=0, **values)
-            digest = hashlib.sha256(draft.encode()).hexdigest()
-            version = self.versions.version(name, digest, self.now())
-            text = template.render(version=version, **values)
+            if preview:
+                version, text = 0, draft
+            else:
+                digest = hashlib.sha256(draft.encode()).hexdigest()
+                version = self.versions.version(name, digest, self.now())
+                text = template.render(version=version, **values)
         except jinja2.TemplateError as exc:
             where = getattr(exc, "filename", None) or f"{model.vendor}-{kind}.cfg"
             lineno = getattr(exc, "lineno", None)
@@ -534,7 +548,8 @@ def input_lookup_factory(ctx: Context) -> Callable[[str], str | None] | None:
 
 
 def check(config: Config) -> list[str]:
-    """`netboot check`: settings or templates that cannot render."""
+    """`netboot check`: settings or templates that cannot render, and rendered
+    files with a module/key no firmware export has (vendorfile)."""
     if config.phones.inventory is None:
         return []
     problems: list[str] = []
@@ -549,6 +564,17 @@ def check(config: Config) -> list[str]:
                 env.get_template(f"{vendor}-{kind}.cfg")
             except jinja2.TemplateError as exc:
                 problems.append(f"template {vendor}-{kind}.cfg: {exc}")
+    if problems:
+        return problems
+    renderer = ConfigRenderer(config)
+    for name in renderer.file_names():
+        try:
+            rendered = renderer.render(name, preview=True)
+        except RenderError as exc:
+            problems.append(f"{name}: {exc}")
+            continue
+        if rendered is not None:
+            problems.extend(f"{name}: {p}" for p in check_file(rendered)[:3])
     return problems
 
 
