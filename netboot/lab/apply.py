@@ -150,7 +150,8 @@ def _apply_yealink(
     enable_vlan = _need(merged, "", "static.network.vlan.internet_port_enable", missing)
     vlan_id = _need(merged, "", "static.network.vlan.internet_port_vid", missing)
     priority = _need(merged, "", "static.network.vlan.internet_port_priority", missing)
-    admin = _need(merged, "", "static.security.user_name.admin", missing) or "admin"
+    # The admin login is `admin` unless the config renames it (Yealink default).
+    admin = merged.get(("", "static.security.user_name.admin")) or "admin"
     allowed = _need(merged, "", "features.action_uri_limit_ip", missing)
     urls = {
         slug: _need(merged, "", f"action_url.{BY_SLUG[slug].yealink}", missing) for slug in events
