@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import dataclasses
 from pathlib import Path
 
 import pytest
 
 from netboot.config import load_config
-from netboot.lab.apply import ConfigRejected, active_uri_status, apply_files, layout_for
+from netboot.lab.apply import (
+    Applied,
+    ConfigRejected,
+    active_uri_status,
+    apply_files,
+    layout_for,
+)
+from netboot.lab.webui import ActiveUriLog, PhoneWebServer
 from netboot.provisioning.render import ConfigRenderer
 from tests.test_lab import assert_nothing_left, run_lab
 from tests.test_render import INVENTORY, NOW, write_config
@@ -130,3 +139,54 @@ def test_lab_phone_given_a_misspelt_key_fails_visibly(tmp_path: Path) -> None:
     for r in failed:
         assert "config rejected" in r["error"] and "'Signalling DSCP'" in r["error"], r
     assert_nothing_left(data["lab"])
+
+
+def test_phone_web_server_answers_as_the_config_says(tmp_path: Path) -> None:
+    """The lab phones' port-80 server, on loopback: 200 / 401 with a Basic
+    challenge / 403 / 404, and a bounded log per phone."""
+    r = rendered(tmp_path)
+    applied = apply_files(
+        "fanvil-2", *files(r, "f0VIP-2140PThw1.100.cfg", "00304f113af8.cfg"), EVENTS
+    )
+    allowed = dataclasses.replace(applied, active_uri_ip="127.0.0.1")
+    log = ActiveUriLog()
+    state: dict[str, Applied] = {"127.0.0.1": allowed}
+
+    def lookup(ip: str) -> tuple[Applied | None, ActiveUriLog] | None:
+        return (state[ip], log) if ip in state else None
+
+    async def get(port: int, path: str, auth: str) -> bytes:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(f"GET {path} HTTP/1.1\r\nHost: x\r\nAuthorization: {auth}\r\n\r\n".encode())
+        data = await reader.read(-1)
+        writer.close()
+        return data
+
+    async def main() -> list[bytes]:
+        server = PhoneWebServer(lookup)
+        port = await server.start(port=0, host="127.0.0.1")
+        try:
+            good = basic("admin", "change-me")
+            answers = [
+                await get(port, "/cgi-bin/ConfigManApp.com?key=OK", good),
+                await get(port, "/servlet?key=Reboot", good),
+                await get(port, "/cgi-bin/ConfigManApp.com?key=OK", basic("admin", "x")),
+                await get(port, "/index.html", good),
+            ]
+            state["127.0.0.1"] = dataclasses.replace(allowed, active_uri_ip="192.0.2.1")
+            answers.append(await get(port, "/cgi-bin/ConfigManApp.com?key=OK", good))
+            for _ in range(40):
+                await get(port, "/servlet?key=OK", good)
+            return answers
+        finally:
+            server.close()
+
+    ok, yealink, wrong, other, elsewhere = asyncio.run(main())
+    assert ok.startswith(b"HTTP/1.1 200 ") and yealink.startswith(b"HTTP/1.1 200 ")
+    assert (
+        wrong.startswith(b"HTTP/1.1 401 ") and b'WWW-Authenticate: Basic realm="lab phone"' in wrong
+    )
+    assert other.startswith(b"HTTP/1.1 404 ")
+    assert elsewhere.startswith(b"HTTP/1.1 403 ")
+    assert len(log.entries) == 32  # bounded
+    assert log.entries[-1] == ("127.0.0.1", "OK", 403)

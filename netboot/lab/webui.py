@@ -49,16 +49,18 @@ class PhoneWebServer:
         self.lookup = lookup
         self.server: asyncio.Server | None = None
 
-    async def start(self, port: int = 80) -> None:
+    async def start(self, port: int = 80, host: str = "0.0.0.0") -> int:
+        """Listen (in the phones' namespace: every phone's address); the port."""
         self.server = await asyncio.start_server(
             self._serve,
-            "0.0.0.0",
+            host,
             port,
             family=socket.AF_INET,
             reuse_address=True,
             backlog=512,
             limit=MAX_HEAD,
         )
+        return int(self.server.sockets[0].getsockname()[1])
 
     def close(self) -> None:
         if self.server is not None:
