@@ -106,6 +106,8 @@ def test_golden(tmp_path: Path, name: str) -> None:
     if os.environ.get("NETBOOT_UPDATE_GOLDEN"):
         golden.write_bytes(got)
     assert got.decode() == golden.read_text()
+    rendered = r.render(name)
+    assert rendered is not None and check_file(rendered) == []  # firmware keys only
 
 
 def test_fanvil_structure_and_contents(tmp_path: Path) -> None:
