@@ -190,3 +190,33 @@ def test_phone_web_server_answers_as_the_config_says(tmp_path: Path) -> None:
     assert elsewhere.startswith(b"HTTP/1.1 403 ")
     assert len(log.entries) == 32  # bounded
     assert log.entries[-1] == ("127.0.0.1", "OK", 403)
+
+
+@pytest.mark.netns
+@pytest.mark.timeout(240)
+def test_lab_phone_moves_to_the_vlan_its_config_names(tmp_path: Path) -> None:
+    """A config naming VLAN 200 (LLDP says 100): the PLANET phones go by their
+    config; the lab serves no DHCP scope in VLAN 200, so they fail, saying why.
+    The Yealink phones (built-in template, VLAN 100) pass."""
+    builtin = Path(__file__).resolve().parent.parent / "netboot/provisioning/templates"
+    text = (builtin / "fanvil-common.cfg").read_text()
+    assert "site.qos.vlan or 256" in text
+    (tmp_path / "fanvil-common.cfg").write_text(text.replace("site.qos.vlan or 256", "200"))
+    code, data, _ = run_lab(
+        "--phones",
+        "4",
+        "--mix",
+        "planet=1,yealink=1",
+        "--templates",
+        str(tmp_path),
+        "--timeout",
+        "4",
+    )
+    if "lldp" not in data["services"]:
+        pytest.skip("this build has no voice VLAN")
+    assert code == 1
+    failed = [r for r in data["results"] if r["result"] != "ok"]
+    assert {r["vendor"] for r in failed} == {"planet"} and len(failed) == 2
+    for r in failed:
+        assert r["error"].startswith("apply: moving to VLAN 200 of its config"), r
+    assert_nothing_left(data["lab"])

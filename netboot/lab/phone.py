@@ -657,7 +657,10 @@ class Phone:
         self.applied = applied
         r = self.result
         if applied.vlan is not None and applied.vlan != r.vlan and self.env.voice_scopes:
-            r.voice_ip = await self.voice_dhcp(interface, applied.vlan)
+            try:
+                r.voice_ip = await self.voice_dhcp(interface, applied.vlan)
+            except StepFailed as exc:
+                raise StepFailed(f"moving to VLAN {applied.vlan} of its config: {exc}") from None
             r.vlan, r.vlan_source = applied.vlan, "config"
 
     async def voice_dhcp(self, interface: str, vlan: int) -> str:
