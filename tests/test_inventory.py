@@ -123,3 +123,23 @@ def test_netboot_check_reports_bad_rows(tmp_path: Path, with_bad: bool) -> None:
     )
     assert proc.returncode == 0, proc.stderr
     assert (f"{inv}:2: unknown model 'NOPE'" in proc.stderr) is with_bad, proc.stderr
+
+
+def test_firmware_column_picks_the_fanvil_layout() -> None:
+    inv = parse_inventory(
+        "00:30:4f:00:00:01,VIP-2140PT,1,p,a\n"
+        "00:30:4f:00:00:02,VIP-2140PT,2,p,b,,1.6.3.160\n"
+        "00:30:4f:00:00:03,X6,3,p,c\n"
+        "00:30:4f:00:00:04,X6,4,p,d,,2.14.0.7386\n"
+        "80:5e:c0:00:00:05,T46S,5,p,e,,66.86.0.15\n"
+        "00:30:4f:00:00:06,X4,6,p,f,,v2\n"
+    )
+    layouts = [p.layout for p in inv.phones]
+    assert layouts == [2, 1, 1, 2, 0]  # model default, 1.x, model default (X6), 2.x, Yealink
+    assert inv.problems == ("inventory:6: firmware 'v2' is not a version like 2.10.2.6887",)
+    vip, x6 = inv.phones[0].model, inv.phones[2].model
+    # Mixed layouts of one model: the common file keeps the model's, and it is said.
+    assert inv.common_layout(vip) == 2 and inv.common_layout(x6) == 1
+    assert len(inv.layout_problems()) == 2
+    one = parse_inventory("00:30:4f:00:00:02,VIP-2140PT,2,p,b,,1.6.3.160\n")
+    assert one.common_layout(vip) == 1 and one.layout_problems() == []

@@ -18,6 +18,7 @@ from netboot.lldp.codec import (
     encode_lldp,
 )
 from netboot.provisioning.render import ConfigRenderer
+from netboot.provisioning.vendorfile import parse_fanvil
 from tests.test_render import NOW, write_config
 
 PORT = LocalPort("eth0", "02:00:5e:00:00:01", 2)
@@ -56,7 +57,10 @@ def test_phone_config_and_frames_agree(
     finally:
         renderer.close()
     assert fanvil is not None and yealink is not None
-    f = settings(fanvil.data.decode(), ":")
+    # Read back with the firmware's rules: <QOS CONFIG MODULE>, the keys of the
+    # Fanvil X3U / Digium A20 exports (tests/data), "Singalling" as spelt there.
+    qos = parse_fanvil(fanvil.data.decode())
+    f = {e.key: e.value for e in qos.entries if e.module == "<QOS CONFIG MODULE>"}
     y = settings(yealink.data.decode(), "=")
 
     lldp = decode_lldp(encode_lldp(lldp_advertisement(config, PORT, 120)))
@@ -72,11 +76,11 @@ def test_phone_config_and_frames_agree(
     )
     assert (
         {voice.priority, sig.priority}
-        == {int(f["Voice 802.1P Priority"]), int(f["Signal 802.1P Priority"])}
+        == {int(f["Voice Priority"]), int(f["Signalling Priority"])}
         == {int(y["static.network.vlan.internet_port_priority"])}
         == {priority}
     )
     assert voice.dscp == int(f["Voice DSCP"]) == int(y["static.network.qos.audiotos"]) == dscp
     assert (
-        sig.dscp == int(f["Signalling DSCP"]) == int(y["static.network.qos.signaltos"]) == signaling
+        sig.dscp == int(f["Singalling DSCP"]) == int(y["static.network.qos.signaltos"]) == signaling
     )

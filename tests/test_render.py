@@ -15,8 +15,10 @@ from netboot.provisioning.render import (
     ConfigRenderer,
     RenderError,
     check,
+    check_file,
     time_settings,
 )
+from netboot.provisioning.vendorfile import VendorFile, parse_fanvil, parse_yealink
 
 REPO = Path(__file__).resolve().parent.parent
 GOLDEN = Path(__file__).resolve().parent / "golden" / "render"
@@ -86,6 +88,16 @@ def data(r: ConfigRenderer, name: str) -> bytes:
     return rendered.data
 
 
+def fanvil(r: ConfigRenderer, name: str) -> VendorFile:
+    """A rendered PLANET/Fanvil file, parsed with the firmware's rules."""
+    return parse_fanvil(data(r, name).decode())
+
+
+QOS, CTI, GLOBAL = "<QOS CONFIG MODULE>", "<CTI CONFIG MODULE>", "<GLOBAL CONFIG MODULE>"
+SIP, MMI, AUTO = "<SIP CONFIG MODULE>", "<MMI CONFIG MODULE>", "<AUTOUPDATE CONFIG MODULE>"
+PHONE = "<PHONE FEATURE MODULE>"
+
+
 @pytest.mark.parametrize("name", GOLDEN_FILES)
 def test_golden(tmp_path: Path, name: str) -> None:
     _, r = renderer(tmp_path)
@@ -94,6 +106,8 @@ def test_golden(tmp_path: Path, name: str) -> None:
     if os.environ.get("NETBOOT_UPDATE_GOLDEN"):
         golden.write_bytes(got)
     assert got.decode() == golden.read_text()
+    rendered = r.render(name)
+    assert rendered is not None and check_file(rendered) == []  # firmware keys only
 
 
 def test_fanvil_structure_and_contents(tmp_path: Path) -> None:
@@ -102,16 +116,138 @@ def test_fanvil_structure_and_contents(tmp_path: Path) -> None:
     lines = common.splitlines()
     assert lines[0] == "<<VOIP CONFIG FILE>>Version:2.0000000001"
     assert lines[-1] == "<<END OF FILE>>"
-    assert "VLAN ID                :100" in lines
-    assert "Voice DSCP             :46" in lines and "Signalling DSCP        :26" in lines
-    assert "STUN Server            :192.0.2.1" in lines
-    assert "Active URI Limit IP    :192.0.2.1" in lines
-    action_lines = [x for x in lines if "/action/" in x]
-    assert len(action_lines) == 29  # every chapter-4 event
-    assert all("?mac=$mac&ip=$ip&model=$model" in x for x in action_lines)
-    own = data(r, "00304f113af8.cfg").decode().splitlines()
-    assert own.index("--SIP Line List--      :") < own.index("SIP1 Register Pswd     :s3cret")
-    assert "SIP1 NAT Type          :1" in own and "SIP1 Enable Rport      :1" in own
+    f = parse_fanvil(common)
+    # Voice VLAN, priority, DSCP, LLDP where the firmware reads them (QOS module,
+    # the firmware's own spelling "Singalling DSCP"; Fanvil X3U / Digium exports).
+    assert (f.get("Enable VLAN", QOS), f.get("VLAN ID", QOS)) == ("1", "100")
+    assert (f.get("Voice Priority", QOS), f.get("Signalling Priority", QOS)) == ("5", "5")
+    assert f.get("Enable diffServ", QOS) == "1"
+    assert (f.get("Voice DSCP", QOS), f.get("Singalling DSCP", QOS)) == ("46", "26")
+    assert (f.get("LLDP Transmit", QOS), f.get("LLDP Learn Policy", QOS)) == ("1", "1")
+    # The web login is the MMI account.
+    assert f.get("--MMI Account--", MMI) == ""
+    assert (f.get("Account1 Name", MMI), f.get("Account1 Password", MMI)) == (
+        "admin",
+        "change-me",
+    )
+    assert f.get("Account1 Level", MMI) == "10"
+    # Time: quarter hours and the firmware's zone name; DST as the week rule.
+    assert (f.get("Time Zone", PHONE), f.get("Time Zone Name", PHONE)) == ("4", "UTC+1")
+    assert f.get("SNTP Server", PHONE) == "192.0.2.1"
+    assert [f.get(f"DST {k}", PHONE) for k in ("Start Mon", "Start Week", "End Mon")] == [
+        "3",
+        "5",
+        "10",
+    ]
+    # Provisioning server, numeric protocol (4 = HTTP on 2.x), PnP.
+    assert f.get("Flash Server IP", AUTO) == "http://192.0.2.1"
+    assert (f.get("Flash File Name", AUTO), f.get("Flash Protocol", AUTO)) == ("$mac.cfg", "4")
+    assert (f.get("PNP Enable", AUTO), f.get("PNP IP", AUTO)) == ("1", "224.0.1.75")
+    assert f.get("STUN Server", SIP) == "192.0.2.1"
+    # Action URLs in the CTI module (2.x), Active URI restricted to the appliance.
+    assert f.get("Active Uri IP", CTI) == "192.0.2.1"
+    actions = [e for e in f.entries if e.module == CTI and "/action/" in e.value]
+    assert len(actions) == 27  # every chapter-4 event 2.x firmware has a key for
+    assert f.get(
+        "Boot Completed Url",
+        CTI,
+    ).startswith("http://192.0.2.1/action/setup-completed?")  # type: ignore[union-attr]
+    assert all("?mac=$mac&ip=$ip&model=$model" in e.value for e in actions)
+    assert GLOBAL not in f.modules()
+    own = fanvil(r, "00304f113af8.cfg")
+    assert own.get("--SIP Line List--", SIP) == ""
+    assert own.get("SIP1 Register Pswd", SIP) == "s3cret"
+    assert own.get("SIP1 NAT Type", SIP) == "1" and own.get("SIP1 Enable Rport", SIP) == "1"
+
+
+def test_every_rendered_file_uses_only_firmware_keys(tmp_path: Path) -> None:
+    """Both Fanvil layouts and Yealink: parsed with the vendor's rules, every
+    module/key is one a real export of that layout has (tests/data)."""
+    (tmp_path / "phones.csv").write_text(
+        INVENTORY
+        + "00:30:4f:11:3a:fa,X6,1009,pw9,Old X6\n"
+        + "0c:38:3e:00:00:01,X4,1010,pw10,Desk X4,,2.14.0.7386\n"
+    )
+    _, r = renderer(tmp_path)
+    names = r.file_names()
+    layouts = {}
+    for name in names:
+        rendered = r.render(name)
+        assert rendered is not None
+        layouts[name] = rendered.layout
+        assert check_file(rendered) == [], name
+    assert set(layouts.values()) == {"fanvil-1", "fanvil-2", "yealink"}
+
+
+def test_firmware_column_picks_the_fanvil_layout(tmp_path: Path) -> None:
+    (tmp_path / "phones.csv").write_text(
+        "00:30:4f:11:3a:f8,VIP-2140PT,1001,s3cret,Reception,,1.6.3.160\n"
+    )
+    _, r = renderer(tmp_path)
+    common = fanvil(r, "f0VIP-2140PThw1.100.cfg")
+    # 1.x: Action URLs and time in GLOBAL, with 1.x spellings; Download Server IP.
+    assert CTI not in common.modules() and PHONE not in common.modules()
+    assert common.get("Active Uri IP", GLOBAL) == "192.0.2.1"
+    assert common.get("Incmoing Call Url", GLOBAL) is not None  # sic, the 1.x key
+    assert common.get("B Transfer Url", GLOBAL) is not None
+    assert len([e for e in common.entries if "/action/" in e.value]) == 29
+    assert common.get("Time Zone", GLOBAL) == "4"
+    assert common.get("DST Start Week", GLOBAL) == "-1"  # last week, as Wazo writes 1.x
+    assert common.get("Download Server IP", AUTO) == "http://192.0.2.1"
+    assert common.get("Flash Server IP", AUTO) is None
+    # Mixed firmware of one model: the model's default, and a visible problem.
+    (tmp_path / "phones.csv").write_text(
+        "00:30:4f:11:3a:f8,VIP-2140PT,1001,s3cret,Reception,,1.6.3.160\n"
+        "00:30:4f:11:3a:f9,VIP-2140PT,1002,pw,Office\n"
+        "00:30:4f:11:3a:fa,VIP-2140PT,1003,pw,Bad,,beta\n"
+    )
+    inv = r.inventory()
+    assert any("firmware 'beta'" in p for p in inv.problems)
+    assert any("1.x and 2.x" in p for p in inv.layout_problems())
+    assert CTI in fanvil(r, "f0VIP-2140PThw1.100.cfg").modules()
+
+
+def test_yealink_keys_and_zone_names(tmp_path: Path) -> None:
+    _, r = renderer(tmp_path)
+    y = parse_yealink(data(r, "y000000000066.cfg").decode())
+    assert y.get("features.show_action_uri_option") == "0"  # no pop-up per Active URI
+    assert y.get("features.action_uri_limit_ip") == "192.0.2.1"
+    assert y.get("local_time.time_zone") == "+1"
+    assert y.get("local_time.time_zone_name") == "Germany(Berlin)"
+    assert y.values("static.security.user_password") == ["admin:change-me"]
+    assert y.get("static.network.vlan.internet_port_vid") == "100"
+    assert y.get("static.network.lldp.enable") == "1"
+    assert y.get("static.auto_provision.server.url") == "http://192.0.2.1/"
+    assert y.get("action_url.setup_completed", "").startswith(  # type: ignore[union-attr]
+        "http://192.0.2.1/action/setup-completed?"
+    )
+    path = write_config(tmp_path)
+    path.write_text(path.read_text().replace("Europe/Berlin", "America/Chicago"))
+    y = parse_yealink(
+        data(ConfigRenderer(load_config(path), now=lambda: NOW), "y000000000066.cfg").decode()
+    )
+    assert (y.get("local_time.time_zone"), y.get("local_time.time_zone_name")) == (
+        "-6",
+        "United States-Central Time",
+    )
+
+
+def test_old_wrong_keys_fail_the_check() -> None:
+    """What netboot used to write (issue 14) fails the key-level check."""
+    from netboot.provisioning.vendorfile import check_rendered
+
+    old = (
+        "<<VOIP CONFIG FILE>>Version:2.0000000001\n"
+        "<NET CONFIG MODULE>\nVoice 802.1P Priority  :5\nSignalling DSCP        :26\n"
+        "<WEB CONFIG MODULE>\nUser Name              :admin\n"
+        "<ACTION URL CONFIG MODULE>\nSetup Completed :http://x/\n<<END OF FILE>>\n"
+    )
+    problems = check_rendered("fanvil-2", old)
+    assert len(problems) == 4
+    assert "Voice 802.1P Priority" in problems[0] and "Signalling DSCP" in problems[1]
+    assert "module <WEB CONFIG MODULE>" in problems[2]
+    assert "module <ACTION URL CONFIG MODULE>" in problems[3]
+    assert check_rendered("yealink", "#!version:1.0.0.1\nlocal_time.time_zone_nmae = x\n")
 
 
 def test_names_case_input_and_unknown(tmp_path: Path) -> None:
@@ -160,11 +296,11 @@ def test_version_rises_only_when_content_changes(tmp_path: Path) -> None:
     path.write_text(path.read_text().replace("voice_vlan = 100", "voice_vlan = 200"))
     third = ConfigRenderer(load_config(path), now=lambda: NOW)
     common = third.render("f0VIP-2140PThw1.100.cfg")
-    assert (
-        common is not None and common.version == 2 and b"VLAN ID                :200" in common.data
-    )
+    assert common is not None and common.version == 2
+    assert parse_fanvil(common.data.decode()).get("VLAN ID", QOS) == "200"
     own = third.render("00304f113af8.cfg")
-    assert own is not None and own.version == 4 and b"SIP1 Enable Rport      :0" in own.data
+    assert own is not None and own.version == 4
+    assert parse_fanvil(own.data.decode()).get("SIP1 Enable Rport", SIP) == "0"
     assert third.render("00304f113af9.cfg").version == 2  # type: ignore[union-attr]
 
 
@@ -173,11 +309,12 @@ def test_template_override_and_errors(tmp_path: Path) -> None:
     tdir.mkdir()
     (tdir / "fanvil-mac.cfg").write_text(
         "<<VOIP CONFIG FILE>>Version:2.{{ '%010d' % version }}\n"
-        "SIP1 Phone Number :{{ phone.extension }}\n<<END OF FILE>>\n"
+        "<SIP CONFIG MODULE>\nSIP1 Phone Number :{{ phone.extension }}\n<<END OF FILE>>\n"
     )
     config, r = renderer(tmp_path, phones_extra=f'templates = "{tdir}"')
     assert data(r, "00304f113af8.cfg") == (
-        b"<<VOIP CONFIG FILE>>Version:2.0000000001\nSIP1 Phone Number :1001\n<<END OF FILE>>\n"
+        b"<<VOIP CONFIG FILE>>Version:2.0000000001\n<SIP CONFIG MODULE>\n"
+        b"SIP1 Phone Number :1001\n<<END OF FILE>>\n"
     )
     assert data(r, "805ec0000001.cfg").startswith(b"#!version:1.0.0.1")  # built-in still used
     assert check(config) == []
@@ -200,7 +337,7 @@ def test_stun_settings(tmp_path: Path) -> None:
     state.mkdir(exist_ok=True)
     (state / "nat-check.json").write_text(json.dumps({"nat_type": "Symmetric NAT"}))
     _, r = renderer(tmp_path)
-    assert b"SIP1 NAT Type          :0" in data(r, "00304f113af8.cfg")  # STUN cannot help
+    assert fanvil(r, "00304f113af8.cfg").get("SIP1 NAT Type", SIP) == "0"  # STUN cannot help
 
 
 def nat_check_json(nat_type: str, usable: bool) -> str:
@@ -240,14 +377,14 @@ def test_saved_nat_check_drives_stun_and_rport(
     path = write_config(tmp_path, phones_extra="rport = false")
     path.write_text(path.read_text().replace("stun = true\n", "stun = false\n"))
     r = ConfigRenderer(load_config(path), now=lambda: NOW)
-    common = data(r, "f0VIP-2140PThw1.100.cfg").decode().splitlines()
-    own = data(r, "00304f113af8.cfg").decode().splitlines()
-    assert f"STUN Server            :{stun_line}" in common
-    assert f"SIP1 NAT Type          :{nat_line}" in own
-    assert f"SIP1 Enable Rport      :{rport_line}" in own
+    common = fanvil(r, "f0VIP-2140PThw1.100.cfg")
+    own = fanvil(r, "00304f113af8.cfg")
+    assert common.get("STUN Server", SIP) == stun_line
+    assert own.get("SIP1 NAT Type", SIP) == nat_line
+    assert own.get("SIP1 Enable Rport", SIP) == rport_line
     if stun_line:
-        assert "STUN Port              :3479" in common
-        assert "STUN Refresh Time      :40" in common
+        assert common.get("STUN Port", SIP) == "3479"
+        assert common.get("STUN Refresh Time", SIP) == "40"
     yealink = data(r, "805ec0000001.cfg").decode()
     assert f"account.1.nat.rport = {rport_line}\n" in yealink
 
@@ -255,10 +392,12 @@ def test_saved_nat_check_drives_stun_and_rport(
 def test_new_nat_check_result_bumps_versions(tmp_path: Path) -> None:
     _, r = renderer(tmp_path)
     before = r.render("00304f113af8.cfg")
-    assert before is not None and b"SIP1 NAT Type          :1" in before.data
+    assert before is not None
+    assert parse_fanvil(before.data.decode()).get("SIP1 NAT Type", SIP) == "1"
     (tmp_path / "state" / "nat-check.json").write_text(nat_check_json("symmetric", False))
     after = r.render("00304f113af8.cfg")  # the same renderer notices the new result
-    assert after is not None and b"SIP1 NAT Type          :0" in after.data
+    assert after is not None
+    assert parse_fanvil(after.data.decode()).get("SIP1 NAT Type", SIP) == "0"
     assert after.version == before.version + 1
 
 
@@ -329,7 +468,7 @@ def test_render_command(tmp_path: Path) -> None:
     one = run("00-30-4F-11-3A-F8")
     assert one.returncode == 0, one.stderr
     assert "==> f0VIP-2140PThw1.100.cfg (version 1) <==" in one.stdout
-    assert "SIP1 Register Pswd     :s3cret" in one.stdout
+    assert "SIP1 Register Pswd      :s3cret" in one.stdout
     assert "phones.csv:5: bad MAC" in one.stderr
     out = tmp_path / "out"
     written = run("--out", str(out))
@@ -338,3 +477,21 @@ def test_render_command(tmp_path: Path) -> None:
     assert (out / "00304f113af8.cfg").stat().st_mode & 0o777 == 0o640
     assert run("00:30:4f:00:00:00").returncode == 1
     assert run("zz").returncode == 2
+    checked = run("--check")
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert "00304f113af8.cfg  fanvil-2  ok" in checked.stdout
+    assert "y000000000066.cfg  yealink  ok" in checked.stdout
+    # An override template with a misspelt key fails the check, naming it.
+    tdir = tmp_path / "templates"
+    tdir.mkdir()
+    (tdir / "fanvil-mac.cfg").write_text(
+        "<<VOIP CONFIG FILE>>Version:2.{{ version }}\n<SIP CONFIG MODULE>\n"
+        "SIP1 Register Pasword :{{ phone.password }}\n<<END OF FILE>>\n"
+    )
+    path.write_text(path.read_text() + f'templates = "{tdir}"\n')
+    bad = run("--check", "00:30:4f:11:3a:f8")
+    assert bad.returncode == 1
+    assert "00304f113af8.cfg  fanvil-2  FAILED" in bad.stdout
+    assert (
+        "key 'SIP1 Register Pasword' in <SIP CONFIG MODULE> is in no fanvil-2 export" in bad.stdout
+    )

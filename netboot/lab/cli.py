@@ -28,13 +28,14 @@ import importlib.util
 import json
 import os
 import random
+import secrets
 import shutil
 import signal
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Network
 from pathlib import Path
@@ -42,6 +43,7 @@ from types import FrameType
 from typing import Any
 
 import netboot
+from netboot.lab.apply import Applied
 from netboot.lab.netns import CLONE_NEWNET, Lab, Netns, wait_for
 from netboot.lab.phone import (
     VENDORS,
@@ -59,12 +61,16 @@ from netboot.lab.phone import (
 )
 from netboot.lab.segment import DhcpMux, LldpListener, PlumbedInterface, Plumber
 from netboot.lab.vlan import VlanSidecar
+from netboot.lab.webui import ActiveUriLog, PhoneWebServer
+from netboot.provisioning.inventory import model_for_common_file
 
 DEFAULT_MIX = "planet=60,yealink=20,snom=20"
 VOICE_VLAN = 100
 VOICE_IF = f"eth0.{VOICE_VLAN}"  # the appliance's voice interface (a veth end)
 SIDECAR_PORT = f"vl{VOICE_VLAN}"  # its peer, the VLAN sidecar's port
 ACTION_EVENTS = ("setup-completed", "registration-succeeded")
+ADMIN_USER = "admin"  # the lab's [phones] admin account; phones apply it from their files
+INVENTORY = "phones.csv"
 
 
 class LabError(Exception):
@@ -141,7 +147,13 @@ def has_module(name: str) -> bool:
 
 
 def write_config(
-    path: Path, base: Path, addr: Addressing, services: set[str], phones: int
+    path: Path,
+    base: Path,
+    addr: Addressing,
+    services: set[str],
+    phones: int,
+    admin_password: str = "lab",
+    templates: Path | None = None,
 ) -> dict[str, Any]:
     """The lab's config.toml: every service this build has, switched on."""
     server = addr.server
@@ -232,21 +244,54 @@ cdp = true
 [stun]
 enabled = {str(features["stun"]).lower()}
 addresses = ["{server}"]
+
+[phones]
+inventory = "{base / INVENTORY}"
+sip_server = "{server}"
+admin_user = "{ADMIN_USER}"
+admin_password = "{admin_password}"
+stun = {str(features["stun"]).lower()}
+ntp_server = "{server}"
+time_zone = "Europe/Berlin"
+{f'templates = "{templates}"' if templates else ""}
 """
     path.write_text(text)
     return features
 
 
-def write_files(root: Path, phones: list[Phone], wrong: int = 0) -> None:
-    """The common file of each model and each phone's own file; the first
-    `wrong` phones get another MAC's file (to show the check catches it)."""
+def renders_for(vendor: Vendor) -> bool:
+    """netboot renders this vendor's files (it has a model with that common file)."""
+    return model_for_common_file(vendor.common_file) is not None
+
+
+def phone_line(index: int) -> str:
+    return str(10000 + index)
+
+
+def write_files(root: Path, phones: list[Phone], wrong: int = 0) -> list[str]:
+    """Files for the phones, the first `wrong` of them wrong (to show the check
+    catches it). A vendor netboot renders for gets an inventory row (netboot
+    renders its common and own file; the phone applies them and checks its
+    line is its own: a wrong phone's row carries another line). Any other
+    vendor gets a static common and own file under `root`, a wrong one
+    another MAC's. Returns the inventory's rows."""
     root.mkdir(parents=True, exist_ok=True)
+    rows = ["mac,model,extension,password,display_name"]
     for vendor in {p.vendor.name: p.vendor for p in phones}.values():
-        (root / vendor.common_file).write_bytes(expected_common_file(vendor))
+        if not renders_for(vendor):
+            (root / vendor.common_file).write_bytes(expected_common_file(vendor))
     for index, phone in enumerate(phones):
+        model = model_for_common_file(phone.vendor.common_file)
+        if model is not None:
+            line = phone_line(index)
+            phone.env.lines[phone.mac] = line
+            written = line if index >= wrong else phone_line(index + len(phones))
+            rows.append(f"{phone.result.mac},{model.name},{written},pw{index},lab {index}")
+            continue
         mac = phone.mac if index >= wrong else phone.mac[:5] + bytes((phone.mac[5] ^ 0xFF,))
         own = root / phone.vendor.own_name(phone.mac)
         own.write_bytes(expected_own_file(mac, phone.vendor))
+    return rows
 
 
 def interface_mac(ns: Netns, ifname: str) -> str:
@@ -386,7 +431,15 @@ def _run(
     random.shuffle(vendors)
     services = available_services()
     config_path = base / "config.toml"
-    features = write_config(config_path, base, addr, services, args.phones)
+    features = write_config(
+        config_path,
+        base,
+        addr,
+        services,
+        args.phones,
+        admin_password=secrets.token_hex(6),
+        templates=Path(args.templates).resolve() if args.templates else None,
+    )
     (base / "state").mkdir()
     sidecar: VlanSidecar | None = None
     if features["lldp"]:
@@ -479,10 +532,22 @@ def _serve(
         file=sys.stderr,
     )
 
+    stats: dict[str, Any] = {}
     with inside(phones_ns):
         results, fleet_time, server_rss = asyncio.run(
             _boot_all(
-                args, vendors, salt, base, addr, features, plumbed, phones_ns, server, config_path
+                args,
+                vendors,
+                salt,
+                base,
+                addr,
+                features,
+                plumbed,
+                phones_ns,
+                server,
+                config_path,
+                server_ns,
+                stats,
             )
         )
 
@@ -499,6 +564,8 @@ def _serve(
         "p99_seconds": round(_percentile(totals, 99), 3),
         "server_peak_rss_kb": server_rss,
         "services": sorted(k for k, v in features.items() if v),
+        "applied": sum(r.ok and "apply" in r.steps for r in results),
+        "active_uri": stats.get("active_uri"),
         "voice_vlan": (
             {
                 "vlan": VOICE_VLAN,
@@ -558,7 +625,10 @@ async def _boot_all(
     phones_ns: Netns,
     server: subprocess.Popen[Any],
     config_path: Path,
+    server_ns: Netns | None = None,
+    stats: dict[str, Any] | None = None,
 ) -> tuple[list[PhoneResult], float, int | None]:
+    stats = {} if stats is None else stats
     mux = DhcpMux(["eth0"])
     plumber = Plumber(phones_ns, {"eth0": plumbed})
 
@@ -593,7 +663,12 @@ async def _boot_all(
         timeout=args.timeout,
     )
     phones = [Phone(v, phone_mac(v, i, salt), env) for i, v in enumerate(vendors)]
-    write_files(base / "files", phones, args.wrong_file)
+    rows = write_files(base / "files", phones, args.wrong_file)
+    tmp = base / f".{INVENTORY}.tmp"
+    tmp.write_text("\n".join(rows) + "\n")
+    os.replace(tmp, base / INVENTORY)  # netboot re-reads the inventory when it changes
+    web = PhoneWebServer(phone_lookup(phones))
+    await web.start()
     progress = Progress(len(phones), sys.stderr.isatty())
     t = time.monotonic()
     try:
@@ -608,10 +683,104 @@ async def _boot_all(
             await check_registry(
                 results, str(addr.server), "registered" if features["action"] else "fetched-own"
             )
+        if server_ns is not None:
+            stats["active_uri"] = await check_active_uri(
+                phones, server_ns, config_path, str(addr.server)
+            )
     finally:
+        web.close()
         for phone in phones:  # the phones stay on (SIP socket open) until checked
             phone.close()
     return results, time.monotonic() - t, peak_rss_kb(server.pid)
+
+
+def phone_lookup(
+    phones: list[Phone],
+) -> Callable[[str], tuple[Applied | None, ActiveUriLog] | None]:
+    """A phone's address -> what it applied and its Active URI log."""
+    by_ip: dict[str, Phone] = {}
+
+    def lookup(ip: str) -> tuple[Applied | None, ActiveUriLog] | None:
+        phone = by_ip.get(ip)
+        if phone is None:
+            by_ip.update({p.result.ip: p for p in phones if p.result.ip})
+            phone = by_ip.get(ip)
+        return (phone.applied, phone.active_uri) if phone is not None else None
+
+    return lookup
+
+
+async def check_active_uri(
+    phones: list[Phone], server_ns: Netns, config_path: Path, server_ip: str
+) -> dict[str, int]:
+    """Active URI as the phones applied it: `netboot phone` on the appliance
+    (its address, the admin account of the config) must be accepted by every
+    phone that applied a config, and the same request with the same account
+    from another address (a phone's) must be refused with 403."""
+    applied = [p for p in phones if p.result.ok and p.applied is not None]
+    if not applied:
+        return {"phones": 0, "accepted": 0, "refused_from_other_address": 0}
+    env = dict(os.environ)
+    package_root = str(Path(netboot.__file__).resolve().parent.parent)
+    env["PYTHONPATH"] = package_root + os.pathsep + env.get("PYTHONPATH", "")
+    cmd = [sys.executable, "-m", "netboot", "phone", "-c", str(config_path), "key", "OK"]
+    proc = await asyncio.create_subprocess_exec(
+        *server_ns.argv([*cmd, *(p.result.ip for p in applied)]),
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE, env=env,
+    )  # fmt: skip
+    try:
+        _, err = await asyncio.wait_for(proc.communicate(), 60 + len(applied) / 4)
+    except TimeoutError:
+        proc.kill()
+        await proc.wait()
+        err = b"timed out"
+    for phone in applied:
+        if not phone.active_uri.accepted_from(server_ip):
+            phone.result.ok = False
+            seen = phone.active_uri.entries[-1:] or "nothing"
+            phone.result.error = (
+                f"active-uri: `netboot phone` from {server_ip} not accepted "
+                f"(phone saw {seen}; {err.decode(errors='replace').strip()[-200:]})"
+            )
+    # The right account from the wrong address: refused.
+    target, other = applied[0], applied[-1]
+    assert target.applied is not None
+    status = await active_uri_get(
+        target.result.ip, other.result.ip, target.applied.admin_user, target.applied.admin_password
+    )
+    if status != 403:
+        target.result.ok = False
+        target.result.error = (
+            f"active-uri: accepted from {other.result.ip} (HTTP {status}); "
+            f"its config allows only {target.applied.active_uri_ip}"
+        )
+    return {
+        "phones": len(applied),
+        "accepted": sum(p.active_uri.accepted_from(server_ip) for p in applied),
+        "refused_from_other_address": int(status == 403),
+    }
+
+
+async def active_uri_get(phone_ip: str, source_ip: str, user: str, password: str) -> int:
+    """One Active URI GET with Basic auth from `source_ip`: the HTTP status."""
+    import base64
+
+    token = base64.b64encode(f"{user}:{password}".encode()).decode()
+    reader, writer = await asyncio.wait_for(
+        asyncio.open_connection(phone_ip, 80, local_addr=(source_ip, 0)), 10
+    )
+    try:
+        writer.write(
+            f"GET /cgi-bin/ConfigManApp.com?key=OK HTTP/1.1\r\nHost: {phone_ip}\r\n"
+            f"Authorization: Basic {token}\r\nConnection: close\r\n\r\n".encode()
+        )
+        line = await asyncio.wait_for(reader.readline(), 10)
+    finally:
+        writer.close()
+        with contextlib.suppress(OSError):
+            await writer.wait_closed()
+    parts = line.split()
+    return int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else 0
 
 
 async def check_leases(results: list[PhoneResult], config_path: Path) -> None:
@@ -714,7 +883,7 @@ def _percentile(values: Sequence[float], pct: float) -> float:
 def _print_results(results: list[PhoneResult], summary: dict[str, Any]) -> None:
     from netboot.cli import print_table
 
-    step_names = ["dhcp", "lldp", "dhcp-voice", "pnp", "common", "own", "action", "stun"]
+    step_names = ["dhcp", "lldp", "dhcp-voice", "pnp", "common", "own", "apply", "action", "stun"]
     used = [s for s in step_names if any(s in r.steps for r in results)]
     rows = []
     for r in results:
@@ -773,4 +942,10 @@ def register(subparsers: Any) -> None:
         "--timeout", type=float, default=30.0, help="seconds a phone waits per step (default 30)"
     )
     parser.add_argument("--wrong-file", type=int, default=0, help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--templates",
+        metavar="DIR",
+        help="template overrides for the lab's netboot (phones.templates): the lab phones "
+        "apply what they render, and fail on keys their firmware would ignore",
+    )
     parser.set_defaults(func=run_lab)

@@ -48,7 +48,9 @@ from urllib.parse import quote, urlsplit
 
 from netboot.dhcp import codec
 from netboot.dhcp.codec import DhcpMessage
+from netboot.lab.apply import Applied, ConfigRejected, apply_files, layout_for
 from netboot.lab.segment import DhcpMux, build_lldp_med
+from netboot.lab.webui import ActiveUriLog
 from netboot.stun import codec as stun
 from netboot.vendors import VendorProfile, fanvil, snom, yealink
 from netboot.wire import DecodeError, format_mac
@@ -518,6 +520,9 @@ class PhoneEnv:
     fetch_files: bool = True  # False: this build serves no files (DHCP only)
     stun_server: tuple[str, int] | None = None  # a Binding request after boot
     timeout: float = 20.0
+    # MAC -> the SIP user the lab's inventory gives it: these phones fetch files
+    # netboot rendered, apply them (apply.py) and report to the Action URLs they read
+    lines: dict[bytes, str] = field(default_factory=dict)
 
 
 class Phone:
@@ -528,6 +533,8 @@ class Phone:
         self.result = PhoneResult(format_mac(mac), vendor.name, vendor.model)
         self.hostname = f"{vendor.name}-{mac.hex()[-6:]}"
         self.sip: asyncio.BaseTransport | None = None
+        self.applied: Applied | None = None  # the config it runs (apply.py)
+        self.active_uri = ActiveUriLog()
 
     def close(self) -> None:
         """Power off: the SIP socket (kept open after PnP) closes."""
@@ -591,22 +598,33 @@ class Phone:
             own_url = self.vendor.own_url(url, self.mac)
             base = own_url.rsplit("/", 1)[0]
             common = await self.fetch(f"{base}/{self.vendor.common_file}")
-            if common != expected_common_file(self.vendor):
+            applies = self.mac in self.env.lines
+            if not applies and common != expected_common_file(self.vendor):
                 raise StepFailed(f"common file {self.vendor.common_file}: unexpected content")
             r.steps["common"] = time.monotonic() - t
 
             step = "own"
             t = time.monotonic()
             own = await self.fetch(own_url)
-            if own != expected_own_file(self.mac, self.vendor):
+            if not applies and own != expected_own_file(self.mac, self.vendor):
                 raise StepFailed(f"own file {own_url}: not the file written for {r.mac}")
             r.steps["own"] = time.monotonic() - t
+            if applies:
+                step = "apply"
+                t = time.monotonic()
+                await self.apply(common, own, own_url, interface)
+                r.steps["apply"] = time.monotonic() - t
 
             if self.env.action_url:
                 step = "action"
                 t = time.monotonic()
                 for event in self.env.action_events:
-                    target = self.substitute(self.env.action_url.replace("{event}", event))
+                    if self.applied is not None:  # the URL its config gave for the event
+                        target = self.applied.action_url(
+                            event, self.mac.hex(), r.ip, self.vendor.model
+                        )
+                    else:
+                        target = self.substitute(self.env.action_url.replace("{event}", event))
                     status, _ = await http_get(
                         target, r.ip, self.vendor.user_agent(self.mac), self.env.timeout
                     )
@@ -626,6 +644,27 @@ class Phone:
         finally:
             r.finished = time.monotonic()
         return r
+
+    async def apply(self, common: bytes, own: bytes, own_url: str, interface: str) -> None:
+        """Run with what the files say (apply.py): a file the firmware cannot
+        use fails the phone; then the own file must be this phone's line, and
+        a voice VLAN the config names that the phone is not in yet moves it
+        there (DHCP again, tagged)."""
+        layout = layout_for(self.vendor.name, self.vendor.firmware)
+        try:
+            applied = apply_files(layout, common, own, self.env.action_events)
+        except ConfigRejected as exc:
+            raise StepFailed(f"config rejected: {exc}") from None
+        if applied.sip_user != self.env.lines[self.mac]:
+            raise StepFailed(f"own file {own_url}: not the file written for {self.result.mac}")
+        self.applied = applied
+        r = self.result
+        if applied.vlan is not None and applied.vlan != r.vlan and self.env.voice_scopes:
+            try:
+                r.voice_ip = await self.voice_dhcp(interface, applied.vlan)
+            except StepFailed as exc:
+                raise StepFailed(f"moving to VLAN {applied.vlan} of its config: {exc}") from None
+            r.vlan, r.vlan_source = applied.vlan, "config"
 
     async def voice_dhcp(self, interface: str, vlan: int) -> str:
         """DHCP again, tagged in `vlan`: the ACK must come from that VLAN's

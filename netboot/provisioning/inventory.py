@@ -1,7 +1,12 @@
 """The phone inventory: a CSV the installer writes, one phone per row.
 
-Columns: `mac, model, extension, password, display_name, input_id` (the last
-one optional). A first row starting with `mac` is a header; blank lines and
+Columns: `mac, model, extension, password, display_name, input_id, firmware`
+(the last two optional). `firmware` is the phone's firmware version
+(`2.10.2.6887`); for PLANET/Fanvil it picks the config layout: 1.x firmware
+reads Action URLs and time from `<GLOBAL CONFIG MODULE>` and the provisioning
+server from `Download Server IP`, 2.x from `<CTI CONFIG MODULE>`, `<PHONE
+FEATURE MODULE>` and `Flash Server IP` (templates/SOURCES.md). Empty: the
+model's default layout. A first row starting with `mac` is a header; blank lines and
 lines starting with `#` are skipped. A bad row (bad MAC, unknown model, a MAC
 or extension already used by an earlier row, a missing field) is reported with
 its line number and skipped; every other row still works.
@@ -32,10 +37,11 @@ class Model:
     name: str
     vendor: str  # template family: "fanvil" | "yealink"
     common_file: str
+    layout: int = 0  # Fanvil firmware generation its config is written for (1 or 2)
 
 
-def _fanvil(name: str) -> Model:
-    return Model(name, "fanvil", f"f0{name}hw1.100.cfg")
+def _fanvil(name: str, layout: int = 2) -> Model:
+    return Model(name, "fanvil", f"f0{name}hw1.100.cfg", layout)
 
 
 def _yealink(name: str, code: int) -> Model:
@@ -55,8 +61,9 @@ MODELS: Mapping[str, Model] = MappingProxyType(
             _fanvil("X1S"),
             _fanvil("X3S"),
             _fanvil("X4"),
-            _fanvil("X5S"),
-            _fanvil("X6"),
+            # Wazo's wazo_fanvil serie_x ships 1.12.2 firmware for these two.
+            _fanvil("X5S", 1),
+            _fanvil("X6", 1),
             _yealink("T46G", 28),
             _yealink("T42G", 29),
             _yealink("T48G", 35),
@@ -65,6 +72,7 @@ MODELS: Mapping[str, Model] = MappingProxyType(
             _yealink("T46S", 66),
             _yealink("T42S", 67),
             _yealink("T41S", 68),
+            _yealink("T54W", 96),
         )
     }
 )
@@ -92,10 +100,26 @@ class InventoryPhone:
     display_name: str
     input_id: str = ""
     line: int = 0
+    firmware: str = ""
 
     @property
     def mac_hex(self) -> str:
         return self.mac.replace(":", "")
+
+    @property
+    def layout(self) -> int:
+        """The Fanvil config layout for this phone (0 for other vendors)."""
+        return firmware_layout(self.firmware, self.model)
+
+
+def firmware_layout(firmware: str, model: Model) -> int:
+    """1 for Fanvil firmware 1.x, 2 for 2.x and later, else the model's default."""
+    if model.vendor != "fanvil":
+        return 0
+    major = firmware.strip().split(".", 1)[0]
+    if major.isdigit():
+        return 1 if int(major) < 2 else 2
+    return model.layout
 
 
 @dataclass(frozen=True)
@@ -116,9 +140,28 @@ class Inventory:
         """Models that at least one phone has, in first-seen order."""
         return list({p.model.name: p.model for p in self.phones}.values())
 
+    def common_layout(self, model: Model) -> int:
+        """The layout of `model`'s common file: the one all its phones have
+        (firmware column, else the model's default); when they differ, the
+        model's default (one common file cannot serve both; `layout_problems`
+        says so)."""
+        layouts = {p.layout for p in self.phones if p.model == model}
+        return layouts.pop() if len(layouts) == 1 else model.layout
+
+    def layout_problems(self) -> list[str]:
+        out = []
+        for model in self.models():
+            layouts = {p.layout for p in self.phones if p.model == model}
+            if len(layouts) > 1:
+                out.append(
+                    f"{model.name}: phones with firmware 1.x and 2.x share one common file "
+                    f"{model.common_file}; it is written for layout {model.layout}"
+                )
+        return out
+
 
 REQUIRED = ("mac", "model", "extension", "password", "display_name")
-COLUMNS = (*REQUIRED, "input_id")
+COLUMNS = (*REQUIRED, "input_id", "firmware")
 
 
 def parse_inventory(text: str, source: str = "inventory") -> Inventory:
@@ -169,6 +212,10 @@ def parse_inventory(text: str, source: str = "inventory") -> Inventory:
             problems.append(f"{where}: duplicate extension {ext} (first on line {extensions[ext]})")
             continue
         input_id = values["input_id"]
+        firmware = values["firmware"]
+        if firmware and not firmware.split(".", 1)[0].isdigit():
+            problems.append(f"{where}: firmware {firmware!r} is not a version like 2.10.2.6887")
+            continue
         if input_id and input_id in inputs:
             problems.append(
                 f"{where}: duplicate input_id {input_id} (first on line {inputs[input_id]})"
@@ -183,7 +230,14 @@ def parse_inventory(text: str, source: str = "inventory") -> Inventory:
             inputs[input_id] = line
         phones.append(
             InventoryPhone(
-                mac, model, ext, values["password"], values["display_name"], input_id, line
+                mac,
+                model,
+                ext,
+                values["password"],
+                values["display_name"],
+                input_id,
+                line,
+                firmware,
             )
         )
     return Inventory(

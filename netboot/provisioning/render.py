@@ -40,7 +40,8 @@ from urllib.parse import urlsplit
 import jinja2
 
 from netboot.config import Config
-from netboot.provisioning.events import EVENTS, action_url
+from netboot.provisioning import tznames
+from netboot.provisioning.events import EVENTS, ActionEvent, action_url
 from netboot.provisioning.inventory import (
     MODELS,
     Inventory,
@@ -109,6 +110,19 @@ class TimeSettings:
         text = f"{value:+.2f}".rstrip("0").rstrip(".")
         return text
 
+    @property
+    def quarter_hours(self) -> int:
+        """PLANET/Fanvil `Time Zone`: quarter hours east of UTC (tznames)."""
+        return tznames.fanvil_quarter_hours(self.offset_minutes)
+
+    @property
+    def fanvil_name(self) -> str:
+        return tznames.fanvil_zone_name(self.offset_minutes)
+
+    @property
+    def yealink_name(self) -> str:
+        return tznames.yealink_zone_name(self.zone, self.offset_minutes)
+
 
 def _point(moment_local: datetime) -> DstPoint:
     week = (moment_local.day - 1) // 7 + 1
@@ -172,6 +186,18 @@ class QosSettings:
     lldp: bool
 
 
+# PLANET/Fanvil download protocol numbers by layout. 2.x `Flash Protocol`: 4 is
+# HTTP (Wazo base-new.tpl: FlashServerIP http://..., FlashProtocol 4), 5 HTTPS
+# (a Flash Server IP of https://...; Voissnet/protegeme prov.php), 2 the export
+# default (TFTP). 1.x `Download Protocol`: every sample writes 2 with the
+# scheme in `Download Server IP` (Wazo base.tpl with http://, Elastix with a
+# TFTP host); the scheme in the server field is what names the protocol.
+FANVIL_PROTOCOL = {
+    1: {"tftp": 2, "http": 2, "https": 2, "ftp": 2},
+    2: {"ftp": 1, "tftp": 2, "http": 4, "https": 5},
+}
+
+
 @dataclass(frozen=True)
 class ProvisionSettings:
     url: str  # what DHCP/PnP hand out, e.g. http://192.0.2.1/$mac.cfg
@@ -182,6 +208,9 @@ class ProvisionSettings:
     pnp_server: str
     pnp_port: int
     interval_minutes: int = 60
+
+    def fanvil_protocol(self, layout: int) -> int:
+        return FANVIL_PROTOCOL.get(layout, FANVIL_PROTOCOL[2]).get(self.scheme, 4)
 
 
 @dataclass(frozen=True)
@@ -198,7 +227,7 @@ class Site:
     qos: QosSettings
     provision: ProvisionSettings
     time: TimeSettings
-    actions: tuple[tuple[str, str, str], ...] = field(default=())  # (label, yealink key, url)
+    actions: tuple[tuple[ActionEvent, str], ...] = field(default=())  # (event, url)
 
     @property
     def active_uri_ip(self) -> str:
@@ -254,7 +283,7 @@ def site_settings(config: Config, year: int, nat: SavedCheck | None = None) -> S
         url, scheme, server, file or "$mac.cfg", config.pnp.enabled, PNP_ADDRESS, config.pnp.port
     )
     ntp = phones.ntp_server or (str(config.dhcp.ntp[0]) if config.dhcp.ntp else "")
-    actions = tuple((e.label, e.yealink, action_url(http_base, e)) for e in EVENTS)
+    actions = tuple((e, action_url(http_base, e)) for e in EVENTS)
     return Site(
         host=host,
         http_base=http_base,
@@ -353,6 +382,12 @@ class Rendered:
     kind: str  # "common" | "mac"
     data: bytes
     version: int
+    layout: str = ""  # the reference layout it is checked against (vendorfile)
+
+
+def reference_layout(vendor: str, layout: int) -> str:
+    """ "fanvil-1", "fanvil-2", "yealink": the key set a rendered file must stay in."""
+    return f"{vendor}-{layout}" if vendor == "fanvil" else vendor
 
 
 class ConfigRenderer:
@@ -385,9 +420,10 @@ class ConfigRenderer:
 
     def inventory(self) -> Inventory:
         inv = self.inventory_cache.get()
-        if inv.problems != self._reported:
-            self._reported = inv.problems
-            for problem in inv.problems:
+        problems = (*inv.problems, *inv.layout_problems())
+        if problems != self._reported:
+            self._reported = problems
+            for problem in problems:
                 log.warning("inventory: %s", problem)
         return inv
 
@@ -424,15 +460,18 @@ class ConfigRenderer:
             return None
         return rendered.data if rendered is not None else None
 
-    def render(self, name: str) -> Rendered | None:
+    def render(self, name: str, preview: bool = False) -> Rendered | None:
         """Render a file by name: common file, `<mac>.cfg` or `<input id>.cfg`.
-        None: no such phone/model; RenderError: the site or a template is broken."""
+        None: no such phone/model; RenderError: the site or a template is broken.
+        `preview`: version 0, the state database untouched (`netboot check`)."""
         base = name.rpartition("/")[2]
         lower = base.lower()
         model = model_for_common_file(base)
-        if model is not None:
-            return self._render(model.common_file, "common", model, None)
         inv = self.inventory()
+        if model is not None:
+            return self._render(
+                model.common_file, "common", model, None, inv.common_layout(model), preview
+            )
         match = _MAC_FILE.match(lower)
         phone: InventoryPhone | None = None
         if match is not None:
@@ -442,24 +481,42 @@ class ConfigRenderer:
             phone = inv.by_input(base[: -len(".cfg")])
         if phone is None:
             return None
-        return self._render(f"{phone.mac_hex}.cfg", "mac", phone.model, phone)
+        return self._render(
+            f"{phone.mac_hex}.cfg", "mac", phone.model, phone, phone.layout, preview
+        )
 
-    def _render(self, name: str, kind: str, model: Model, phone: InventoryPhone | None) -> Rendered:
+    def _render(
+        self,
+        name: str,
+        kind: str,
+        model: Model,
+        phone: InventoryPhone | None,
+        layout: int,
+        preview: bool = False,
+    ) -> Rendered:
         site = self.site()
         try:
             template = self.env.get_template(f"{model.vendor}-{kind}.cfg")
-            values: dict[str, Any] = {"site": site, "model": model, "phone": phone}
+            values: dict[str, Any] = {
+                "site": site,
+                "model": model,
+                "phone": phone,
+                "layout": layout,
+            }
             draft = template.render(version=0, **values)
-            digest = hashlib.sha256(draft.encode()).hexdigest()
-            version = self.versions.version(name, digest, self.now())
-            text = template.render(version=version, **values)
+            if preview:
+                version, text = 0, draft
+            else:
+                digest = hashlib.sha256(draft.encode()).hexdigest()
+                version = self.versions.version(name, digest, self.now())
+                text = template.render(version=version, **values)
         except jinja2.TemplateError as exc:
             where = getattr(exc, "filename", None) or f"{model.vendor}-{kind}.cfg"
             lineno = getattr(exc, "lineno", None)
             raise RenderError(
                 f"template {where}{f':{lineno}' if lineno else ''}: {exc.message or exc}"
             ) from None
-        return Rendered(name, kind, text.encode(), version)
+        return Rendered(name, kind, text.encode(), version, reference_layout(model.vendor, layout))
 
 
 # ---------------------------------------------------------------- plug points
@@ -491,7 +548,8 @@ def input_lookup_factory(ctx: Context) -> Callable[[str], str | None] | None:
 
 
 def check(config: Config) -> list[str]:
-    """`netboot check`: settings or templates that cannot render."""
+    """`netboot check`: settings or templates that cannot render, and rendered
+    files with a module/key no firmware export has (vendorfile)."""
     if config.phones.inventory is None:
         return []
     problems: list[str] = []
@@ -506,6 +564,17 @@ def check(config: Config) -> list[str]:
                 env.get_template(f"{vendor}-{kind}.cfg")
             except jinja2.TemplateError as exc:
                 problems.append(f"template {vendor}-{kind}.cfg: {exc}")
+    if problems:
+        return problems
+    renderer = ConfigRenderer(config)
+    for name in renderer.file_names():
+        try:
+            rendered = renderer.render(name, preview=True)
+        except RenderError as exc:
+            problems.append(f"{name}: {exc}")
+            continue
+        if rendered is not None:
+            problems.extend(f"{name}: {p}" for p in check_file(rendered)[:3])
     return problems
 
 
@@ -521,8 +590,43 @@ def register(subparsers: Any) -> None:
     )
     add_config_arg(p)
     p.add_argument("--out", metavar="DIR", help="write the files into DIR instead of printing")
+    p.add_argument(
+        "--check",
+        action="store_true",
+        help="parse every rendered file with the vendor's rules and fail on any module/key "
+        "absent from the reference firmware exports",
+    )
     p.add_argument("mac", nargs="?", help="only this phone's common and own file")
     p.set_defaults(func=cmd_render)
+
+
+def check_file(rendered: Rendered) -> list[str]:
+    """The key-level check of one rendered file (vendorfile.check_rendered)."""
+    from netboot.provisioning.vendorfile import check_rendered
+
+    return check_rendered(rendered.layout, rendered.data.decode("utf-8", "replace"))
+
+
+def _check_files(renderer: ConfigRenderer, names: list[str]) -> int:
+    import sys
+
+    bad = 0
+    for name in names:
+        try:
+            rendered = renderer.render(name)
+        except RenderError as exc:
+            print(f"{name}: {exc}", file=sys.stderr)
+            bad += 1
+            continue
+        assert rendered is not None
+        problems = check_file(rendered)
+        print(f"{name}  {rendered.layout}  {'ok' if not problems else 'FAILED'}")
+        for problem in problems:
+            print(f"  {problem}")
+        bad += bool(problems)
+    if bad:
+        print(f"netboot: render --check: {bad} of {len(names)} files fail", file=sys.stderr)
+    return 1 if bad else 0
 
 
 def cmd_render(args: Any) -> int:
@@ -552,6 +656,8 @@ def cmd_render(args: Any) -> int:
             print(f"netboot: render: {mac} is not in the inventory", file=sys.stderr)
             return 1
         names = renderer.file_names(mac)
+        if args.check:
+            return _check_files(renderer, names)
         out = Path(args.out) if args.out else None
         if out is not None:
             out.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,198 @@
+"""A lab phone applies the files it fetched the way its firmware would.
+
+The phone parses its common and own file with the vendor's rules
+(`netboot.provisioning.vendorfile`), keeps what its firmware reads and acts
+on it: the voice VLAN and priority it must move to, the Action URLs it
+reports to, the address Active URI requests must come from and the admin
+account they must carry, its SIP line. A real phone silently ignores a key it
+does not know, which is how a misspelt key goes unnoticed in the field; a lab
+phone refuses the whole file instead (`ConfigRejected`), naming every key its
+firmware would have ignored and every key it needed and did not find, so a
+wrong config ends in a visible failure of `netboot lab`.
+
+Which keys a firmware reads: the reference exports (tests/data), per layout:
+PLANET/Fanvil 2.x (`fanvil-2`: `<CTI CONFIG MODULE>`), 1.x (`fanvil-1`:
+`<GLOBAL CONFIG MODULE>`), Yealink. Pure functions: no I/O, no clock.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from urllib.parse import quote
+
+from netboot.provisioning.events import BY_SLUG
+from netboot.provisioning.vendorfile import VendorFile, VendorFileError, check_rendered, parse
+
+QOS, MMI, CTI, GLOBAL = (
+    "<QOS CONFIG MODULE>",
+    "<MMI CONFIG MODULE>",
+    "<CTI CONFIG MODULE>",
+    "<GLOBAL CONFIG MODULE>",
+)
+SIP = "<SIP CONFIG MODULE>"
+
+# Active URI request paths: Fanvil/PLANET (PLANET guide chapter 5) and
+# Yealink's `/servlet?key=` (Yealink Action URI).
+ACTIVE_URI_PATHS = ("/cgi-bin/ConfigManApp.com", "/servlet")
+
+
+class ConfigRejected(Exception):
+    """The phone's firmware could not use the file: the message says why."""
+
+
+@dataclass(frozen=True)
+class Applied:
+    """What a phone runs with after applying its files."""
+
+    layout: str  # "fanvil-1" | "fanvil-2" | "yealink"
+    vlan: int | None  # voice VLAN it tags with (None: untagged)
+    priority: int
+    admin_user: str
+    admin_password: str
+    active_uri_ip: str  # "" or "any": every source (PLANET guide 5.2)
+    sip_user: str
+    sip_server: str
+    action_urls: Mapping[str, str] = field(default_factory=dict)  # event slug -> URL
+
+    def action_url(self, slug: str, mac: str, ip: str, model: str) -> str:
+        """The URL the phone GETs on `slug`, its variables filled in (chapter 4)."""
+        url = self.action_urls.get(slug, "")
+        return url.replace("$mac", mac).replace("$ip", ip).replace("$model", quote(model))
+
+
+def layout_for(vendor: str, firmware: str) -> str:
+    """The layout a phone's firmware reads: Fanvil 1.x or 2.x, Yealink."""
+    if vendor == "yealink":
+        return "yealink"
+    major = firmware.split(".", 1)[0]
+    return "fanvil-1" if major.isdigit() and int(major) < 2 else "fanvil-2"
+
+
+def _int(value: str | None, what: str) -> int:
+    try:
+        return int(value or "")
+    except ValueError:
+        raise ConfigRejected(f"{what} is {value!r}, not a number") from None
+
+
+def apply_files(layout: str, common: bytes, own: bytes, events: tuple[str, ...]) -> Applied:
+    """Parse, check and apply a phone's common and own file. `events` are the
+    Action URL events the phone will report: their keys must be there."""
+    vendor = layout.split("-", 1)[0]
+    texts = {
+        "common file": common.decode("utf-8", "replace"),
+        "own file": own.decode("utf-8", "replace"),
+    }
+    parsed: dict[str, VendorFile] = {}
+    problems: list[str] = []
+    for name, text in texts.items():
+        try:
+            parsed[name] = parse(vendor, text)
+        except VendorFileError as exc:
+            raise ConfigRejected(f"{name}: {exc}") from None
+        problems += [f"{name}: {p} (the firmware ignores it)" for p in check_rendered(layout, text)]
+    if problems:
+        raise ConfigRejected(
+            "; ".join(problems[:5]) + (f"; {len(problems) - 5} more" if len(problems) > 5 else "")
+        )
+    merged: dict[tuple[str, str], str] = {}
+    for name in ("common file", "own file"):  # the own file overrides the common one
+        merged.update({(e.module, e.key): e.value for e in parsed[name].entries})
+    if vendor == "fanvil":
+        return _apply_fanvil(layout, merged, events)
+    return _apply_yealink(merged, parsed, events)
+
+
+def _need(merged: Mapping[tuple[str, str], str], module: str, key: str, missing: list[str]) -> str:
+    value = merged.get((module, key))
+    if value is None:
+        missing.append(f"{module} {key}" if module else key)
+        return ""
+    return value
+
+
+def _apply_fanvil(
+    layout: str, merged: Mapping[tuple[str, str], str], events: tuple[str, ...]
+) -> Applied:
+    missing: list[str] = []
+    enable_vlan = _need(merged, QOS, "Enable VLAN", missing)
+    vlan_id = _need(merged, QOS, "VLAN ID", missing)
+    priority = _need(merged, QOS, "Voice Priority", missing)
+    user = _need(merged, MMI, "Account1 Name", missing)
+    password = _need(merged, MMI, "Account1 Password", missing)
+    action_module = CTI if layout == "fanvil-2" else GLOBAL
+    allowed = _need(merged, action_module, "Active Uri IP", missing)
+    urls: dict[str, str] = {}
+    for slug in events:
+        event = BY_SLUG[slug]
+        key = event.fanvil_cti if layout == "fanvil-2" else event.fanvil_global
+        urls[slug] = _need(merged, action_module, key, missing)
+    sip_user = _need(merged, SIP, "SIP1 Register User", missing)
+    sip_server = _need(merged, SIP, "SIP1 Register Addr", missing)
+    if missing:
+        raise ConfigRejected("no " + ", ".join(missing) + " in the files")
+    vlan = _int(vlan_id, "VLAN ID") if enable_vlan == "1" else None
+    return Applied(
+        layout, vlan, _int(priority, "Voice Priority"), user, password, allowed,
+        sip_user, sip_server, urls,
+    )  # fmt: skip
+
+
+def _apply_yealink(
+    merged: Mapping[tuple[str, str], str],
+    parsed: Mapping[str, VendorFile],
+    events: tuple[str, ...],
+) -> Applied:
+    missing: list[str] = []
+    enable_vlan = _need(merged, "", "static.network.vlan.internet_port_enable", missing)
+    vlan_id = _need(merged, "", "static.network.vlan.internet_port_vid", missing)
+    priority = _need(merged, "", "static.network.vlan.internet_port_priority", missing)
+    # The admin login is `admin` unless the config renames it (Yealink default).
+    admin = merged.get(("", "static.security.user_name.admin")) or "admin"
+    allowed = _need(merged, "", "features.action_uri_limit_ip", missing)
+    urls = {
+        slug: _need(merged, "", f"action_url.{BY_SLUG[slug].yealink}", missing) for slug in events
+    }
+    sip_user = _need(merged, "", "account.1.user_name", missing)
+    sip_server = _need(merged, "", "account.1.sip_server.1.address", missing)
+    # `static.security.user_password = <login>:<password>`, one line per account.
+    password = None
+    for vf in parsed.values():
+        for value in vf.values("static.security.user_password"):
+            login, sep, secret = value.partition(":")
+            if sep and login == admin:
+                password = secret
+    if password is None:
+        missing.append(f"static.security.user_password = {admin}:...")
+    if missing:
+        raise ConfigRejected("no " + ", ".join(missing) + " in the files")
+    vlan = _int(vlan_id, "internet_port_vid") if enable_vlan == "1" else None
+    return Applied(
+        "yealink", vlan, _int(priority, "internet_port_priority"), admin, password or "",
+        allowed, sip_user, sip_server, urls,
+    )  # fmt: skip
+
+
+def active_uri_status(applied: Applied | None, source_ip: str, authorization: str) -> int:
+    """How the phone answers an Active URI request: 200, 401 (no or wrong
+    admin credentials) or 403 (from an address the config does not allow).
+    A phone that applied no config yet runs factory settings: it refuses."""
+    if applied is None:
+        return 403
+    if applied.active_uri_ip not in ("", "any") and source_ip not in {
+        ip.strip() for ip in applied.active_uri_ip.split(",")
+    }:
+        return 403
+    scheme, _, token = authorization.partition(" ")
+    if scheme.lower() != "basic":
+        return 401
+    try:
+        user, sep, password = base64.b64decode(token.strip(), validate=True).decode().partition(":")
+    except (binascii.Error, UnicodeDecodeError):
+        return 401
+    if not sep or (user, password) != (applied.admin_user, applied.admin_password):
+        return 401
+    return 200

@@ -1,0 +1,253 @@
+"""Phone config files read the way the firmware reads them, and checked key by key.
+
+Two text formats, two sets of rules:
+
+- PLANET/Fanvil (`<<VOIP CONFIG FILE>>Version:2.xxxx`): `<NAME CONFIG MODULE>`
+  lines open a module; every other line is `Key :value`, the key padded with
+  spaces up to the colon (the padding is not part of the key, the first `:`
+  ends it, so values may hold colons: URLs, `Record:on`). `--SIP Line List--  :`
+  style lines mark a list inside a module and are kept as keys.
+  `<<END OF FILE>>` ends the file; a line outside any module is an error.
+  Evidence: the Fanvil X3U export and the Digium A20 (Fanvil-built) export in
+  tests/data, the PLANET admin guide chapter 6 ("Items in configuration file").
+- Yealink (`#!version:1.0.0.1` first): `key = value` per line, `#` comments,
+  blank lines; a key may repeat (`static.security.user_password` once per
+  account). Evidence: Yealink's template key lists in tests/data.
+
+`check_rendered` compares a parsed file with the module/key pairs found in the
+real exports kept in tests/data (tests/data/SOURCES.md names each one); the
+package carries those pairs, derived from the exports, in
+`templates/reference-keys.txt` (a test rebuilds it from tests/data and
+compares, so the two cannot drift). A key the firmware would ignore - absent
+from every reference export of that layout - is a problem; `netboot render
+--check` and the tests fail on it.
+
+Pure functions, no I/O except `load_reference` reading the packaged table.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from types import MappingProxyType
+
+FANVIL_HEADER = "<<VOIP CONFIG FILE>>"
+FANVIL_END = "<<END OF FILE>>"
+YEALINK_HEADER = "#!version:"
+REFERENCE_FILE = Path(__file__).resolve().parent / "templates" / "reference-keys.txt"
+MAX_LINES = 20000  # a config file longer than this is not a phone config
+
+_MODULE = re.compile(r"^<(?P<name>[^<>]+)>$")
+_YEALINK_KEY = re.compile(r"^[A-Za-z0-9_.\-]+$")
+
+
+class VendorFileError(ValueError):
+    """The file breaks the vendor's format rules; the message names the line."""
+
+
+@dataclass(frozen=True)
+class Entry:
+    module: str  # "" for Yealink
+    key: str
+    value: str
+    line: int
+
+
+@dataclass(frozen=True)
+class VendorFile:
+    vendor: str  # "fanvil" | "yealink"
+    version: str
+    entries: tuple[Entry, ...]
+    _index: Mapping[tuple[str, str], str] = field(default_factory=dict, repr=False, compare=False)
+
+    def get(self, key: str, module: str = "") -> str | None:
+        """The last value of `key` (in `module` for Fanvil), None when absent."""
+        return self._index.get((module, key))
+
+    def values(self, key: str, module: str = "") -> list[str]:
+        return [e.value for e in self.entries if e.module == module and e.key == key]
+
+    def pairs(self) -> set[tuple[str, str]]:
+        return {(e.module, e.key) for e in self.entries}
+
+    def modules(self) -> list[str]:
+        return list(dict.fromkeys(e.module for e in self.entries))
+
+
+def _lines(text: str) -> list[str]:
+    lines = text.splitlines()
+    if len(lines) > MAX_LINES:
+        raise VendorFileError(f"{len(lines)} lines, more than {MAX_LINES}")
+    return lines
+
+
+def _build(vendor: str, version: str, entries: list[Entry]) -> VendorFile:
+    index = {(e.module, e.key): e.value for e in entries}
+    return VendorFile(vendor, version, tuple(entries), MappingProxyType(index))
+
+
+def parse_fanvil(text: str) -> VendorFile:
+    """A PLANET/Fanvil `.cfg` as the firmware reads it (VendorFileError if not)."""
+    lines = _lines(text.lstrip("\ufeff"))
+    first = next((i for i, line in enumerate(lines) if line.strip()), None)
+    if first is None:
+        raise VendorFileError("empty file")
+    head = lines[first].strip()
+    if not head.startswith(FANVIL_HEADER):
+        raise VendorFileError(f"line {first + 1}: not a {FANVIL_HEADER} file: {head[:40]!r}")
+    label, sep, version = head[len(FANVIL_HEADER) :].partition(":")
+    if label.strip() != "Version" or not sep or not version.strip():
+        raise VendorFileError(f"line {first + 1}: no Version after {FANVIL_HEADER}")
+    module = ""
+    entries: list[Entry] = []
+    ended = False
+    for number, raw in enumerate(lines[first + 1 :], first + 2):
+        line = raw.rstrip("\r\n")
+        if not line.strip():
+            continue
+        if ended:
+            raise VendorFileError(f"line {number}: text after {FANVIL_END}")
+        if line.strip() == FANVIL_END:
+            ended = True
+            continue
+        match = _MODULE.match(line.strip())
+        if match is not None and ":" not in line:
+            module = f"<{match.group('name').strip()}>"
+            continue
+        key, sep, value = line.partition(":")
+        key = key.strip()
+        if not sep or not key:
+            raise VendorFileError(f"line {number}: not `Key :value`: {line[:60]!r}")
+        if not module:
+            raise VendorFileError(f"line {number}: {key!r} outside any <... MODULE>")
+        entries.append(Entry(module, key, value.rstrip(), number))
+    return _build("fanvil", version.strip(), entries)
+
+
+def parse_yealink(text: str) -> VendorFile:
+    """A Yealink `.cfg` as the firmware reads it (VendorFileError if not)."""
+    lines = _lines(text.lstrip("\ufeff"))
+    if not lines or not lines[0].startswith(YEALINK_HEADER):
+        raise VendorFileError(f"line 1: a Yealink file starts with {YEALINK_HEADER}1.0.0.1")
+    version = lines[0][len(YEALINK_HEADER) :].strip()
+    entries: list[Entry] = []
+    for number, raw in enumerate(lines[1:], 2):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        key, sep, value = line.partition("=")
+        key = key.strip()
+        if not sep or not _YEALINK_KEY.match(key):
+            raise VendorFileError(f"line {number}: not `key = value`: {line[:60]!r}")
+        entries.append(Entry("", key, value.strip(), number))
+    return _build("yealink", version, entries)
+
+
+def parse(vendor: str, text: str) -> VendorFile:
+    if vendor == "fanvil":
+        return parse_fanvil(text)
+    if vendor == "yealink":
+        return parse_yealink(text)
+    raise VendorFileError(f"no parser for vendor {vendor!r}")
+
+
+# ---------------------------------------------------------------- reference keys
+
+# Numbered keys: an export lists SIP1..SIP6, account.1..account.N; a rendered
+# file may use any line number the export shows for line 1.
+_NUMBERED = (re.compile(r"^(SIP|P|Account)\d+ "), re.compile(r"^account\.\d+\."))
+
+
+def normalise_key(key: str) -> str:
+    for pattern in _NUMBERED:
+        key = pattern.sub(lambda m: re.sub(r"\d+", "N", m.group(0)), key, count=1)
+    return key
+
+
+def reference_pairs(vendor: str, text: str) -> set[tuple[str, str]]:
+    """The (module, key) pairs of one reference export."""
+    parsed = parse(vendor, text)
+    return {(module, normalise_key(key)) for module, key in parsed.pairs()}
+
+
+# layout -> the reference exports under tests/data it is built from.
+REFERENCE_EXPORTS: Mapping[str, tuple[str, ...]] = MappingProxyType(
+    {
+        "fanvil-1": ("fanvil-digium-a20-v1-export.cfg", "fanvil-v1-wazo-base-keys.cfg"),
+        "fanvil-2": ("fanvil-x3u-v2-export.cfg",),
+        "yealink": ("yealink-v84-template-keys.cfg",),
+    }
+)
+
+
+def build_reference(data_dir: Path) -> dict[str, set[tuple[str, str]]]:
+    """The (module, key) pairs per layout, read from the exports in `data_dir`."""
+    table: dict[str, set[tuple[str, str]]] = {}
+    for layout, names in REFERENCE_EXPORTS.items():
+        vendor = layout.split("-", 1)[0]
+        pairs: set[tuple[str, str]] = set()
+        for name in names:
+            pairs |= reference_pairs(vendor, (data_dir / name).read_text(encoding="utf-8"))
+        table[layout] = pairs
+    return table
+
+
+def format_reference(table: Mapping[str, Iterable[tuple[str, str]]]) -> str:
+    """`layout<TAB>module<TAB>key` lines, sorted: the packaged table's form."""
+    rows = sorted(
+        f"{layout}\t{module}\t{key}" for layout, pairs in table.items() for module, key in pairs
+    )
+    header = (
+        "# (module, key) pairs found in the reference exports under tests/data\n"
+        "# (tests/data/SOURCES.md); rebuilt by tests/test_vendorfile.py. Do not edit.\n"
+    )
+    return header + "\n".join(rows) + "\n"
+
+
+def parse_reference(text: str) -> dict[str, frozenset[tuple[str, str]]]:
+    table: dict[str, set[tuple[str, str]]] = {}
+    for line in text.splitlines():
+        if not line or line.startswith("#"):
+            continue
+        layout, module, key = line.split("\t")
+        table.setdefault(layout, set()).add((module, key))
+    return {layout: frozenset(pairs) for layout, pairs in table.items()}
+
+
+@lru_cache(maxsize=1)
+def load_reference() -> Mapping[str, frozenset[tuple[str, str]]]:
+    return MappingProxyType(parse_reference(REFERENCE_FILE.read_text(encoding="utf-8")))
+
+
+def check_rendered(
+    layout: str,
+    text: str,
+    reference: Mapping[str, frozenset[tuple[str, str]]] | None = None,
+) -> list[str]:
+    """Problems with a rendered file of `layout` ("fanvil-1", "fanvil-2",
+    "yealink"): a format error, or every module/key no reference export of
+    that layout has. Empty list: every key is one the firmware exports."""
+    table = load_reference() if reference is None else reference
+    known = table.get(layout)
+    if known is None:
+        return [f"no reference exports for layout {layout!r}"]
+    vendor = layout.split("-", 1)[0]
+    try:
+        parsed = parse(vendor, text)
+    except VendorFileError as exc:
+        return [str(exc)]
+    modules = {module for module, _ in known}
+    problems: list[str] = []
+    for entry in parsed.entries:
+        pair = (entry.module, normalise_key(entry.key))
+        if pair in known:
+            continue
+        if vendor == "fanvil" and entry.module not in modules:
+            problems.append(f"line {entry.line}: module {entry.module} is in no {layout} export")
+        else:
+            where = f" in {entry.module}" if entry.module else ""
+            problems.append(f"line {entry.line}: key {entry.key!r}{where} is in no {layout} export")
+    return problems

@@ -1,0 +1,222 @@
+"""Lab phones apply what they fetched with the vendor's rules (netboot/lab/apply.py)."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import dataclasses
+from pathlib import Path
+
+import pytest
+
+from netboot.config import load_config
+from netboot.lab.apply import (
+    Applied,
+    ConfigRejected,
+    active_uri_status,
+    apply_files,
+    layout_for,
+)
+from netboot.lab.webui import ActiveUriLog, PhoneWebServer
+from netboot.provisioning.render import ConfigRenderer
+from tests.test_lab import assert_nothing_left, run_lab
+from tests.test_render import INVENTORY, NOW, write_config
+
+EVENTS = ("setup-completed", "registration-succeeded")
+
+
+def rendered(tmp_path: Path, inventory: str = INVENTORY) -> ConfigRenderer:
+    (tmp_path / "phones.csv").write_text(inventory)
+    return ConfigRenderer(load_config(write_config(tmp_path)), now=lambda: NOW)
+
+
+def files(r: ConfigRenderer, common: str, own: str) -> tuple[bytes, bytes]:
+    a, b = r.render(common), r.render(own)
+    assert a is not None and b is not None
+    return a.data, b.data
+
+
+def basic(user: str, password: str) -> str:
+    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+
+
+def test_fanvil_2x_phone_applies_its_files(tmp_path: Path) -> None:
+    r = rendered(tmp_path)
+    common, own = files(r, "f0VIP-2140PThw1.100.cfg", "00304f113af8.cfg")
+    applied = apply_files(layout_for("planet", "2.10.2.6887"), common, own, EVENTS)
+    assert applied.layout == "fanvil-2"
+    assert (applied.vlan, applied.priority) == (100, 5)
+    assert (applied.admin_user, applied.admin_password) == ("admin", "change-me")
+    assert applied.active_uri_ip == "192.0.2.1"
+    assert (applied.sip_user, applied.sip_server) == ("1001", "192.0.2.5")
+    url = applied.action_url("registration-succeeded", "00304f113af8", "192.0.2.10", "VIP 1")
+    assert url.startswith(
+        "http://192.0.2.1/action/registration-succeeded?mac=00304f113af8&ip=192.0.2.10&model=VIP%201"
+    )
+
+
+def test_fanvil_1x_and_yealink_phones_apply_theirs(tmp_path: Path) -> None:
+    r = rendered(tmp_path, INVENTORY + "00:30:4f:11:3a:fa,X6,1009,pw9,Old X6\n")
+    common, own = files(r, "f0X6hw1.100.cfg", "00304f113afa.cfg")
+    old = apply_files(layout_for("planet", "1.6.3"), common, own, EVENTS)
+    assert (old.layout, old.vlan, old.sip_user) == ("fanvil-1", 100, "1009")
+    assert old.action_urls["setup-completed"].startswith("http://192.0.2.1/action/setup-")
+    # A 2.x phone given the 1.x file finds none of its CTI keys: it refuses it.
+    with pytest.raises(ConfigRejected, match="GLOBAL CONFIG MODULE"):
+        apply_files("fanvil-2", common, own, EVENTS)
+    common, own = files(r, "y000000000066.cfg", "805ec0000001.cfg")
+    y = apply_files("yealink", common, own, EVENTS)
+    assert (y.vlan, y.admin_user, y.admin_password, y.sip_user) == (
+        100,
+        "admin",
+        "change-me",
+        "2001",
+    )
+    assert y.action_urls["registration-succeeded"].startswith("http://192.0.2.1/action/")
+
+
+def test_a_misspelt_or_missing_key_is_refused_naming_it(tmp_path: Path) -> None:
+    r = rendered(tmp_path)
+    common, own = files(r, "f0VIP-2140PThw1.100.cfg", "00304f113af8.cfg")
+    misspelt = common.replace(b"Singalling DSCP", b"Signalling DSCP")
+    with pytest.raises(ConfigRejected, match="'Signalling DSCP' in <QOS CONFIG MODULE>"):
+        apply_files("fanvil-2", misspelt, own, EVENTS)
+    no_vlan = b"\n".join(line for line in common.split(b"\n") if not line.startswith(b"VLAN ID"))
+    with pytest.raises(ConfigRejected, match="no <QOS CONFIG MODULE> VLAN ID"):
+        apply_files("fanvil-2", no_vlan, own, EVENTS)
+    with pytest.raises(ConfigRejected, match="own file: line 1"):
+        apply_files("fanvil-2", common, b"hello", EVENTS)
+    common, own = files(r, "y000000000066.cfg", "805ec0000001.cfg")
+    no_admin = common.replace(b"static.security.user_password = admin:", b"# ")
+    with pytest.raises(ConfigRejected, match="user_password = admin"):
+        apply_files("yealink", no_admin, own, EVENTS)
+
+
+def test_active_uri_only_from_the_allowed_address_with_the_admin_account(tmp_path: Path) -> None:
+    r = rendered(tmp_path)
+    applied = apply_files(
+        "fanvil-2", *files(r, "f0VIP-2140PThw1.100.cfg", "00304f113af8.cfg"), EVENTS
+    )
+    good = basic("admin", "change-me")
+    assert active_uri_status(applied, "192.0.2.1", good) == 200
+    assert active_uri_status(applied, "192.0.2.99", good) == 403
+    assert active_uri_status(applied, "192.0.2.1", basic("admin", "admin")) == 401
+    assert active_uri_status(applied, "192.0.2.1", "") == 401
+    assert active_uri_status(applied, "192.0.2.1", "Basic !!!") == 401
+    assert active_uri_status(None, "192.0.2.1", good) == 403  # nothing applied yet
+
+
+@pytest.mark.netns
+@pytest.mark.timeout(240)
+def test_lab_phones_apply_rendered_files_and_answer_active_uri() -> None:
+    code, data, stderr = run_lab("--phones", "6", "--mix", "planet=1,yealink=1")
+    if "http" not in data["services"]:
+        pytest.skip("this build serves no files")
+    assert code == 0, stderr
+    assert data["applied"] == 6
+    # `netboot phone` from the appliance is accepted by every phone; the same
+    # account from a phone's address is refused.
+    assert data["active_uri"] == {"phones": 6, "accepted": 6, "refused_from_other_address": 1}
+    for r in data["results"]:
+        assert "apply" in r["steps"] and r["vlan"] == 100, r
+    assert_nothing_left(data["lab"])
+
+
+@pytest.mark.netns
+@pytest.mark.timeout(240)
+def test_lab_phone_given_a_misspelt_key_fails_visibly(tmp_path: Path) -> None:
+    builtin = Path(__file__).resolve().parent.parent / "netboot/provisioning/templates"
+    text = (builtin / "fanvil-common.cfg").read_text()
+    (tmp_path / "fanvil-common.cfg").write_text(text.replace("Singalling DSCP", "Signalling DSCP"))
+    code, data, _ = run_lab(
+        "--phones", "4", "--mix", "planet=1,yealink=1", "--templates", str(tmp_path)
+    )
+    if "http" not in data["services"]:
+        pytest.skip("this build serves no files")
+    assert code == 1
+    failed = [r for r in data["results"] if r["result"] != "ok"]
+    assert {r["vendor"] for r in failed} == {"planet"} and len(failed) == 2
+    for r in failed:
+        assert "config rejected" in r["error"] and "'Signalling DSCP'" in r["error"], r
+    assert_nothing_left(data["lab"])
+
+
+def test_phone_web_server_answers_as_the_config_says(tmp_path: Path) -> None:
+    """The lab phones' port-80 server, on loopback: 200 / 401 with a Basic
+    challenge / 403 / 404, and a bounded log per phone."""
+    r = rendered(tmp_path)
+    applied = apply_files(
+        "fanvil-2", *files(r, "f0VIP-2140PThw1.100.cfg", "00304f113af8.cfg"), EVENTS
+    )
+    allowed = dataclasses.replace(applied, active_uri_ip="127.0.0.1")
+    log = ActiveUriLog()
+    state: dict[str, Applied] = {"127.0.0.1": allowed}
+
+    def lookup(ip: str) -> tuple[Applied | None, ActiveUriLog] | None:
+        return (state[ip], log) if ip in state else None
+
+    async def get(port: int, path: str, auth: str) -> bytes:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(f"GET {path} HTTP/1.1\r\nHost: x\r\nAuthorization: {auth}\r\n\r\n".encode())
+        data = await reader.read(-1)
+        writer.close()
+        return data
+
+    async def main() -> list[bytes]:
+        server = PhoneWebServer(lookup)
+        port = await server.start(port=0, host="127.0.0.1")
+        try:
+            good = basic("admin", "change-me")
+            answers = [
+                await get(port, "/cgi-bin/ConfigManApp.com?key=OK", good),
+                await get(port, "/servlet?key=Reboot", good),
+                await get(port, "/cgi-bin/ConfigManApp.com?key=OK", basic("admin", "x")),
+                await get(port, "/index.html", good),
+            ]
+            state["127.0.0.1"] = dataclasses.replace(allowed, active_uri_ip="192.0.2.1")
+            answers.append(await get(port, "/cgi-bin/ConfigManApp.com?key=OK", good))
+            for _ in range(40):
+                await get(port, "/servlet?key=OK", good)
+            return answers
+        finally:
+            server.close()
+
+    ok, yealink, wrong, other, elsewhere = asyncio.run(main())
+    assert ok.startswith(b"HTTP/1.1 200 ") and yealink.startswith(b"HTTP/1.1 200 ")
+    assert (
+        wrong.startswith(b"HTTP/1.1 401 ") and b'WWW-Authenticate: Basic realm="lab phone"' in wrong
+    )
+    assert other.startswith(b"HTTP/1.1 404 ")
+    assert elsewhere.startswith(b"HTTP/1.1 403 ")
+    assert len(log.entries) == 32  # bounded
+    assert log.entries[-1] == ("127.0.0.1", "OK", 403)
+
+
+@pytest.mark.netns
+@pytest.mark.timeout(240)
+def test_lab_phone_moves_to_the_vlan_its_config_names(tmp_path: Path) -> None:
+    """A config naming VLAN 200 (LLDP says 100): the PLANET phones go by their
+    config; the lab serves no DHCP scope in VLAN 200, so they fail, saying why.
+    The Yealink phones (built-in template, VLAN 100) pass."""
+    builtin = Path(__file__).resolve().parent.parent / "netboot/provisioning/templates"
+    text = (builtin / "fanvil-common.cfg").read_text()
+    assert "site.qos.vlan or 256" in text
+    (tmp_path / "fanvil-common.cfg").write_text(text.replace("site.qos.vlan or 256", "200"))
+    code, data, _ = run_lab(
+        "--phones",
+        "4",
+        "--mix",
+        "planet=1,yealink=1",
+        "--templates",
+        str(tmp_path),
+        "--timeout",
+        "4",
+    )
+    if "lldp" not in data["services"]:
+        pytest.skip("this build has no voice VLAN")
+    assert code == 1
+    failed = [r for r in data["results"] if r["result"] != "ok"]
+    assert {r["vendor"] for r in failed} == {"planet"} and len(failed) == 2
+    for r in failed:
+        assert r["error"].startswith("apply: moving to VLAN 200 of its config"), r
+    assert_nothing_left(data["lab"])
