@@ -39,6 +39,20 @@ class ApplianceConfig:
     address: IPv4Address | None = None
     state_dir: Path = Path("/var/lib/netboot")
     name: str = "netboot"
+    state_reserve_kib: int = 8192  # netboot/statedisk.py: space kept back for DHCP leases
+
+
+@dataclass(frozen=True)
+class RegistryConfig:
+    """Budgets of the phone registry (netboot/registry.py `Registry.prune`)."""
+
+    retention_days: float = 90.0  # events, and phones not seen for longer, are deleted
+    max_phones: int = 10000  # phone rows; the least recently seen go first (unknown first)
+    max_events: int = 100000  # events of all phones; the oldest go first
+    max_events_per_phone: int = 200  # a phone's latest events are kept
+    unknown_max_age: float = 3600.0  # seconds a never-leased, never-provisioned MAC is kept
+    max_unknown: int = 1000  # never-leased, never-provisioned MACs kept
+    max_queued: int = 20000  # events waiting in memory for the disk
 
 
 @dataclass(frozen=True)
@@ -195,6 +209,7 @@ class Config:
     stun: StunConfig = StunConfig()
     phones: PhonesConfig = PhonesConfig()
     source: Path | None = None
+    registry: RegistryConfig = RegistryConfig()
 
     @property
     def interfaces(self) -> tuple[str, ...]:
@@ -688,8 +703,21 @@ def parse_config(raw: dict[str, Any], source: Path | None = None) -> Config:
         address=a.ipv4("address"),
         state_dir=a.path_value("state_dir", Path("/var/lib/netboot")) or Path("/var/lib/netboot"),
         name=a.string("name", "netboot"),
+        state_reserve_kib=a.integer("state_reserve_kib", 8192, 0, 1 << 22),
     )
     a.done()
+
+    r = _Table(top._get("registry", (dict,), "a table"), "registry", problems)
+    registry = RegistryConfig(
+        retention_days=r.number("retention_days", 90.0, 0.01),
+        max_phones=r.integer("max_phones", 10000, 1, 10_000_000),
+        max_events=r.integer("max_events", 100000, 1, 100_000_000),
+        max_events_per_phone=r.integer("max_events_per_phone", 200, 1, 1_000_000),
+        unknown_max_age=r.number("unknown_max_age", 3600.0, 1.0),
+        max_unknown=r.integer("max_unknown", 1000, 0, 10_000_000),
+        max_queued=r.integer("max_queued", 20000, 100, 10_000_000),
+    )
+    r.done()
 
     p = _Table(top._get("provisioning", (dict,), "a table"), "provisioning", problems)
     provisioning = ProvisioningConfig(
@@ -764,7 +792,9 @@ def parse_config(raw: dict[str, Any], source: Path | None = None) -> Config:
 
     if problems:
         raise ConfigError(problems)
-    return Config(appliance, provisioning, dhcp, pnp, tftp, http, ftp, lldp, stun, phones, source)
+    return Config(
+        appliance, provisioning, dhcp, pnp, tftp, http, ftp, lldp, stun, phones, source, registry
+    )
 
 
 def load_config(path: Path | str) -> Config:

@@ -10,14 +10,17 @@ whatever moment the process is killed at.
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 import threading
+import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
 from ipaddress import IPv4Address
 from pathlib import Path
 
-from netboot.registry import open_database
+from netboot.registry import open_database, open_state
+from netboot.statedisk import DiskReserve, StateWriteError, reason_of
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS leases (
@@ -57,17 +60,43 @@ class Lease:
 
 
 class LeaseStore:
-    def __init__(self, state_dir: Path) -> None:
-        self._conn = open_database(state_dir)
-        self._conn.execute("PRAGMA synchronous=FULL")
-        self._conn.executescript(SCHEMA)
+    """The leases, indexed in memory and written to SQLite.
+
+    When state_dir cannot be written (read-only, full disk at start), the
+    leases on disk are still read, `writable` is false, and every `commit`
+    raises StateWriteError (after trying, at most every REOPEN_EVERY seconds,
+    to open the file for writing again): the transport then sends no ACK for
+    a lease that is not on disk. A commit that fails for lack of space gives
+    up the disk reserve (`reserve`) and is tried once more."""
+
+    REOPEN_EVERY = 5.0
+
+    def __init__(self, state_dir: Path, reserve: DiskReserve | None = None) -> None:
+        self.state_dir = state_dir
+        self.reserve = reserve
+        self._conn, storage = open_state(
+            state_dir,
+            "leases",
+            SCHEMA,
+            read_only="the leases on disk are known, but no new lease can be saved: "
+            "no DHCP ACK is sent until it can",
+            memory="no lease can be saved: no DHCP ACK is sent until it can",
+        )
+        self.writable = storage == "disk"
+        self._last_open = time.monotonic()
+        if self.writable:
+            self._conn.execute("PRAGMA synchronous=FULL")
         self._lock = threading.Lock()
         self.by_ip: dict[int, Lease] = {}
         self.by_mac: dict[str, set[int]] = {}
         self._staged: dict[int, Lease] = {}
-        for row in self._conn.execute(
-            "SELECT ip, mac, state, expires, hostname, client_id, updated FROM leases"
-        ):
+        try:
+            rows = self._conn.execute(
+                "SELECT ip, mac, state, expires, hostname, client_id, updated FROM leases"
+            ).fetchall()
+        except sqlite3.Error:
+            rows = []
+        for row in rows:
             self._index(Lease(*row))
 
     def close(self) -> None:
@@ -137,27 +166,66 @@ class LeaseStore:
         return batch
 
     def commit(self, batch: Iterable[Lease]) -> None:
-        """Write leases durably in one transaction (safe to call from a worker thread)."""
+        """Write leases durably in one transaction (safe to call from a worker
+        thread); StateWriteError when they could not be written."""
         rows = [
             (x.ip, x.mac, x.state, x.expires, x.hostname, x.client_id, x.updated) for x in batch
         ]
         if not rows:
             return
         with self._lock:
-            cur = self._conn.cursor()
-            cur.execute("BEGIN IMMEDIATE")
+            if not self.writable and not self._reopen():
+                raise StateWriteError("leases", "read-only", "state_dir cannot be written")
             try:
-                cur.executemany(
-                    "INSERT INTO leases (ip, mac, state, expires, hostname, client_id, updated) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(ip) DO UPDATE SET mac = excluded.mac, "
-                    "state = excluded.state, expires = excluded.expires, hostname = excluded.hostname, "
-                    "client_id = excluded.client_id, updated = excluded.updated",
-                    rows,
-                )
-                cur.execute("COMMIT")
+                self._write(rows)
+            except (sqlite3.Error, OSError) as exc:
+                reason = reason_of(exc)
+                if reason != "disk-full" or self.reserve is None or not self.reserve.release():
+                    raise StateWriteError("leases", reason, str(exc)) from exc
+                try:
+                    self._write(rows)  # into the space the reserve gave back
+                except (sqlite3.Error, OSError) as again:
+                    raise StateWriteError("leases", reason_of(again), str(again)) from again
+
+    def _write(self, rows: list[tuple[int, str, str, float, str, str, float]]) -> None:
+        cur = self._conn.cursor()
+        cur.execute("BEGIN IMMEDIATE")
+        try:
+            cur.executemany(
+                "INSERT INTO leases (ip, mac, state, expires, hostname, client_id, updated) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(ip) DO UPDATE SET mac = excluded.mac, "
+                "state = excluded.state, expires = excluded.expires, hostname = excluded.hostname, "
+                "client_id = excluded.client_id, updated = excluded.updated",
+                rows,
+            )
+            cur.execute("COMMIT")
+        except BaseException:
+            # After a failed COMMIT (disk full) SQLite has already rolled back.
+            if self._conn.in_transaction:
+                with contextlib.suppress(sqlite3.Error):
+                    cur.execute("ROLLBACK")
+            raise
+
+    def _reopen(self) -> bool:
+        """state_dir was not writable: try again (at most every REOPEN_EVERY s)."""
+        now = time.monotonic()
+        if now - self._last_open < self.REOPEN_EVERY:
+            return False
+        self._last_open = now
+        try:
+            conn = open_database(self.state_dir)
+            try:
+                conn.executescript(SCHEMA)
+                conn.execute("PRAGMA synchronous=FULL")
             except BaseException:
-                cur.execute("ROLLBACK")
+                conn.close()
                 raise
+        except (sqlite3.Error, OSError):
+            return False
+        self._conn.close()
+        self._conn = conn
+        self.writable = True
+        return True
 
     def flush(self) -> None:
         """Commit everything staged, synchronously (tests, shutdown)."""

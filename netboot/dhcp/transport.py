@@ -35,7 +35,9 @@ from netboot import metrics
 from netboot.dhcp import codec
 from netboot.dhcp.codec import TYPE_NAMES, DhcpMessage
 from netboot.dhcp.engine import Decision, DhcpEngine, Reply
+from netboot.dhcp.leases import Lease
 from netboot.ratelog import RateLimitedLog
+from netboot.statedisk import HEALTH, StateWriteError
 from netboot.wire import DecodeError, format_mac
 
 if TYPE_CHECKING:
@@ -317,9 +319,12 @@ class DhcpService:
 
     async def stop(self) -> None:
         leases = self.ctx.leases
-        await asyncio.get_running_loop().run_in_executor(
-            self._executor, leases.commit, leases.take_staged()
-        )
+        try:
+            await asyncio.get_running_loop().run_in_executor(
+                self._executor, leases.commit, leases.take_staged()
+            )
+        except StateWriteError as exc:
+            log.error("dhcp: leases not written at stop (no ACK was sent for them): %s", exc)
         self._executor.shutdown(wait=True)
         for link in self.links.values():
             for sock in (link.raw, link.udp, link.arp):
@@ -511,9 +516,35 @@ class DhcpService:
             batch = leases.take_staged()
             replies, self._waiting = self._waiting, []
             if batch:
-                await loop.run_in_executor(self._executor, leases.commit, batch)
+                try:
+                    await loop.run_in_executor(self._executor, leases.commit, batch)
+                except StateWriteError as exc:
+                    self._not_durable(batch, replies, exc)
+                    continue
+                if "leases" in HEALTH.problems:
+                    HEALTH.ok("leases")
             for reply in replies:
                 self.send(reply)
+
+    def _not_durable(self, batch: list[Lease], replies: list[Reply], exc: StateWriteError) -> None:
+        """The batch's leases could not reach disk: none of the ACKs that wait on
+        them is sent (the client asks again), and the leases are staged again
+        (unless changed since) so the next commit retries them. The rest of
+        DHCP, and every other service, keeps running."""
+        leases = self.ctx.leases
+        for lease in batch:
+            if leases.get(lease.ip) == lease:
+                leases.stage(lease)
+        acks = sum(1 for r in replies if r.durable)
+        metrics.DHCP_ACKS_WITHHELD.inc(acks)
+        for reply in replies:
+            if not reply.durable:
+                self.send(reply)
+        HEALTH.failed(
+            "leases",
+            exc,
+            f"{acks} DHCP ACK(s) not sent: a lease is acknowledged only once it is on disk",
+        )
 
     async def _housekeeping(self) -> None:
         while True:

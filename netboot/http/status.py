@@ -36,7 +36,16 @@ from prometheus_client.exposition import choose_encoder
 
 from netboot import metrics
 from netboot.http.app import require_auth
-from netboot.registry import STATES, Event, Phone, open_database, read_phone, read_phones
+from netboot.registry import (
+    STATES,
+    Event,
+    Phone,
+    open_database,
+    open_state,
+    read_phone,
+    read_phones,
+)
+from netboot.statedisk import HEALTH
 from netboot.supervisor import Context
 from netboot.wire import normalize_mac
 
@@ -65,15 +74,23 @@ class StatusReader:
     moves when the registry commits), so several open pages polling every 2 s
     cost one read per registry flush, not one per poll."""
 
-    def __init__(self, state_dir: Path) -> None:
+    def __init__(self, state_dir: Path, registry_conn: sqlite3.Connection | None = None) -> None:
         self.state_dir = state_dir
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="status-db")
-        self._conn: sqlite3.Connection | None = None  # used only in the worker thread
+        # used only in the worker thread; the registry's own when it lives in memory
+        self._conn: sqlite3.Connection | None = registry_conn
+        self._owned = registry_conn is None
         self._cached: tuple[int, bytes, bytes] | None = None  # data_version, counts, phones
 
     def _db(self) -> sqlite3.Connection:
         if self._conn is None:
-            self._conn = open_database(self.state_dir)
+            try:
+                self._conn = open_database(self.state_dir)
+            except (sqlite3.Error, OSError):
+                # state_dir cannot be written: read the file as it is (or nothing).
+                self._conn = open_state(
+                    self.state_dir, "status", "", read_only="", memory="", report=False
+                )[0]
         return self._conn
 
     async def run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
@@ -96,7 +113,7 @@ class StatusReader:
 
     async def close(self) -> None:
         def close_conn(_conn: sqlite3.Connection) -> None:
-            if self._conn is not None:
+            if self._conn is not None and self._owned:
                 self._conn.close()
                 self._conn = None
 
@@ -241,6 +258,7 @@ td a{color:var(--accent);text-decoration:none}
 .state.registered{background:#cdeccf}
 .state.failed,.state.registration-failed{background:#ffd6d6}
 .empty{padding:24px;text-align:center;color:var(--mute)}
+.problem{background:#fde8e8;color:#8a1f1f;border:1px solid #f0b4b4;border-radius:8px;padding:8px 12px;margin:0 0 10px}
 dl.facts{display:grid;grid-template-columns:max-content 1fr;gap:4px 16px;background:var(--card);border:1px solid var(--line);border-radius:8px;padding:12px 16px;margin:0 0 16px}
 dl.facts dt{color:var(--mute)}
 dl.facts dd{margin:0;word-break:break-all}
@@ -379,7 +397,14 @@ def _ago(ts: float | None, now: float) -> str:
     return f"{s // 3600} h ago" if s < 86400 else f"{s // 86400} d ago"
 
 
-def render_index(phones: list[Phone], appliance: str, nonce: str, now: float | None = None) -> str:
+def render_index(
+    phones: list[Phone],
+    appliance: str,
+    nonce: str,
+    now: float | None = None,
+    problems: list[str] | None = None,
+) -> str:
+    """The phones page; `problems` (state_dir cannot be written, ...) on top."""
     now = time.time() if now is None else now
     counts = count_states(phones)
     items = [f'<li class="count total"><b>{len(phones)}</b><span>phones</span></li>']
@@ -405,8 +430,9 @@ def render_index(phones: list[Phone], appliance: str, nonce: str, now: float | N
         )
     if not rows:
         rows.append('<tr><td class="empty" colspan="8">No phone seen yet.</td></tr>')
+    banner = "".join(f'<p class="problem">{_e(line)}</p>' for line in problems or ())
     body = (
-        f'<ul class="counts" id="counts">{"".join(items)}</ul>'
+        f'{banner}<ul class="counts" id="counts">{"".join(items)}</ul>'
         '<div class="tools"><input id="filter" type="search" placeholder="Filter: MAC, IP, model, state"'
         ' aria-label="Filter phones"><span class="live" id="live"></span></div>'
         "<table><thead><tr><th>MAC</th><th>IP</th><th>Phone</th><th>Firmware</th><th>State</th>"
@@ -498,7 +524,10 @@ def _mac_or_none(text: str) -> str | None:
 
 
 def add_routes(app: web.Application, ctx: Context) -> None:
-    reader = StatusReader(ctx.config.appliance.state_dir)
+    reader = StatusReader(
+        ctx.config.appliance.state_dir,
+        ctx.registry.connection if ctx.registry.storage == "memory" else None,
+    )
     app[READER] = reader
     appliance = ctx.config.appliance.name
     metrics.prepare_labels()
@@ -510,7 +539,10 @@ def add_routes(app: web.Application, ctx: Context) -> None:
 
     async def index(request: web.Request) -> web.StreamResponse:
         nonce = secrets.token_urlsafe(16)
-        page = await reader.run(lambda conn: render_index(_read_phones(conn), appliance, nonce))
+        problems = HEALTH.lines()
+        page = await reader.run(
+            lambda conn: render_index(_read_phones(conn), appliance, nonce, problems=problems)
+        )
         return _html(page, nonce)
 
     def _timeline(conn: sqlite3.Connection, mac: str | None) -> tuple[Phone | None, list[Event]]:
