@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import os
 import sqlite3
 import time
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
@@ -30,7 +31,7 @@ from prometheus_client import Counter
 from netboot import metrics
 from netboot.config import RegistryConfig
 from netboot.ratelog import RateLimitedLog
-from netboot.statedisk import HEALTH
+from netboot.statedisk import HEALTH, StateWriteError
 
 if TYPE_CHECKING:
     from netboot.dhcp.leases import Lease
@@ -46,7 +47,8 @@ PRUNED = Counter(
 )
 _BUDGET_KEYS = {
     "phone_events": "registry.max_events_per_phone",
-    "age": "registry.retention_days",
+    "age_events": "registry.retention_days",
+    "age_phones": "registry.retention_days",
     "unknown": "registry.unknown_max_age / registry.max_unknown",
     "phones": "registry.max_phones",
     "events": "registry.max_events",
@@ -127,6 +129,17 @@ def open_database(state_dir: Path) -> sqlite3.Connection:
     return conn
 
 
+def _read_only_fs(path: Path) -> bool:
+    """Is `path` (or its nearest existing parent) on a read-only mount?"""
+    for candidate in (path, *path.parents):
+        if candidate.exists():
+            try:
+                return bool(os.statvfs(candidate).f_flag & os.ST_RDONLY)
+            except OSError:
+                return False
+    return False
+
+
 def open_state(
     state_dir: Path,
     store: str,
@@ -150,6 +163,8 @@ def open_state(
         return conn, "disk"
     except (sqlite3.Error, OSError) as exc:
         failure: BaseException = exc
+        if _read_only_fs(state_dir):
+            failure = StateWriteError(store, "read-only", f"{state_dir} is mounted read-only")
     path = state_dir / DB_NAME
     for query in ("mode=ro", "mode=ro&immutable=1"):
         try:
@@ -361,7 +376,7 @@ class Registry:
                 self._drop(len(self._queue) - self.budget.max_queued)
             HEALTH.failed("registry", exc, f"{len(self._queue)} event(s) wait in memory")
             return 0
-        if "registry" in HEALTH.problems:
+        if "registry" in HEALTH.problems and self.storage == "disk":
             HEALTH.ok("registry")
         self._touched.update(row[0] for row in batch)
         return len(batch)
@@ -454,12 +469,14 @@ class Registry:
                     ).rowcount
                 removed["phone_events"] = n
                 cutoff = now - b.retention_days * 86400
-                removed["age"] = cur.execute("DELETE FROM events WHERE ts < ?", (cutoff,)).rowcount
+                removed["age_events"] = cur.execute(
+                    "DELETE FROM events WHERE ts < ?", (cutoff,)
+                ).rowcount
                 gone: list[str] = [
                     r[0]
                     for r in cur.execute("SELECT mac FROM phones WHERE last_seen < ?", (cutoff,))
                 ]
-                removed["age"] += self._forget(cur, gone)
+                removed["age_phones"] = self._forget(cur, gone)
                 # Unknown MACs: heard (a DISCOVER, an LLDP frame), never leased or provisioned.
                 unknown = [
                     (r[0], r[1])
@@ -504,7 +521,7 @@ class Registry:
             _budget_log.warning(
                 reason,
                 f"registry: budget reached ({_BUDGET_KEYS[reason]}): removed {count} "
-                f"{'phone(s)' if reason in ('unknown', 'phones') else 'event(s)'}",
+                f"{'phone(s)' if reason in ('unknown', 'phones', 'age_phones') else 'event(s)'}",
                 now,
             )
         return removed

@@ -295,7 +295,7 @@ class VersionStore:
             read_only="config file versions are read from disk; new ones are counted in memory",
             memory="config file versions are counted in memory only",
         )
-        self.writable = storage != "read-only"
+        self.storage = storage
         self._cache: dict[str, tuple[str, int]] = {}
         self._lock = threading.Lock()
 
@@ -325,13 +325,13 @@ class VersionStore:
                 version = base if same else base + 1
                 HEALTH.failed("versions", exc, f"{name} version {version} is kept in memory only")
             else:
-                if "versions" in HEALTH.problems:
+                if "versions" in HEALTH.problems and self.storage == "disk":
                     HEALTH.ok("versions")
             self._cache[name] = (digest, version)
             return version
 
     def _store(self, name: str, digest: str, now: float) -> int:
-        if not self.writable:
+        if self.storage == "read-only":
             raise StateWriteError("versions", "read-only", "state_dir cannot be written")
         cur = self._conn.cursor()
         cur.execute("BEGIN IMMEDIATE")
