@@ -31,7 +31,7 @@ from prometheus_client import Counter
 from netboot import metrics
 from netboot.config import RegistryConfig
 from netboot.ratelog import RateLimitedLog
-from netboot.statedisk import HEALTH, StateWriteError
+from netboot.statedisk import HEALTH, StateWriteError, classify
 
 if TYPE_CHECKING:
     from netboot.dhcp.leases import Lease
@@ -165,6 +165,8 @@ def open_state(
         failure: BaseException = exc
         if _read_only_fs(state_dir):
             failure = StateWriteError(store, "read-only", f"{state_dir} is mounted read-only")
+        elif state_dir.is_dir():
+            failure = classify(store, exc, state_dir)
     path = state_dir / DB_NAME
     for query in ("mode=ro", "mode=ro&immutable=1"):
         try:
@@ -297,6 +299,7 @@ class Registry:
         paused: Callable[[], bool] | None = None,
     ) -> None:
         self.budget = budget or RegistryConfig()
+        self.state_dir = state_dir
         self._conn, self.storage = open_state(
             state_dir,
             "registry",
@@ -374,7 +377,11 @@ class Registry:
             self._queue[:0] = batch  # kept for the next flush, within max_queued
             if len(self._queue) > self.budget.max_queued:
                 self._drop(len(self._queue) - self.budget.max_queued)
-            HEALTH.failed("registry", exc, f"{len(self._queue)} event(s) wait in memory")
+            HEALTH.failed(
+                "registry",
+                classify("registry", exc, self.state_dir),
+                f"{len(self._queue)} event(s) wait in memory",
+            )
             return 0
         if "registry" in HEALTH.problems and self.storage == "disk":
             HEALTH.ok("registry")
@@ -513,7 +520,9 @@ class Registry:
         except (sqlite3.Error, OSError) as exc:
             self._states = None
             self._touched |= touched
-            HEALTH.failed("registry", exc, "old entries are not pruned")
+            HEALTH.failed(
+                "registry", classify("registry", exc, self.state_dir), "old entries are not pruned"
+            )
             return {}
         removed = {k: v for k, v in removed.items() if v}
         for reason, count in removed.items():

@@ -91,6 +91,26 @@ def reason_of(exc: BaseException) -> str:
     return "other"
 
 
+def classify(store: str, exc: BaseException, path: Path) -> StateWriteError:
+    """`exc` as a StateWriteError whose reason also looks at the file system
+    under `path`: SQLite reports a full disk while opening (no room for the
+    -shm file) as a mere "disk I/O error"."""
+    if isinstance(exc, StateWriteError):
+        return exc
+    reason = reason_of(exc)
+    if reason in ("io-error", "other"):
+        try:
+            st = os.statvfs(path)
+        except OSError:
+            pass
+        else:
+            if st.f_flag & os.ST_RDONLY:
+                reason = "read-only"
+            elif st.f_bavail * st.f_frsize < 64 * 1024:
+                reason = "disk-full"
+    return StateWriteError(store, reason, str(exc))
+
+
 _WORDS = {
     "disk-full": "the disk is full",
     "read-only": "state_dir is read-only",

@@ -20,7 +20,13 @@ from ipaddress import IPv4Address
 from pathlib import Path
 
 from netboot.registry import open_database, open_state
-from netboot.statedisk import DiskReserve, StateWriteError, reason_of
+from netboot.statedisk import HEALTH, DiskReserve, StateWriteError, classify
+
+
+def reason_of_problem(store: str) -> str | None:
+    problem = HEALTH.problems.get(store)
+    return problem.reason if problem is not None else None
+
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS leases (
@@ -74,14 +80,18 @@ class LeaseStore:
     def __init__(self, state_dir: Path, reserve: DiskReserve | None = None) -> None:
         self.state_dir = state_dir
         self.reserve = reserve
-        self._conn, storage = open_state(
-            state_dir,
-            "leases",
-            SCHEMA,
-            read_only="the leases on disk are known, but no new lease can be saved: "
-            "no DHCP ACK is sent until it can",
-            memory="no lease can be saved: no DHCP ACK is sent until it can",
-        )
+        self._conn, storage = self._open()
+        # Opening needs room too (the -wal and -shm files): use the reserve.
+        if (
+            storage != "disk"
+            and reason_of_problem("leases") == "disk-full"
+            and reserve is not None
+            and reserve.release()
+        ):
+            self._conn.close()
+            self._conn, storage = self._open()
+            if storage == "disk":
+                HEALTH.ok("leases")
         self.writable = storage == "disk"
         self._last_open = time.monotonic()
         if self.writable:
@@ -98,6 +108,16 @@ class LeaseStore:
             rows = []
         for row in rows:
             self._index(Lease(*row))
+
+    def _open(self) -> tuple[sqlite3.Connection, str]:
+        return open_state(
+            self.state_dir,
+            "leases",
+            SCHEMA,
+            read_only="the leases on disk are known, but no new lease can be saved: "
+            "no DHCP ACK is sent until it can",
+            memory="no lease can be saved: no DHCP ACK is sent until it can",
+        )
 
     def close(self) -> None:
         with self._lock:
@@ -179,13 +199,17 @@ class LeaseStore:
             try:
                 self._write(rows)
             except (sqlite3.Error, OSError) as exc:
-                reason = reason_of(exc)
-                if reason != "disk-full" or self.reserve is None or not self.reserve.release():
-                    raise StateWriteError("leases", reason, str(exc)) from exc
+                failure = classify("leases", exc, self.state_dir)
+                if (
+                    failure.reason != "disk-full"
+                    or self.reserve is None
+                    or not self.reserve.release()
+                ):
+                    raise failure from exc
                 try:
                     self._write(rows)  # into the space the reserve gave back
                 except (sqlite3.Error, OSError) as again:
-                    raise StateWriteError("leases", reason_of(again), str(again)) from again
+                    raise classify("leases", again, self.state_dir) from again
 
     def _write(self, rows: list[tuple[int, str, str, float, str, str, float]]) -> None:
         cur = self._conn.cursor()
@@ -212,15 +236,23 @@ class LeaseStore:
         if now - self._last_open < self.REOPEN_EVERY:
             return False
         self._last_open = now
-        try:
-            conn = open_database(self.state_dir)
+        conn: sqlite3.Connection | None = None
+        for _ in range(2):
             try:
-                conn.executescript(SCHEMA)
-                conn.execute("PRAGMA synchronous=FULL")
-            except BaseException:
-                conn.close()
-                raise
-        except (sqlite3.Error, OSError):
+                conn = open_database(self.state_dir)
+                try:
+                    conn.executescript(SCHEMA)
+                    conn.execute("PRAGMA synchronous=FULL")
+                except BaseException:
+                    conn.close()
+                    raise
+                break
+            except (sqlite3.Error, OSError) as exc:
+                conn = None
+                full = classify("leases", exc, self.state_dir).reason == "disk-full"
+                if not (full and self.reserve is not None and self.reserve.release()):
+                    return False
+        if conn is None:
             return False
         self._conn.close()
         self._conn = conn

@@ -51,7 +51,7 @@ from netboot.provisioning.inventory import (
     model_for_common_file,
 )
 from netboot.registry import open_state
-from netboot.statedisk import HEALTH, StateWriteError
+from netboot.statedisk import HEALTH, StateWriteError, classify
 from netboot.stun.natcheck import REFRESH, SAVE_FILE, SavedCheck, saved_check
 
 if TYPE_CHECKING:
@@ -288,6 +288,7 @@ class VersionStore:
     )
 
     def __init__(self, state_dir: Path) -> None:
+        self.state_dir = state_dir
         self._conn, storage = open_state(
             state_dir,
             "versions",
@@ -323,7 +324,11 @@ class VersionStore:
                 base = cached[1] if cached is not None else (int(row[1]) if row else 0)
                 same = row is not None and row[0] == digest and cached is None
                 version = base if same else base + 1
-                HEALTH.failed("versions", exc, f"{name} version {version} is kept in memory only")
+                HEALTH.failed(
+                    "versions",
+                    classify("versions", exc, self.state_dir),
+                    f"{name} version {version} is kept in memory only",
+                )
             else:
                 if "versions" in HEALTH.problems and self.storage == "disk":
                     HEALTH.ok("versions")
