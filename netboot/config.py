@@ -15,6 +15,7 @@ from ipaddress import IPv4Address, IPv4Network
 from pathlib import Path
 from typing import Any, TypeVar
 
+from netboot.text import bad_character, describe_character
 from netboot.wire import normalize_mac
 
 T = TypeVar("T")
@@ -287,7 +288,18 @@ class _Table:
 
     def string(self, name: str, default: str = "") -> str:
         value = self._get(name, (str,), "a string")
-        return default if value is None else str(value)
+        if value is None:
+            return default
+        bad = bad_character(value)
+        if bad is not None:
+            # It could end a line of a phone's config file (netboot/text.py).
+            self.problem(
+                name,
+                f"{describe_character(value[bad])} at character {bad + 1} of the value "
+                "is not allowed",
+            )
+            return default
+        return str(value)
 
     def boolean(self, name: str, default: bool) -> bool:
         value = self._get(name, (bool,), "true or false")
@@ -801,9 +813,18 @@ def load_config(path: Path | str) -> Config:
     """Read and validate a config file; ConfigError names each problem."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        data = path.read_bytes()
     except OSError as exc:
         raise ConfigError([f"{path}: cannot read: {exc.strerror}"]) from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        start = data.rfind(b"\n", 0, exc.start) + 1
+        column = len(data[start : exc.start].decode("utf-8", "replace")) + 1
+        raise ConfigError(
+            [f"{path}:{line}:{column}: not UTF-8 (byte 0x{data[exc.start]:02X}): save it as UTF-8"]
+        ) from None
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:

@@ -425,8 +425,11 @@ class ConfigRenderer:
         inv = self.inventory_cache.get()
         if inv.problems != self._reported:
             self._reported = inv.problems
-            for problem in inv.problems:
-                log.warning("inventory: %s", problem)
+            for problem in inv.problems:  # at most MAX_REPORTED, then one line with the rest
+                if problem in inv.errors:
+                    log.error("inventory: %s", problem)
+                else:
+                    log.warning("inventory: %s", problem)
         return inv
 
     def site(self) -> Site:
