@@ -123,3 +123,28 @@ def test_acks_lost_to_a_kill_are_recovered_from_the_leases(tmp_path: Path) -> No
     assert reg.reconcile(leases) == 0  # once only
     reg.close()
     leases.close()
+
+
+def test_registry_keys_are_read_and_checked() -> None:
+    import tomllib
+
+    import pytest
+
+    from netboot.config import ConfigError, parse_config
+
+    base = '[appliance]\ninterface = "lo"\nstate_reserve_kib = 0\n[dhcp]\nenabled = false\n'
+    config = parse_config(
+        tomllib.loads(
+            base + "[registry]\nmax_unknown = 5\nunknown_max_age = 60\nretention_days = 7\n"
+        )
+    )
+    assert config.appliance.state_reserve_kib == 0
+    assert (config.registry.max_unknown, config.registry.unknown_max_age) == (5, 60.0)
+    assert config.registry.retention_days == 7.0
+    assert config.registry.max_events_per_phone == 200  # default
+    with pytest.raises(ConfigError) as caught:
+        parse_config(tomllib.loads(base + "[registry]\nmax_phones = 0\nmax_event = 3\n"))
+    assert caught.value.problems == [
+        "registry.max_phones: must be between 1 and 10000000, got 0",
+        "registry.max_event: unknown key",
+    ]
