@@ -158,11 +158,11 @@ def cmd_leases(args: argparse.Namespace) -> int:
 
 
 def cmd_phones(args: argparse.Namespace) -> int:
-    from netboot.registry import Registry
+    from netboot.registry import RegistryReader
     from netboot.wire import normalize_mac
 
     config = _load(args.config)
-    registry = Registry(config.appliance.state_dir)
+    registry = RegistryReader(config.appliance.state_dir)
     try:
         if args.mac:
             try:

@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from prometheus_client import Counter
 
@@ -35,6 +35,8 @@ from netboot.statedisk import HEALTH, StateWriteError, classify
 
 if TYPE_CHECKING:
     from netboot.dhcp.leases import Lease
+
+_T = TypeVar("_T")
 
 log = logging.getLogger("netboot.registry")
 _budget_log = RateLimitedLog(log, every=60.0)
@@ -589,6 +591,56 @@ class Registry:
     def timeline(self, mac: str) -> list[Event]:
         self.flush()
         return read_timeline(self._conn, mac)
+
+
+class RegistryReader:
+    """The registry as `netboot phones` reads it, from another process: never
+    writes, so it works on a read-only state_dir too (and shows nothing when
+    there is no database yet)."""
+
+    def __init__(self, state_dir: Path) -> None:
+        self._conn = open_reader(state_dir)
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+
+    def phones(self) -> list[Phone]:
+        return self._read(lambda c: read_phones(c), [])
+
+    def phone(self, mac: str) -> Phone | None:
+        return self._read(lambda c: read_phone(c, mac), None)
+
+    def timeline(self, mac: str) -> list[Event]:
+        return self._read(lambda c: read_timeline(c, mac), [])
+
+    def _read(self, fn: Callable[[sqlite3.Connection], _T], empty: _T) -> _T:
+        if self._conn is None:
+            return empty
+        try:
+            return fn(self._conn)
+        except sqlite3.OperationalError as exc:
+            if "no such table" in str(exc):
+                return empty
+            raise
+
+
+def open_reader(state_dir: Path) -> sqlite3.Connection | None:
+    """A read-only connection to the database (None when there is none): read
+    only in WAL mode, or, when even that cannot be set up on a read-only file
+    system (no -shm file), immutable."""
+    path = state_dir / DB_NAME
+    if not path.exists():
+        return None
+    for query in ("mode=ro", "mode=ro&immutable=1"):
+        conn = sqlite3.connect(f"file:{path}?{query}", uri=True, timeout=10.0)
+        try:
+            conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        except sqlite3.Error:
+            conn.close()
+            continue
+        return conn
+    return None
 
 
 # Parameters: mac, the FACTS, state, state_detail, first_seen, last_seen,

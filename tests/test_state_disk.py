@@ -11,7 +11,7 @@ import pytest
 
 from netboot.dhcp.leases import Lease, LeaseStore, read_leases
 from netboot.provisioning.render import VersionStore
-from netboot.registry import Registry
+from netboot.registry import Registry, RegistryReader
 from netboot.statedisk import HEALTH, WRITABLE, WRITE_FAILURES, DiskReserve, StateWriteError
 from tests.tmpfs import fill, remount, tiny_tmpfs
 
@@ -123,8 +123,16 @@ def test_read_only_state_dir(tmp_path: Path) -> None:
         first.flush()
         first.close()
         VersionStore(state).close()
-        Registry(state).close()
+        before = Registry(state)
+        before.record("00:30:4f:00:00:01", "dhcp", "ack", {"ip": "10.0.0.1"}, now=T0)
+        before.close()
         remount(state, "ro")
+        # `netboot phones` and `netboot leases` still read what is on disk.
+        reader = RegistryReader(state)
+        assert [p.mac for p in reader.phones()] == ["00:30:4f:00:00:01"]
+        assert [e.kind for e in reader.timeline("00:30:4f:00:00:01")] == ["ack"]
+        reader.close()
+        assert [x.ip for x in read_leases(state)] == [lease(1).ip]
         leases = LeaseStore(state)
         assert not leases.writable
         assert leases.get(lease(1).ip) == lease(1)  # the leases on disk are still known

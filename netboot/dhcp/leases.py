@@ -19,7 +19,7 @@ from dataclasses import dataclass, replace
 from ipaddress import IPv4Address
 from pathlib import Path
 
-from netboot.registry import open_database, open_state
+from netboot.registry import open_database, open_reader, open_state
 from netboot.statedisk import HEALTH, DiskReserve, StateWriteError, classify
 
 
@@ -266,10 +266,9 @@ class LeaseStore:
 
 def read_leases(state_dir: Path) -> list[Lease]:
     """Every lease on disk, for `netboot leases` (another process may be serving)."""
-    path = state_dir / "netboot.db"
-    if not path.exists():
+    conn = open_reader(state_dir)
+    if conn is None:
         return []
-    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5.0)
     try:
         rows = conn.execute(
             "SELECT ip, mac, state, expires, hostname, client_id, updated FROM leases ORDER BY ip"
