@@ -37,6 +37,8 @@ if TYPE_CHECKING:
     from netboot.dhcp.leases import Lease
 
 _T = TypeVar("_T")
+PRUNE_BATCH = 2000  # events a prune call removes at most per budget (a few ms of the loop)
+PRUNE_PHONES = 500  # phones (each with its events) a prune call removes at most per budget
 
 log = logging.getLogger("netboot.registry")
 _budget_log = RateLimitedLog(log, every=60.0)
@@ -312,6 +314,7 @@ class Registry:
         self._states: dict[str, str] | None = None
         self._paused = paused or (lambda: False)
         self._touched: set[str] = set()  # MACs with new events since the last prune
+        self.more = False  # the last prune stopped at its batch: call again
         self.dropped = 0
 
     def close(self) -> None:
@@ -450,8 +453,12 @@ class Registry:
 
     # ------------------------------------------------------------ budgets
 
-    def prune(self, now: float, keep: Collection[str] = ()) -> dict[str, int]:
+    def prune(
+        self, now: float, keep: Collection[str] = (), batch: int = PRUNE_BATCH
+    ) -> dict[str, int]:
         """Apply the budgets (registry.*): returns how many rows each removed.
+        At most about `batch` rows go per call, so a call never holds the
+        event loop long; `more` is then true and the caller calls again.
 
         `keep`: MACs that hold or held a DHCP lease (never "unknown"). Unknown
         MACs (state `seen`, no lease) go after `unknown_max_age` and beyond
@@ -460,6 +467,7 @@ class Registry:
         beyond `max_events_per_phone` per phone, after `retention_days`, and
         beyond `max_events` overall, oldest first. Never raises: a failure is
         reported like a failed flush."""
+        self.more = False
         if self._paused():
             return {}
         b = self.budget
@@ -479,11 +487,15 @@ class Registry:
                 removed["phone_events"] = n
                 cutoff = now - b.retention_days * 86400
                 removed["age_events"] = cur.execute(
-                    "DELETE FROM events WHERE ts < ?", (cutoff,)
+                    "DELETE FROM events WHERE id IN (SELECT id FROM events WHERE ts < ? LIMIT ?)",
+                    (cutoff, batch),
                 ).rowcount
+                phones = max(1, batch * PRUNE_PHONES // PRUNE_BATCH)
                 gone: list[str] = [
                     r[0]
-                    for r in cur.execute("SELECT mac FROM phones WHERE last_seen < ?", (cutoff,))
+                    for r in cur.execute(
+                        "SELECT mac FROM phones WHERE last_seen < ? LIMIT ?", (cutoff, phones)
+                    )
                 ]
                 removed["age_phones"] = self._forget(cur, gone)
                 # Unknown MACs: heard (a DISCOVER, an LLDP frame), never leased or provisioned.
@@ -500,7 +512,9 @@ class Registry:
                     for i, (mac, seen) in enumerate(unknown)
                     if seen < now - b.unknown_max_age or i >= b.max_unknown
                 ]
-                removed["unknown"] = self._forget(cur, stale)
+                phones = max(1, batch * PRUNE_PHONES // PRUNE_BATCH)
+                removed["unknown"] = self._forget(cur, stale[-phones:])  # the oldest first
+                self.more |= len(stale) > phones
                 total = int(cur.execute("SELECT count(*) FROM phones").fetchone()[0])
                 if total > b.max_phones:
                     over = [
@@ -508,7 +522,7 @@ class Registry:
                         for r in cur.execute(
                             "SELECT mac FROM phones ORDER BY (state = 'seen') DESC, last_seen, mac "
                             "LIMIT ?",
-                            (total - b.max_phones,),
+                            (min(total - b.max_phones, phones),),
                         )
                     ]
                     removed["phones"] = self._forget(cur, over)
@@ -517,7 +531,7 @@ class Registry:
                     removed["events"] = cur.execute(
                         "DELETE FROM events WHERE id <= (SELECT id FROM events ORDER BY id "
                         "LIMIT 1 OFFSET ?)",
-                        (events - b.max_events - 1,),
+                        (min(events - b.max_events, batch) - 1,),
                     ).rowcount
         except (sqlite3.Error, OSError) as exc:
             self._states = None
@@ -527,6 +541,9 @@ class Registry:
             )
             return {}
         removed = {k: v for k, v in removed.items() if v}
+        self.more |= any(removed.get(k, 0) >= batch for k in ("age_events", "events")) or any(
+            removed.get(k, 0) >= phones for k in ("age_phones", "phones")
+        )
         for reason, count in removed.items():
             PRUNED.labels(reason).inc(count)
             _budget_log.warning(

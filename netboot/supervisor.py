@@ -126,7 +126,11 @@ async def _state_housekeeping(
         now = clock()
         if now - last_prune >= PRUNE_EVERY:
             last_prune = now
-            registry.prune(now, keep=set(leases.by_mac))
+            keep = set(leases.by_mac)
+            registry.prune(now, keep=keep)
+            while registry.more:  # a big backlog goes a batch at a time
+                await asyncio.sleep(0)
+                registry.prune(now, keep=keep)
 
 
 async def run(config: Config) -> int:
