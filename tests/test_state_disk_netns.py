@@ -5,6 +5,7 @@ shows the failed writes, and the log has no traceback."""
 
 from __future__ import annotations
 
+import json
 import re
 import signal
 import sys
@@ -201,5 +202,11 @@ def test_read_only_state_dir_is_one_line(lab: Lab, tmp_path: Path) -> None:
             lambda: metric(phone, "netboot_dhcp_acks_withheld_total") >= 1, 10, "withheld ACKs"
         )
         assert metric(phone, 'netboot_state_writable{store="leases"}') == 0
+        # The phone's timeline (the registry lives in memory) says why.
+        api = phone.run(
+            ["curl", "-sS", "-f", "-m", "10", f"http://{SERVER}/api/phones/00:30:4f:99:00:04"]
+        ).stdout
+        kinds = [e["kind"] for e in json.loads(api)["events"]]
+        assert "ack-withheld" in kinds and "ack" not in kinds, kinds
         no_traceback(server)
         server.stop()

@@ -156,7 +156,9 @@ class DhcpService:
         self.links: dict[str, Link] = {}
         self.engine: DhcpEngine | None = None
         self.bad = RateLimitedLog(log)
-        self._waiting: list[Reply] = []
+        # Replies waiting for their lease to reach disk, with the registry event
+        # recorded once it has (or, when it cannot, an `ack-withheld` event).
+        self._waiting: list[tuple[Reply, str, Decision]] = []
         self._wake = asyncio.Event()
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dhcp-commit")
         self._probes: dict[int, _Probe] = {}
@@ -368,7 +370,8 @@ class DhcpService:
         self._act(link, msg, decision)
 
     def _act(self, link: Link, msg: DhcpMessage, decision: Decision) -> None:
-        if decision.event is not None:
+        durable = decision.reply is not None and decision.reply.durable
+        if decision.event is not None and not durable:
             self.ctx.registry.record(
                 msg.mac, "dhcp", decision.event, decision.detail, **decision.facts
             )
@@ -378,7 +381,7 @@ class DhcpService:
         if reply is None:
             return
         if reply.durable:
-            self._waiting.append(reply)
+            self._waiting.append((reply, msg.mac, decision))
             self._wake.set()
         else:
             self.send(reply)
@@ -523,10 +526,16 @@ class DhcpService:
                     continue
                 if "leases" in HEALTH.problems:
                     HEALTH.ok("leases")
-            for reply in replies:
+            for reply, mac, decision in replies:
+                if decision.event is not None:
+                    self.ctx.registry.record(
+                        mac, "dhcp", decision.event, decision.detail, **decision.facts
+                    )
                 self.send(reply)
 
-    def _not_durable(self, batch: list[Lease], replies: list[Reply], exc: StateWriteError) -> None:
+    def _not_durable(
+        self, batch: list[Lease], replies: list[tuple[Reply, str, Decision]], exc: StateWriteError
+    ) -> None:
         """The batch's leases could not reach disk: none of the ACKs that wait on
         them is sent (the client asks again), and the leases are staged again
         (unless changed since) so the next commit retries them. The rest of
@@ -535,11 +544,15 @@ class DhcpService:
         for lease in batch:
             if leases.get(lease.ip) == lease:
                 leases.stage(lease)
-        acks = sum(1 for r in replies if r.durable)
+        acks = len(replies)
         metrics.DHCP_ACKS_WITHHELD.inc(acks)
-        for reply in replies:
-            if not reply.durable:
-                self.send(reply)
+        for _reply, mac, decision in replies:
+            self.ctx.registry.record(
+                mac,
+                "dhcp",
+                "ack-withheld",
+                {"ip": decision.detail.get("ip"), "reason": exc.reason},
+            )
         HEALTH.failed(
             "leases",
             exc,
