@@ -210,3 +210,26 @@ def test_read_only_state_dir_is_one_line(lab: Lab, tmp_path: Path) -> None:
         assert "ack-withheld" in kinds and "ack" not in kinds, kinds
         no_traceback(server)
         server.stop()
+
+
+def test_link_down_and_up_is_a_warning_not_a_traceback(lab: Lab, tmp_path: Path) -> None:
+    """Issue 16: link down logged unhandled ENETDOWN tracebacks from the DHCP
+    transport. Down, traffic, up: one warning at most, then leases again."""
+    with tiny_tmpfs(tmp_path / "state", 6 * 1024) as state:
+        srv, phone, server = site(lab, tmp_path, state)
+        server.start()
+        new_mac(phone, 5)
+        script = tmp_path / "flood.py"
+        script.write_text(FLOOD.format(repo=str(REPO)))
+        for _ in range(3):
+            phone.run([sys.executable, str(script), "50"], timeout=30)
+            srv.run(["ip", "link", "set", "eth0", "down"])
+            phone.run([sys.executable, str(script), "50"], check=False, timeout=30)
+            srv.run(["ip", "link", "set", "eth0", "up"])
+        srv.run(["ip", "addr", "replace", f"{SERVER}/16", "dev", "eth0"])
+        wait_for(
+            lambda: "state UP" in srv.run(["ip", "link", "show", "eth0"]).stdout, 10, "link up"
+        )
+        got = udhcpc_lease(phone, tmp_path, configure=True)
+        assert got["ip"].startswith("192.168.")
+        no_traceback(server)

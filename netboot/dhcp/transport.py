@@ -342,9 +342,19 @@ class DhcpService:
                 data = link.raw.recv(4096)
             except BlockingIOError:
                 break
+            except OSError as exc:  # ENETDOWN once when the link goes down, ...
+                self._recv_failed(link, exc)
+                break
             self.receive(link, data)
         if self.ctx.leases.staged:
             self._wake.set()
+
+    def _recv_failed(self, link: Link, exc: OSError) -> None:
+        self.bad.warning(
+            f"recv {link.name}",
+            f"dhcp: receiving on {link.name} failed: {exc.strerror or exc} (link down?)",
+            self.clock(),
+        )
 
     def receive(self, link: Link, frame: bytes) -> None:
         now = self.clock()
@@ -460,6 +470,9 @@ class DhcpService:
                 data, (source, _) = self.icmp.recvfrom(2048)
             except BlockingIOError:
                 return
+            except OSError as exc:  # an ICMP error queued on the socket
+                self.bad.warning("recv icmp", f"dhcp: ICMP probe socket: {exc}", self.clock())
+                return
             ihl = (data[0] & 0x0F) * 4 if data else 0
             if len(data) < ihl + 8:
                 continue
@@ -474,6 +487,9 @@ class DhcpService:
             try:
                 data = link.arp.recv(256)
             except BlockingIOError:
+                return
+            except OSError as exc:
+                self._recv_failed(link, exc)
                 return
             try:
                 arp = codec.parse_arp(data)
