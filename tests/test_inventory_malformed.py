@@ -190,3 +190,47 @@ def test_config_values_with_control_characters_are_refused(tmp_path: Path) -> No
     with pytest.raises(ConfigError) as caught:
         load_config(latin)
     assert caught.value.problems == [f"{latin}:3:12: not UTF-8 (byte 0xE9): save it as UTF-8"]
+
+
+@pytest.mark.netns
+def test_serve_keeps_giving_good_phones_their_files(tmp_path: Path) -> None:
+    """In `serve`, a 140 KiB field and a Latin-1 byte used to cost a valid
+    phone its file (HTTP 500 / TFTP not found)."""
+    from tests.netns import Lab, NetbootServer, udhcpc_lease
+
+    mac = "00:30:4f:11:3a:f8"
+    inv = tmp_path / "phones.csv"
+    inv.write_bytes(
+        b'00:30:4f:00:00:01,X4,301,pw,"'
+        + b"y" * (140 * 1024)
+        + b'"\n'
+        + f"{mac},VIP-2140PT,1001,s3cret,Reception\n".encode()
+        + b"00:30:4f:00:00:09,X4,309,pw,Caf\xe9\n"
+    )
+    config = tmp_path / "netboot.toml"
+    config.write_text(
+        f'[appliance]\ninterface = "eth0"\naddress = "192.168.10.2"\nstate_dir = "{tmp_path}/state"\n'
+        f'[provisioning]\nurl = "http://192.168.10.2/$mac.cfg"\nroot = "{tmp_path}/files"\n'
+        '[dhcp]\nsubnet = "192.168.10.0/24"\npool = "192.168.10.100-192.168.10.120"\n'
+        "ping_check = false\n[pnp]\nenabled = false\n[tftp]\nenabled = true\n"
+        "[http]\nenabled = true\nhttps_port = 0\n[lldp]\nenabled = false\n"
+        f'[phones]\ninventory = "{inv}"\nsip_server = "192.168.10.5"\n'
+    )
+    (tmp_path / "files").mkdir()
+    with Lab() as lab:
+        srv = lab.netns("srv")
+        phone = lab.netns("phone")
+        lab.link(srv, "eth0", phone, "eth0", "192.168.10.2/24", None)
+        phone.run(["ip", "link", "set", "eth0", "address", mac])
+        server = NetbootServer(lab, srv, config).start()
+        udhcpc_lease(phone, tmp_path, configure=True)
+        got = phone.run(["curl", "-sS", "-f", "-m", "10", "http://192.168.10.2/00304f113af8.cfg"])
+        assert "1001" in got.stdout
+        out = tmp_path / "tftp.cfg"
+        phone.run(["tftp", "192.168.10.2", "-c", "get", "00304f113af8.cfg", str(out)], timeout=30)
+        assert out.read_text() == got.stdout
+        log = server.log()
+        assert f"inventory: {inv}:1:{MAX_LINE + 1}: line is" in log, log
+        assert f"inventory: {inv}:3:32: not UTF-8: byte 0xE9" in log, log
+        assert "Traceback" not in log, log
+        server.stop()
