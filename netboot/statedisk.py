@@ -191,6 +191,8 @@ class StateHealth:
         """Forget everything (tests)."""
         self.problems.clear()
         self.notes.clear()
+        self._log.last.clear()
+        self._log.suppressed.clear()
         for store in STORES:
             WRITABLE.labels(store).set(1)
 

@@ -184,3 +184,41 @@ def test_reserve_is_not_made_without_room_for_it_twice(tmp_path: Path) -> None:
         small = DiskReserve(state, 256 * 1024)
         assert small.ensure() and os.path.getsize(state / "reserve") == 256 * 1024
         assert DiskReserve(state, 0).ensure() is False
+
+
+def test_failures_are_classified() -> None:
+    import errno
+    import sqlite3
+
+    from netboot.statedisk import classify, reason_of
+
+    full = sqlite3.OperationalError("database or disk is full")
+    assert reason_of(full) == "disk-full"
+    assert (
+        reason_of(sqlite3.OperationalError("attempt to write a readonly database")) == "read-only"
+    )
+    assert reason_of(sqlite3.OperationalError("disk I/O error")) == "io-error"
+    assert reason_of(OSError(errno.ENOSPC, "No space left on device")) == "disk-full"
+    assert reason_of(OSError(errno.EROFS, "Read-only file system")) == "read-only"
+    assert reason_of(OSError(errno.EIO, "Input/output error")) == "io-error"
+    assert reason_of(ValueError("x")) == "other"
+    assert classify("leases", full, Path("/")).reason == "disk-full"
+
+
+def test_a_failing_store_is_logged_once_per_minute(caplog: pytest.LogCaptureFixture) -> None:
+    import sqlite3
+
+    exc = sqlite3.OperationalError("disk I/O error")
+    for i in range(500):
+        HEALTH.failed("registry", exc, "events wait", now=T0 + i * 0.1)
+    lines = [r.getMessage() for r in caplog.records if "registry: cannot write" in r.getMessage()]
+    assert len(lines) == 1, lines
+    HEALTH.failed("registry", exc, "events wait", now=T0 + 61)
+    lines = [r.getMessage() for r in caplog.records if "registry: cannot write" in r.getMessage()]
+    assert len(lines) == 2 and lines[1].endswith("(499 more suppressed)"), lines
+    assert HEALTH.problems["registry"].count == 501
+    HEALTH.ok("registry")
+    assert any(
+        "registry: writing to state_dir again (501 failed" in r.getMessage() for r in caplog.records
+    )
+    assert HEALTH.lines() == []
