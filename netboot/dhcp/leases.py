@@ -11,6 +11,7 @@ whatever moment the process is killed at.
 from __future__ import annotations
 
 import contextlib
+import os
 import sqlite3
 import threading
 import time
@@ -93,6 +94,7 @@ class LeaseStore:
             if storage == "disk":
                 HEALTH.ok("leases")
         self.writable = storage == "disk"
+        self._tight = False  # state_dir was full: checkpoint after every commit
         self._last_open = time.monotonic()
         if self.writable:
             self._conn.execute("PRAGMA synchronous=FULL")
@@ -198,18 +200,52 @@ class LeaseStore:
                 raise StateWriteError("leases", "read-only", "state_dir cannot be written")
             try:
                 self._write(rows)
+                if self._tight:
+                    self._checkpoint()
+                    self._tight = not self._roomy()
             except (sqlite3.Error, OSError) as exc:
                 failure = classify("leases", exc, self.state_dir)
-                if (
-                    failure.reason != "disk-full"
-                    or self.reserve is None
-                    or not self.reserve.release()
-                ):
+                if failure.reason != "disk-full":
+                    raise failure from exc
+                # From now on every commit is checkpointed at once, so the WAL
+                # stays a few pages long and the room left goes to the leases.
+                self._tight = True
+                # First the WAL's own room: once checkpointed, the next commit
+                # writes over its start instead of growing it.
+                if self._checkpoint():
+                    try:
+                        self._write(rows)
+                        self._checkpoint()
+                        return
+                    except (sqlite3.Error, OSError) as again:
+                        failure = classify("leases", again, self.state_dir)
+                if self.reserve is None or not self.reserve.release():
                     raise failure from exc
                 try:
                     self._write(rows)  # into the space the reserve gave back
                 except (sqlite3.Error, OSError) as again:
                     raise classify("leases", again, self.state_dir) from again
+                self._checkpoint()
+
+    def _roomy(self) -> bool:
+        """Is there room again (the reserve's size free, and the reserve back)?"""
+        try:
+            st = os.statvfs(self.state_dir)
+        except OSError:
+            return False
+        need = max(self.reserve.size if self.reserve is not None else 0, 1 << 20)
+        back = self.reserve is None or self.reserve.size <= 0 or not self.reserve.released
+        return back and st.f_bavail * st.f_frsize >= need
+
+    def _checkpoint(self) -> bool:
+        """Copy the WAL into the database (PASSIVE: never waits for a reader):
+        True when all of it was, so that the next commit writes over the WAL's
+        start instead of growing it."""
+        try:
+            row = self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        except (sqlite3.Error, OSError):
+            return False
+        return row is not None and row[0] == 0 and row[1] == row[2]
 
     def _write(self, rows: list[tuple[int, str, str, float, str, str, float]]) -> None:
         cur = self._conn.cursor()
