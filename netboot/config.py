@@ -846,6 +846,17 @@ def site_warnings(config: Config) -> list[str]:
             )
     if not config.provisioning.url and (config.dhcp.enabled or config.pnp.enabled):
         warnings.append("provisioning.url: empty, so phones are told no provisioning URL")
+    reserve = config.appliance.state_reserve_kib
+    if config.dhcp.enabled and 0 < reserve < 4096:
+        warnings.append(
+            f"appliance.state_reserve_kib: {reserve} KiB may not be enough to write leases "
+            "once state_dir is full (the WAL alone can need 4 MiB): 4096 or more is safer"
+        )
+    elif config.dhcp.enabled and reserve == 0:
+        warnings.append(
+            "appliance.state_reserve_kib: 0, so once state_dir is full DHCP sends no ACK "
+            "until there is room again"
+        )
     return warnings
 
 

@@ -151,3 +151,18 @@ def test_registry_keys_are_read_and_checked() -> None:
         "registry.max_phones: must be between 1 and 10000000, got 0",
         "registry.max_event: unknown key",
     ]
+
+
+def test_a_small_reserve_is_a_check_warning() -> None:
+    import tomllib
+
+    from netboot.config import parse_config, site_warnings
+
+    base = '[appliance]\ninterface = "eth0"\n[provisioning]\nurl = "http://x/$mac.cfg"\n'
+    base += '[dhcp]\nsubnet = "10.0.0.0/24"\npool = "10.0.0.10-10.0.0.20"\n'
+    for reserve, expect in ((8192, None), (1024, "may not be enough"), (0, "sends no ACK")):
+        text = base.replace('"eth0"\n', f'"eth0"\nstate_reserve_kib = {reserve}\n', 1)
+        warnings = [w for w in site_warnings(parse_config(tomllib.loads(text))) if "reserve" in w]
+        assert (
+            (warnings[0] if warnings else None) is None if expect is None else expect in warnings[0]
+        )
