@@ -571,17 +571,20 @@ class Registry:
         fsync and the registry's next flush); returns how many."""
         self.flush()
         missing = 0
+        try:
+            last_ack: dict[str, float] = dict(
+                self._conn.execute(
+                    "SELECT mac, max(ts) FROM events WHERE service = 'dhcp' AND kind = 'ack' "
+                    "GROUP BY mac"
+                ).fetchall()
+            )
+        except sqlite3.Error:
+            return 0
         for lease in leases:
             if lease.state != "bound":
                 continue
-            try:
-                row = self._conn.execute(
-                    "SELECT max(ts) FROM events WHERE mac = ? AND service = 'dhcp' AND kind = 'ack'",
-                    (lease.mac,),
-                ).fetchone()
-            except sqlite3.Error:
-                return missing
-            if row[0] is None or row[0] < lease.updated - 1.0:
+            seen = last_ack.get(lease.mac)
+            if seen is None or seen < lease.updated - 1.0:
                 self.record(
                     lease.mac,
                     "dhcp",
