@@ -473,6 +473,7 @@ class Registry:
         b = self.budget
         removed: dict[str, int] = {}
         keep_set = set(keep)
+        phones = max(1, batch * PRUNE_PHONES // PRUNE_BATCH)
         touched, self._touched = self._touched, set()
         try:
             with _transaction(self._conn) as cur:
@@ -490,7 +491,6 @@ class Registry:
                     "DELETE FROM events WHERE id IN (SELECT id FROM events WHERE ts < ? LIMIT ?)",
                     (cutoff, batch),
                 ).rowcount
-                phones = max(1, batch * PRUNE_PHONES // PRUNE_BATCH)
                 gone: list[str] = [
                     r[0]
                     for r in cur.execute(
@@ -512,7 +512,6 @@ class Registry:
                     for i, (mac, seen) in enumerate(unknown)
                     if seen < now - b.unknown_max_age or i >= b.max_unknown
                 ]
-                phones = max(1, batch * PRUNE_PHONES // PRUNE_BATCH)
                 removed["unknown"] = self._forget(cur, stale[-phones:])  # the oldest first
                 self.more |= len(stale) > phones
                 total = int(cur.execute("SELECT count(*) FROM phones").fetchone()[0])

@@ -208,6 +208,8 @@ def test_read_only_state_dir_is_one_line(lab: Lab, tmp_path: Path) -> None:
         ).stdout
         kinds = [e["kind"] for e in json.loads(api)["events"]]
         assert "ack-withheld" in kinds and "ack" not in kinds, kinds
+        listed = phone.run(["curl", "-sS", "-f", "-m", "10", f"http://{SERVER}/api/phones"]).stdout
+        assert "00:30:4f:99:00:04" in [p["mac"] for p in json.loads(listed)["phones"]]
         no_traceback(server)
         server.stop()
 

@@ -101,7 +101,9 @@ class StatusReader:
     def phones_json(self, conn: sqlite3.Connection) -> bytes:
         """`{"generated", "counts", "phones"}` as bytes (worker thread only)."""
         version = int(conn.execute("PRAGMA data_version").fetchone()[0])
-        if self._cached is None or self._cached[0] != version:
+        # data_version does not move for the registry's own commits: when the
+        # page reads the registry's in-memory connection, read every time.
+        if self._cached is None or self._cached[0] != version or not self._owned:
             phones = _read_phones(conn)
             self._cached = (
                 version,
