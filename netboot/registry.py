@@ -168,7 +168,7 @@ def open_state(
     except (sqlite3.Error, OSError) as exc:
         failure: BaseException = exc
         if _read_only_fs(state_dir):
-            failure = StateWriteError(store, "read-only", f"{state_dir} is mounted read-only")
+            failure = StateWriteError(store, "read-only", str(state_dir))
         elif state_dir.is_dir():
             failure = classify(store, exc, state_dir)
     path = state_dir / DB_NAME

@@ -155,7 +155,9 @@ class StateHealth:
         else:
             problem.reason, problem.message, problem.last = reason, message, when
             problem.count += 1
-        self._log.warning(store, message, when)
+        # DHCP without durable leases is an error; lost history a warning.
+        level = logging.ERROR if store == "leases" else logging.WARNING
+        self._log.log(level, store, message, when)
         return problem
 
     def ok(self, store: str) -> None:
