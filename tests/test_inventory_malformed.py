@@ -234,3 +234,18 @@ def test_serve_keeps_giving_good_phones_their_files(tmp_path: Path) -> None:
         assert f"inventory: {inv}:3:32: not UTF-8: byte 0xE9" in log, log
         assert "Traceback" not in log, log
         server.stop()
+
+
+def test_an_oversized_file_keeps_the_rows_it_could_read(tmp_path: Path) -> None:
+    from netboot.provisioning.inventory import MAX_FILE
+
+    inv = tmp_path / "phones.csv"
+    filler = b"# " + b"z" * 1000 + b"\n"
+    count = MAX_FILE // len(filler) + 10
+    inv.write_bytes(GOOD_1 + filler * count + GOOD_2)
+    loaded = load_inventory(inv)
+    assert [p.mac for p in loaded.phones] == ["00:30:4f:00:00:01"]
+    line = MAX_FILE // len(filler) + 1  # GOOD_1, then the comment lines that fit
+    assert loaded.errors == (
+        f"{inv}:{line + 1}:1: larger than 8 MiB: this line and the rest not read",
+    )

@@ -20,7 +20,7 @@ import csv
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING
@@ -284,10 +284,14 @@ def load_inventory(path: Path) -> Inventory:
         reason = exc.strerror or str(exc)
         problem = f"{path}: cannot read inventory: {reason}"
         return Inventory(problems=(problem,), source=str(path), errors=(problem,))
-    if len(data) > MAX_FILE:
-        problem = f"{path}: larger than {MAX_FILE >> 20} MiB: not read"
-        return Inventory(problems=(problem,), source=str(path), errors=(problem,))
-    return parse_inventory(data, str(path))
+    if len(data) <= MAX_FILE:
+        return parse_inventory(data, str(path))
+    # Too big: the complete lines of the first MAX_FILE bytes still work.
+    data = data[: data.rfind(b"\n", 0, MAX_FILE) + 1]
+    inv = parse_inventory(data, str(path))
+    line = data.count(b"\n") + 1
+    problem = f"{path}:{line}:1: larger than {MAX_FILE >> 20} MiB: this line and the rest not read"
+    return replace(inv, problems=(*inv.problems, problem), errors=(*inv.errors, problem))
 
 
 class InventoryCache:
