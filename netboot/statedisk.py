@@ -218,9 +218,13 @@ class DiskReserve:
         """Make the reserve if it is missing and the file system has room for it
         (and a margin as large again): True when it is in place."""
         if self.size <= 0:
+            with contextlib.suppress(OSError):
+                self.path.unlink()  # reserve turned off: give the space back
             return False
         try:
             if self.path.exists() and self.path.stat().st_size >= self.size:
+                if self.path.stat().st_size > self.size:
+                    os.truncate(self.path, self.size)  # made smaller in the config
                 self._restored()
                 return True
             st = os.statvfs(self.path.parent)

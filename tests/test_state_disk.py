@@ -183,7 +183,10 @@ def test_reserve_is_not_made_without_room_for_it_twice(tmp_path: Path) -> None:
         assert not (state / "reserve").exists()
         small = DiskReserve(state, 256 * 1024)
         assert small.ensure() and os.path.getsize(state / "reserve") == 256 * 1024
+        assert DiskReserve(state, 128 * 1024).ensure()
+        assert os.path.getsize(state / "reserve") == 128 * 1024
         assert DiskReserve(state, 0).ensure() is False
+        assert not (state / "reserve").exists()
 
 
 def test_failures_are_classified() -> None:
