@@ -99,7 +99,8 @@ class StatusReader:
         return await loop.run_in_executor(self._executor, lambda: fn(self._db()))
 
     def phones_json(self, conn: sqlite3.Connection) -> bytes:
-        """`{"generated", "counts", "phones"}` as bytes (worker thread only)."""
+        """`{"generated", "problems", "counts", "phones"}` as bytes (worker thread only);
+        `problems`: what state_dir cannot do now (statedisk.HEALTH)."""
         version = int(conn.execute("PRAGMA data_version").fetchone()[0])
         # data_version does not move for the registry's own commits: when the
         # page reads the registry's in-memory connection, read every time.
@@ -111,7 +112,13 @@ class StatusReader:
                 _dumps([phone_json(p) for p in phones]).encode(),
             )
         _, counts, phones_body = self._cached
-        return b'{"generated":%.3f,"counts":%s,"phones":%s}' % (time.time(), counts, phones_body)
+        problems = _dumps(HEALTH.lines()).encode()
+        return b'{"generated":%.3f,"problems":%s,"counts":%s,"phones":%s}' % (
+            time.time(),
+            problems,
+            counts,
+            phones_body,
+        )
 
     async def close(self) -> None:
         def close_conn(_conn: sqlite3.Connection) -> None:
@@ -286,6 +293,7 @@ td small{color:var(--mute);margin-left:6px;white-space:nowrap}
 _INDEX_JS = """
 (function(){
   var tbody=document.getElementById('phones'),counts=document.getElementById('counts'),
+      problems=document.getElementById('problems'),
       live=document.getElementById('live'),filter=document.getElementById('filter');
   function el(tag,cls,text){var e=document.createElement(tag);if(cls)e.className=cls;
     if(text!==undefined&&text!==null)e.textContent=String(text);return e;}
@@ -309,6 +317,8 @@ _INDEX_JS = """
     Array.prototype.forEach.call(tbody.rows,function(tr){
       if(tr.dataset.search!==undefined)tr.hidden=q!==''&&tr.dataset.search.indexOf(q)<0;});}
   function render(data){
+    problems.textContent='';
+    (data.problems||[]).forEach(function(t){problems.appendChild(el('p','problem',t));});
     counts.textContent='';
     Object.keys(data.counts).forEach(function(s){var li=el('li','count '+s);
       li.appendChild(el('b',null,data.counts[s]));li.appendChild(el('span',null,s));counts.appendChild(li);});
@@ -434,7 +444,7 @@ def render_index(
         rows.append('<tr><td class="empty" colspan="8">No phone seen yet.</td></tr>')
     banner = "".join(f'<p class="problem">{_e(line)}</p>' for line in problems or ())
     body = (
-        f'{banner}<ul class="counts" id="counts">{"".join(items)}</ul>'
+        f'<div id="problems">{banner}</div><ul class="counts" id="counts">{"".join(items)}</ul>'
         '<div class="tools"><input id="filter" type="search" placeholder="Filter: MAC, IP, model, state"'
         ' aria-label="Filter phones"><span class="live" id="live"></span></div>'
         "<table><thead><tr><th>MAC</th><th>IP</th><th>Phone</th><th>Firmware</th><th>State</th>"
