@@ -10,10 +10,13 @@ import tomllib
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from netboot.config import ConfigError, load_config, parse_config
 from netboot.provisioning.inventory import MAX_LINE, MAX_REPORTED, load_inventory, parse_inventory
 from netboot.provisioning.render import ConfigRenderer, VersionStore
+from netboot.text import bad_character
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -249,3 +252,23 @@ def test_an_oversized_file_keeps_the_rows_it_could_read(tmp_path: Path) -> None:
     assert loaded.errors == (
         f"{inv}:{line + 1}:1: larger than 8 MiB: this line and the rest not read",
     )
+
+
+@given(
+    st.lists(
+        st.one_of(
+            st.binary(max_size=80),
+            st.text(max_size=60).map(lambda t: t.encode("utf-8", "surrogatepass")),
+            st.just(GOOD_1.rstrip(b"\n")),
+        ),
+        max_size=12,
+    )
+)
+@settings(max_examples=300, deadline=None)
+def test_any_bytes_give_an_inventory_never_an_exception(lines: list[bytes]) -> None:
+    inv = parse_inventory(b"\n".join(lines), "p.csv")
+    assert all(p.startswith("p.csv:") for p in inv.problems)
+    assert set(inv.errors) <= set(inv.problems) or len(inv.problems) > MAX_REPORTED
+    for phone in inv.phones:  # nothing that could end or hide a config line gets through
+        for value in (phone.extension, phone.password, phone.display_name, phone.input_id):
+            assert bad_character(value) is None and "\n" not in value and "\r" not in value
