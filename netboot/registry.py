@@ -316,6 +316,8 @@ class Registry:
         self._touched: set[str] = set()  # MACs with new events since the last prune
         self.more = False  # the last prune stopped at its batch: call again
         self.dropped = 0
+        self._new_phones = 0  # rows and events written since the last prune
+        self._new_events = 0
 
     def close(self) -> None:
         self.flush()
@@ -444,12 +446,29 @@ class Registry:
                     m.touched,
                 )
             )
+        new = [mac for mac in merged if mac not in states]
         with _transaction(self._conn) as cur:
             cur.executemany(
                 "INSERT INTO events (mac, ts, service, kind, detail) VALUES (?, ?, ?, ?, ?)", rows
             )
             cur.executemany(_UPSERT, upserts)
+        for mac in new:
+            states.setdefault(mac, "seen")
         states.update(changes)
+        self._new_phones += len(new)
+        self._new_events += len(rows)
+
+    @property
+    def needs_prune(self) -> bool:
+        """A flood is filling the tables faster than the minutely prune would
+        catch: prune now (new phones past a quarter of max_unknown, or new
+        events past a tenth of max_events)."""
+        b = self.budget
+        return (
+            self._new_phones >= max(100, b.max_unknown // 4)
+            or self._new_events >= max(1000, b.max_events // 10)
+            or self.more
+        )
 
     # ------------------------------------------------------------ budgets
 
@@ -470,6 +489,7 @@ class Registry:
         self.more = False
         if self._paused():
             return {}
+        self._new_phones = self._new_events = 0
         b = self.budget
         removed: dict[str, int] = {}
         keep_set = set(keep)

@@ -117,14 +117,17 @@ async def _state_housekeeping(
     reserve: DiskReserve,
     clock: Callable[[], float] = time.time,
 ) -> None:
-    """Every PRUNE_EVERY s the registry's budgets; every RESERVE_EVERY s the
-    disk reserve made again if it was given up and there is room."""
-    last_prune = 0.0
+    """Every PRUNE_EVERY s (sooner under a flood: `registry.needs_prune`) the
+    registry's budgets; every RESERVE_EVERY s the disk reserve made again if
+    it was given up and there is room."""
+    last_prune = last_reserve = clock()
     while True:
-        await asyncio.sleep(RESERVE_EVERY)
-        reserve.ensure()
+        await asyncio.sleep(1.0)
         now = clock()
-        if now - last_prune >= PRUNE_EVERY:
+        if now - last_reserve >= RESERVE_EVERY:
+            last_reserve = now
+            reserve.ensure()
+        if now - last_prune >= PRUNE_EVERY or registry.needs_prune:
             last_prune = now
             keep = set(leases.by_mac)
             registry.prune(now, keep=keep)

@@ -34,6 +34,7 @@ def test_random_mac_discover_flood_is_aged_out_and_capped(tmp_path: Path) -> Non
         reg.record(random_mac(), "dhcp", "discover", {"vendor_class": None}, now=T0 + i * 0.01)
     reg.flush()
     assert count(reg, "phones") == 5002
+    assert reg.needs_prune  # a flood does not wait for the minutely prune
     before = PRUNED.labels("unknown")._value.get()
 
     # A batch (PRUNE_PHONES = 500) per call, the oldest first; `more` asks for another.
@@ -41,6 +42,7 @@ def test_random_mac_discover_flood_is_aged_out_and_capped(tmp_path: Path) -> Non
     while reg.more:
         calls.append(reg.prune(T0 + 60, keep={leased}))
     assert calls == [{"unknown": 500}] * 8
+    assert not reg.needs_prune
     assert PRUNED.labels("unknown")._value.get() == before + 4000
     phones = {p.mac: p for p in reg.phones()}
     assert len(phones) == 1002 and leased in phones and provisioned in phones

@@ -235,3 +235,32 @@ def test_link_down_and_up_is_a_warning_not_a_traceback(lab: Lab, tmp_path: Path)
         got = udhcpc_lease(phone, tmp_path, configure=True)
         assert got["ip"].startswith("192.168.")
         no_traceback(server)
+
+
+def test_a_random_mac_flood_is_pruned_while_serving(lab: Lab, tmp_path: Path) -> None:
+    """5000 random-MAC DISCOVERs: the unknown-MAC budget bites within seconds
+    (not at the next minutely prune), a real client still gets its lease, and
+    the status page stays small."""
+    state = tmp_path / "state"
+    _srv, phone, server = site(lab, tmp_path, state)
+    config = tmp_path / "netboot.toml"
+    config.write_text(config.read_text() + "[registry]\nmax_unknown = 200\n")
+    server.start()
+    script = tmp_path / "flood.py"
+    script.write_text(FLOOD.format(repo=str(REPO)))
+    phone.run([sys.executable, str(script), "5000"], timeout=60)
+    mac = new_mac(phone, 6)
+    udhcpc_lease(phone, tmp_path, configure=True)
+
+    def listed() -> list[dict[str, Any]] | None:
+        data = phone.run(["curl", "-sS", "-f", "-m", "10", f"http://{SERVER}/api/phones"]).stdout
+        phones: list[dict[str, Any]] = json.loads(data)["phones"]
+        return phones if len(phones) <= 201 else None
+
+    phones = wait_for(listed, 30, "the unknown-MAC budget to bite")
+    assert mac in [p["mac"] for p in phones]
+    assert metric(phone, 'netboot_registry_pruned_total{reason="unknown"}') >= 4000
+    page = phone.run(["curl", "-sS", "-f", "-m", "10", f"http://{SERVER}/"]).stdout
+    assert len(page) < 200_000, len(page)
+    no_traceback(server)
+    server.stop()
