@@ -64,6 +64,12 @@ def cmd_check(args: argparse.Namespace) -> int:
     problems = [*site_warnings(config), *_extra_checks(config)]
     for problem in problems:
         print(f"netboot: warning: {problem}", file=sys.stderr)
+    errors = _extra_checks(config, ERROR_CHECKS)
+    for error in errors:
+        print(f"netboot: error: {error}", file=sys.stderr)
+    if errors:
+        print(f"{config.source}: {len(errors)} error(s)", file=sys.stderr)
+        return 1
     enabled = [
         s
         for s in ("dhcp", "pnp", "tftp", "http", "ftp", "lldp", "stun")
@@ -83,9 +89,15 @@ EXTRA_CHECKS: list[str] = [
 ]
 
 
-def _extra_checks(config: Config) -> list[str]:
+# Checks whose problems make `check` exit 1 (malformed input files).
+ERROR_CHECKS: list[str] = [
+    "netboot.provisioning.inventory:errors",
+]
+
+
+def _extra_checks(config: Config, checks: list[str] | None = None) -> list[str]:
     out: list[str] = []
-    for target in EXTRA_CHECKS:
+    for target in EXTRA_CHECKS if checks is None else checks:
         module, _, attr = target.partition(":")
         check: Callable[[Config], list[str]] = getattr(importlib.import_module(module), attr)
         out.extend(check(config))
@@ -146,11 +158,11 @@ def cmd_leases(args: argparse.Namespace) -> int:
 
 
 def cmd_phones(args: argparse.Namespace) -> int:
-    from netboot.registry import Registry
+    from netboot.registry import RegistryReader
     from netboot.wire import normalize_mac
 
     config = _load(args.config)
-    registry = Registry(config.appliance.state_dir)
+    registry = RegistryReader(config.appliance.state_dir)
     try:
         if args.mac:
             try:

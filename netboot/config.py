@@ -15,6 +15,7 @@ from ipaddress import IPv4Address, IPv4Network
 from pathlib import Path
 from typing import Any, TypeVar
 
+from netboot.text import bad_character, describe_character
 from netboot.wire import normalize_mac
 
 T = TypeVar("T")
@@ -39,6 +40,20 @@ class ApplianceConfig:
     address: IPv4Address | None = None
     state_dir: Path = Path("/var/lib/netboot")
     name: str = "netboot"
+    state_reserve_kib: int = 8192  # netboot/statedisk.py: space kept back for DHCP leases
+
+
+@dataclass(frozen=True)
+class RegistryConfig:
+    """Budgets of the phone registry (netboot/registry.py `Registry.prune`)."""
+
+    retention_days: float = 90.0  # events, and phones not seen for longer, are deleted
+    max_phones: int = 10000  # phone rows; the least recently seen go first (unknown first)
+    max_events: int = 100000  # events of all phones; the oldest go first
+    max_events_per_phone: int = 200  # a phone's latest events are kept
+    unknown_max_age: float = 3600.0  # seconds a never-leased, never-provisioned MAC is kept
+    max_unknown: int = 1000  # never-leased, never-provisioned MACs kept
+    max_queued: int = 20000  # events waiting in memory for the disk
 
 
 @dataclass(frozen=True)
@@ -195,6 +210,7 @@ class Config:
     stun: StunConfig = StunConfig()
     phones: PhonesConfig = PhonesConfig()
     source: Path | None = None
+    registry: RegistryConfig = RegistryConfig()
 
     @property
     def interfaces(self) -> tuple[str, ...]:
@@ -272,7 +288,18 @@ class _Table:
 
     def string(self, name: str, default: str = "") -> str:
         value = self._get(name, (str,), "a string")
-        return default if value is None else str(value)
+        if value is None:
+            return default
+        bad = bad_character(value)
+        if bad is not None:
+            # It could end a line of a phone's config file (netboot/text.py).
+            self.problem(
+                name,
+                f"{describe_character(value[bad])} at character {bad + 1} of the value "
+                "is not allowed",
+            )
+            return default
+        return str(value)
 
     def boolean(self, name: str, default: bool) -> bool:
         value = self._get(name, (bool,), "true or false")
@@ -688,8 +715,21 @@ def parse_config(raw: dict[str, Any], source: Path | None = None) -> Config:
         address=a.ipv4("address"),
         state_dir=a.path_value("state_dir", Path("/var/lib/netboot")) or Path("/var/lib/netboot"),
         name=a.string("name", "netboot"),
+        state_reserve_kib=a.integer("state_reserve_kib", 8192, 0, 1 << 22),
     )
     a.done()
+
+    r = _Table(top._get("registry", (dict,), "a table"), "registry", problems)
+    registry = RegistryConfig(
+        retention_days=r.number("retention_days", 90.0, 0.01),
+        max_phones=r.integer("max_phones", 10000, 1, 10_000_000),
+        max_events=r.integer("max_events", 100000, 1, 100_000_000),
+        max_events_per_phone=r.integer("max_events_per_phone", 200, 1, 1_000_000),
+        unknown_max_age=r.number("unknown_max_age", 3600.0, 1.0),
+        max_unknown=r.integer("max_unknown", 1000, 0, 10_000_000),
+        max_queued=r.integer("max_queued", 20000, 100, 10_000_000),
+    )
+    r.done()
 
     p = _Table(top._get("provisioning", (dict,), "a table"), "provisioning", problems)
     provisioning = ProvisioningConfig(
@@ -764,16 +804,27 @@ def parse_config(raw: dict[str, Any], source: Path | None = None) -> Config:
 
     if problems:
         raise ConfigError(problems)
-    return Config(appliance, provisioning, dhcp, pnp, tftp, http, ftp, lldp, stun, phones, source)
+    return Config(
+        appliance, provisioning, dhcp, pnp, tftp, http, ftp, lldp, stun, phones, source, registry
+    )
 
 
 def load_config(path: Path | str) -> Config:
     """Read and validate a config file; ConfigError names each problem."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        data = path.read_bytes()
     except OSError as exc:
         raise ConfigError([f"{path}: cannot read: {exc.strerror}"]) from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        start = data.rfind(b"\n", 0, exc.start) + 1
+        column = len(data[start : exc.start].decode("utf-8", "replace")) + 1
+        raise ConfigError(
+            [f"{path}:{line}:{column}: not UTF-8 (byte 0x{data[exc.start]:02X}): save it as UTF-8"]
+        ) from None
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -795,6 +846,17 @@ def site_warnings(config: Config) -> list[str]:
             )
     if not config.provisioning.url and (config.dhcp.enabled or config.pnp.enabled):
         warnings.append("provisioning.url: empty, so phones are told no provisioning URL")
+    reserve = config.appliance.state_reserve_kib
+    if config.dhcp.enabled and 0 < reserve < 4096:
+        warnings.append(
+            f"appliance.state_reserve_kib: {reserve} KiB may not be enough to write leases "
+            "once state_dir is full (the WAL alone can need 4 MiB): 4096 or more is safer"
+        )
+    elif config.dhcp.enabled and reserve == 0:
+        warnings.append(
+            "appliance.state_reserve_kib: 0, so once state_dir is full DHCP sends no ACK "
+            "until there is room again"
+        )
     return warnings
 
 

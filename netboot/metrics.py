@@ -21,6 +21,16 @@ DHCP_MESSAGES = Counter(
     registry=REGISTRY,
 )
 DHCP_LEASES = Gauge("netboot_dhcp_leases", "Active (bound) DHCP leases", registry=REGISTRY)
+DHCP_ACKS_WITHHELD = Counter(
+    "netboot_dhcp_acks_withheld_total",
+    "DHCP ACKs not sent because their lease could not be written to state_dir",
+    registry=REGISTRY,
+)
+DHCP_QUARANTINE_RECLAIMED = Counter(
+    "netboot_dhcp_quarantine_reclaimed_total",
+    "Quarantined (declined or ARP-answered) addresses offered again because the pool ran dry",
+    registry=REGISTRY,
+)
 PNP_ANSWERS = Counter("netboot_pnp_answers_total", "SIP PnP NOTIFYs sent", registry=REGISTRY)
 PNP_REFUSED = Counter(
     "netboot_pnp_refused_total", "SIP PnP SUBSCRIBEs not answered", ["reason"], registry=REGISTRY

@@ -21,10 +21,13 @@ class RateLimitedLog:
         self.suppressed: dict[str, int] = {}
 
     def warning(self, key: str, message: str, now: float) -> None:
+        self.log(logging.WARNING, key, message, now)
+
+    def log(self, level: int, key: str, message: str, now: float) -> None:
         if now - self.last.get(key, -1e9) >= self.every:
             extra = self.suppressed.pop(key, 0)
             suffix = f" ({extra} more suppressed)" if extra else ""
-            self.logger.warning("%s%s", message, suffix)
+            self.logger.log(level, "%s%s", message, suffix)
             self.last[key] = now
         else:
             self.suppressed[key] = self.suppressed.get(key, 0) + 1

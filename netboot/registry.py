@@ -15,13 +15,68 @@ never changes the phone's state, facts, last-seen time or last event.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
+import os
 import sqlite3
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from prometheus_client import Counter
+
+from netboot import metrics
+from netboot.config import RegistryConfig
+from netboot.ratelog import RateLimitedLog
+from netboot.statedisk import HEALTH, StateWriteError, classify
+
+if TYPE_CHECKING:
+    from netboot.dhcp.leases import Lease
+
+_T = TypeVar("_T")
+PRUNE_BATCH = 2000  # events a prune call removes at most per budget (a few ms of the loop)
+PRUNE_PHONES = 500  # phones (each with its events) a prune call removes at most per budget
+
+log = logging.getLogger("netboot.registry")
+_budget_log = RateLimitedLog(log, every=60.0)
+
+PRUNED = Counter(
+    "netboot_registry_pruned_total",
+    "Registry rows removed by a budget (registry.*)",
+    ["reason"],
+    registry=metrics.REGISTRY,
+)
+_BUDGET_KEYS = {
+    "phone_events": "registry.max_events_per_phone",
+    "age_events": "registry.retention_days",
+    "age_phones": "registry.retention_days",
+    "unknown": "registry.unknown_max_age / registry.max_unknown",
+    "phones": "registry.max_phones",
+    "events": "registry.max_events",
+    "queued": "registry.max_queued",
+}
+for _reason in _BUDGET_KEYS:
+    PRUNED.labels(_reason)
+
+
+@contextlib.contextmanager
+def _transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Cursor]:
+    """BEGIN IMMEDIATE ... COMMIT; on any error a ROLLBACK that cannot itself
+    raise (SQLite has already rolled back after a failed COMMIT on a full disk)."""
+    cur = conn.cursor()
+    cur.execute("BEGIN IMMEDIATE")
+    try:
+        yield cur
+        cur.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            with contextlib.suppress(sqlite3.Error):
+                cur.execute("ROLLBACK")
+        raise
+
 
 DB_NAME = "netboot.db"
 
@@ -69,9 +124,80 @@ def open_database(state_dir: Path) -> sqlite3.Connection:
     conn = sqlite3.connect(
         state_dir / DB_NAME, timeout=10.0, isolation_level=None, check_same_thread=False
     )
-    conn.execute("PRAGMA journal_mode=WAL")
-    conn.execute("PRAGMA busy_timeout=10000")
+    try:
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA busy_timeout=10000")
+    except BaseException:
+        conn.close()
+        raise
     return conn
+
+
+def _read_only_fs(path: Path) -> bool:
+    """Is `path` (or its nearest existing parent) on a read-only mount?"""
+    for candidate in (path, *path.parents):
+        if candidate.exists():
+            try:
+                return bool(os.statvfs(candidate).f_flag & os.ST_RDONLY)
+            except OSError:
+                return False
+    return False
+
+
+def open_state(
+    state_dir: Path,
+    store: str,
+    schema: str,
+    *,
+    read_only: str | None = None,
+    memory: str,
+    report: bool = True,
+) -> tuple[sqlite3.Connection, str]:
+    """`store`'s connection and how it is held: "disk" (writable), "read-only"
+    (the file on disk, for reading, when `read_only` says what that means) or
+    "memory" (`memory` says what that means). A failure to open for writing is
+    reported once to HEALTH, never raised."""
+    try:
+        conn = open_database(state_dir)
+        try:
+            conn.executescript(schema)
+        except BaseException:
+            conn.close()
+            raise
+        return conn, "disk"
+    except (sqlite3.Error, OSError) as exc:
+        failure: BaseException = exc
+        if _read_only_fs(state_dir):
+            failure = StateWriteError(store, "read-only", str(state_dir))
+        elif state_dir.is_dir():
+            failure = classify(store, exc, state_dir)
+    path = state_dir / DB_NAME
+    for query in ("mode=ro", "mode=ro&immutable=1"):
+        try:
+            if read_only is None or not path.exists():
+                break
+            conn = sqlite3.connect(
+                f"file:{path}?{query}",
+                uri=True,
+                timeout=10.0,
+                isolation_level=None,
+                check_same_thread=False,
+            )
+            try:
+                conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+            except sqlite3.Error:
+                conn.close()
+                continue
+            if report:
+                HEALTH.failed(store, failure, read_only)
+            return conn, "read-only"
+        except (sqlite3.Error, OSError):
+            continue
+    conn = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
+    conn.executescript(schema)
+    if report:
+        HEALTH.failed(store, failure, memory)
+    return conn, "memory"
 
 
 @dataclass(frozen=True)
@@ -162,17 +288,46 @@ class _Merged:
 
 
 class Registry:
-    """Per-phone records and their timelines, in SQLite under state_dir."""
+    """Per-phone records and their timelines, in SQLite under state_dir.
 
-    def __init__(self, state_dir: Path) -> None:
-        self._conn = open_database(state_dir)
-        self._conn.executescript(SCHEMA)
+    A write that fails (disk full, read-only, I/O error) is reported to HEALTH
+    and the events wait in memory (at most `max_queued`, the oldest dropped
+    first) for the next flush; it never raises. While `paused()` is true (the
+    disk reserve was released for DHCP leases) nothing is written."""
+
+    def __init__(
+        self,
+        state_dir: Path,
+        budget: RegistryConfig | None = None,
+        *,
+        paused: Callable[[], bool] | None = None,
+    ) -> None:
+        self.budget = budget or RegistryConfig()
+        self.state_dir = state_dir
+        self._conn, self.storage = open_state(
+            state_dir,
+            "registry",
+            SCHEMA,
+            memory="phone history is kept in memory only (restart netboot once it can be written)",
+        )
         self._queue: list[tuple[str, float, str, str, dict[str, Any], dict[str, Any]]] = []
         self._states: dict[str, str] | None = None
+        self._paused = paused or (lambda: False)
+        self._touched: set[str] = set()  # MACs with new events since the last prune
+        self.more = False  # the last prune stopped at its batch: call again
+        self.dropped = 0
+        self._new_phones = 0  # rows and events written since the last prune
+        self._new_events = 0
 
     def close(self) -> None:
         self.flush()
         self._conn.close()
+
+    @property
+    def connection(self) -> sqlite3.Connection:
+        """The registry's own connection (the status page reads it when the
+        registry lives in memory)."""
+        return self._conn
 
     def record(
         self,
@@ -191,6 +346,19 @@ class Registry:
             raise TypeError(f"unknown phone facts: {sorted(unknown)}")
         when = time.time() if now is None else now
         self._queue.append((mac, when, service, kind, dict(detail or {}), facts))
+        if len(self._queue) > self.budget.max_queued:
+            self._drop(len(self._queue) - self.budget.max_queued + self.budget.max_queued // 10)
+
+    def _drop(self, count: int) -> None:
+        del self._queue[:count]
+        self.dropped += count
+        PRUNED.labels("queued").inc(count)
+        _budget_log.warning(
+            "queued",
+            f"registry: {count} event(s) dropped: more than registry.max_queued = "
+            f"{self.budget.max_queued} waited for the disk",
+            time.monotonic(),
+        )
 
     @property
     def pending(self) -> int:
@@ -198,20 +366,42 @@ class Registry:
 
     def flush(self, limit: int | None = None) -> int:
         """Write every queued event (the oldest `limit` of them) in one
-        transaction; returns how many.
+        transaction; returns how many (0 when the write failed or is paused).
 
         Events go in with one executemany; each phone touched gets one upsert
         carrying its merged facts and its new state (worked out here, against
         a cache of each phone's state: this registry is the only writer)."""
-        if not self._queue:
+        if not self._queue or self._paused():
             return 0
         if limit is None or limit >= len(self._queue):
             batch, self._queue = self._queue, []
         else:
             batch, self._queue = self._queue[:limit], self._queue[limit:]
+        try:
+            self._write(batch)
+        except (sqlite3.Error, OSError) as exc:
+            self._states = None
+            self._queue[:0] = batch  # kept for the next flush, within max_queued
+            if len(self._queue) > self.budget.max_queued:
+                self._drop(len(self._queue) - self.budget.max_queued)
+            HEALTH.failed(
+                "registry",
+                classify("registry", exc, self.state_dir),
+                f"{len(self._queue)} event(s) wait in memory",
+            )
+            return 0
+        if "registry" in HEALTH.problems and self.storage == "disk":
+            HEALTH.ok("registry")
+        self._touched.update(row[0] for row in batch)
+        return len(batch)
+
+    def _write(
+        self, batch: list[tuple[str, float, str, str, dict[str, Any], dict[str, Any]]]
+    ) -> None:
         if self._states is None:
             self._states = dict(self._conn.execute("SELECT mac, state FROM phones").fetchall())
         states = self._states
+        changes: dict[str, str] = {}  # applied to the cache once the transaction commits
         rows: list[tuple[str, float, str, str, str]] = []
         merged: dict[str, _Merged] = {}
         for mac, when, service, kind, detail, facts in batch:
@@ -234,9 +424,9 @@ class Registry:
                 m.files += 1
             moved = state_after(kind, service, detail)
             if moved is not None:
-                current = states.get(mac, "seen")
+                current = changes.get(mac) or states.get(mac, "seen")
                 if _moves(current, moved[0]):
-                    states[mac] = moved[0]
+                    changes[mac] = moved[0]
                     m.state = moved
         upserts = []
         for mac, m in merged.items():
@@ -256,19 +446,176 @@ class Registry:
                     m.touched,
                 )
             )
-        cur = self._conn.cursor()
-        cur.execute("BEGIN IMMEDIATE")
-        try:
+        new = [mac for mac in merged if mac not in states]
+        with _transaction(self._conn) as cur:
             cur.executemany(
                 "INSERT INTO events (mac, ts, service, kind, detail) VALUES (?, ?, ?, ?, ?)", rows
             )
             cur.executemany(_UPSERT, upserts)
-            cur.execute("COMMIT")
-        except BaseException:
-            cur.execute("ROLLBACK")
+        for mac in new:
+            states.setdefault(mac, "seen")
+        states.update(changes)
+        self._new_phones += len(new)
+        self._new_events += len(rows)
+
+    @property
+    def needs_prune(self) -> bool:
+        """A flood is filling the tables faster than the minutely prune would
+        catch: prune now (new phones past a quarter of max_unknown, or new
+        events past a tenth of max_events)."""
+        b = self.budget
+        return (
+            self._new_phones >= max(100, b.max_unknown // 4)
+            or self._new_events >= max(1000, b.max_events // 10)
+            or self.more
+        )
+
+    # ------------------------------------------------------------ budgets
+
+    def prune(
+        self, now: float, keep: Collection[str] = (), batch: int = PRUNE_BATCH
+    ) -> dict[str, int]:
+        """Apply the budgets (registry.*): returns how many rows each removed.
+        At most about `batch` rows go per call, so a call never holds the
+        event loop long; `more` is then true and the caller calls again.
+
+        `keep`: MACs that hold or held a DHCP lease (never "unknown"). Unknown
+        MACs (state `seen`, no lease) go after `unknown_max_age` and beyond
+        `max_unknown`; every phone after `retention_days` unseen and beyond
+        `max_phones` (unknown first, then the least recently seen); events
+        beyond `max_events_per_phone` per phone, after `retention_days`, and
+        beyond `max_events` overall, oldest first. Never raises: a failure is
+        reported like a failed flush."""
+        self.more = False
+        if self._paused():
+            return {}
+        self._new_phones = self._new_events = 0
+        b = self.budget
+        removed: dict[str, int] = {}
+        keep_set = set(keep)
+        phones = max(1, batch * PRUNE_PHONES // PRUNE_BATCH)
+        touched, self._touched = self._touched, set()
+        try:
+            with _transaction(self._conn) as cur:
+                # One phone's events beyond its budget (an INFORM flood from one MAC).
+                n = 0
+                for mac in touched:
+                    n += cur.execute(
+                        "DELETE FROM events WHERE mac = ?1 AND id <= (SELECT id FROM events "
+                        "WHERE mac = ?1 ORDER BY id DESC LIMIT 1 OFFSET ?2)",
+                        (mac, b.max_events_per_phone),
+                    ).rowcount
+                removed["phone_events"] = n
+                cutoff = now - b.retention_days * 86400
+                removed["age_events"] = cur.execute(
+                    "DELETE FROM events WHERE id IN (SELECT id FROM events WHERE ts < ? LIMIT ?)",
+                    (cutoff, batch),
+                ).rowcount
+                gone: list[str] = [
+                    r[0]
+                    for r in cur.execute(
+                        "SELECT mac FROM phones WHERE last_seen < ? LIMIT ?", (cutoff, phones)
+                    )
+                ]
+                removed["age_phones"] = self._forget(cur, gone)
+                # Unknown MACs: heard (a DISCOVER, an LLDP frame), never leased or provisioned.
+                unknown = [
+                    (r[0], r[1])
+                    for r in cur.execute(
+                        "SELECT mac, last_seen FROM phones WHERE state = 'seen' "
+                        "ORDER BY last_seen DESC, mac"
+                    )
+                    if r[0] not in keep_set
+                ]
+                stale = [
+                    mac
+                    for i, (mac, seen) in enumerate(unknown)
+                    if seen < now - b.unknown_max_age or i >= b.max_unknown
+                ]
+                removed["unknown"] = self._forget(cur, stale[-phones:])  # the oldest first
+                self.more |= len(stale) > phones
+                total = int(cur.execute("SELECT count(*) FROM phones").fetchone()[0])
+                if total > b.max_phones:
+                    over = [
+                        r[0]
+                        for r in cur.execute(
+                            "SELECT mac FROM phones ORDER BY (state = 'seen') DESC, last_seen, mac "
+                            "LIMIT ?",
+                            (min(total - b.max_phones, phones),),
+                        )
+                    ]
+                    removed["phones"] = self._forget(cur, over)
+                events = int(cur.execute("SELECT count(*) FROM events").fetchone()[0])
+                if events > b.max_events:
+                    removed["events"] = cur.execute(
+                        "DELETE FROM events WHERE id <= (SELECT id FROM events ORDER BY id "
+                        "LIMIT 1 OFFSET ?)",
+                        (min(events - b.max_events, batch) - 1,),
+                    ).rowcount
+        except (sqlite3.Error, OSError) as exc:
             self._states = None
-            raise
-        return len(batch)
+            self._touched |= touched
+            HEALTH.failed(
+                "registry", classify("registry", exc, self.state_dir), "old entries are not pruned"
+            )
+            return {}
+        removed = {k: v for k, v in removed.items() if v}
+        self.more |= any(removed.get(k, 0) >= batch for k in ("age_events", "events")) or any(
+            removed.get(k, 0) >= phones for k in ("age_phones", "phones")
+        )
+        for reason, count in removed.items():
+            PRUNED.labels(reason).inc(count)
+            _budget_log.warning(
+                reason,
+                f"registry: budget reached ({_BUDGET_KEYS[reason]}): removed {count} "
+                f"{'phone(s)' if reason in ('unknown', 'phones', 'age_phones') else 'event(s)'}",
+                now,
+            )
+        return removed
+
+    def _forget(self, cur: sqlite3.Cursor, macs: list[str]) -> int:
+        """Delete phones and their events; returns how many phones."""
+        if not macs:
+            return 0
+        cur.executemany("DELETE FROM events WHERE mac = ?", [(m,) for m in macs])
+        cur.executemany("DELETE FROM phones WHERE mac = ?", [(m,) for m in macs])
+        if self._states is not None:
+            for mac in macs:
+                self._states.pop(mac, None)
+        return len(macs)
+
+    def reconcile(self, leases: Iterable[Lease], now: float | None = None) -> int:
+        """Record an `ack` for every bound lease whose phone has no `ack` event
+        since the lease was written (the process was killed between the lease's
+        fsync and the registry's next flush); returns how many."""
+        self.flush()
+        missing = 0
+        try:
+            last_ack: dict[str, float] = dict(
+                self._conn.execute(
+                    "SELECT mac, max(ts) FROM events WHERE service = 'dhcp' AND kind = 'ack' "
+                    "GROUP BY mac"
+                ).fetchall()
+            )
+        except sqlite3.Error:
+            return 0
+        for lease in leases:
+            if lease.state != "bound":
+                continue
+            seen = last_ack.get(lease.mac)
+            if seen is None or seen < lease.updated - 1.0:
+                self.record(
+                    lease.mac,
+                    "dhcp",
+                    "ack",
+                    {"ip": str(lease.address), "recovered": "from the lease store"},
+                    now=lease.updated,
+                    ip=str(lease.address),
+                    hostname=lease.hostname or None,
+                )
+                missing += 1
+        self.flush()
+        return missing
 
     # ------------------------------------------------------------ reading
 
@@ -283,6 +630,56 @@ class Registry:
     def timeline(self, mac: str) -> list[Event]:
         self.flush()
         return read_timeline(self._conn, mac)
+
+
+class RegistryReader:
+    """The registry as `netboot phones` reads it, from another process: never
+    writes, so it works on a read-only state_dir too (and shows nothing when
+    there is no database yet)."""
+
+    def __init__(self, state_dir: Path) -> None:
+        self._conn = open_reader(state_dir)
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+
+    def phones(self) -> list[Phone]:
+        return self._read(lambda c: read_phones(c), [])
+
+    def phone(self, mac: str) -> Phone | None:
+        return self._read(lambda c: read_phone(c, mac), None)
+
+    def timeline(self, mac: str) -> list[Event]:
+        return self._read(lambda c: read_timeline(c, mac), [])
+
+    def _read(self, fn: Callable[[sqlite3.Connection], _T], empty: _T) -> _T:
+        if self._conn is None:
+            return empty
+        try:
+            return fn(self._conn)
+        except sqlite3.OperationalError as exc:
+            if "no such table" in str(exc):
+                return empty
+            raise
+
+
+def open_reader(state_dir: Path) -> sqlite3.Connection | None:
+    """A read-only connection to the database (None when there is none): read
+    only in WAL mode, or, when even that cannot be set up on a read-only file
+    system (no -shm file), immutable."""
+    path = state_dir / DB_NAME
+    if not path.exists():
+        return None
+    for query in ("mode=ro", "mode=ro&immutable=1"):
+        conn = sqlite3.connect(f"file:{path}?{query}", uri=True, timeout=10.0)
+        try:
+            conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        except sqlite3.Error:
+            conn.close()
+            continue
+        return conn
+    return None
 
 
 # Parameters: mac, the FACTS, state, state_detail, first_seen, last_seen,

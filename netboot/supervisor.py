@@ -9,12 +9,14 @@ process exits non-zero and systemd restarts it (a bug must not be hidden).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import importlib
 import logging
 import os
 import signal
 import socket
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -22,9 +24,12 @@ from typing import Protocol
 from netboot.config import Config
 from netboot.dhcp.leases import LeaseStore
 from netboot.registry import Registry
+from netboot.statedisk import DiskReserve
 
 # Registry events per transaction: ~20 µs each, so a flush holds the loop ~2 ms.
 FLUSH_BATCH = 100
+RESERVE_EVERY = 10.0  # seconds between checks that the disk reserve is in place
+PRUNE_EVERY = 60.0  # seconds between applications of the registry budgets
 
 log = logging.getLogger("netboot")
 
@@ -100,15 +105,49 @@ async def _flush_registry(
     while True:
         await asyncio.sleep(interval)
         # A burst (500 phones heard at once) is written a batch at a time,
-        # the other services running in between.
+        # the other services running in between. A failed write returns 0 and
+        # the events wait (registry.flush never raises for a disk problem).
         while registry.flush(limit=batch) == batch:
             await asyncio.sleep(0)
 
 
+async def _state_housekeeping(
+    registry: Registry,
+    leases: LeaseStore,
+    reserve: DiskReserve,
+    clock: Callable[[], float] = time.time,
+) -> None:
+    """Every PRUNE_EVERY s (sooner under a flood: `registry.needs_prune`) the
+    registry's budgets; every RESERVE_EVERY s the disk reserve made again if
+    it was given up and there is room."""
+    last_prune = last_reserve = clock()
+    while True:
+        await asyncio.sleep(1.0)
+        now = clock()
+        if now - last_reserve >= RESERVE_EVERY:
+            last_reserve = now
+            reserve.ensure()
+        if now - last_prune >= PRUNE_EVERY or registry.needs_prune:
+            last_prune = now
+            keep = set(leases.by_mac)
+            registry.prune(now, keep=keep)
+            while registry.more:  # a big backlog goes a batch at a time
+                await asyncio.sleep(0)
+                registry.prune(now, keep=keep)
+
+
 async def run(config: Config) -> int:
     """Run every enabled service until SIGTERM or SIGINT; returns the exit code."""
-    registry = Registry(config.appliance.state_dir)
-    leases = LeaseStore(config.appliance.state_dir)
+    state_dir = config.appliance.state_dir
+    reserve = DiskReserve(state_dir, config.appliance.state_reserve_kib * 1024)
+    with contextlib.suppress(OSError):
+        state_dir.mkdir(parents=True, exist_ok=True)
+    reserve.ensure()
+    leases = LeaseStore(state_dir, reserve)
+    registry = Registry(state_dir, config.registry, paused=lambda: reserve.released)
+    recovered = registry.reconcile(leases)
+    if recovered:
+        log.info("registry: %d DHCP ack event(s) recovered from the lease store", recovered)
     ctx = Context(config, registry, leases)
     services = build_services(ctx)
     if not services:
@@ -145,6 +184,7 @@ async def run(config: Config) -> int:
                 for service in started:
                     group.create_task(service.serve(), name=service.name)
                 group.create_task(_flush_registry(registry), name="registry")
+                group.create_task(_state_housekeeping(registry, leases, reserve), name="state")
                 group.create_task(until_stopped(), name="signals")
         except* _Stop:
             pass

@@ -535,3 +535,27 @@ def test_http_and_ftp_count_what_they_cannot_parse(
     dropped = [r for r in caplog.records if "malformed request" in r.getMessage()]
     assert len(dropped) == 1, [r.getMessage() for r in caplog.records]  # rate-limited
     assert dropped[0].exc_info is None and "127.0.0.1" in dropped[0].getMessage()
+
+
+def test_state_problems_are_on_the_page_and_in_the_api(tmp_path: Path) -> None:
+    import sqlite3
+
+    from netboot.statedisk import HEALTH
+
+    async def body(client: TestClient[web.Request, web.Application], reg: Registry) -> None:
+        assert (await (await client.get("/api/phones")).json())["problems"] == []
+        HEALTH.failed("registry", sqlite3.OperationalError("database or disk is full"), "3 wait")
+        try:
+            data = await (await client.get("/api/phones")).json()
+            assert len(data["problems"]) == 1
+            assert data["problems"][0].startswith(
+                "registry: cannot write to state_dir (the disk is full: database or disk is full); "
+                "3 wait ("
+            )
+            page = await (await client.get("/")).text()
+            assert '<div id="problems"><p class="problem">registry: cannot write' in page
+        finally:
+            HEALTH.reset()
+        assert (await (await client.get("/api/phones")).json())["problems"] == []
+
+    run_app(tmp_path, body)

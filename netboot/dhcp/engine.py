@@ -25,11 +25,11 @@ with its own `url` overrides that.
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from ipaddress import IPv4Address
 from typing import Any
 
-from netboot import vendors
+from netboot import metrics, vendors
 from netboot.config import DhcpClass, DhcpConfig, DhcpScope
 from netboot.dhcp import codec
 from netboot.dhcp.codec import (
@@ -216,7 +216,36 @@ class DhcpEngine:
                 continue
             if (best is None or lease.expires < best.expires) and self._free(state, ip, mac, now):
                 best = lease
-        return best.ip if best is not None else None
+        if best is not None:
+            return best.ip
+        return self._reclaim(state, mac, now)
+
+    def _reclaim(self, state: ScopeState, mac: str, now: float) -> int | None:
+        """The pool is dry: give back the address quarantined longest ago (a
+        DECLINE, or a host that answered our ARP probe), so one host that
+        answers every probe cannot keep new phones out once it is gone. It is
+        probed again before it is offered (ping_check): a host still there
+        puts it back in quarantine and the next oldest is tried."""
+        oldest: Lease | None = None
+        for ip in range(state.start, state.end + 1):
+            lease = self.leases.get(ip)
+            if (
+                lease is not None
+                and lease.state == "declined"
+                and lease.expires > now
+                and ip not in state.excluded
+                and self.reserved_ip.get(ip, mac) == mac
+                and (oldest is None or lease.updated < oldest.updated)
+            ):
+                offer = self.offers.get(ip)
+                if offer is None or offer.mac == mac or offer.expires <= now:
+                    oldest = lease
+        if oldest is None:
+            return None
+        self.leases.stage(replace(oldest, state="expired", expires=now, updated=now))
+        self.probed.pop(oldest.ip, None)
+        metrics.DHCP_QUARANTINE_RECLAIMED.inc()
+        return oldest.ip
 
     def _previous(self, state: ScopeState, mac: str, now: float) -> int | None:
         best: Lease | None = None

@@ -10,14 +10,24 @@ whatever moment the process is killed at.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import sqlite3
 import threading
+import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
 from ipaddress import IPv4Address
 from pathlib import Path
 
-from netboot.registry import open_database
+from netboot.registry import open_database, open_reader, open_state
+from netboot.statedisk import HEALTH, DiskReserve, StateWriteError, classify
+
+
+def reason_of_problem(store: str) -> str | None:
+    problem = HEALTH.problems.get(store)
+    return problem.reason if problem is not None else None
+
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS leases (
@@ -57,18 +67,59 @@ class Lease:
 
 
 class LeaseStore:
-    def __init__(self, state_dir: Path) -> None:
-        self._conn = open_database(state_dir)
-        self._conn.execute("PRAGMA synchronous=FULL")
-        self._conn.executescript(SCHEMA)
+    """The leases, indexed in memory and written to SQLite.
+
+    When state_dir cannot be written (read-only, full disk at start), the
+    leases on disk are still read, `writable` is false, and every `commit`
+    raises StateWriteError (after trying, at most every REOPEN_EVERY seconds,
+    to open the file for writing again): the transport then sends no ACK for
+    a lease that is not on disk. A commit that fails for lack of space gives
+    up the disk reserve (`reserve`) and is tried once more."""
+
+    REOPEN_EVERY = 5.0
+
+    def __init__(self, state_dir: Path, reserve: DiskReserve | None = None) -> None:
+        self.state_dir = state_dir
+        self.reserve = reserve
+        self._conn, storage = self._open()
+        # Opening needs room too (the -wal and -shm files): use the reserve.
+        if (
+            storage != "disk"
+            and reason_of_problem("leases") == "disk-full"
+            and reserve is not None
+            and reserve.release()
+        ):
+            self._conn.close()
+            self._conn, storage = self._open()
+            if storage == "disk":
+                HEALTH.ok("leases")
+        self.writable = storage == "disk"
+        self._tight = False  # state_dir was full: checkpoint after every commit
+        self._last_open = time.monotonic()
+        if self.writable:
+            self._conn.execute("PRAGMA synchronous=FULL")
         self._lock = threading.Lock()
         self.by_ip: dict[int, Lease] = {}
         self.by_mac: dict[str, set[int]] = {}
         self._staged: dict[int, Lease] = {}
-        for row in self._conn.execute(
-            "SELECT ip, mac, state, expires, hostname, client_id, updated FROM leases"
-        ):
+        try:
+            rows = self._conn.execute(
+                "SELECT ip, mac, state, expires, hostname, client_id, updated FROM leases"
+            ).fetchall()
+        except sqlite3.Error:
+            rows = []
+        for row in rows:
             self._index(Lease(*row))
+
+    def _open(self) -> tuple[sqlite3.Connection, str]:
+        return open_state(
+            self.state_dir,
+            "leases",
+            SCHEMA,
+            read_only="the leases on disk are known, but no new lease can be saved: "
+            "no DHCP ACK is sent until it can",
+            memory="no lease can be saved: no DHCP ACK is sent until it can",
+        )
 
     def close(self) -> None:
         with self._lock:
@@ -137,27 +188,112 @@ class LeaseStore:
         return batch
 
     def commit(self, batch: Iterable[Lease]) -> None:
-        """Write leases durably in one transaction (safe to call from a worker thread)."""
+        """Write leases durably in one transaction (safe to call from a worker
+        thread); StateWriteError when they could not be written."""
         rows = [
             (x.ip, x.mac, x.state, x.expires, x.hostname, x.client_id, x.updated) for x in batch
         ]
         if not rows:
             return
         with self._lock:
-            cur = self._conn.cursor()
-            cur.execute("BEGIN IMMEDIATE")
+            if not self.writable and not self._reopen():
+                raise StateWriteError("leases", "read-only", "state_dir cannot be written")
             try:
-                cur.executemany(
-                    "INSERT INTO leases (ip, mac, state, expires, hostname, client_id, updated) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(ip) DO UPDATE SET mac = excluded.mac, "
-                    "state = excluded.state, expires = excluded.expires, hostname = excluded.hostname, "
-                    "client_id = excluded.client_id, updated = excluded.updated",
-                    rows,
-                )
-                cur.execute("COMMIT")
-            except BaseException:
-                cur.execute("ROLLBACK")
-                raise
+                self._write(rows)
+                if self._tight:
+                    self._checkpoint()
+                    self._tight = not self._roomy()
+            except (sqlite3.Error, OSError) as exc:
+                failure = classify("leases", exc, self.state_dir)
+                if failure.reason != "disk-full":
+                    raise failure from exc
+                # From now on every commit is checkpointed at once, so the WAL
+                # stays a few pages long and the room left goes to the leases.
+                self._tight = True
+                # First the WAL's own room: once checkpointed, the next commit
+                # writes over its start instead of growing it.
+                if self._checkpoint():
+                    try:
+                        self._write(rows)
+                        self._checkpoint()
+                        return
+                    except (sqlite3.Error, OSError) as again:
+                        failure = classify("leases", again, self.state_dir)
+                if self.reserve is None or not self.reserve.release():
+                    raise failure from exc
+                try:
+                    self._write(rows)  # into the space the reserve gave back
+                except (sqlite3.Error, OSError) as again:
+                    raise classify("leases", again, self.state_dir) from again
+                self._checkpoint()
+
+    def _roomy(self) -> bool:
+        """Is there room again (the reserve's size free, and the reserve back)?"""
+        try:
+            st = os.statvfs(self.state_dir)
+        except OSError:
+            return False
+        need = max(self.reserve.size if self.reserve is not None else 0, 1 << 20)
+        back = self.reserve is None or self.reserve.size <= 0 or not self.reserve.released
+        return back and st.f_bavail * st.f_frsize >= need
+
+    def _checkpoint(self) -> bool:
+        """Copy the WAL into the database (PASSIVE: never waits for a reader):
+        True when all of it was, so that the next commit writes over the WAL's
+        start instead of growing it."""
+        try:
+            row = self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        except (sqlite3.Error, OSError):
+            return False
+        return row is not None and row[0] == 0 and row[1] == row[2]
+
+    def _write(self, rows: list[tuple[int, str, str, float, str, str, float]]) -> None:
+        cur = self._conn.cursor()
+        cur.execute("BEGIN IMMEDIATE")
+        try:
+            cur.executemany(
+                "INSERT INTO leases (ip, mac, state, expires, hostname, client_id, updated) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(ip) DO UPDATE SET mac = excluded.mac, "
+                "state = excluded.state, expires = excluded.expires, hostname = excluded.hostname, "
+                "client_id = excluded.client_id, updated = excluded.updated",
+                rows,
+            )
+            cur.execute("COMMIT")
+        except BaseException:
+            # After a failed COMMIT (disk full) SQLite has already rolled back.
+            if self._conn.in_transaction:
+                with contextlib.suppress(sqlite3.Error):
+                    cur.execute("ROLLBACK")
+            raise
+
+    def _reopen(self) -> bool:
+        """state_dir was not writable: try again (at most every REOPEN_EVERY s)."""
+        now = time.monotonic()
+        if now - self._last_open < self.REOPEN_EVERY:
+            return False
+        self._last_open = now
+        conn: sqlite3.Connection | None = None
+        for _ in range(2):
+            try:
+                conn = open_database(self.state_dir)
+                try:
+                    conn.executescript(SCHEMA)
+                    conn.execute("PRAGMA synchronous=FULL")
+                except BaseException:
+                    conn.close()
+                    raise
+                break
+            except (sqlite3.Error, OSError) as exc:
+                conn = None
+                full = classify("leases", exc, self.state_dir).reason == "disk-full"
+                if not (full and self.reserve is not None and self.reserve.release()):
+                    return False
+        if conn is None:
+            return False
+        self._conn.close()
+        self._conn = conn
+        self.writable = True
+        return True
 
     def flush(self) -> None:
         """Commit everything staged, synchronously (tests, shutdown)."""
@@ -166,10 +302,9 @@ class LeaseStore:
 
 def read_leases(state_dir: Path) -> list[Lease]:
     """Every lease on disk, for `netboot leases` (another process may be serving)."""
-    path = state_dir / "netboot.db"
-    if not path.exists():
+    conn = open_reader(state_dir)
+    if conn is None:
         return []
-    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5.0)
     try:
         rows = conn.execute(
             "SELECT ip, mac, state, expires, hostname, client_id, updated FROM leases ORDER BY ip"

@@ -35,7 +35,9 @@ from netboot import metrics
 from netboot.dhcp import codec
 from netboot.dhcp.codec import TYPE_NAMES, DhcpMessage
 from netboot.dhcp.engine import Decision, DhcpEngine, Reply
+from netboot.dhcp.leases import Lease
 from netboot.ratelog import RateLimitedLog
+from netboot.statedisk import HEALTH, StateWriteError
 from netboot.wire import DecodeError, format_mac
 
 if TYPE_CHECKING:
@@ -154,7 +156,9 @@ class DhcpService:
         self.links: dict[str, Link] = {}
         self.engine: DhcpEngine | None = None
         self.bad = RateLimitedLog(log)
-        self._waiting: list[Reply] = []
+        # Replies waiting for their lease to reach disk, with the registry event
+        # recorded once it has (or, when it cannot, an `ack-withheld` event).
+        self._waiting: list[tuple[Reply, str, Decision]] = []
         self._wake = asyncio.Event()
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dhcp-commit")
         self._probes: dict[int, _Probe] = {}
@@ -317,9 +321,12 @@ class DhcpService:
 
     async def stop(self) -> None:
         leases = self.ctx.leases
-        await asyncio.get_running_loop().run_in_executor(
-            self._executor, leases.commit, leases.take_staged()
-        )
+        try:
+            await asyncio.get_running_loop().run_in_executor(
+                self._executor, leases.commit, leases.take_staged()
+            )
+        except StateWriteError as exc:
+            log.error("dhcp: leases not written at stop (no ACK was sent for them): %s", exc)
         self._executor.shutdown(wait=True)
         for link in self.links.values():
             for sock in (link.raw, link.udp, link.arp):
@@ -335,9 +342,19 @@ class DhcpService:
                 data = link.raw.recv(4096)
             except BlockingIOError:
                 break
+            except OSError as exc:  # ENETDOWN once when the link goes down, ...
+                self._recv_failed(link, exc)
+                break
             self.receive(link, data)
         if self.ctx.leases.staged:
             self._wake.set()
+
+    def _recv_failed(self, link: Link, exc: OSError) -> None:
+        self.bad.warning(
+            f"recv {link.name}",
+            f"dhcp: receiving on {link.name} failed: {exc.strerror or exc} (link down?)",
+            self.clock(),
+        )
 
     def receive(self, link: Link, frame: bytes) -> None:
         now = self.clock()
@@ -363,7 +380,8 @@ class DhcpService:
         self._act(link, msg, decision)
 
     def _act(self, link: Link, msg: DhcpMessage, decision: Decision) -> None:
-        if decision.event is not None:
+        durable = decision.reply is not None and decision.reply.durable
+        if decision.event is not None and not durable:
             self.ctx.registry.record(
                 msg.mac, "dhcp", decision.event, decision.detail, **decision.facts
             )
@@ -373,7 +391,7 @@ class DhcpService:
         if reply is None:
             return
         if reply.durable:
-            self._waiting.append(reply)
+            self._waiting.append((reply, msg.mac, decision))
             self._wake.set()
         else:
             self.send(reply)
@@ -452,6 +470,9 @@ class DhcpService:
                 data, (source, _) = self.icmp.recvfrom(2048)
             except BlockingIOError:
                 return
+            except OSError as exc:  # an ICMP error queued on the socket
+                self.bad.warning("recv icmp", f"dhcp: ICMP probe socket: {exc}", self.clock())
+                return
             ihl = (data[0] & 0x0F) * 4 if data else 0
             if len(data) < ihl + 8:
                 continue
@@ -466,6 +487,9 @@ class DhcpService:
             try:
                 data = link.arp.recv(256)
             except BlockingIOError:
+                return
+            except OSError as exc:
+                self._recv_failed(link, exc)
                 return
             try:
                 arp = codec.parse_arp(data)
@@ -511,9 +535,45 @@ class DhcpService:
             batch = leases.take_staged()
             replies, self._waiting = self._waiting, []
             if batch:
-                await loop.run_in_executor(self._executor, leases.commit, batch)
-            for reply in replies:
+                try:
+                    await loop.run_in_executor(self._executor, leases.commit, batch)
+                except StateWriteError as exc:
+                    self._not_durable(batch, replies, exc)
+                    continue
+                if "leases" in HEALTH.problems:
+                    HEALTH.ok("leases")
+            for reply, mac, decision in replies:
+                if decision.event is not None:
+                    self.ctx.registry.record(
+                        mac, "dhcp", decision.event, decision.detail, **decision.facts
+                    )
                 self.send(reply)
+
+    def _not_durable(
+        self, batch: list[Lease], replies: list[tuple[Reply, str, Decision]], exc: StateWriteError
+    ) -> None:
+        """The batch's leases could not reach disk: none of the ACKs that wait on
+        them is sent (the client asks again), and the leases are staged again
+        (unless changed since) so the next commit retries them. The rest of
+        DHCP, and every other service, keeps running."""
+        leases = self.ctx.leases
+        for lease in batch:
+            if leases.get(lease.ip) == lease:
+                leases.stage(lease)
+        acks = len(replies)
+        metrics.DHCP_ACKS_WITHHELD.inc(acks)
+        for _reply, mac, decision in replies:
+            self.ctx.registry.record(
+                mac,
+                "dhcp",
+                "ack-withheld",
+                {"ip": decision.detail.get("ip"), "reason": exc.reason},
+            )
+        HEALTH.failed(
+            "leases",
+            exc,
+            f"{acks} DHCP ACK(s) not sent: a lease is acknowledged only once it is on disk",
+        )
 
     async def _housekeeping(self) -> None:
         while True:

@@ -31,6 +31,7 @@ from aiohttp.web_response import StreamResponse
 from netboot import metrics
 from netboot.http.auth import Authenticator
 from netboot.provisioning.files import FileResolver, Refusal, Resolved, resolver_for
+from netboot.statedisk import HEALTH
 from netboot.supervisor import Context
 
 log = logging.getLogger("netboot.http")
@@ -337,7 +338,7 @@ class HttpService:
         self.ports: dict[str, int] = {}
 
     async def start(self) -> None:
-        from netboot.http.tls import server_context
+        from netboot.http.tls import CertificateWriteError, server_context
 
         http = self.ctx.config.http
         self.runner = web.AppRunner(
@@ -354,6 +355,11 @@ class HttpService:
             if http.https_port:
                 try:
                     sites.append(("https", http.https_port, server_context(self.ctx.config)))
+                except CertificateWriteError as exc:
+                    # state_dir full or read-only on first start: HTTP still serves.
+                    message = f"https: not serving: {exc.strerror}; http still serves"
+                    log.error("%s", message)
+                    HEALTH.note("https", message)
                 except (OSError, ValueError) as exc:
                     raise OSError(f"https: cannot set up the TLS certificate: {exc}") from None
             for label, port, ssl_context in sites:

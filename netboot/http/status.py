@@ -36,7 +36,16 @@ from prometheus_client.exposition import choose_encoder
 
 from netboot import metrics
 from netboot.http.app import require_auth
-from netboot.registry import STATES, Event, Phone, open_database, read_phone, read_phones
+from netboot.registry import (
+    STATES,
+    Event,
+    Phone,
+    open_database,
+    open_state,
+    read_phone,
+    read_phones,
+)
+from netboot.statedisk import HEALTH
 from netboot.supervisor import Context
 from netboot.wire import normalize_mac
 
@@ -65,15 +74,23 @@ class StatusReader:
     moves when the registry commits), so several open pages polling every 2 s
     cost one read per registry flush, not one per poll."""
 
-    def __init__(self, state_dir: Path) -> None:
+    def __init__(self, state_dir: Path, registry_conn: sqlite3.Connection | None = None) -> None:
         self.state_dir = state_dir
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="status-db")
-        self._conn: sqlite3.Connection | None = None  # used only in the worker thread
+        # used only in the worker thread; the registry's own when it lives in memory
+        self._conn: sqlite3.Connection | None = registry_conn
+        self._owned = registry_conn is None
         self._cached: tuple[int, bytes, bytes] | None = None  # data_version, counts, phones
 
     def _db(self) -> sqlite3.Connection:
         if self._conn is None:
-            self._conn = open_database(self.state_dir)
+            try:
+                self._conn = open_database(self.state_dir)
+            except (sqlite3.Error, OSError):
+                # state_dir cannot be written: read the file as it is (or nothing).
+                self._conn = open_state(
+                    self.state_dir, "status", "", read_only="", memory="", report=False
+                )[0]
         return self._conn
 
     async def run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
@@ -82,9 +99,12 @@ class StatusReader:
         return await loop.run_in_executor(self._executor, lambda: fn(self._db()))
 
     def phones_json(self, conn: sqlite3.Connection) -> bytes:
-        """`{"generated", "counts", "phones"}` as bytes (worker thread only)."""
+        """`{"generated", "problems", "counts", "phones"}` as bytes (worker thread only);
+        `problems`: what state_dir cannot do now (statedisk.HEALTH)."""
         version = int(conn.execute("PRAGMA data_version").fetchone()[0])
-        if self._cached is None or self._cached[0] != version:
+        # data_version does not move for the registry's own commits: when the
+        # page reads the registry's in-memory connection, read every time.
+        if self._cached is None or self._cached[0] != version or not self._owned:
             phones = _read_phones(conn)
             self._cached = (
                 version,
@@ -92,11 +112,17 @@ class StatusReader:
                 _dumps([phone_json(p) for p in phones]).encode(),
             )
         _, counts, phones_body = self._cached
-        return b'{"generated":%.3f,"counts":%s,"phones":%s}' % (time.time(), counts, phones_body)
+        problems = _dumps(HEALTH.lines()).encode()
+        return b'{"generated":%.3f,"problems":%s,"counts":%s,"phones":%s}' % (
+            time.time(),
+            problems,
+            counts,
+            phones_body,
+        )
 
     async def close(self) -> None:
         def close_conn(_conn: sqlite3.Connection) -> None:
-            if self._conn is not None:
+            if self._conn is not None and self._owned:
                 self._conn.close()
                 self._conn = None
 
@@ -241,6 +267,7 @@ td a{color:var(--accent);text-decoration:none}
 .state.registered{background:#cdeccf}
 .state.failed,.state.registration-failed{background:#ffd6d6}
 .empty{padding:24px;text-align:center;color:var(--mute)}
+.problem{background:#fde8e8;color:#8a1f1f;border:1px solid #f0b4b4;border-radius:8px;padding:8px 12px;margin:0 0 10px}
 dl.facts{display:grid;grid-template-columns:max-content 1fr;gap:4px 16px;background:var(--card);border:1px solid var(--line);border-radius:8px;padding:12px 16px;margin:0 0 16px}
 dl.facts dt{color:var(--mute)}
 dl.facts dd{margin:0;word-break:break-all}
@@ -266,6 +293,7 @@ td small{color:var(--mute);margin-left:6px;white-space:nowrap}
 _INDEX_JS = """
 (function(){
   var tbody=document.getElementById('phones'),counts=document.getElementById('counts'),
+      problems=document.getElementById('problems'),
       live=document.getElementById('live'),filter=document.getElementById('filter');
   function el(tag,cls,text){var e=document.createElement(tag);if(cls)e.className=cls;
     if(text!==undefined&&text!==null)e.textContent=String(text);return e;}
@@ -289,6 +317,8 @@ _INDEX_JS = """
     Array.prototype.forEach.call(tbody.rows,function(tr){
       if(tr.dataset.search!==undefined)tr.hidden=q!==''&&tr.dataset.search.indexOf(q)<0;});}
   function render(data){
+    problems.textContent='';
+    (data.problems||[]).forEach(function(t){problems.appendChild(el('p','problem',t));});
     counts.textContent='';
     Object.keys(data.counts).forEach(function(s){var li=el('li','count '+s);
       li.appendChild(el('b',null,data.counts[s]));li.appendChild(el('span',null,s));counts.appendChild(li);});
@@ -379,7 +409,14 @@ def _ago(ts: float | None, now: float) -> str:
     return f"{s // 3600} h ago" if s < 86400 else f"{s // 86400} d ago"
 
 
-def render_index(phones: list[Phone], appliance: str, nonce: str, now: float | None = None) -> str:
+def render_index(
+    phones: list[Phone],
+    appliance: str,
+    nonce: str,
+    now: float | None = None,
+    problems: list[str] | None = None,
+) -> str:
+    """The phones page; `problems` (state_dir cannot be written, ...) on top."""
     now = time.time() if now is None else now
     counts = count_states(phones)
     items = [f'<li class="count total"><b>{len(phones)}</b><span>phones</span></li>']
@@ -405,8 +442,9 @@ def render_index(phones: list[Phone], appliance: str, nonce: str, now: float | N
         )
     if not rows:
         rows.append('<tr><td class="empty" colspan="8">No phone seen yet.</td></tr>')
+    banner = "".join(f'<p class="problem">{_e(line)}</p>' for line in problems or ())
     body = (
-        f'<ul class="counts" id="counts">{"".join(items)}</ul>'
+        f'<div id="problems">{banner}</div><ul class="counts" id="counts">{"".join(items)}</ul>'
         '<div class="tools"><input id="filter" type="search" placeholder="Filter: MAC, IP, model, state"'
         ' aria-label="Filter phones"><span class="live" id="live"></span></div>'
         "<table><thead><tr><th>MAC</th><th>IP</th><th>Phone</th><th>Firmware</th><th>State</th>"
@@ -498,7 +536,10 @@ def _mac_or_none(text: str) -> str | None:
 
 
 def add_routes(app: web.Application, ctx: Context) -> None:
-    reader = StatusReader(ctx.config.appliance.state_dir)
+    reader = StatusReader(
+        ctx.config.appliance.state_dir,
+        ctx.registry.connection if ctx.registry.storage == "memory" else None,
+    )
     app[READER] = reader
     appliance = ctx.config.appliance.name
     metrics.prepare_labels()
@@ -510,7 +551,10 @@ def add_routes(app: web.Application, ctx: Context) -> None:
 
     async def index(request: web.Request) -> web.StreamResponse:
         nonce = secrets.token_urlsafe(16)
-        page = await reader.run(lambda conn: render_index(_read_phones(conn), appliance, nonce))
+        problems = HEALTH.lines()
+        page = await reader.run(
+            lambda conn: render_index(_read_phones(conn), appliance, nonce, problems=problems)
+        )
         return _html(page, nonce)
 
     def _timeline(conn: sqlite3.Connection, mac: str | None) -> tuple[Phone | None, list[Event]]:

@@ -15,6 +15,7 @@ parsed. It is imported only when a certificate has to be generated.
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import ipaddress
 import os
@@ -36,8 +37,20 @@ def certificate_paths(config: Config) -> tuple[Path, Path]:
     directory = config.appliance.state_dir / "tls"
     cert, key = directory / CERT_NAME, directory / KEY_NAME
     if not (cert.exists() and key.exists()):
-        generate(cert, key, config.appliance.name, config.appliance.address)
+        try:
+            generate(cert, key, config.appliance.name, config.appliance.address)
+        except OSError as exc:
+            for partial in (cert, key):  # never leave half a pair for the next start
+                with contextlib.suppress(OSError):
+                    partial.unlink()
+            raise CertificateWriteError(
+                exc.errno, f"cannot write the generated certificate to {directory}: {exc.strerror}"
+            ) from None
     return cert, key
+
+
+class CertificateWriteError(OSError):
+    """The self-signed certificate could not be written under state_dir."""
 
 
 def generate(

@@ -9,7 +9,11 @@ FEATURE MODULE>` and `Flash Server IP` (templates/SOURCES.md). Empty: the
 model's default layout. A first row starting with `mac` is a header; blank lines and
 lines starting with `#` are skipped. A bad row (bad MAC, unknown model, a MAC
 or extension already used by an earlier row, a missing field) is reported with
-its line number and skipped; every other row still works.
+its line number and skipped; every other row still works. Malformed input (a
+byte that is not UTF-8, a line over MAX_LINE characters, broken quoting, a
+control character such as NUL, VT, FF, NEL or U+2028 that would end or hide a
+line of a phone's config) is an error naming file, line and column: that line
+is skipped too, and `netboot check` exits 1.
 
 `MODELS` lists the models netboot has templates for: their vendor (which
 template family renders them) and the name of their common file.
@@ -18,14 +22,15 @@ template family renders them) and the name of their common file.
 from __future__ import annotations
 
 import csv
-import io
 import os
+import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING
 
+from netboot.text import bad_character, describe_character
 from netboot.wire import normalize_mac
 
 if TYPE_CHECKING:
@@ -129,6 +134,7 @@ class Inventory:
     source: str = ""
     _by_mac: Mapping[str, InventoryPhone] = field(default_factory=dict, repr=False, compare=False)
     _by_input: Mapping[str, InventoryPhone] = field(default_factory=dict, repr=False, compare=False)
+    errors: tuple[str, ...] = ()  # malformed input (`netboot check` exits 1)
 
     def by_mac(self, mac: str) -> InventoryPhone | None:
         return self._by_mac.get(mac)
@@ -163,18 +169,95 @@ class Inventory:
 REQUIRED = ("mac", "model", "extension", "password", "display_name")
 COLUMNS = (*REQUIRED, "input_id", "firmware")
 
+# Budgets: a row is a handful of short fields, and the file a few thousand rows.
+MAX_LINE = 4096  # characters in one line (csv's own field limit is 128 KiB)
+MAX_FILE = 8 << 20  # bytes of inventory read
+MAX_REPORTED = 50  # problems kept (and logged); the rest are counted in one line
 
-def parse_inventory(text: str, source: str = "inventory") -> Inventory:
-    """Rows of a CSV text -> Inventory (problems name `source:line`)."""
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
+
+
+def _lines(text: str) -> list[str]:
+    """Physical lines, split only on CR, LF and CRLF (str.splitlines would also
+    split on VT, FF, NEL and U+2028, which must be reported, not obeyed)."""
+    lines = _LINE_BREAK.split(text)
+    if lines and lines[-1] == "":
+        lines.pop()
+    return lines
+
+
+class _Problems:
+    """Problems in file order; `errors` are the malformed-input ones (`check` exit 1)."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self.all: list[str] = []
+        self.errors: list[str] = []
+        self.more = 0
+
+    def row(self, line: int, message: str) -> None:
+        self._add(f"{self.source}:{line}: {message}", False)
+
+    def error(self, line: int, column: int, message: str) -> None:
+        self._add(f"{self.source}:{line}:{column}: {message}", True)
+
+    def _add(self, text: str, error: bool) -> None:
+        if error and len(self.errors) < MAX_REPORTED:
+            self.errors.append(text)
+        if len(self.all) >= MAX_REPORTED:
+            self.more += 1
+        else:
+            self.all.append(text)
+
+    def done(self) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        tail = [f"{self.source}: {self.more} more problem(s) not shown"] if self.more else []
+        return tuple(self.all + tail), tuple(self.errors)
+
+
+def parse_inventory(text: str | bytes, source: str = "inventory") -> Inventory:
+    """Rows of a CSV (text, or the file's bytes: UTF-8, a BOM allowed) ->
+    Inventory. Problems name `source:line` (a bad row: bad MAC, unknown model,
+    duplicate) or `source:line:column` (malformed input: not UTF-8, a line too
+    long, broken quoting, a control character); each bad line is skipped and
+    every other row still works."""
+    if isinstance(text, bytes):
+        raw = text[3:] if text.startswith(b"\xef\xbb\xbf") else text
+        text = raw.decode("utf-8", "surrogateescape")
+    elif text.startswith("\ufeff"):
+        text = text[1:]
     phones: list[InventoryPhone] = []
-    problems: list[str] = []
+    report = _Problems(source)
     macs: dict[str, int] = {}
     extensions: dict[str, int] = {}
     inputs: dict[str, int] = {}
-    reader = csv.reader(io.StringIO(text))
     first = True
-    for row in reader:
-        line = reader.line_num
+    for line, physical in enumerate(_lines(text), start=1):
+        if len(physical) > MAX_LINE:
+            report.error(
+                line, MAX_LINE + 1, f"line is {len(physical)} characters long, at most {MAX_LINE}"
+            )
+            continue
+        bad = bad_character(physical)
+        if bad is not None:
+            field_no = len(next(csv.reader([physical[:bad] + "x"]), [""]))
+            what = "not UTF-8: " if 0xDC80 <= ord(physical[bad]) <= 0xDCFF else ""
+            column_name = COLUMNS[field_no - 1] if field_no <= len(COLUMNS) else f"#{field_no}"
+            report.error(
+                line,
+                bad + 1,
+                f"{what}{describe_character(physical[bad])} in field {column_name}; "
+                "the row is skipped",
+            )
+            continue
+        try:
+            row = next(csv.reader([physical], strict=True), [])
+        except csv.Error as exc:
+            quote = physical.find('"')
+            why = str(exc)
+            if "end of data" in why:
+                why = "a quoted field is not closed on its line (a field may not span lines)"
+            report.error(line, quote + 1 if quote >= 0 else 1, f"malformed CSV: {why}")
+            continue
         cells = [c.strip() for c in row]
         if not cells or all(c == "" for c in cells) or cells[0].startswith("#"):
             continue
@@ -182,47 +265,42 @@ def parse_inventory(text: str, source: str = "inventory") -> Inventory:
             first = False
             if cells[0].lower() == "mac":
                 continue
-        where = f"{source}:{line}"
         if len(cells) > len(COLUMNS):
-            problems.append(f"{where}: {len(cells)} columns, at most {len(COLUMNS)} expected")
+            report.row(line, f"{len(cells)} columns, at most {len(COLUMNS)} expected")
             continue
         values = dict(zip(COLUMNS, cells + [""] * (len(COLUMNS) - len(cells)), strict=True))
         missing = [c for c in REQUIRED if c != "password" and not values[c]]
         if missing:
-            problems.append(f"{where}: missing {', '.join(missing)}")
+            report.row(line, f"missing {', '.join(missing)}")
             continue
         try:
             mac = normalize_mac(values["mac"])
         except ValueError:
-            problems.append(f"{where}: bad MAC {values['mac']!r}")
+            report.row(line, f"bad MAC {values['mac']!r}")
             continue
         model = find_model(values["model"])
         if model is None:
-            problems.append(
-                f"{where}: unknown model {values['model']!r} (known: "
+            report.row(
+                line,
+                f"unknown model {values['model']!r} (known: "
                 + ", ".join(m.name for m in MODELS.values())
-                + ")"
+                + ")",
             )
             continue
         if mac in macs:
-            problems.append(f"{where}: duplicate MAC {mac} (first on line {macs[mac]})")
+            report.row(line, f"duplicate MAC {mac} (first on line {macs[mac]})")
             continue
         ext = values["extension"]
         if ext in extensions:
-            problems.append(f"{where}: duplicate extension {ext} (first on line {extensions[ext]})")
+            report.row(line, f"duplicate extension {ext} (first on line {extensions[ext]})")
             continue
         input_id = values["input_id"]
         firmware = values["firmware"]
         if firmware and not firmware.split(".", 1)[0].isdigit():
-            problems.append(f"{where}: firmware {firmware!r} is not a version like 2.10.2.6887")
+            report.row(line, f"firmware {firmware!r} is not a version like 2.10.2.6887")
             continue
         if input_id and input_id in inputs:
-            problems.append(
-                f"{where}: duplicate input_id {input_id} (first on line {inputs[input_id]})"
-            )
-            continue
-        if any(ch in v for v in values.values() for ch in "\r\n"):
-            problems.append(f"{where}: line break inside a field")
+            report.row(line, f"duplicate input_id {input_id} (first on line {inputs[input_id]})")
             continue
         macs[mac] = line
         extensions[ext] = line
@@ -240,23 +318,34 @@ def parse_inventory(text: str, source: str = "inventory") -> Inventory:
                 firmware,
             )
         )
+    problems, errors = report.done()
     return Inventory(
         tuple(phones),
-        tuple(problems),
+        problems,
         source,
         MappingProxyType({p.mac: p for p in phones}),
         MappingProxyType({p.input_id: p for p in phones if p.input_id}),
+        errors,
     )
 
 
 def load_inventory(path: Path) -> Inventory:
     """Read the CSV file; an unreadable file is one problem and no phones."""
     try:
-        text = path.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-        return Inventory(problems=(f"{path}: cannot read inventory: {reason}",), source=str(path))
-    return parse_inventory(text, str(path))
+        with path.open("rb") as handle:
+            data = handle.read(MAX_FILE + 1)
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        problem = f"{path}: cannot read inventory: {reason}"
+        return Inventory(problems=(problem,), source=str(path), errors=(problem,))
+    if len(data) <= MAX_FILE:
+        return parse_inventory(data, str(path))
+    # Too big: the complete lines of the first MAX_FILE bytes still work.
+    data = data[: data.rfind(b"\n", 0, MAX_FILE) + 1]
+    inv = parse_inventory(data, str(path))
+    line = data.count(b"\n") + 1
+    problem = f"{path}:{line}:1: larger than {MAX_FILE >> 20} MiB: this line and the rest not read"
+    return replace(inv, problems=(*inv.problems, problem), errors=(*inv.errors, problem))
 
 
 class InventoryCache:
@@ -282,8 +371,17 @@ class InventoryCache:
 
 
 def check(config: Config) -> list[str]:
-    """`netboot check`: every bad inventory row (EXTRA_CHECKS entry)."""
+    """`netboot check`: every bad inventory row (EXTRA_CHECKS entry: warnings)."""
     path = config.phones.inventory
     if path is None:
         return []
-    return list(load_inventory(path).problems)
+    inv = load_inventory(path)
+    return [p for p in inv.problems if p not in inv.errors]
+
+
+def errors(config: Config) -> list[str]:
+    """`netboot check`: a malformed inventory (ERROR_CHECKS entry: exit 1)."""
+    path = config.phones.inventory
+    if path is None:
+        return []
+    return list(load_inventory(path).errors)

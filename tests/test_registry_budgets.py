@@ -1,0 +1,170 @@
+"""Registry budgets (registry.* keys), on a stepped clock: a flood of random
+MACs or of one MAC's INFORMs leaves a bounded table (issue 16)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from netboot.config import RegistryConfig
+from netboot.dhcp.leases import Lease, LeaseStore
+from netboot.http.status import render_index
+from netboot.registry import PRUNED, Registry
+
+T0 = 1_800_000_000.0
+
+
+def random_mac() -> str:
+    raw = bytearray(os.urandom(6))
+    raw[0] = (raw[0] | 0x02) & 0xFE  # locally administered unicast, as a flooder would
+    return ":".join(f"{b:02x}" for b in raw)
+
+
+def count(reg: Registry, table: str) -> int:
+    return int(reg.connection.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
+
+
+def test_random_mac_discover_flood_is_aged_out_and_capped(tmp_path: Path) -> None:
+    reg = Registry(tmp_path)  # defaults: max_unknown 1000, unknown_max_age 3600 s
+    leased = "00:30:4f:00:00:01"
+    reg.record(leased, "dhcp", "ack", {"ip": "10.0.0.5"}, now=T0, ip="10.0.0.5")
+    provisioned = "00:30:4f:00:00:02"
+    reg.record(provisioned, "http", "fetch", {"file": "x.cfg", "result": "ok"}, now=T0)
+    for i in range(5000):
+        reg.record(random_mac(), "dhcp", "discover", {"vendor_class": None}, now=T0 + i * 0.01)
+    reg.flush()
+    assert count(reg, "phones") == 5002
+    assert reg.needs_prune  # a flood does not wait for the minutely prune
+    before = PRUNED.labels("unknown")._value.get()
+
+    # A batch (PRUNE_PHONES = 500) per call, the oldest first; `more` asks for another.
+    calls = [reg.prune(T0 + 60, keep={leased})]
+    while reg.more:
+        calls.append(reg.prune(T0 + 60, keep={leased}))
+    assert calls == [{"unknown": 500}] * 8
+    assert not reg.needs_prune
+    assert PRUNED.labels("unknown")._value.get() == before + 4000
+    phones = {p.mac: p for p in reg.phones()}
+    assert len(phones) == 1002 and leased in phones and provisioned in phones
+    # The newest unknown MACs are the ones kept.
+    assert min(p.last_seen for p in phones.values() if p.state == "seen" and p.mac != leased) >= (
+        T0 + 4000 * 0.01 - 0.001
+    )
+    page = render_index(reg.phones(), "netboot", "n", now=T0 + 60)
+    assert len(page) < 800_000, len(page)  # 5002 rows: ~2.9 MB
+
+    # An hour after they were last heard, every unknown MAC is gone; the
+    # leased one (still in state "seen": its ACK carried no URL) and the
+    # provisioned one stay.
+    assert reg.prune(T0 + 50 + 3600, keep={leased}) == {"unknown": 500} and reg.more
+    assert reg.prune(T0 + 50 + 3600, keep={leased}) == {"unknown": 500} and not reg.more
+    assert {p.mac for p in reg.phones()} == {leased, provisioned}
+    assert count(reg, "events") == 2
+    reg.close()
+
+
+def test_inform_flood_from_one_mac_keeps_its_latest_events(tmp_path: Path) -> None:
+    reg = Registry(tmp_path, RegistryConfig(max_events_per_phone=50))
+    mac = "00:30:4f:00:00:03"
+    reg.record(mac, "dhcp", "ack", {"ip": "10.0.0.7"}, now=T0, ip="10.0.0.7")
+    for i in range(2000):
+        reg.record(mac, "dhcp", "inform", {"ip": "10.0.0.7", "n": i}, now=T0 + 1 + i)
+    reg.flush()
+    other = "00:30:4f:00:00:04"
+    reg.record(other, "dhcp", "ack", {"ip": "10.0.0.8"}, now=T0, ip="10.0.0.8")
+    reg.flush()
+    assert reg.prune(T0 + 3000, keep={mac, other}) == {"phone_events": 1951}
+    timeline = reg.timeline(mac)
+    assert len(timeline) == 50
+    assert [e.detail["n"] for e in timeline] == list(range(1950, 2000))
+    assert len(reg.timeline(other)) == 1
+    phone = reg.phone(mac)
+    assert phone is not None and phone.ip == "10.0.0.7"  # the row keeps its facts
+    reg.close()
+
+
+def test_retention_by_age_and_count(tmp_path: Path) -> None:
+    budget = RegistryConfig(retention_days=1, max_phones=3, max_events=5)
+    reg = Registry(tmp_path, budget)
+    macs = [f"00:30:4f:00:01:{n:02x}" for n in range(5)]
+    for n, mac in enumerate(macs):
+        for k in range(2):
+            reg.record(
+                mac, "http", "fetch", {"file": f"{k}.cfg", "result": "ok"}, now=T0 + n * 10 + k
+            )
+    reg.flush()
+    assert reg.prune(T0 + 100, keep=set(macs)) == {"phones": 2, "events": 1}
+    # The two least recently seen phones went; of the rest, the oldest event.
+    assert [p.mac for p in reg.phones()] == macs[2:]
+    assert count(reg, "events") == 5
+    assert [e.detail["file"] for e in reg.timeline(macs[2])] == ["1.cfg"]
+    # A day later only what is newer than retention_days is left.
+    reg.record(macs[4], "http", "fetch", {"file": "n.cfg", "result": "ok"}, now=T0 + 86400 + 50)
+    reg.flush()
+    removed = reg.prune(T0 + 86400 + 60, keep=set(macs))
+    assert removed == {"age_events": 5, "age_phones": 2}
+    assert [p.mac for p in reg.phones()] == [macs[4]]
+    assert [e.detail["file"] for e in reg.timeline(macs[4])] == ["n.cfg"]
+    reg.close()
+
+
+def test_acks_lost_to_a_kill_are_recovered_from_the_leases(tmp_path: Path) -> None:
+    leases = LeaseStore(tmp_path)
+    leases.stage(Lease(0x0A000005, "00:30:4f:00:00:05", "bound", T0 + 3600, "desk", "", T0))
+    leases.stage(Lease(0x0A000006, "00:30:4f:00:00:06", "bound", T0 + 3600, "", "", T0))
+    leases.stage(Lease(0x0A000007, "00:30:4f:00:00:07", "released", T0, "", "", T0))
+    leases.flush()
+    reg = Registry(tmp_path)
+    # .06's ack reached the registry before the kill; .05's did not.
+    reg.record("00:30:4f:00:00:06", "dhcp", "ack", {"ip": "10.0.0.6"}, now=T0)
+    reg.flush()
+    assert reg.reconcile(leases) == 1
+    events = reg.timeline("00:30:4f:00:00:05")
+    assert [(e.service, e.kind, e.detail["ip"]) for e in events] == [("dhcp", "ack", "10.0.0.5")]
+    phone = reg.phone("00:30:4f:00:00:05")
+    assert phone is not None and phone.ip == "10.0.0.5" and phone.hostname == "desk"
+    assert len(reg.timeline("00:30:4f:00:00:06")) == 1
+    assert reg.timeline("00:30:4f:00:00:07") == []
+    assert reg.reconcile(leases) == 0  # once only
+    reg.close()
+    leases.close()
+
+
+def test_registry_keys_are_read_and_checked() -> None:
+    import tomllib
+
+    import pytest
+
+    from netboot.config import ConfigError, parse_config
+
+    base = '[appliance]\ninterface = "lo"\nstate_reserve_kib = 0\n[dhcp]\nenabled = false\n'
+    config = parse_config(
+        tomllib.loads(
+            base + "[registry]\nmax_unknown = 5\nunknown_max_age = 60\nretention_days = 7\n"
+        )
+    )
+    assert config.appliance.state_reserve_kib == 0
+    assert (config.registry.max_unknown, config.registry.unknown_max_age) == (5, 60.0)
+    assert config.registry.retention_days == 7.0
+    assert config.registry.max_events_per_phone == 200  # default
+    with pytest.raises(ConfigError) as caught:
+        parse_config(tomllib.loads(base + "[registry]\nmax_phones = 0\nmax_event = 3\n"))
+    assert caught.value.problems == [
+        "registry.max_phones: must be between 1 and 10000000, got 0",
+        "registry.max_event: unknown key",
+    ]
+
+
+def test_a_small_reserve_is_a_check_warning() -> None:
+    import tomllib
+
+    from netboot.config import parse_config, site_warnings
+
+    base = '[appliance]\ninterface = "eth0"\n[provisioning]\nurl = "http://x/$mac.cfg"\n'
+    base += '[dhcp]\nsubnet = "10.0.0.0/24"\npool = "10.0.0.10-10.0.0.20"\n'
+    for reserve, expect in ((8192, None), (1024, "may not be enough"), (0, "sends no ACK")):
+        text = base.replace('"eth0"\n', f'"eth0"\nstate_reserve_kib = {reserve}\n', 1)
+        warnings = [w for w in site_warnings(parse_config(tomllib.loads(text))) if "reserve" in w]
+        assert (
+            (warnings[0] if warnings else None) is None if expect is None else expect in warnings[0]
+        )
