@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from netboot import __version__
-from netboot.config import Config, ConfigError, load_config, site_warnings
+from netboot.config import Config, ConfigError, load_config
 
 DEFAULT_CONFIG = "/etc/netboot/config.toml"
 
@@ -47,9 +47,9 @@ def add_config_arg(parser: argparse.ArgumentParser) -> None:
 def cmd_serve(args: argparse.Namespace) -> int:
     from netboot import supervisor
 
-    config = _load(args.config)
-    for warning in site_warnings(config):
-        logging.getLogger("netboot").warning("%s", warning)
+    config = _validated(args.config)
+    if config is None:
+        return 1
     try:
         return asyncio.run(supervisor.run(config))
     except OSError as exc:
@@ -59,11 +59,23 @@ def cmd_serve(args: argparse.Namespace) -> int:
         return 130
 
 
+def _validated(path: str, host: bool = True) -> Config | None:
+    """The one validation of check, serve and reload: errors on stderr (None),
+    warnings after them."""
+    from netboot.validate import validate
+
+    report = validate(path, host=host)
+    for error in report.errors:
+        print(f"netboot: {error}", file=sys.stderr)
+    for warning in report.warnings:
+        print(f"netboot: warning: {warning}", file=sys.stderr)
+    return report.config
+
+
 def cmd_check(args: argparse.Namespace) -> int:
-    config = _load(args.config)
-    problems = [*site_warnings(config), *_extra_checks(config)]
-    for problem in problems:
-        print(f"netboot: warning: {problem}", file=sys.stderr)
+    config = _validated(args.config, host=not args.no_host)
+    if config is None:
+        return 1
     enabled = [
         s
         for s in ("dhcp", "pnp", "tftp", "http", "ftp", "lldp", "stun")
@@ -71,25 +83,6 @@ def cmd_check(args: argparse.Namespace) -> int:
     ]
     print(f"{config.source}: OK ({', '.join(enabled) or 'no service'} enabled)")
     return 0
-
-
-# Checks that need more than the config file (inventory rows, templates):
-# "module:function", function(config) -> list of problems.
-EXTRA_CHECKS: list[str] = [
-    "netboot.http.tls:check",
-    "netboot.pnp.transport:check",
-    "netboot.provisioning.inventory:check",
-    "netboot.provisioning.render:check",
-]
-
-
-def _extra_checks(config: Config) -> list[str]:
-    out: list[str] = []
-    for target in EXTRA_CHECKS:
-        module, _, attr = target.partition(":")
-        check: Callable[[Config], list[str]] = getattr(importlib.import_module(module), attr)
-        out.extend(check(config))
-    return out
 
 
 def _when(ts: float | None) -> str:
@@ -225,6 +218,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("check", help="validate the config; exit 1 naming each bad key")
     add_config_arg(p)
+    p.add_argument(
+        "--no-host",
+        action="store_true",
+        help="the file only, not this host's interfaces, addresses and files",
+    )
     p.set_defaults(func=cmd_check)
 
     p = sub.add_parser("leases", help="list DHCP leases")

@@ -8,6 +8,7 @@ way `kea-dhcp4 -t` does.
 
 from __future__ import annotations
 
+import difflib
 import tomllib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -22,12 +23,39 @@ T = TypeVar("T")
 URL_OPTION_CODES = frozenset({66, 43, 150, 160, *range(128, 255)})
 
 
-class ConfigError(Exception):
-    """One or more problems in a config file; `problems` lists each one."""
+@dataclass(frozen=True)
+class Problem:
+    """One mistake: the dotted key it is about (`dhcp.class[1].vendor`, "" for
+    the file as a whole) and what was expected. `root`: the key's value has the
+    wrong type, so nothing below it is reported (no cascades)."""
 
-    def __init__(self, problems: list[str]) -> None:
-        self.problems = problems
-        super().__init__("; ".join(problems))
+    key: str
+    message: str
+    root: bool = False
+    absent: bool = False  # about a key that is missing ("is required")
+
+    def __str__(self) -> str:
+        return f"{self.key}: {self.message}" if self.key else self.message
+
+
+class ConfigError(Exception):
+    """One or more problems in a config file; `problems` lists each one as
+    text, `entries` as Problem (key and message apart)."""
+
+    def __init__(self, problems: list[str] | list[Problem]) -> None:
+        self.entries = [p if isinstance(p, Problem) else Problem("", p) for p in problems]
+        self.problems = [str(p) for p in self.entries]
+        super().__init__("; ".join(self.problems))
+
+
+def _under(key: str, root: str) -> bool:
+    return key.startswith((root + ".", root + "["))
+
+
+def _without_cascades(problems: list[Problem]) -> list[Problem]:
+    """Drop problems about keys below a table whose own value was wrong."""
+    roots = [p.key for p in problems if p.root]
+    return [p for p in problems if not any(_under(p.key, r) for r in roots)]
 
 
 # ---------------------------------------------------------------- sections
@@ -230,13 +258,13 @@ class _Table:
     key's dotted path and fall back to the default, and `done()` that reports
     keys nobody asked for."""
 
-    def __init__(self, raw: object, path: str, problems: list[str]) -> None:
+    def __init__(self, raw: object, path: str, problems: list[Problem]) -> None:
         self.path = path
         self.problems = problems
         if raw is None:
             raw = {}
         if not isinstance(raw, dict):
-            problems.append(f"{path}: must be a table")
+            problems.append(Problem(path, "must be a table", root=True))
             raw = {}
         self.raw: dict[str, Any] = raw
         self.seen: set[str] = set()
@@ -244,8 +272,8 @@ class _Table:
     def key(self, name: str) -> str:
         return f"{self.path}.{name}" if self.path else name
 
-    def problem(self, name: str, message: str) -> None:
-        self.problems.append(f"{self.key(name)}: {message}")
+    def problem(self, name: str, message: str, root: bool = False, absent: bool = False) -> None:
+        self.problems.append(Problem(self.key(name), message, root, absent))
 
     def has(self, name: str) -> bool:
         return name in self.raw
@@ -255,18 +283,15 @@ class _Table:
         if name not in self.raw:
             return None
         value = self.raw[name]
-        if isinstance(value, bool) and bool not in kinds:
-            self.problem(name, f"must be {what}, got {value!r}")
-            return None
-        if not isinstance(value, kinds):
-            self.problem(name, f"must be {what}, got {value!r}")
+        if (isinstance(value, bool) and bool not in kinds) or not isinstance(value, kinds):
+            self.problem(name, f"must be {what}, got {_shown(value)}", root=True)
             return None
         return value
 
     def required(self, name: str, getter: Callable[..., T | None], *args: Any) -> T | None:
         if name not in self.raw:
             self.seen.add(name)
-            self.problem(name, "is required")
+            self.problem(name, "is required", absent=True)
             return None
         return getter(name, *args)
 
@@ -392,9 +417,35 @@ class _Table:
             yield _Table(item, f"{self.key(name)}[{index}]", self.problems)
 
     def done(self) -> None:
+        """Report keys nobody asked for. A near miss of a known key names it, and
+        what its absence caused (`is required`, a default table's problems) is
+        not reported again: one mistake, one error."""
+        known = sorted(self.seen)
         for name in self.raw:
-            if name not in self.seen:
+            if name in self.seen:
+                continue
+            close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+            if not close:
                 self.problem(name, "unknown key")
+                continue
+            # What the misspelt key's absence caused: every problem of a table
+            # that is not there (its defaults), the missing keys of one that is.
+            meant = close[0]
+            gone, whole = self.key(meant), meant not in self.raw
+            self.problems[:] = [
+                p
+                for p in self.problems
+                if not ((p.key == gone or _under(p.key, gone)) and (whole or p.absent))
+            ]
+            self.problem(name, f"unknown key (did you mean {meant}?)")
+
+
+def _shown(value: object) -> str:
+    """A value in an error message: a table or long list shortened to its kind."""
+    if isinstance(value, dict):
+        return "a table"
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def _dhcp_options(table: _Table, name: str) -> dict[int, OptionValue]:
@@ -450,8 +501,10 @@ def _pool(table: _Table, subnet: IPv4Network | None) -> tuple[IPv4Address, IPv4A
 
 
 def _scope(table: _Table, interface_default: str | None, lease_default: int) -> DhcpScope | None:
+    """`interface_default`: appliance.interface for the [dhcp] scope (already
+    reported when missing), None for a [[dhcp.scope]], which must name one."""
     interface = table.string("interface", interface_default or "")
-    if not interface:
+    if not interface and interface_default is None:
         table.problem("interface", "is required for a [[dhcp.scope]]")
     subnet = table.required("subnet", table.network)
     pool = _pool(table, subnet)
@@ -490,9 +543,12 @@ def _read_dhcp(t: _Table, appliance: ApplianceConfig | None) -> DhcpConfig:
     enabled = t.boolean("enabled", True)
     lease_time = t.integer("lease_time", 3600, 60, 365 * 86400)
     scopes: list[DhcpScope] = []
+    scopes_given = any(t.has(k) for k in ("subnet", "pool", "scope"))
+    scope_failed = False
     if any(t.has(k) for k in ("subnet", "pool")):
         default_if = appliance.interface if appliance else None
         scope = _scope(t, default_if, lease_time)
+        scope_failed = scope is None
         if scope is not None:
             if (
                 scope.address is None
@@ -511,6 +567,8 @@ def _read_dhcp(t: _Table, appliance: ApplianceConfig | None) -> DhcpConfig:
         sub.done()
         if scope is not None:
             scopes.append(scope)
+        else:
+            scope_failed = True
     seen_if: set[str] = set()
     for index, scope in enumerate(scopes):
         if scope.interface in seen_if:
@@ -523,9 +581,12 @@ def _read_dhcp(t: _Table, appliance: ApplianceConfig | None) -> DhcpConfig:
                     "scope",
                     f"subnets {a.subnet} ({a.interface}) and {b.subnet} ({b.interface}) overlap",
                 )
-    if enabled and not scopes:
-        t.problems.append(
-            "dhcp: enabled but no subnet/pool given (set dhcp.subnet and dhcp.pool, or enabled = false)"
+    if enabled and not scopes_given:
+        t.problem(
+            "subnet",
+            "is required when dhcp is enabled (set dhcp.subnet and dhcp.pool, "
+            "or add a [[dhcp.scope]], or set dhcp.enabled = false)",
+            absent=True,
         )
 
     classes: list[DhcpClass] = []
@@ -565,7 +626,7 @@ def _read_dhcp(t: _Table, appliance: ApplianceConfig | None) -> DhcpConfig:
         if ip in seen_ip:
             sub.problem("ip", f"{ip} is reserved twice (also dhcp.host[{seen_ip[ip]}])")
             continue
-        if scopes and not any(ip in s.subnet for s in scopes):
+        if scopes and not scope_failed and not any(ip in s.subnet for s in scopes):
             sub.problem("ip", f"{ip} is in no served subnet")
             continue
         seen_mac[mac] = index
@@ -678,7 +739,7 @@ def _read_phones(t: _Table) -> PhonesConfig:
 
 def parse_config(raw: dict[str, Any], source: Path | None = None) -> Config:
     """Build a Config from parsed TOML, or raise ConfigError naming every problem."""
-    problems: list[str] = []
+    problems: list[Problem] = []
     top = _Table(raw, "", problems)
 
     a = _Table(top._get("appliance", (dict,), "a table"), "appliance", problems)
@@ -698,7 +759,10 @@ def parse_config(raw: dict[str, Any], source: Path | None = None) -> Config:
     p.done()
     if provisioning.url and "://" not in provisioning.url:
         problems.append(
-            f"provisioning.url: must be a URL like http://host/$mac.cfg, got {provisioning.url!r}"
+            Problem(
+                "provisioning.url",
+                f"must be a URL like http://host/$mac.cfg, got {provisioning.url!r}",
+            )
         )
 
     dhcp = _read_dhcp(_Table(top._get("dhcp", (dict,), "a table"), "dhcp", problems), appliance)
@@ -760,10 +824,10 @@ def parse_config(raw: dict[str, Any], source: Path | None = None) -> Config:
     top.done()
 
     if http.enabled and http.https_port and http.https_port == http.port:
-        problems.append("http.https_port: must differ from http.port")
+        problems.append(Problem("http.https_port", "must differ from http.port"))
 
     if problems:
-        raise ConfigError(problems)
+        raise ConfigError(_without_cascades(problems))
     return Config(appliance, provisioning, dhcp, pnp, tftp, http, ftp, lldp, stun, phones, source)
 
 
@@ -773,7 +837,7 @@ def load_config(path: Path | str) -> Config:
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
-        raise ConfigError([f"{path}: cannot read: {exc.strerror}"]) from None
+        raise ConfigError([Problem("", f"{path}: cannot read: {exc.strerror}")]) from None
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -821,6 +885,7 @@ __all__ = [
     "PhonesConfig",
     "PnpConfig",
     "PnpRule",
+    "Problem",
     "ProvisioningConfig",
     "StunConfig",
     "TftpConfig",
