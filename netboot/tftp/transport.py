@@ -34,6 +34,7 @@ import time
 from typing import Any, cast
 
 from netboot import metrics
+from netboot.config import Config
 from netboot.provisioning.files import FileResolver, Refusal, Resolved, resolver_for
 from netboot.ratelog import RateLimitedLog
 from netboot.sockbuf import set_receive_buffer
@@ -306,6 +307,11 @@ class TftpService:
 
     async def serve(self) -> None:
         await asyncio.Event().wait()
+
+    def reconfigure(self, config: Config) -> None:
+        """A reload: timeout and retries for the next transfers (the root is
+        the shared resolver's)."""
+        self.config = config.tftp
 
     async def stop(self) -> None:
         if self.listener is not None:

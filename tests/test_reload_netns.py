@@ -1,0 +1,224 @@
+"""SIGHUP reloads the real `netboot serve` without dropping a lease or a socket;
+a broken config is refused and the old one serves on; SIGTERM and SIGINT stop
+it with exit 0 (issue 13). Real clients: busybox udhcpc, curl, tftp-hpa."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.netns import REPO, Lab, NetbootServer, Netns, udhcpc_lease, wait_for
+
+pytestmark = pytest.mark.netns
+
+PHONE_MAC = "00:30:4f:11:3a:f8"
+OTHER_MAC = "00:30:4f:11:3a:f9"
+SERVER = "192.168.10.2"
+
+CONFIG = """
+[appliance]
+interface = "eth0"
+address = "{server}"
+state_dir = "{tmp}/state"
+[provisioning]
+url = "http://{server}/$mac.cfg"
+root = "{tmp}/{root}"
+[dhcp]
+subnet = "192.168.10.0/24"
+pool = "192.168.10.100-192.168.10.120"
+lease_time = 600
+ping_check = false
+[[dhcp.class]]
+name = "planet"
+mac_prefix = "00:30:4f"
+options = {{ 224 = "{site}" }}
+[pnp]
+enabled = false
+[tftp]
+enabled = true
+port = {tftp_port}
+[http]
+enabled = true
+port = 80
+https_port = 0
+bind_mac_files = false
+[lldp]
+enabled = false
+[phones]
+inventory = "{tmp}/{inventory}"
+sip_server = "192.168.10.5"
+"""
+
+
+def write_config(path: Path, **values: Any) -> None:
+    settings = {"root": "root1", "site": "site-one", "inventory": "one.csv", "tftp_port": 69}
+    settings.update(values)
+    path.write_text(CONFIG.format(server=SERVER, tmp=path.parent, **settings))
+
+
+def sockets(pid: int) -> set[str]:
+    """The socket inodes the process holds: the same set means no socket was reopened."""
+    out = set()
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            target = os.readlink(f"/proc/{pid}/fd/{fd}")
+        except OSError:
+            continue
+        if target.startswith("socket:"):
+            out.add(target)
+    return out
+
+
+def http(phone: Netns, name: str) -> tuple[int, str]:
+    proc = phone.run(
+        ["curl", "-s", "-o", "-", "-w", "\n%{http_code}", f"http://{SERVER}/{name}"], check=False
+    )
+    body, _, code = proc.stdout.rpartition("\n")
+    return int(code), body
+
+
+def tftp(phone: Netns, tmp: Path, name: str, port: int = 69) -> str:
+    out = tmp / "tftp.out"
+    out.unlink(missing_ok=True)
+    phone.run(["tftp", SERVER, str(port), "-m", "binary", "-c", "get", name, str(out)])
+    return out.read_text() if out.exists() else ""
+
+
+def leases(server: NetbootServer) -> list[dict[str, Any]]:
+    result: list[dict[str, Any]] = json.loads(server.cli("leases", "--json").stdout)
+    return result
+
+
+def site(lab: Lab, tmp_path: Path) -> tuple[Netns, Netns, Path]:
+    srv = lab.netns("srv")
+    phone = lab.netns("phone")
+    lab.link(srv, "eth0", phone, "eth0", f"{SERVER}/24", None)
+    phone.run(["ip", "link", "set", "eth0", "address", PHONE_MAC])
+    for root, text in (("root1", "from root one\n"), ("root2", "from root two\n")):
+        (tmp_path / root).mkdir()
+        (tmp_path / root / "site.txt").write_text(text)
+    (tmp_path / "one.csv").write_text(f"{PHONE_MAC},VIP-2140PT,1001,pw1,Reception\n")
+    (tmp_path / "two.csv").write_text(f"{OTHER_MAC},VIP-2140PT,1002,pw2,Office\n")
+    config = tmp_path / "netboot.toml"
+    write_config(config)
+    return srv, phone, config
+
+
+def test_sighup_applies_class_root_and_inventory_and_keeps_the_lease(
+    lab: Lab, tmp_path: Path
+) -> None:
+    srv, phone, config = site(lab, tmp_path)
+    notify = tmp_path / "notify.sock"
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    listener.bind(str(notify))
+    listener.settimeout(30)
+    log_path = config.with_suffix(".log")
+    with log_path.open("wb") as out:
+        proc = lab.spawn(
+            srv,
+            [sys.executable, "-m", "netboot.cli", "serve", "-c", str(config)],
+            env={**os.environ, "NOTIFY_SOCKET": str(notify)},
+            cwd=REPO,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    server = NetbootServer(lab, srv, config)
+    server.proc = proc
+    assert "READY=1" in listener.recv(4096).decode()
+
+    first = udhcpc_lease(phone, tmp_path, configure=True)
+    assert first["opt224"] == b"site-one".hex()
+    assert http(phone, "site.txt") == (200, "from root one\n")
+    assert tftp(phone, tmp_path, "site.txt") == "from root one\n"
+    assert http(phone, "00304F113AF8.cfg")[0] == 200  # in one.csv
+    assert http(phone, "00304F113AF9.cfg")[0] == 404  # not yet
+    before = leases(server)
+    assert [(x["mac"], x["ip"]) for x in before] == [(PHONE_MAC, first["ip"])]
+    held = sockets(proc.pid)
+
+    write_config(config, root="root2", site="site-two", inventory="two.csv")
+    offset = len(server.log())
+    os.kill(proc.pid, signal.SIGHUP)
+    reloading = listener.recv(4096).decode()
+    assert "RELOADING=1" in reloading and "MONOTONIC_USEC=" in reloading
+    assert "READY=1" in listener.recv(4096).decode()
+    wait_for(lambda: "reload: done" in server.log()[offset:], 20, "the reload")
+    said = server.log()[offset:]
+    assert "applied in place, sockets and leases kept: dhcp, tftp, http" in said, said
+    assert "restarting" not in said
+
+    # Same sockets, same lease; the new class option, root and inventory serve.
+    assert sockets(proc.pid) == held
+    again = udhcpc_lease(phone, tmp_path)
+    assert again["ip"] == first["ip"]
+    assert again["opt224"] == b"site-two".hex()
+    assert http(phone, "site.txt") == (200, "from root two\n")
+    assert tftp(phone, tmp_path, "site.txt") == "from root two\n"
+    assert http(phone, "00304F113AF9.cfg")[0] == 200
+    assert "Office" in http(phone, "00304F113AF9.cfg")[1]
+    assert http(phone, "00304F113AF8.cfg")[0] == 404
+    after = leases(server)
+    assert [(x["mac"], x["ip"]) for x in after] == [(PHONE_MAC, first["ip"])]
+    assert after[0]["expires"] >= before[0]["expires"]
+
+    # A broken config: refused, one line per problem, the old one serves on.
+    good = config.read_text()
+    config.write_text(good.replace("lease_time = 600", "lease_tme = 600"))
+    offset = len(server.log())
+    os.kill(proc.pid, signal.SIGHUP)
+    assert "RELOADING=1" in listener.recv(4096).decode()
+    assert "READY=1" in listener.recv(4096).decode()
+    wait_for(lambda: "keeping the config in use" in server.log()[offset:], 20, "the refusal")
+    refused = [line for line in server.log()[offset:].splitlines() if "reload refused" in line]
+    line = good.splitlines().index("lease_time = 600") + 1
+    assert len(refused) == 1, refused
+    assert refused[0].endswith(
+        f"reload refused: {config}:{line}: dhcp.lease_tme: unknown key (did you mean lease_time?)"
+    )
+    assert proc.poll() is None
+    assert sockets(proc.pid) == held
+    assert udhcpc_lease(phone, tmp_path)["opt224"] == b"site-two".hex()
+    assert http(phone, "site.txt") == (200, "from root two\n")
+
+    # A socket-level key: that service alone restarts, the others keep theirs.
+    config.write_text(good.replace("port = 69", "port = 6969"))
+    offset = len(server.log())
+    os.kill(proc.pid, signal.SIGHUP)
+    wait_for(lambda: "reload: done" in server.log()[offset:], 20, "the tftp restart")
+    assert "restarting tftp alone (tftp.port changed)" in server.log()[offset:]
+    assert tftp(phone, tmp_path, "site.txt", port=6969) == "from root two\n"
+    now_held = sockets(proc.pid)
+    assert len(held - now_held) == 1  # the TFTP listener, and only it
+    assert http(phone, "site.txt") == (200, "from root two\n")
+
+    assert server.stop(signal.SIGTERM) == 0
+    log = server.log()
+    assert "Traceback" not in log and "ExceptionGroup" not in log
+    assert "stopped: leases and registry written" in log
+    listener.close()
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_stop_is_exit_0_with_leases_and_registry_written(
+    lab: Lab, tmp_path: Path, sig: signal.Signals
+) -> None:
+    srv, phone, config = site(lab, tmp_path)
+    server = NetbootServer(lab, srv, config).start()
+    ip = udhcpc_lease(phone, tmp_path, configure=True)["ip"]
+    assert http(phone, "site.txt")[0] == 200
+    assert server.stop(sig) == 0
+    log = server.log()
+    assert "Traceback" not in log and "ExceptionGroup" not in log
+    assert "stopped: leases and registry written" in log
+    # Read after the process is gone: what it knew is on disk.
+    assert [(x["mac"], x["ip"]) for x in leases(server)] == [(PHONE_MAC, ip)]
+    phones = json.loads(server.cli("phones", "--json").stdout)
+    assert PHONE_MAC in {p["mac"] for p in phones}
