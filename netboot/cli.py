@@ -47,7 +47,7 @@ def add_config_arg(parser: argparse.ArgumentParser) -> None:
 def cmd_serve(args: argparse.Namespace) -> int:
     from netboot import supervisor
 
-    config = _validated(args.config)
+    config = _validated(args.config, warn=logging.getLogger("netboot").warning)
     if config is None:
         return 1
     try:
@@ -59,16 +59,22 @@ def cmd_serve(args: argparse.Namespace) -> int:
         return 130
 
 
-def _validated(path: str, host: bool = True) -> Config | None:
-    """The one validation of check, serve and reload: errors on stderr (None),
-    warnings after them."""
+def _warning(text: str) -> None:
+    print(f"netboot: warning: {text}", file=sys.stderr)
+
+
+def _validated(
+    path: str, host: bool = True, warn: Callable[[str], None] = _warning
+) -> Config | None:
+    """The one validation of check, serve and reload (netboot.validate): each
+    error on stderr (then None), each warning to `warn`."""
     from netboot.validate import validate
 
     report = validate(path, host=host)
     for error in report.errors:
         print(f"netboot: {error}", file=sys.stderr)
     for warning in report.warnings:
-        print(f"netboot: warning: {warning}", file=sys.stderr)
+        warn(warning)
     return report.config
 
 
