@@ -244,6 +244,7 @@ class Supervisor:
         sd_notify(f"RELOADING=1\nMONOTONIC_USEC={usec}\nSTATUS=reloading")
         old = self.ctx.config
         source = old.source
+        applied = False
         try:
             if source is None:
                 log.error("reload refused: the config was not read from a file")
@@ -265,6 +266,7 @@ class Supervisor:
             for line in decided.describe():
                 log.info("reload: %s", line)
             if not decided.changed:
+                applied = True
                 return True
             self.ctx.config = new
             refresh_resolver(self.ctx)
@@ -281,9 +283,11 @@ class Supervisor:
                 if reconfigure is not None:
                     reconfigure(new)
             log.info("reload: done; serving %s", self.names() or "nothing")
+            applied = True
             return True
         finally:
-            sd_notify(f"READY=1\nSTATUS=serving {self.names()}")
+            note = "" if applied else " (the last reload was refused: see the log)"
+            sd_notify(f"READY=1\nSTATUS=serving {self.names()}{note}")
 
     async def _restart(self, restart: tuple[str, ...], start: tuple[str, ...], old: Config) -> None:
         """Restart and start services under ctx.config; if one cannot start

@@ -10,6 +10,8 @@ import signal
 import socket
 import subprocess
 import sys
+import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -77,6 +79,30 @@ def sockets(pid: int) -> set[str]:
     return out
 
 
+def steady_sockets(pid: int) -> set[str]:
+    """The process's sockets once no short-lived one (an HTTP connection, a TFTP
+    transfer, the sd_notify datagram) comes or goes: the same set on every read
+    for 0.3 s."""
+    last = sockets(pid)
+    since = time.monotonic()
+
+    def settled() -> set[str] | None:
+        nonlocal last, since
+        now = sockets(pid)
+        if now != last:
+            last, since = now, time.monotonic()
+            return None
+        return now if time.monotonic() - since >= 0.3 else None
+
+    return wait_for(settled, 10, "the server's sockets to settle", interval=0.02)
+
+
+def same_sockets(pid: int, held: set[str]) -> None:
+    """The process holds the sockets it held, no more, no fewer."""
+    now = steady_sockets(pid)
+    assert now == held, f"sockets gone: {held - now}, new: {now - held}"
+
+
 def http(phone: Netns, name: str) -> tuple[int, str]:
     proc = phone.run(
         ["curl", "-s", "-o", "-", "-w", "\n%{http_code}", f"http://{SERVER}/{name}"], check=False
@@ -112,14 +138,21 @@ def site(lab: Lab, tmp_path: Path) -> tuple[Netns, Netns, Path]:
     return srv, phone, config
 
 
+@pytest.fixture
+def systemd(tmp_path: Path) -> Iterator[tuple[Path, socket.socket]]:
+    """A NOTIFY_SOCKET to hear what netboot tells systemd."""
+    path = tmp_path / "notify.sock"
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as listener:
+        listener.bind(str(path))
+        listener.settimeout(30)
+        yield path, listener
+
+
 def test_sighup_applies_class_root_and_inventory_and_keeps_the_lease(
-    lab: Lab, tmp_path: Path
+    lab: Lab, tmp_path: Path, systemd: tuple[Path, socket.socket]
 ) -> None:
     srv, phone, config = site(lab, tmp_path)
-    notify = tmp_path / "notify.sock"
-    listener = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-    listener.bind(str(notify))
-    listener.settimeout(30)
+    notify, listener = systemd
     log_path = config.with_suffix(".log")
     with log_path.open("wb") as out:
         proc = lab.spawn(
@@ -142,21 +175,22 @@ def test_sighup_applies_class_root_and_inventory_and_keeps_the_lease(
     assert http(phone, "00304F113AF9.cfg")[0] == 404  # not yet
     before = leases(server)
     assert [(x["mac"], x["ip"]) for x in before] == [(PHONE_MAC, first["ip"])]
-    held = sockets(proc.pid)
+    held = steady_sockets(proc.pid)
 
     write_config(config, root="root2", site="site-two", inventory="two.csv")
     offset = len(server.log())
     os.kill(proc.pid, signal.SIGHUP)
     reloading = listener.recv(4096).decode()
     assert "RELOADING=1" in reloading and "MONOTONIC_USEC=" in reloading
-    assert "READY=1" in listener.recv(4096).decode()
+    ready = listener.recv(4096).decode()
+    assert "READY=1" in ready and "refused" not in ready
     wait_for(lambda: "reload: done" in server.log()[offset:], 20, "the reload")
     said = server.log()[offset:]
     assert "applied in place, sockets and leases kept: dhcp, tftp, http" in said, said
     assert "restarting" not in said
 
     # Same sockets, same lease; the new class option, root and inventory serve.
-    assert sockets(proc.pid) == held
+    same_sockets(proc.pid, held)
     again = udhcpc_lease(phone, tmp_path)
     assert again["ip"] == first["ip"]
     assert again["opt224"] == b"site-two".hex()
@@ -175,7 +209,8 @@ def test_sighup_applies_class_root_and_inventory_and_keeps_the_lease(
     offset = len(server.log())
     os.kill(proc.pid, signal.SIGHUP)
     assert "RELOADING=1" in listener.recv(4096).decode()
-    assert "READY=1" in listener.recv(4096).decode()
+    ready = listener.recv(4096).decode()
+    assert "READY=1" in ready and "the last reload was refused" in ready
     wait_for(lambda: "keeping the config in use" in server.log()[offset:], 20, "the refusal")
     refused = [line for line in server.log()[offset:].splitlines() if "reload refused" in line]
     line = good.splitlines().index("lease_time = 600") + 1
@@ -184,7 +219,7 @@ def test_sighup_applies_class_root_and_inventory_and_keeps_the_lease(
         f"reload refused: {config}:{line}: dhcp.lease_tme: unknown key (did you mean lease_time?)"
     )
     assert proc.poll() is None
-    assert sockets(proc.pid) == held
+    same_sockets(proc.pid, held)
     assert udhcpc_lease(phone, tmp_path)["opt224"] == b"site-two".hex()
     assert http(phone, "site.txt") == (200, "from root two\n")
 
@@ -195,7 +230,7 @@ def test_sighup_applies_class_root_and_inventory_and_keeps_the_lease(
     wait_for(lambda: "reload: done" in server.log()[offset:], 20, "the tftp restart")
     assert "restarting tftp alone (tftp.port changed)" in server.log()[offset:]
     assert tftp(phone, tmp_path, "site.txt", port=6969) == "from root two\n"
-    now_held = sockets(proc.pid)
+    now_held = steady_sockets(proc.pid)
     assert len(held - now_held) == 1  # the TFTP listener, and only it
     assert http(phone, "site.txt") == (200, "from root two\n")
 
@@ -203,7 +238,6 @@ def test_sighup_applies_class_root_and_inventory_and_keeps_the_lease(
     log = server.log()
     assert "Traceback" not in log and "ExceptionGroup" not in log
     assert "stopped: leases and registry written" in log
-    listener.close()
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
