@@ -256,3 +256,56 @@ def test_stop_is_exit_0_with_leases_and_registry_written(
     assert [(x["mac"], x["ip"]) for x in leases(server)] == [(PHONE_MAC, ip)]
     phones = json.loads(server.cli("phones", "--json").stdout)
     assert PHONE_MAC in {p["mac"] for p in phones}
+
+
+def test_sighup_gives_pnp_phones_a_new_rule_on_the_same_socket(lab: Lab, tmp_path: Path) -> None:
+    """A PnP rule added by a reload answers the next SUBSCRIBE (real sipp phone);
+    the multicast socket is the one it was."""
+    from tests.test_pnp_netns import (
+        ANSWER_NOTIFY,
+        PLANET,
+        RECV_NOTIFY,
+        RECV_OK,
+        SERVER_IP,
+        SUBSCRIBE,
+        URL,
+        PnpSite,
+        explain,
+        received,
+        scenario,
+    )
+
+    pnp = PnpSite(lab, tmp_path)
+    assert pnp.server.proc is not None
+    pid = pnp.server.proc.pid
+    xml = scenario(
+        SUBSCRIBE.format(via_extra="", **PLANET),
+        RECV_OK,
+        RECV_NOTIFY,
+        ANSWER_NOTIFY.format(server=SERVER_IP),
+    )
+    proc, log = pnp.sipp("before", xml)
+    assert proc.returncode == 0, explain(proc, pnp)
+    assert received(log)[-1].body == URL.encode()
+    held = steady_sockets(pid)
+
+    planet_url = f"http://{SERVER_IP}/planet/$mac.cfg"
+    text = pnp.config.read_text()
+    pnp.config.write_text(
+        text.replace(
+            "[[pnp.rule]]",
+            f'[[pnp.rule]]\nvendor = "PLANET"\nurl = "{planet_url}"\n[[pnp.rule]]',
+            1,
+        )
+    )
+    offset = len(pnp.server.log())
+    os.kill(pid, signal.SIGHUP)
+    wait_for(lambda: "reload: done" in pnp.server.log()[offset:], 20, "the reload")
+    said = pnp.server.log()[offset:]
+    assert "changed: pnp.rules" in said and "sockets and leases kept: pnp" in said, said
+    same_sockets(pid, held)
+
+    proc, log = pnp.sipp("after", xml)
+    assert proc.returncode == 0, explain(proc, pnp)
+    assert received(log)[-1].body == planet_url.encode()
+    assert pnp.server.stop() == 0
