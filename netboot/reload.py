@@ -81,7 +81,7 @@ class Plan:
         if self.stop:
             lines.append(f"stopping {', '.join(self.stop)} (disabled)")
         if self.update:
-            lines.append(f"applied in place, sockets and leases kept: {', '.join(self.update)}")
+            lines.append(f"applying in place, sockets and leases kept: {', '.join(self.update)}")
         return lines
 
 

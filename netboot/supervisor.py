@@ -270,10 +270,9 @@ class Supervisor:
                 return True
             self.ctx.config = new
             refresh_resolver(self.ctx)
-            try:
-                await self._restart(decided.restart, decided.start, old)
-            except OSError as exc:
-                log.error("reload refused: %s; the old config serves on", exc)
+            failed = await self._restart(decided.restart, decided.start, old)
+            if failed is not None:
+                log.error("reload refused: %s; the old config serves on", failed)
                 return False
             for name in self._ordered(decided.stop):
                 await self.halt(name)
@@ -289,9 +288,12 @@ class Supervisor:
             note = "" if applied else " (the last reload was refused: see the log)"
             sd_notify(f"READY=1\nSTATUS=serving {self.names()}{note}")
 
-    async def _restart(self, restart: tuple[str, ...], start: tuple[str, ...], old: Config) -> None:
-        """Restart and start services under ctx.config; if one cannot start
-        (a port taken), put back the old config and what ran under it, and raise."""
+    async def _restart(
+        self, restart: tuple[str, ...], start: tuple[str, ...], old: Config
+    ) -> str | None:
+        """Restart and start services under ctx.config. If one cannot start (a
+        port taken), put back the old config and what ran under it, and say why
+        (an old service that cannot come back raises: systemd restarts us)."""
         from netboot.provisioning.files import refresh_resolver
 
         done: list[str] = []
@@ -301,15 +303,16 @@ class Supervisor:
                     await self.halt(name)
                 await self.launch(name)
                 done.append(name)
-            except OSError:
+            except OSError as exc:
                 self.ctx.config = old
                 refresh_resolver(self.ctx)
                 for back in [*done, name]:
                     if back in self.running:
                         await self.halt(back)
                     if back in restart:
-                        await self.launch(back)  # raises on failure: systemd restarts us
-                raise
+                        await self.launch(back)
+                return exc.strerror if exc.errno is not None and exc.strerror else str(exc)
+        return None
 
 
 class _Stop(Exception):

@@ -186,7 +186,7 @@ def test_sighup_applies_class_root_and_inventory_and_keeps_the_lease(
     assert "READY=1" in ready and "refused" not in ready
     wait_for(lambda: "reload: done" in server.log()[offset:], 20, "the reload")
     said = server.log()[offset:]
-    assert "applied in place, sockets and leases kept: dhcp, tftp, http" in said, said
+    assert "applying in place, sockets and leases kept: dhcp, tftp, http" in said, said
     assert "restarting" not in said
 
     # Same sockets, same lease; the new class option, root and inventory serve.
@@ -309,3 +309,39 @@ def test_sighup_gives_pnp_phones_a_new_rule_on_the_same_socket(lab: Lab, tmp_pat
     assert proc.returncode == 0, explain(proc, pnp)
     assert received(log)[-1].body == planet_url.encode()
     assert pnp.server.stop() == 0
+
+
+def test_a_restart_that_cannot_bind_puts_the_old_config_back(lab: Lab, tmp_path: Path) -> None:
+    """The new TFTP port is taken: the reload is refused as a whole (the class
+    option changed in the same file does not apply) and TFTP serves on port 69."""
+    srv, phone, config = site(lab, tmp_path)
+    holder = lab.spawn(
+        srv,
+        [
+            sys.executable,
+            "-c",
+            "import socket, time\n"
+            "s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n"
+            "s.bind(('0.0.0.0', 6969))\n"
+            "time.sleep(120)\n",
+        ],
+    )
+    wait_for(lambda: ":6969 " in srv.run(["ss", "-uln"]).stdout, 10, "port 6969 to be taken")
+    server = NetbootServer(lab, srv, config).start()
+    assert server.proc is not None
+    assert udhcpc_lease(phone, tmp_path, configure=True)["opt224"] == b"site-one".hex()
+
+    write_config(config, site="site-two", tftp_port=6969)
+    offset = len(server.log())
+    os.kill(server.proc.pid, signal.SIGHUP)
+    wait_for(lambda: "the old config serves on" in server.log()[offset:], 20, "the refusal")
+    said = server.log()[offset:]
+    assert "restarting tftp alone (tftp.port changed)" in said
+    assert "reload refused: tftp: cannot bind UDP 0.0.0.0:6969" in said, said
+    assert "root1 on UDP port 69\n" in said  # TFTP back on its old port, old root
+
+    assert tftp(phone, tmp_path, "site.txt") == "from root one\n"
+    assert udhcpc_lease(phone, tmp_path)["opt224"] == b"site-one".hex()
+    assert http(phone, "site.txt") == (200, "from root one\n")
+    assert server.stop() == 0
+    holder.kill()

@@ -262,6 +262,11 @@ class _ThreadedTransfer:
 class _Listener(asyncio.DatagramProtocol):
     def __init__(self, server: TftpService) -> None:
         self.server = server
+        self.closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self.closed.done():
+            self.closed.set_result(None)
 
     def datagram_received(self, data: bytes, addr: tuple[str | Any, int]) -> None:
         self.server.request_received(data, (str(addr[0]), int(addr[1])))
@@ -316,6 +321,11 @@ class TftpService:
     async def stop(self) -> None:
         if self.listener is not None:
             self.listener.close()
+            # The socket closes on the loop's next turn: wait, so the port is
+            # free when stop returns (a reload may bind it again at once).
+            protocol = self.listener.get_protocol()
+            if isinstance(protocol, _Listener):
+                await protocol.closed
         for task in list(self.pending):
             task.cancel()
         for transfer in list(self.transfers.values()):
