@@ -33,6 +33,7 @@ class Problem:
     message: str
     root: bool = False
     absent: bool = False  # about a key that is missing ("is required")
+    also: tuple[str, ...] = ()  # other keys whose absence this is about
 
     def __str__(self) -> str:
         return f"{self.key}: {self.message}" if self.key else self.message
@@ -272,8 +273,17 @@ class _Table:
     def key(self, name: str) -> str:
         return f"{self.path}.{name}" if self.path else name
 
-    def problem(self, name: str, message: str, root: bool = False, absent: bool = False) -> None:
-        self.problems.append(Problem(self.key(name), message, root, absent))
+    def problem(
+        self,
+        name: str,
+        message: str,
+        root: bool = False,
+        absent: bool = False,
+        also: tuple[str, ...] = (),
+    ) -> None:
+        """`absent`: the problem is that `name` (or one of `also`) is missing."""
+        also_keys = tuple(self.key(a) for a in also)
+        self.problems.append(Problem(self.key(name), message, root, absent, also_keys))
 
     def has(self, name: str) -> bool:
         return name in self.raw
@@ -435,7 +445,9 @@ class _Table:
             self.problems[:] = [
                 p
                 for p in self.problems
-                if not ((p.key == gone or _under(p.key, gone)) and (whole or p.absent))
+                if not (
+                    (p.key == gone or _under(p.key, gone) or gone in p.also) and (whole or p.absent)
+                )
             ]
             self.problem(name, f"unknown key (did you mean {meant}?)")
 
@@ -505,7 +517,7 @@ def _scope(table: _Table, interface_default: str | None, lease_default: int) -> 
     reported when missing), None for a [[dhcp.scope]], which must name one."""
     interface = table.string("interface", interface_default or "")
     if not interface and interface_default is None:
-        table.problem("interface", "is required for a [[dhcp.scope]]")
+        table.problem("interface", "is required for a [[dhcp.scope]]", absent=True)
     subnet = table.required("subnet", table.network)
     pool = _pool(table, subnet)
     address = table.ipv4("address")
@@ -600,7 +612,12 @@ def _read_dhcp(t: _Table, appliance: ApplianceConfig | None) -> DhcpConfig:
         subopts_raw = _dhcp_options(sub, "vendor_suboptions")
         subopts = {code: str(v) for code, v in subopts_raw.items()}
         if vendor is None and prefix is None:
-            sub.problem("vendor", "a class needs vendor or mac_prefix to match on")
+            sub.problem(
+                "vendor",
+                "a class needs vendor or mac_prefix to match on",
+                absent=True,
+                also=("mac_prefix",),
+            )
         sub.done()
         classes.append(DhcpClass(name, vendor, prefix, url, url_options, options, subopts))
 
@@ -792,9 +809,14 @@ def parse_config(raw: dict[str, Any], source: Path | None = None) -> Config:
         h.problem(
             "password" if http.username else "username",
             "set both username and password, or neither",
+            absent=True,
         )
     if (http.tls_cert is None) != (http.tls_key is None):
-        h.problem("tls_key", "set both tls_cert and tls_key, or neither (one is generated)")
+        h.problem(
+            "tls_key" if http.tls_cert else "tls_cert",
+            "set both tls_cert and tls_key, or neither (one is generated)",
+            absent=True,
+        )
     h.done()
 
     f = _Table(top._get("ftp", (dict,), "a table"), "ftp", problems)

@@ -189,24 +189,40 @@ def test_unwritable_state_dir_for_an_unprivileged_user() -> None:
 
 
 @pytest.mark.parametrize(
-    ("change", "meant"),
+    ("change", "typo", "meant"),
     [
-        (('interface = "lo"', 'intreface = "lo"'), "interface"),  # would also be "required"
-        (("pool =", "pol ="), "pool"),  # would also be "pool is required"
-        (('vendor = "PLANET"', 'vendr = "PLANET"'), "vendor"),  # would also be "needs vendor"
-        (("[lldp]", "[lldq]"), "lldp"),
-        (("[dhcp]\n", "[dhpc]\n"), "dhcp"),  # [dhcp] then holds only the class: no subnet
+        # Each misspelling would also have caused another error, not reported:
+        (('interface = "lo"', 'intreface = "lo"'), "intreface", "interface"),  # required
+        (("pool =", "pol ="), "pol", "pool"),  # pool required with subnet
+        (('vendor = "PLANET"', 'vendr = "PLANET"'), "vendr", "vendor"),  # class matches nothing
+        (('vendor = "PLANET"', 'mac_prefx = "00:30:4f"'), "mac_prefx", "mac_prefix"),
+        (("[lldp]", "[lldq]"), "lldq", "lldp"),  # [lldp]'s defaults
+        (("[dhcp]\n", "[dhpc]\n"), "dhpc", "dhcp"),  # [dhcp] then holds only the class
+        (("[lldp]", '[http]\nusername = "u"\npasswrd = "p"\n[lldp]'), "passwrd", "password"),
+        (
+            (
+                "[lldp]",
+                '[[dhcp.scope]]\ninterfce = "lo"\nsubnet = "10.9.0.0/24"\n'
+                'pool = "10.9.0.10-10.9.0.20"\n[lldp]',
+            ),
+            "interfce",
+            "interface",
+        ),
     ],
 )
 def test_a_typo_is_exactly_one_error_with_did_you_mean(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], change: tuple[str, str], meant: str
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    change: tuple[str, str],
+    typo: str,
+    meant: str,
 ) -> None:
     path = write(tmp_path, BASE.replace(*change))
     code, errors = check(path, capsys)
     assert code == 1
     assert len(errors) == 1, errors
-    typo = change[1].strip("[]\n").split(" ")[0]
-    assert f":{line_number(path, change[1].strip())}: " in errors[0]
+    spelled = next(line for line in path.read_text().splitlines() if typo in line)
+    assert f":{line_number(path, spelled)}: " in errors[0]
     assert errors[0].endswith(f"{typo}: unknown key (did you mean {meant}?)"), errors[0]
 
 
