@@ -107,6 +107,13 @@ _KEY = re.compile(
     r"""\s*((?:[A-Za-z0-9_-]+|"[^"]*"|'[^']*')(?:\s*\.\s*(?:[A-Za-z0-9_-]+|"[^"]*"|'[^']*'))*)\s*="""
 )
 _PART = re.compile(r"""[A-Za-z0-9_-]+|"[^"]*"|'[^']*'""")
+_STRINGS_AND_COMMENT = re.compile(r""""(?:\\.|[^"\\])*"|'[^']*'|#.*""")
+
+
+def _depth(text: str) -> int:
+    """How many more brackets `text` opens than it closes (strings and comment aside)."""
+    bare = _STRINGS_AND_COMMENT.sub("", text)
+    return bare.count("[") + bare.count("{") - bare.count("]") - bare.count("}")
 
 
 def _parts(dotted: str) -> list[str]:
@@ -120,6 +127,7 @@ def key_lines(text: str) -> dict[str, int]:
     counts: dict[str, int] = {}  # array-of-tables path -> last index
     table = ""
     closing: str | None = None  # inside a multi-line string ending with this
+    depth = 0  # inside a multi-line array this many brackets deep
 
     def resolve(parts: list[str]) -> str:
         path = ""
@@ -133,6 +141,9 @@ def key_lines(text: str) -> dict[str, int]:
         if closing is not None:
             if closing in line:
                 closing = None
+            continue
+        if depth > 0:
+            depth += _depth(line)
             continue
         stripped = line.strip()
         if not stripped or stripped.startswith("#"):
@@ -159,6 +170,8 @@ def key_lines(text: str) -> dict[str, int]:
         for quote in ('"""', "'''"):
             if value.startswith(quote) and value.count(quote) == 1:
                 closing = quote
+        if value.startswith("["):
+            depth = _depth(value)
     return lines
 
 
