@@ -345,3 +345,45 @@ def test_a_restart_that_cannot_bind_puts_the_old_config_back(lab: Lab, tmp_path:
     assert http(phone, "site.txt") == (200, "from root one\n")
     assert server.stop() == 0
     holder.kill()
+
+
+def test_sighup_sends_the_new_lldp_policy_at_once(lab: Lab) -> None:
+    """lldpd (the phone's side) hears the new voice VLAN right after the reload,
+    not after the 30 s interval, from the same socket."""
+    import shutil
+    import tempfile
+
+    from tests.test_lldp_netns import Lldpd, segment
+    from tests.test_lldp_netns import write_config as lldp_config
+
+    def voice_vid(lldpd: Lldpd) -> str | None:
+        neighbor = lldpd.neighbor()
+        if neighbor is None:
+            return None
+        policies = {p["apptype"]: p for p in neighbor["lldp-med"]["policy"]}
+        vid: str = policies["Voice"]["vlan"]["vid"]
+        return vid
+
+    # lldpd drops privileges: its socket directory must be open to its user.
+    workdir = Path(tempfile.mkdtemp(prefix="netboot-lldp-"))
+    try:
+        workdir.chmod(0o755)
+        appliance, phone = segment(lab)
+        lldpd = Lldpd(lab, phone, workdir)
+        config = lldp_config(workdir)
+        server = NetbootServer(lab, appliance, config).start()
+        assert server.proc is not None
+        assert wait_for(lambda: voice_vid(lldpd), 15, "lldpd to hear the policy") == "100"
+        held = steady_sockets(server.proc.pid)
+
+        config.write_text(config.read_text().replace("voice_vlan = 100", "voice_vlan = 200"))
+        offset = len(server.log())
+        os.kill(server.proc.pid, signal.SIGHUP)
+        wait_for(lambda: "reload: done" in server.log()[offset:], 20, "the reload")
+        # Well inside the 30 s interval: the change went out at once.
+        wait_for(lambda: voice_vid(lldpd) == "200", 5, "lldpd to hear VLAN 200")
+        same_sockets(server.proc.pid, held)
+        assert "changed: lldp.voice_vlan" in server.log()[offset:]
+        assert server.stop() == 0
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
