@@ -7,6 +7,10 @@ provisioning root and URL, phones and inventory, LLDP policy, rate limits) is
 applied in place by the running service's `reconfigure()`, so its sockets, the
 DHCP leases and the transfers in flight stay as they are.
 
+With no key changed, a reload still hands every service the config again: the
+inventory and the templates are read afresh (an operator's `systemctl reload`
+after editing them must take effect).
+
 `appliance.state_dir` holds the open lease store and registry: a reload cannot
 move them, so a changed state_dir refuses the reload (restart netboot instead).
 """
@@ -71,9 +75,10 @@ class Plan:
         """The log lines that say what the reload does."""
         if self.refused:
             return [self.refused]
-        if not self.changed:
-            return ["nothing changed"]
-        lines = [f"changed: {', '.join(self.changed)}"]
+        if self.changed:
+            lines = [f"changed: {', '.join(self.changed)}"]
+        else:
+            lines = ["the config is unchanged: the inventory and templates are read again"]
         for name in self.restart:
             lines.append(f"restarting {name} alone ({SOCKET_WORDS[name]} changed)")
         if self.start:
@@ -121,6 +126,6 @@ def plan(old: Config, new: Config, running: tuple[str, ...]) -> Plan:
             stop.append(name)
         elif socket_keys(old) != socket_keys(new):
             restart.append(name)
-        elif changed:
-            update.append(name)
+        else:
+            update.append(name)  # a reload re-reads the inventory even when nothing changed
     return Plan(changed, tuple(start), tuple(stop), tuple(restart), tuple(update))

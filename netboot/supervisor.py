@@ -265,9 +265,6 @@ class Supervisor:
                 return False
             for line in decided.describe():
                 log.info("reload: %s", line)
-            if not decided.changed:
-                applied = True
-                return True
             self.ctx.config = new
             refresh_resolver(self.ctx)
             failed = await self._restart(decided.restart, decided.start, old)

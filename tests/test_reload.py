@@ -101,11 +101,12 @@ def test_plan(
     assert set(decided.update) == set(ALL) - set(restart) - set(stop)
 
 
-def test_nothing_changed_touches_nothing() -> None:
+def test_nothing_changed_restarts_nothing_and_rereads_in_place() -> None:
     decided = plan(config(), config(), ALL)
     assert decided.changed == ()
-    assert (decided.restart, decided.start, decided.stop, decided.update) == ((), (), (), ())
-    assert decided.describe() == ["nothing changed"]
+    assert (decided.restart, decided.start, decided.stop) == ((), (), ())
+    assert set(decided.update) == set(ALL)
+    assert decided.describe()[0].startswith("the config is unchanged")
 
 
 def test_state_dir_change_is_refused() -> None:

@@ -387,3 +387,28 @@ def test_sighup_sends_the_new_lldp_policy_at_once(lab: Lab) -> None:
         assert server.stop() == 0
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+def test_sighup_rereads_an_inventory_edited_in_place(lab: Lab, tmp_path: Path) -> None:
+    """The config is unchanged, the inventory was edited keeping its size and
+    mtime (rsync -t, a restored backup): the file watch misses it, a reload
+    does not."""
+    srv, phone, config = site(lab, tmp_path)
+    server = NetbootServer(lab, srv, config).start()
+    assert server.proc is not None
+    udhcpc_lease(phone, tmp_path, configure=True)
+    assert http(phone, "00304F113AF8.cfg")[0] == 200
+    inventory = tmp_path / "one.csv"
+    stat = inventory.stat()
+    inventory.write_text(inventory.read_text().replace("3a:f8", "3a:f9"))
+    os.utime(inventory, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert inventory.stat().st_size == stat.st_size
+    assert http(phone, "00304F113AF9.cfg")[0] == 404  # not seen without a reload
+
+    offset = len(server.log())
+    os.kill(server.proc.pid, signal.SIGHUP)
+    wait_for(lambda: "reload: done" in server.log()[offset:], 20, "the reload")
+    assert "the config is unchanged" in server.log()[offset:]
+    assert http(phone, "00304F113AF9.cfg")[0] == 200
+    assert http(phone, "00304F113AF8.cfg")[0] == 404
+    assert server.stop() == 0
