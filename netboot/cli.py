@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from netboot import __version__
-from netboot.config import Config, ConfigError, load_config, site_warnings
+from netboot.config import Config, ConfigError, load_config
 
 DEFAULT_CONFIG = "/etc/netboot/config.toml"
 
@@ -47,9 +47,9 @@ def add_config_arg(parser: argparse.ArgumentParser) -> None:
 def cmd_serve(args: argparse.Namespace) -> int:
     from netboot import supervisor
 
-    config = _load(args.config)
-    for warning in site_warnings(config):
-        logging.getLogger("netboot").warning("%s", warning)
+    config = _validated(args.config, warn=logging.getLogger("netboot").warning)
+    if config is None:
+        return 1
     try:
         return asyncio.run(supervisor.run(config))
     except OSError as exc:
@@ -59,16 +59,28 @@ def cmd_serve(args: argparse.Namespace) -> int:
         return 130
 
 
+def _warning(text: str) -> None:
+    print(f"netboot: warning: {text}", file=sys.stderr)
+
+
+def _validated(
+    path: str, host: bool = True, warn: Callable[[str], None] = _warning
+) -> Config | None:
+    """The one validation of check, serve and reload (netboot.validate): each
+    error on stderr (then None), each warning to `warn`."""
+    from netboot.validate import validate
+
+    report = validate(path, host=host)
+    for error in report.errors:
+        print(f"netboot: {error}", file=sys.stderr)
+    for warning in report.warnings:
+        warn(warning)
+    return report.config
+
+
 def cmd_check(args: argparse.Namespace) -> int:
-    config = _load(args.config)
-    problems = [*site_warnings(config), *_extra_checks(config)]
-    for problem in problems:
-        print(f"netboot: warning: {problem}", file=sys.stderr)
-    errors = _extra_checks(config, ERROR_CHECKS)
-    for error in errors:
-        print(f"netboot: error: {error}", file=sys.stderr)
-    if errors:
-        print(f"{config.source}: {len(errors)} error(s)", file=sys.stderr)
+    config = _validated(args.config, host=not args.no_host)
+    if config is None:
         return 1
     enabled = [
         s
@@ -77,31 +89,6 @@ def cmd_check(args: argparse.Namespace) -> int:
     ]
     print(f"{config.source}: OK ({', '.join(enabled) or 'no service'} enabled)")
     return 0
-
-
-# Checks that need more than the config file (inventory rows, templates):
-# "module:function", function(config) -> list of problems.
-EXTRA_CHECKS: list[str] = [
-    "netboot.http.tls:check",
-    "netboot.pnp.transport:check",
-    "netboot.provisioning.inventory:check",
-    "netboot.provisioning.render:check",
-]
-
-
-# Checks whose problems make `check` exit 1 (malformed input files).
-ERROR_CHECKS: list[str] = [
-    "netboot.provisioning.inventory:errors",
-]
-
-
-def _extra_checks(config: Config, checks: list[str] | None = None) -> list[str]:
-    out: list[str] = []
-    for target in EXTRA_CHECKS if checks is None else checks:
-        module, _, attr = target.partition(":")
-        check: Callable[[Config], list[str]] = getattr(importlib.import_module(module), attr)
-        out.extend(check(config))
-    return out
 
 
 def _when(ts: float | None) -> str:
@@ -237,6 +224,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("check", help="validate the config; exit 1 naming each bad key")
     add_config_arg(p)
+    p.add_argument(
+        "--no-host",
+        action="store_true",
+        help="the file only, not this host's interfaces, addresses and files",
+    )
     p.set_defaults(func=cmd_check)
 
     p = sub.add_parser("leases", help="list DHCP leases")

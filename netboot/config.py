@@ -8,6 +8,7 @@ way `kea-dhcp4 -t` does.
 
 from __future__ import annotations
 
+import difflib
 import tomllib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -23,12 +24,40 @@ T = TypeVar("T")
 URL_OPTION_CODES = frozenset({66, 43, 150, 160, *range(128, 255)})
 
 
-class ConfigError(Exception):
-    """One or more problems in a config file; `problems` lists each one."""
+@dataclass(frozen=True)
+class Problem:
+    """One mistake: the dotted key it is about (`dhcp.class[1].vendor`, "" for
+    the file as a whole) and what was expected. `root`: the key's value has the
+    wrong type, so nothing below it is reported (no cascades)."""
 
-    def __init__(self, problems: list[str]) -> None:
-        self.problems = problems
-        super().__init__("; ".join(problems))
+    key: str
+    message: str
+    root: bool = False
+    absent: bool = False  # about a key that is missing ("is required")
+    also: tuple[str, ...] = ()  # other keys whose absence this is about
+
+    def __str__(self) -> str:
+        return f"{self.key}: {self.message}" if self.key else self.message
+
+
+class ConfigError(Exception):
+    """One or more problems in a config file; `problems` lists each one as
+    text, `entries` as Problem (key and message apart)."""
+
+    def __init__(self, problems: list[str] | list[Problem]) -> None:
+        self.entries = [p if isinstance(p, Problem) else Problem("", p) for p in problems]
+        self.problems = [str(p) for p in self.entries]
+        super().__init__("; ".join(self.problems))
+
+
+def _under(key: str, root: str) -> bool:
+    return key.startswith((root + ".", root + "["))
+
+
+def _without_cascades(problems: list[Problem]) -> list[Problem]:
+    """Drop problems about keys below a table whose own value was wrong."""
+    roots = [p.key for p in problems if p.root]
+    return [p for p in problems if not any(_under(p.key, r) for r in roots)]
 
 
 # ---------------------------------------------------------------- sections
@@ -246,13 +275,13 @@ class _Table:
     key's dotted path and fall back to the default, and `done()` that reports
     keys nobody asked for."""
 
-    def __init__(self, raw: object, path: str, problems: list[str]) -> None:
+    def __init__(self, raw: object, path: str, problems: list[Problem]) -> None:
         self.path = path
         self.problems = problems
         if raw is None:
             raw = {}
         if not isinstance(raw, dict):
-            problems.append(f"{path}: must be a table")
+            problems.append(Problem(path, "must be a table", root=True))
             raw = {}
         self.raw: dict[str, Any] = raw
         self.seen: set[str] = set()
@@ -260,8 +289,17 @@ class _Table:
     def key(self, name: str) -> str:
         return f"{self.path}.{name}" if self.path else name
 
-    def problem(self, name: str, message: str) -> None:
-        self.problems.append(f"{self.key(name)}: {message}")
+    def problem(
+        self,
+        name: str,
+        message: str,
+        root: bool = False,
+        absent: bool = False,
+        also: tuple[str, ...] = (),
+    ) -> None:
+        """`absent`: the problem is that `name` (or one of `also`) is missing."""
+        also_keys = tuple(self.key(a) for a in also)
+        self.problems.append(Problem(self.key(name), message, root, absent, also_keys))
 
     def has(self, name: str) -> bool:
         return name in self.raw
@@ -271,18 +309,15 @@ class _Table:
         if name not in self.raw:
             return None
         value = self.raw[name]
-        if isinstance(value, bool) and bool not in kinds:
-            self.problem(name, f"must be {what}, got {value!r}")
-            return None
-        if not isinstance(value, kinds):
-            self.problem(name, f"must be {what}, got {value!r}")
+        if (isinstance(value, bool) and bool not in kinds) or not isinstance(value, kinds):
+            self.problem(name, f"must be {what}, got {_shown(value)}", root=True)
             return None
         return value
 
     def required(self, name: str, getter: Callable[..., T | None], *args: Any) -> T | None:
         if name not in self.raw:
             self.seen.add(name)
-            self.problem(name, "is required")
+            self.problem(name, "is required", absent=True)
             return None
         return getter(name, *args)
 
@@ -419,9 +454,37 @@ class _Table:
             yield _Table(item, f"{self.key(name)}[{index}]", self.problems)
 
     def done(self) -> None:
+        """Report keys nobody asked for. A near miss of a known key names it, and
+        what its absence caused (`is required`, a default table's problems) is
+        not reported again: one mistake, one error."""
+        known = sorted(self.seen)
         for name in self.raw:
-            if name not in self.seen:
+            if name in self.seen:
+                continue
+            close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+            if not close:
                 self.problem(name, "unknown key")
+                continue
+            # What the misspelt key's absence caused: every problem of a table
+            # that is not there (its defaults), the missing keys of one that is.
+            meant = close[0]
+            gone, whole = self.key(meant), meant not in self.raw
+            self.problems[:] = [
+                p
+                for p in self.problems
+                if not (
+                    (p.key == gone or _under(p.key, gone) or gone in p.also) and (whole or p.absent)
+                )
+            ]
+            self.problem(name, f"unknown key (did you mean {meant}?)")
+
+
+def _shown(value: object) -> str:
+    """A value in an error message: a table or long list shortened to its kind."""
+    if isinstance(value, dict):
+        return "a table"
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def _dhcp_options(table: _Table, name: str) -> dict[int, OptionValue]:
@@ -477,9 +540,11 @@ def _pool(table: _Table, subnet: IPv4Network | None) -> tuple[IPv4Address, IPv4A
 
 
 def _scope(table: _Table, interface_default: str | None, lease_default: int) -> DhcpScope | None:
+    """`interface_default`: appliance.interface for the [dhcp] scope (already
+    reported when missing), None for a [[dhcp.scope]], which must name one."""
     interface = table.string("interface", interface_default or "")
-    if not interface:
-        table.problem("interface", "is required for a [[dhcp.scope]]")
+    if not interface and interface_default is None:
+        table.problem("interface", "is required for a [[dhcp.scope]]", absent=True)
     subnet = table.required("subnet", table.network)
     pool = _pool(table, subnet)
     address = table.ipv4("address")
@@ -517,9 +582,12 @@ def _read_dhcp(t: _Table, appliance: ApplianceConfig | None) -> DhcpConfig:
     enabled = t.boolean("enabled", True)
     lease_time = t.integer("lease_time", 3600, 60, 365 * 86400)
     scopes: list[DhcpScope] = []
+    scopes_given = any(t.has(k) for k in ("subnet", "pool", "scope"))
+    scope_failed = False
     if any(t.has(k) for k in ("subnet", "pool")):
         default_if = appliance.interface if appliance else None
         scope = _scope(t, default_if, lease_time)
+        scope_failed = scope is None
         if scope is not None:
             if (
                 scope.address is None
@@ -538,6 +606,8 @@ def _read_dhcp(t: _Table, appliance: ApplianceConfig | None) -> DhcpConfig:
         sub.done()
         if scope is not None:
             scopes.append(scope)
+        else:
+            scope_failed = True
     seen_if: set[str] = set()
     for index, scope in enumerate(scopes):
         if scope.interface in seen_if:
@@ -550,9 +620,12 @@ def _read_dhcp(t: _Table, appliance: ApplianceConfig | None) -> DhcpConfig:
                     "scope",
                     f"subnets {a.subnet} ({a.interface}) and {b.subnet} ({b.interface}) overlap",
                 )
-    if enabled and not scopes:
-        t.problems.append(
-            "dhcp: enabled but no subnet/pool given (set dhcp.subnet and dhcp.pool, or enabled = false)"
+    if enabled and not scopes_given:
+        t.problem(
+            "subnet",
+            "is required when dhcp is enabled (set dhcp.subnet and dhcp.pool, "
+            "or add a [[dhcp.scope]], or set dhcp.enabled = false)",
+            absent=True,
         )
 
     classes: list[DhcpClass] = []
@@ -566,7 +639,12 @@ def _read_dhcp(t: _Table, appliance: ApplianceConfig | None) -> DhcpConfig:
         subopts_raw = _dhcp_options(sub, "vendor_suboptions")
         subopts = {code: str(v) for code, v in subopts_raw.items()}
         if vendor is None and prefix is None:
-            sub.problem("vendor", "a class needs vendor or mac_prefix to match on")
+            sub.problem(
+                "vendor",
+                "a class needs vendor or mac_prefix to match on",
+                absent=True,
+                also=("mac_prefix",),
+            )
         sub.done()
         classes.append(DhcpClass(name, vendor, prefix, url, url_options, options, subopts))
 
@@ -592,7 +670,7 @@ def _read_dhcp(t: _Table, appliance: ApplianceConfig | None) -> DhcpConfig:
         if ip in seen_ip:
             sub.problem("ip", f"{ip} is reserved twice (also dhcp.host[{seen_ip[ip]}])")
             continue
-        if scopes and not any(ip in s.subnet for s in scopes):
+        if scopes and not scope_failed and not any(ip in s.subnet for s in scopes):
             sub.problem("ip", f"{ip} is in no served subnet")
             continue
         seen_mac[mac] = index
@@ -705,7 +783,7 @@ def _read_phones(t: _Table) -> PhonesConfig:
 
 def parse_config(raw: dict[str, Any], source: Path | None = None) -> Config:
     """Build a Config from parsed TOML, or raise ConfigError naming every problem."""
-    problems: list[str] = []
+    problems: list[Problem] = []
     top = _Table(raw, "", problems)
 
     a = _Table(top._get("appliance", (dict,), "a table"), "appliance", problems)
@@ -738,7 +816,10 @@ def parse_config(raw: dict[str, Any], source: Path | None = None) -> Config:
     p.done()
     if provisioning.url and "://" not in provisioning.url:
         problems.append(
-            f"provisioning.url: must be a URL like http://host/$mac.cfg, got {provisioning.url!r}"
+            Problem(
+                "provisioning.url",
+                f"must be a URL like http://host/$mac.cfg, got {provisioning.url!r}",
+            )
         )
 
     dhcp = _read_dhcp(_Table(top._get("dhcp", (dict,), "a table"), "dhcp", problems), appliance)
@@ -768,9 +849,14 @@ def parse_config(raw: dict[str, Any], source: Path | None = None) -> Config:
         h.problem(
             "password" if http.username else "username",
             "set both username and password, or neither",
+            absent=True,
         )
     if (http.tls_cert is None) != (http.tls_key is None):
-        h.problem("tls_key", "set both tls_cert and tls_key, or neither (one is generated)")
+        h.problem(
+            "tls_key" if http.tls_cert else "tls_cert",
+            "set both tls_cert and tls_key, or neither (one is generated)",
+            absent=True,
+        )
     h.done()
 
     f = _Table(top._get("ftp", (dict,), "a table"), "ftp", problems)
@@ -800,31 +886,37 @@ def parse_config(raw: dict[str, Any], source: Path | None = None) -> Config:
     top.done()
 
     if http.enabled and http.https_port and http.https_port == http.port:
-        problems.append("http.https_port: must differ from http.port")
+        problems.append(Problem("http.https_port", "must differ from http.port"))
 
     if problems:
-        raise ConfigError(problems)
+        raise ConfigError(_without_cascades(problems))
     return Config(
         appliance, provisioning, dhcp, pnp, tftp, http, ftp, lldp, stun, phones, source, registry
     )
 
 
-def load_config(path: Path | str) -> Config:
-    """Read and validate a config file; ConfigError names each problem."""
-    path = Path(path)
+def read_config_text(path: Path) -> str:
+    """The config file's text; ConfigError (file:line:column for a byte that
+    is not UTF-8) when it cannot be had."""
     try:
         data = path.read_bytes()
     except OSError as exc:
-        raise ConfigError([f"{path}: cannot read: {exc.strerror}"]) from None
+        raise ConfigError([Problem("", f"{path}: cannot read: {exc.strerror}")]) from None
     try:
-        text = data.decode("utf-8")
+        return data.decode("utf-8")
     except UnicodeDecodeError as exc:
         line = data.count(b"\n", 0, exc.start) + 1
         start = data.rfind(b"\n", 0, exc.start) + 1
         column = len(data[start : exc.start].decode("utf-8", "replace")) + 1
-        raise ConfigError(
-            [f"{path}:{line}:{column}: not UTF-8 (byte 0x{data[exc.start]:02X}): save it as UTF-8"]
-        ) from None
+        byte = data[exc.start]
+        problem = f"{path}:{line}:{column}: not UTF-8 (byte 0x{byte:02X}): save it as UTF-8"
+        raise ConfigError([Problem("", problem)]) from None
+
+
+def load_config(path: Path | str) -> Config:
+    """Read and validate a config file; ConfigError names each problem."""
+    path = Path(path)
+    text = read_config_text(path)
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -883,6 +975,7 @@ __all__ = [
     "PhonesConfig",
     "PnpConfig",
     "PnpRule",
+    "Problem",
     "ProvisioningConfig",
     "StunConfig",
     "TftpConfig",

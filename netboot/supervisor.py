@@ -4,6 +4,13 @@ Order: every service binds its sockets (`start`), then systemd is told READY=1,
 then every service's `serve` runs in one TaskGroup beside the registry flusher
 until SIGTERM/SIGINT. A service that raises anything ends the group: the
 process exits non-zero and systemd restarts it (a bug must not be hidden).
+
+SIGHUP reloads: the config file is validated as `netboot check` does; a bad
+one is refused (one log line per problem) and the old config serves on. A
+good one is applied as `netboot.reload.plan` decides: a service whose sockets
+depend on a changed key is restarted alone, the others are reconfigured in
+place; the lease store and the registry stay open throughout. systemd hears
+RELOADING=1 before and READY=1 after (sd_notify(3), `ExecReload=`).
 """
 
 from __future__ import annotations
@@ -74,14 +81,19 @@ def _enabled(config: Config, section: str) -> bool:
     return bool(getattr(getattr(config, section), "enabled", False))
 
 
+def _factory(section: str) -> Callable[[Context], Service]:
+    target = dict(SERVICES)[section]
+    module_name, _, attr = target.partition(":")
+    factory: Callable[[Context], Service] = getattr(importlib.import_module(module_name), attr)
+    return factory
+
+
 def build_services(ctx: Context) -> list[Service]:
     services: list[Service] = []
-    for section, target in SERVICES:
+    for section, _ in SERVICES:
         if not _enabled(ctx.config, section):
             continue
-        module_name, _, attr = target.partition(":")
-        factory: Callable[[Context], Service] = getattr(importlib.import_module(module_name), attr)
-        service = factory(ctx)
+        service = _factory(section)(ctx)
         ctx.services[service.name] = service
         services.append(service)
     return services
@@ -152,22 +164,26 @@ async def run(config: Config) -> int:
     services = build_services(ctx)
     if not services:
         log.error("no service is enabled in %s: nothing to do", config.source)
+        registry.close()
+        leases.close()
         return 1
-    started: list[Service] = []
+    supervisor = Supervisor(ctx)
     stop = asyncio.Event()
+    reload_wanted = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    loop.add_signal_handler(signal.SIGHUP, reload_wanted.set)
     try:
         for service in services:
             await service.start()
-            started.append(service)
+            supervisor.running[service.name] = service
         # What start-up built (imported modules, scapy's layer tables) lives as
         # long as the process: out of the collector's sight, a full (gen-2)
         # collection then takes well under 1 ms instead of ~40 ms, a stall
         # every service would feel (a DHCP OFFER waits behind it).
         gc.freeze()
-        names = ", ".join(s.name for s in started)
+        names = supervisor.names()
         log.info("ready: %s", names)
         sd_notify(f"READY=1\nSTATUS=serving {names}")
 
@@ -175,16 +191,24 @@ async def run(config: Config) -> int:
             await stop.wait()
             raise _Stop
 
+        async def reloads() -> None:
+            while True:
+                await reload_wanted.wait()
+                reload_wanted.clear()  # signals during a reload: one more after it
+                await supervisor.reload()
+
         # The signal task ends the group by raising _Stop; `except*` takes it
         # without raising anything new (on Python 3.11.2, an exception raised
         # inside `except*` leaves wrapped in an ExceptionGroup, and a clean stop
         # became exit 1 with a traceback).
         try:
             async with asyncio.TaskGroup() as group:
-                for service in started:
-                    group.create_task(service.serve(), name=service.name)
+                supervisor.group = group
+                for service in supervisor.running.values():
+                    supervisor.spawn(service)
                 group.create_task(_flush_registry(registry), name="registry")
                 group.create_task(_state_housekeeping(registry, leases, reserve), name="state")
+                group.create_task(reloads(), name="reload")
                 group.create_task(until_stopped(), name="signals")
         except* _Stop:
             pass
@@ -192,15 +216,139 @@ async def run(config: Config) -> int:
     finally:
         sd_notify("STOPPING=1")
         log.info("stopping")
-        for service in reversed(started):
+        supervisor.group = None
+        for service in reversed(list(supervisor.running.values())):
             try:
                 await service.stop()
             except Exception:
                 log.exception("error while stopping %s", service.name)
-        for sig in (signal.SIGTERM, signal.SIGINT):
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             loop.remove_signal_handler(sig)
-        registry.close()
+        registry.close()  # writes what is queued
         leases.close()
+        log.info("stopped: leases and registry written")
+
+
+class Supervisor:
+    """The running services and their serve tasks; applies a reload."""
+
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+        self.running: dict[str, Service] = {}
+        self.tasks: dict[str, asyncio.Task[None]] = {}
+        self.group: asyncio.TaskGroup | None = None
+
+    def names(self) -> str:
+        return ", ".join(self._ordered(tuple(self.running)))
+
+    def spawn(self, service: Service) -> None:
+        assert self.group is not None
+        self.tasks[service.name] = self.group.create_task(service.serve(), name=service.name)
+
+    async def halt(self, name: str) -> Service:
+        """Stop one service: its serve task first, then its sockets."""
+        service = self.running.pop(name)
+        self.ctx.services.pop(name, None)
+        task = self.tasks.pop(name, None)
+        if task is not None:
+            task.cancel()
+            await asyncio.wait([task])
+        await service.stop()
+        return service
+
+    async def launch(self, name: str) -> None:
+        """Build one service from ctx.config, bind its sockets, serve it."""
+        service = _factory(name)(self.ctx)
+        try:
+            await service.start()
+        except BaseException:
+            with contextlib.suppress(Exception):
+                await service.stop()  # whatever it opened before it failed
+            raise
+        self.running[name] = service
+        self.ctx.services[name] = service
+        self.spawn(service)
+
+    def _ordered(self, names: tuple[str, ...]) -> list[str]:
+        return [section for section, _ in SERVICES if section in names]
+
+    async def reload(self) -> bool:
+        """Re-read the config file and apply it, or keep the old one (False)."""
+        from netboot.provisioning.files import refresh_resolver
+        from netboot.reload import plan
+        from netboot.validate import validate
+
+        usec = time.clock_gettime_ns(time.CLOCK_MONOTONIC) // 1000
+        sd_notify(f"RELOADING=1\nMONOTONIC_USEC={usec}\nSTATUS=reloading")
+        old = self.ctx.config
+        source = old.source
+        applied = False
+        try:
+            if source is None:
+                log.error("reload refused: the config was not read from a file")
+                return False
+            log.info("reload: reading %s", source)
+            report = await asyncio.to_thread(validate, source)
+            for error in report.errors:
+                log.error("reload refused: %s", error)
+            if report.config is None:
+                log.error("reload: keeping the config in use")
+                return False
+            for warning in report.warnings:
+                log.warning("reload: %s", warning)
+            new = report.config
+            decided = plan(old, new, tuple(self.running))
+            if decided.refused:
+                log.error("reload refused: %s", decided.refused)
+                return False
+            for line in decided.describe():
+                log.info("reload: %s", line)
+            self.ctx.config = new
+            self.ctx.registry.budget = new.registry  # the budgets apply from the next prune
+            refresh_resolver(self.ctx)
+            failed = await self._restart(decided.restart, decided.start, old)
+            if failed is not None:
+                log.error("reload refused: %s; the old config serves on", failed)
+                return False
+            for name in self._ordered(decided.stop):
+                await self.halt(name)
+            for name in decided.update:
+                # reconfigure(config): take what changed, keep the sockets.
+                reconfigure = getattr(self.running[name], "reconfigure", None)
+                if reconfigure is not None:
+                    reconfigure(new)
+            log.info("reload: done; serving %s", self.names() or "nothing")
+            applied = True
+            return True
+        finally:
+            note = "" if applied else " (the last reload was refused: see the log)"
+            sd_notify(f"READY=1\nSTATUS=serving {self.names()}{note}")
+
+    async def _restart(
+        self, restart: tuple[str, ...], start: tuple[str, ...], old: Config
+    ) -> str | None:
+        """Restart and start services under ctx.config. If one cannot start (a
+        port taken), put back the old config and what ran under it, and say why
+        (an old service that cannot come back raises: systemd restarts us)."""
+        from netboot.provisioning.files import refresh_resolver
+
+        done: list[str] = []
+        for name in self._ordered(restart + start):
+            try:
+                if name in self.running:
+                    await self.halt(name)
+                await self.launch(name)
+                done.append(name)
+            except OSError as exc:
+                self.ctx.config = old
+                refresh_resolver(self.ctx)
+                for back in [*done, name]:
+                    if back in self.running:
+                        await self.halt(back)
+                    if back in restart:
+                        await self.launch(back)
+                return exc.strerror if exc.errno is not None and exc.strerror else str(exc)
+        return None
 
 
 class _Stop(Exception):

@@ -52,7 +52,10 @@ def test_minimal_config_defaults() -> None:
 
 
 def test_unknown_key_is_named() -> None:
-    assert "dhcp.lease_tme: unknown key" in problems(BASE + "lease_tme = 5\n")
+    # issue 13: a near miss names the key that was meant, and nothing else.
+    assert problems(BASE + "lease_tme = 5\n") == [
+        "dhcp.lease_tme: unknown key (did you mean lease_time?)"
+    ]
 
 
 def test_every_problem_is_reported_at_once() -> None:

@@ -108,8 +108,9 @@ def test_netboot_check_reports_bad_rows(tmp_path: Path, with_bad: bool) -> None:
     inv.write_text(rows)
     config = tmp_path / "config.toml"
     config.write_text(
-        f'[appliance]\ninterface = "lo"\naddress = "192.0.2.1"\nstate_dir = "{tmp_path}"\n'
-        f'[provisioning]\nurl = "http://192.0.2.1/$mac.cfg"\nroot = "{tmp_path}"\n'
+        # lo's own address: check now refuses one the interface lacks (issue 13).
+        f'[appliance]\ninterface = "lo"\naddress = "127.0.0.1"\nstate_dir = "{tmp_path}"\n'
+        f'[provisioning]\nurl = "http://127.0.0.1/$mac.cfg"\nroot = "{tmp_path}"\n'
         "[dhcp]\nenabled = false\n"
         f'[phones]\ninventory = "{inv}"\n'
     )

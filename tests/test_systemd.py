@@ -34,6 +34,7 @@ def test_unit_verifies(tmp_path: Path) -> None:
     text = UNIT.read_text()
     for line in (
         "Type=notify",
+        "ExecReload=/bin/kill -HUP $MAINPID",
         "AmbientCapabilities=CAP_NET_RAW CAP_NET_BIND_SERVICE CAP_NET_ADMIN",
         "StateDirectory=netboot",
         "ProtectSystem=strict",

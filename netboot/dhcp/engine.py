@@ -133,6 +133,25 @@ class DhcpEngine:
         self.offer_by_mac: dict[tuple[str, int], int] = {}  # (mac, scope network) -> ip
         self.probed: dict[int, float] = {}  # ip -> when an ARP probe found it free
 
+    def reconfigure(self, config: DhcpConfig, url: str) -> None:
+        """A reload with the same interfaces and server addresses: classes,
+        options, pools and reservations change; the leases, the offers in
+        flight and the probe results stay, and so does each scope's place in
+        its pool when the pool is the same."""
+        before = {state.scope.interface: state for state in self.scopes}
+        self.config = config
+        self.url = url
+        self.scopes = []
+        for scope in config.scopes:
+            prev = before[scope.interface]
+            state = ScopeState(scope, prev.server_ip)
+            if (prev.start, prev.end) == (state.start, state.end):
+                state.cursor, state.unused_left = prev.cursor, prev.unused_left
+            self.scopes.append(state)
+        self.by_interface = {s.scope.interface: s for s in self.scopes}
+        self.reserved_ip = {int(h.ip): h.mac for h in config.hosts}
+        self.reserved_mac = {h.mac: int(h.ip) for h in config.hosts}
+
     # ------------------------------------------------------------ lookup
 
     def scope_for(self, msg: DhcpMessage, interface: str) -> ScopeState | None:

@@ -41,6 +41,7 @@ from netboot.statedisk import HEALTH, StateWriteError
 from netboot.wire import DecodeError, format_mac
 
 if TYPE_CHECKING:
+    from netboot.config import Config
     from netboot.supervisor import Context
 
 log = logging.getLogger("netboot.dhcp")
@@ -318,6 +319,20 @@ class DhcpService:
                         loop.remove_reader(sock.fileno())
             if self.icmp is not None:
                 loop.remove_reader(self.icmp.fileno())
+
+    def reconfigure(self, config: Config) -> None:
+        """A reload (same interfaces and addresses: netboot.reload decides)."""
+        self.config = config.dhcp
+        if self.engine is not None:
+            self.engine.reconfigure(config.dhcp, config.provisioning.url)
+        log.info(
+            "dhcp: reconfigured: %d class(es), %d reservation(s), %s",
+            len(config.dhcp.classes),
+            len(config.dhcp.hosts),
+            ", ".join(
+                f"{s.interface} pool {s.pool_start}-{s.pool_end}" for s in config.dhcp.scopes
+            ),
+        )
 
     async def stop(self) -> None:
         leases = self.ctx.leases

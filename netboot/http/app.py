@@ -29,6 +29,7 @@ from aiohttp.web_request import BaseRequest
 from aiohttp.web_response import StreamResponse
 
 from netboot import metrics
+from netboot.config import Config
 from netboot.http.auth import Authenticator
 from netboot.provisioning.files import FileResolver, Refusal, Resolved, resolver_for
 from netboot.statedisk import HEALTH
@@ -385,6 +386,12 @@ class HttpService:
 
     async def serve(self) -> None:
         await asyncio.Event().wait()
+
+    def reconfigure(self, config: Config) -> None:
+        """A reload: the login (files come from the shared resolver)."""
+        if self.runner is not None:
+            auth = self.runner.app[AUTH]
+            auth.username, auth.password = config.http.username, config.http.password
 
     async def stop(self) -> None:
         if self.runner is not None:

@@ -179,6 +179,14 @@ class Advertiser:
                 self._schedules[(name, "cdp")] = _Schedule(next_at=now)
         self._neighbors: dict[tuple[str, str, Protocol], _Neighbor] = {}
 
+    def reconfigure(self, config: LldpConfig, now: float) -> None:
+        """A new local policy: every port sends it now (802.1AB's transmit state
+        machine sends on somethingChangedLocal), then on the new interval. Same ports and CDP
+        setting (a change there restarts the service)."""
+        self.config = config
+        for schedule in self._schedules.values():
+            schedule.next_at = now
+
     # ------------------------------------------------------------ sending
 
     def next_wakeup(self) -> float:

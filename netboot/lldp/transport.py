@@ -256,6 +256,23 @@ class LldpService:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), delay)
 
+    def reconfigure(self, config: Config) -> None:
+        """A reload: the new policy (voice VLAN, priority, DSCP, interval, name)
+        goes out at once on every port; the neighbour table stays."""
+        self.config = config
+        self._frames.clear()
+        if self.advertiser is not None:
+            self.advertiser.reconfigure(config.lldp, time.monotonic())
+        self._wake.set()
+        vlan = config.lldp.voice_vlan
+        log.info(
+            "lldp: reconfigured: %s",
+            f"voice VLAN {vlan} priority {config.lldp.priority} "
+            f"DSCP {config.lldp.dscp}/{config.lldp.signaling_dscp}"
+            if vlan is not None
+            else "no voice VLAN",
+        )
+
     async def stop(self) -> None:
         loop = asyncio.get_running_loop()
         for sock, _, _ in self._sockets:

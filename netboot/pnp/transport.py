@@ -99,6 +99,7 @@ class PnpService:
         self._wake = asyncio.Event()
         self._inventory_mtime: float | None = None
         self._known: frozenset[str] = frozenset()
+        self._subnets: tuple[IPv4Network, ...] = ()
 
     # ------------------------------------------------------------ lifecycle
 
@@ -117,24 +118,12 @@ class PnpService:
             else:
                 raise OSError(f"pnp: interface {ifname} has no IPv4 address")
             found.append((ifname, address, [n.network for n in nets]))
-        if pnp.allowed_sources is not None:
-            allowed = tuple(pnp.allowed_sources)
-        else:
-            allowed = tuple(net for _, _, nets in found for net in nets)
+        self._subnets = tuple(net for _, _, nets in found for net in nets)
+        allowed = self._allowed(config)
         self._refresh_inventory()
         for ifname, address, _ in found:
             sock = self._open(ifname, address, pnp.port)
-            site = Site(
-                url=config.provisioning.url,
-                local_ip=str(address),
-                local_port=pnp.port,
-                policy=pnp.policy,
-                allowed_sources=allowed,
-                rules=pnp.rules,
-                rate_limit=pnp.rate_limit,
-                burst=max(4.0, 3 * pnp.rate_limit),
-            )
-            engine = PnpResponder(site, known_macs=self._known)
+            engine = PnpResponder(self._site(config, address, allowed), known_macs=self._known)
             self.links.append(Link(ifname, address, sock, engine))
         loop = asyncio.get_running_loop()
         for link in self.links:
@@ -145,6 +134,43 @@ class PnpService:
             pnp.port,
             PNP_GROUP,
             pnp.policy,
+            ", ".join(str(n) for n in allowed) or "nobody",
+        )
+
+    def _allowed(self, config: Config) -> tuple[IPv4Network, ...]:
+        """pnp.allowed_sources, by default the served interfaces' subnets."""
+        if config.pnp.allowed_sources is not None:
+            return tuple(config.pnp.allowed_sources)
+        return self._subnets
+
+    @staticmethod
+    def _site(config: Config, address: IPv4Address, allowed: tuple[IPv4Network, ...]) -> Site:
+        pnp = config.pnp
+        return Site(
+            url=config.provisioning.url,
+            local_ip=str(address),
+            local_port=pnp.port,
+            policy=pnp.policy,
+            allowed_sources=allowed,
+            rules=pnp.rules,
+            rate_limit=pnp.rate_limit,
+            burst=max(4.0, 3 * pnp.rate_limit),
+        )
+
+    def reconfigure(self, config: Config) -> None:
+        """A reload: URL, policy, rules, allowed sources, rate limit and the
+        inventory, on the same sockets; NOTIFYs in flight go on."""
+        allowed = self._allowed(config)
+        self._inventory_mtime = None
+        self._known = frozenset()
+        self._refresh_inventory()
+        for link in self.links:
+            link.engine.site = self._site(config, link.address, allowed)
+            link.engine.known_macs = self._known
+        log.info(
+            "pnp: reconfigured: policy %s, %d rule(s), answering %s",
+            config.pnp.policy,
+            len(config.pnp.rules),
             ", ".join(str(n) for n in allowed) or "nobody",
         )
 

@@ -472,3 +472,20 @@ def resolver_for(ctx: Context) -> FileResolver:
     )
     _RESOLVERS[id(ctx)] = (ctx, resolver)
     return resolver
+
+
+def refresh_resolver(ctx: Context) -> None:
+    """A reload: the shared resolver takes ctx.config's root, MAC binding and
+    a renderer for its phones, in place (TFTP, HTTP and FTP hold this one)."""
+    from netboot.provisioning import render
+
+    render.forget(ctx)
+    held = _RESOLVERS.get(id(ctx))
+    if held is None or held[0] is not ctx:
+        return
+    resolver = held[1]
+    resolver.root = Path(ctx.config.provisioning.root)
+    resolver.bind_mac_files = ctx.config.http.bind_mac_files
+    resolver.renderer = _plugin(RENDERER_FACTORY, ctx)
+    resolver.input_lookup = _plugin(INPUT_LOOKUP_FACTORY, ctx)
+    resolver._mac_index.clear()

@@ -574,6 +574,13 @@ def renderer_for(ctx: Context) -> ConfigRenderer:
     return renderer
 
 
+def forget(ctx: Context) -> None:
+    """A reload: the next renderer_for(ctx) reads ctx.config afresh."""
+    held = _RENDERERS.pop(id(ctx), None)
+    if held is not None and held[0] is ctx:
+        held[1].close()
+
+
 def renderer_factory(ctx: Context) -> Callable[[str], bytes | None] | None:
     """files.RENDERER_FACTORY: name -> bytes (None without an inventory)."""
     if ctx.config.phones.inventory is None:

@@ -27,10 +27,20 @@ from typing import TYPE_CHECKING
 from netboot import metrics
 from netboot.stun import batch as mmsg
 from netboot.stun import codec
-from netboot.stun.engine import BARE_HEAD, BARE_SIZE, Endpoint, Reply, Site, SocketId, StunEngine
+from netboot.stun.engine import (
+    BARE_HEAD,
+    BARE_SIZE,
+    Endpoint,
+    RateLimiter,
+    Reply,
+    Site,
+    SocketId,
+    StunEngine,
+)
 from netboot.wire import DecodeError
 
 if TYPE_CHECKING:
+    from netboot.config import Config
     from netboot.supervisor import Context
 
 log = logging.getLogger("netboot.stun")
@@ -51,6 +61,7 @@ class StunService:
 
         self.site = Site(cfg.addresses, cfg.ports, software=f"netboot {__version__}")
         self.engine = StunEngine(self.site, cfg.rate_limit)
+        self.rate_limit = cfg.rate_limit
         self.clock = clock
         self.sockets: dict[SocketId, socket.socket] = {}
         self._last_log = -LOG_EVERY
@@ -58,6 +69,12 @@ class StunService:
         self._addr_cache: dict[str, IPv4Address] = {}
         self._sources: dict[bytes, Endpoint] = {}  # sockaddr port+address bytes -> endpoint
         self._batch = mmsg.Batch(BATCH) if mmsg.available() else None
+
+    def reconfigure(self, config: Config) -> None:
+        """A reload: the rate limit (addresses and ports are socket keys)."""
+        if config.stun.rate_limit != self.rate_limit:
+            self.rate_limit = config.stun.rate_limit
+            self.engine.limiter = RateLimiter(config.stun.rate_limit)
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()

@@ -34,6 +34,7 @@ import time
 from typing import Any, cast
 
 from netboot import metrics
+from netboot.config import Config
 from netboot.provisioning.files import FileResolver, Refusal, Resolved, resolver_for
 from netboot.ratelog import RateLimitedLog
 from netboot.sockbuf import set_receive_buffer
@@ -261,6 +262,11 @@ class _ThreadedTransfer:
 class _Listener(asyncio.DatagramProtocol):
     def __init__(self, server: TftpService) -> None:
         self.server = server
+        self.closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self.closed.done():
+            self.closed.set_result(None)
 
     def datagram_received(self, data: bytes, addr: tuple[str | Any, int]) -> None:
         self.server.request_received(data, (str(addr[0]), int(addr[1])))
@@ -307,9 +313,19 @@ class TftpService:
     async def serve(self) -> None:
         await asyncio.Event().wait()
 
+    def reconfigure(self, config: Config) -> None:
+        """A reload: timeout and retries for the next transfers (the root is
+        the shared resolver's)."""
+        self.config = config.tftp
+
     async def stop(self) -> None:
         if self.listener is not None:
             self.listener.close()
+            # The socket closes on the loop's next turn: wait, so the port is
+            # free when stop returns (a reload may bind it again at once).
+            protocol = self.listener.get_protocol()
+            if isinstance(protocol, _Listener):
+                await protocol.closed
         for task in list(self.pending):
             task.cancel()
         for transfer in list(self.transfers.values()):
