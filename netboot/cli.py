@@ -64,22 +64,29 @@ def _warning(text: str) -> None:
 
 
 def _validated(
-    path: str, host: bool = True, warn: Callable[[str], None] = _warning
+    path: str, host: bool = True, warn: Callable[[str], None] = _warning, strict: bool = False
 ) -> Config | None:
     """The one validation of check, serve and reload (netboot.validate): each
-    error on stderr (then None), each warning to `warn`."""
+    error on stderr (then None), each warning to `warn`. What serve runs on
+    degraded (a read-only state_dir, malformed inventory lines) is logged as an
+    error, and with `strict` (check) is one."""
     from netboot.validate import validate
 
     report = validate(path, host=host)
     for error in report.errors:
         print(f"netboot: {error}", file=sys.stderr)
+    for problem in report.degraded:
+        if strict:
+            print(f"netboot: {problem}", file=sys.stderr)
+        else:
+            logging.getLogger("netboot").error("%s", problem)
     for warning in report.warnings:
         warn(warning)
-    return report.config
+    return None if strict and report.degraded else report.config
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    config = _validated(args.config, host=not args.no_host)
+    config = _validated(args.config, host=not args.no_host, strict=True)
     if config is None:
         return 1
     enabled = [

@@ -35,6 +35,9 @@ class Problem:
     root: bool = False
     absent: bool = False  # about a key that is missing ("is required")
     also: tuple[str, ...] = ()  # other keys whose absence this is about
+    # `serve` runs on without what this names (a read-only state_dir: leases
+    # are not ACKed, the registry lives in memory); `check` still fails on it.
+    degraded: bool = False
 
     def __str__(self) -> str:
         return f"{self.key}: {self.message}" if self.key else self.message

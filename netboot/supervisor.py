@@ -294,6 +294,8 @@ class Supervisor:
             if report.config is None:
                 log.error("reload: keeping the config in use")
                 return False
+            for problem in report.degraded:  # applied all the same, degraded
+                log.error("reload: %s", problem)
             for warning in report.warnings:
                 log.warning("reload: %s", warning)
             new = report.config

@@ -56,6 +56,10 @@ class Report:
     source: Path
     config: Config | None = None
     errors: list[str] = field(default_factory=list)
+    # Mistakes `check` fails on (exit 1) but `serve` and a reload run on
+    # without, degraded, logging each: a read-only state_dir, malformed
+    # inventory lines (the good rows keep being served).
+    degraded: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
 
     @property
@@ -91,9 +95,11 @@ def validate(path: Path | str, *, host: bool = True) -> Report:
         report.errors.extend(where(p) for p in exc.entries)
         return report
     if host:
-        report.errors.extend(where(p) for p in host_problems(config, raw))
+        found = host_problems(config, raw)
+        report.errors.extend(where(p) for p in found if not p.degraded)
         if report.errors:
             return report
+        report.degraded.extend(where(p) for p in found if p.degraded)
     report.config = config
     report.warnings.extend(site_warnings(config))
     if host:
@@ -101,10 +107,7 @@ def validate(path: Path | str, *, host: bool = True) -> Report:
         # error naming file:line:column; bad values in good rows are warnings.
         from netboot.provisioning.inventory import errors as inventory_errors
 
-        report.errors.extend(inventory_errors(config))
-        if report.errors:
-            report.config = None
-            return report
+        report.degraded.extend(inventory_errors(config))
         for target in EXTRA_CHECKS:
             module, _, attr = target.partition(":")
             check: Callable[[Config], list[str]] = getattr(importlib.import_module(module), attr)
@@ -323,7 +326,11 @@ def host_problems(config: Config, raw: dict[str, Any]) -> list[Problem]:
     why = _writable_dir(appliance.state_dir)
     if why:
         problems.append(
-            Problem("appliance.state_dir", f"{why} (leases and the phone registry live there)")
+            Problem(
+                "appliance.state_dir",
+                f"{why} (leases and the phone registry live there)",
+                degraded=True,
+            )
         )
 
     http = config.http

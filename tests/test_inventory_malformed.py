@@ -120,8 +120,9 @@ def check(tmp_path: Path, inventory: bytes) -> subprocess.CompletedProcess[str]:
     inv.write_bytes(inventory)
     config = tmp_path / "config.toml"
     config.write_text(
-        f'[appliance]\ninterface = "lo"\naddress = "192.0.2.1"\nstate_dir = "{tmp_path}"\n'
-        f'[provisioning]\nurl = "http://192.0.2.1/$mac.cfg"\nroot = "{tmp_path}"\n'
+        # lo's own address: check refuses one the interface lacks (issue 13).
+        f'[appliance]\ninterface = "lo"\naddress = "127.0.0.1"\nstate_dir = "{tmp_path}"\n'
+        f'[provisioning]\nurl = "http://127.0.0.1/$mac.cfg"\nroot = "{tmp_path}"\n'
         "[dhcp]\nenabled = false\n"
         f'[phones]\ninventory = "{inv}"\n'
     )
@@ -141,8 +142,8 @@ def test_netboot_check_exits_1_naming_file_line_column(tmp_path: Path) -> None:
     )
     assert proc.returncode == 1, proc.stderr
     inv = tmp_path / "phones.csv"
-    assert f"netboot: error: {inv}:2:32: not UTF-8: byte 0xE9 in field display_name" in proc.stderr
-    assert f"netboot: error: {inv}:3:{MAX_LINE + 1}: line is 140000 characters long" in proc.stderr
+    assert f"netboot: {inv}:2:32: not UTF-8: byte 0xE9 in field display_name" in proc.stderr
+    assert f"netboot: {inv}:3:{MAX_LINE + 1}: line is 140000 characters long" in proc.stderr
     assert "Traceback" not in proc.stderr
     assert check(tmp_path, GOOD_1).returncode == 0
 
