@@ -151,7 +151,7 @@ def test_registry_keys_are_read_and_checked() -> None:
         parse_config(tomllib.loads(base + "[registry]\nmax_phones = 0\nmax_event = 3\n"))
     assert caught.value.problems == [
         "registry.max_phones: must be between 1 and 10000000, got 0",
-        "registry.max_event: unknown key",
+        "registry.max_event: unknown key (did you mean max_events?)",
     ]
 
 

@@ -431,6 +431,9 @@ def _run(
     random.shuffle(vendors)
     services = available_services()
     config_path = base / "config.toml"
+    # The phones' rows come once their MACs are known (boot_phones); serve
+    # refuses a missing inventory file, so it starts from the header alone.
+    (base / INVENTORY).write_text("mac,model,extension,password,display_name\n")
     features = write_config(
         config_path,
         base,
