@@ -15,12 +15,14 @@ import logging
 import os
 import signal
 import socket
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
 from netboot.config import Config
 from netboot.dhcp.leases import LeaseStore
+from netboot.health import status_text
 from netboot.registry import Registry
 
 # Registry events per transaction: ~20 µs each, so a flush holds the loop ~2 ms.
@@ -50,6 +52,10 @@ class Context:
     registry: Registry
     leases: LeaseStore
     services: dict[str, Service] = field(default_factory=dict)
+    started: float = field(default_factory=time.time)  # for the uptime
+    # A service calls this when what it does changes (DHCP: probing -> serving
+    # or refused; an alarm): STATUS= and the log follow.
+    status_changed: Callable[[], None] = lambda: None
 
 
 # (config section, "module:factory"): the factory takes a Context and returns a
@@ -128,9 +134,16 @@ async def run(config: Config) -> int:
         # collection then takes well under 1 ms instead of ~40 ms, a stall
         # every service would feel (a DHCP OFFER waits behind it).
         gc.freeze()
-        names = ", ".join(s.name for s in started)
-        log.info("ready: %s", names)
-        sd_notify(f"READY=1\nSTATUS=serving {names}")
+        status = status_text(started)
+        log.info("ready: %s", status)
+        sd_notify(f"READY=1\nSTATUS={status}")
+
+        def status_changed() -> None:
+            text = status_text(started)
+            log.info("status: %s", text)
+            sd_notify(f"STATUS={text}")
+
+        ctx.status_changed = status_changed
 
         async def until_stopped() -> None:
             await stop.wait()
