@@ -448,6 +448,15 @@ class DhcpService:
             self.ctx.registry.record(
                 msg.mac, "dhcp", decision.event, decision.detail, **decision.facts
             )
+            if decision.event == "ack":
+                log.info(
+                    "dhcp: lease %s to %s (%s) vendor %r class %s",
+                    decision.detail.get("ip"),
+                    msg.mac,
+                    decision.detail.get("state"),
+                    decision.facts.get("vendor_class") or "",
+                    decision.detail.get("class") or "-",
+                )
         if decision.note and decision.reply is None:
             log.debug("dhcp %s %s: %s", TYPE_NAMES.get(msg.msg_type or 0), msg.mac, decision.note)
         reply = decision.reply
