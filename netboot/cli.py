@@ -25,6 +25,7 @@ EXTRA_COMMANDS: list[str] = [
     "netboot.stun.natcheck:register",
     "netboot.provisioning.render:register",
     "netboot.provisioning.activeuri:register",
+    "netboot.lldp.neighbors:register",
     "netboot.lab.cli:register",
 ]
 
