@@ -146,7 +146,12 @@ def test_dnsmasq_on_the_segment_at_start_is_found_and_dhcp_not_served(
         (ROGUE, seg.rogue_mac)
     ]
     assert "NOT running" in status["status"] and "serving http" in status["status"]
+    assert status["alarms"] == [
+        f"dhcp NOT running: refused: another DHCP server answers: {ROGUE} (MAC {seg.rogue_mac})"
+        f" on eth0, OFFER {status['rogue_dhcp_servers'][0]['offered']}"
+    ]
     page = seg.get("/")
+    assert "ALARM: dhcp NOT running: refused: another DHCP server answers: " + ROGUE in page
     assert 'class="svc not-running" data-service="dhcp"' in page
     assert seg.metric("netboot_dhcp_rogue_replies_total") >= 1
     assert seg.metric("netboot_dhcp_rogue_servers") == 1

@@ -172,7 +172,9 @@ def test_status_api_and_page_show_health_alarm_pools_and_unseen(tmp_path: Path) 
         assert status["services"]["stun"]["state"] == "disabled"
         assert status["services"]["lldp"]["state"] == "not-running"  # enabled, never built
         assert status["alarms"] == [
-            "dhcp: another DHCP server on the segment: 192.168.10.3 (MAC x)"
+            "pnp NOT running: refused: no multicast",
+            "lldp NOT running: not started",
+            "dhcp: another DHCP server on the segment: 192.168.10.3 (MAC x)",
         ]
         # exactly what runs: tftp is starting, pnp refused
         assert status["status"].startswith("serving dhcp, http; tftp starting (binding); ")
@@ -192,7 +194,8 @@ def test_status_api_and_page_show_health_alarm_pools_and_unseen(tmp_path: Path) 
 
         text = await (await client.get("/")).text()
         assert "s3cret" not in text
-        assert "ALARM: dhcp: another DHCP server on the segment: 192.168.10.3" in text
+        assert "ALARM: pnp NOT running: refused: no multicast; lldp NOT running" in text
+        assert "; dhcp: another DHCP server on the segment: 192.168.10.3" in text
         assert f"netboot {__version__} \u00b7 up 1 h 2 min" in text
         assert 'class="svc not-running" data-service="pnp"' in text
         assert 'class="svc disabled" data-service="stun"' in text

@@ -130,7 +130,13 @@ def appliance_status(ctx: Any, now: float) -> dict[str, Any]:
     """The appliance's own state, as `/api/status` returns it."""
     services = list(ctx.services.values())
     health = services_health(ctx)
-    alarms = [f"{name}: {h['alarm']}" for name, h in health.items() if h["alarm"]]
+    # What the operator must see: a service that should run and does not, and alarms.
+    alarms = [
+        f"{name} NOT running: {h['detail'] or 'not started'}"
+        for name, h in health.items()
+        if h["state"] == NOT_RUNNING
+    ]
+    alarms += [f"{name}: {h['alarm']}" for name, h in health.items() if h["alarm"]]
     return {
         "appliance": ctx.config.appliance.name,
         "version": __version__,
