@@ -26,6 +26,7 @@ EXTRA_COMMANDS: list[str] = [
     "netboot.provisioning.render:register",
     "netboot.provisioning.activeuri:register",
     "netboot.lldp.neighbors:register",
+    "netboot.status:register",
     "netboot.lab.cli:register",
 ]
 

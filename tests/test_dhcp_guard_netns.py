@@ -6,13 +6,14 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.netns import Lab, NetbootServer, udhcpc_lease, wait_for
+from tests.netns import REPO, Lab, NetbootServer, udhcpc_lease, wait_for
 
 pytestmark = [
     pytest.mark.netns,
@@ -111,6 +112,23 @@ class Segment:
                     return float(sample.value)
         raise AssertionError(f"no sample {name} {labels}")
 
+    def status_cli(self, *args: str) -> tuple[int, str]:
+        """`netboot status` run beside the server (it asks 127.0.0.1)."""
+        proc = self.srv.run(
+            [
+                sys.executable,
+                "-m",
+                "netboot.cli",
+                "status",
+                "-c",
+                str(self.server.config_path),
+                *args,
+            ],
+            check=False,
+            cwd=REPO,
+        )
+        return proc.returncode, proc.stdout + proc.stderr
+
 
 def status_lines(log: str) -> list[str]:
     return [
@@ -158,6 +176,17 @@ def test_dnsmasq_on_the_segment_at_start_is_found_and_dhcp_not_served(
     assert seg.metric("netboot_service_running", service="dhcp") == 0
     assert seg.metric("netboot_service_running", service="http") == 1
 
+    code, out = seg.status_cli()
+    assert code == 1  # a monitoring check sees it
+    assert f"ALARM: dhcp NOT running: refused: another DHCP server answers: {ROGUE}" in out
+    first = out.splitlines()[0]
+    assert ": netboot " in first and ", up " in first
+    assert first.endswith(
+        f": serving http; dhcp NOT running (refused: another DHCP server answers: {ROGUE} (MAC {seg.rogue_mac}) on eth0, OFFER {status['rogue_dhcp_servers'][0]['offered']})"
+    )
+    code, out = seg.status_cli("--json")
+    assert code == 1 and json.loads(out)["services"]["dhcp"]["state"] == "not-running"
+
     # a phone booting now gets its lease from dnsmasq, never an OFFER from netboot
     lease = udhcpc_lease(seg.cli, tmp_path)
     assert lease["serverid"] == ROGUE
@@ -172,6 +201,11 @@ def test_dnsmasq_appearing_after_start_raises_the_alarm(lab: Lab, tmp_path: Path
     assert "dhcp: serving eth0" in seg.server.log()
     assert seg.metric("netboot_dhcp_rogue_servers") == 0
     assert json.loads(seg.get("/api/status"))["alarms"] == []
+
+    code, out = seg.status_cli()
+    assert code == 0, out
+    assert "ALARM" not in out and "dhcp     running" in out
+    assert "eth0       192.168.10.100-192.168.10.120" in out
 
     seg.start_dnsmasq()
     warning = f"WARNING netboot.dhcp: dhcp: ANOTHER DHCP SERVER IS ON THE SEGMENT: {ROGUE} (MAC {seg.rogue_mac})"
@@ -193,6 +227,8 @@ def test_dnsmasq_appearing_after_start_raises_the_alarm(lab: Lab, tmp_path: Path
     # every probe round finds it again, but the warning is rate-limited (one a minute)
     wait_for(lambda: seg.metric("netboot_dhcp_rogue_replies_total") >= 3, 30, "more rogue replies")
     assert seg.server.log().count(warning) == 1
+    code, out = seg.status_cli()
+    assert code == 1 and f"ALARM: dhcp: another DHCP server on the segment: {ROGUE}" in out
 
 
 def test_passive_listening_sees_a_broadcast_offer_to_a_client(lab: Lab, tmp_path: Path) -> None:
