@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import json
 import sys
 from typing import Any
@@ -25,11 +26,14 @@ TIMEOUT = 5.0
 async def fetch_status(port: int, username: str, password: str) -> dict[str, Any]:
     import aiohttp
 
-    auth = aiohttp.BasicAuth(username, password) if username else None
+    headers = {}
+    if username:  # Basic over loopback (the service takes Basic and Digest)
+        token = base64.b64encode(f"{username}:{password}".encode()).decode()
+        headers["Authorization"] = f"Basic {token}"
     timeout = aiohttp.ClientTimeout(total=TIMEOUT)
     async with (
         aiohttp.ClientSession(timeout=timeout) as session,
-        session.get(f"http://127.0.0.1:{port}/api/status", auth=auth) as resp,
+        session.get(f"http://127.0.0.1:{port}/api/status", headers=headers) as resp,
     ):
         if resp.status != 200:
             raise OSError(f"HTTP {resp.status} {resp.reason}")

@@ -5,11 +5,13 @@ inventory phones never seen, and browser noise kept out of the registry."""
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import Awaitable, Callable
 from ipaddress import IPv4Address
 from pathlib import Path
 
+import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from prometheus_client.parser import text_string_to_metric_families
@@ -250,3 +252,58 @@ def test_browser_noise_is_not_a_phone_fetch(tmp_path: Path) -> None:
         assert '<link rel="icon" href="data:,">' in await (await client.get("/")).text()
 
     run_app(tmp_path, body, now)
+
+
+def test_status_command_asks_the_running_service_with_its_credentials(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import socket
+    import threading
+
+    from netboot.cli import main
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    config = tmp_path / "config.toml"
+    config.write_text(
+        f'[appliance]\ninterface = "lo"\nstate_dir = "{tmp_path / "state"}"\nname = "desk"\n'
+        f'[provisioning]\nroot = "{tmp_path}"\n[dhcp]\nenabled = false\n'
+        "[pnp]\nenabled = false\n[tftp]\nenabled = false\n[lldp]\nenabled = false\n"
+        f'[http]\nport = {port}\nusername = "installer"\npassword = "correct horse"\n'
+    )
+    # nobody answers yet: exit 1, one clear line
+    assert main(["status", "-c", str(config)]) == 1
+    assert "does not answer on 127.0.0.1:" in capsys.readouterr().err
+
+    from netboot.config import load_config
+
+    cfg = load_config(config)
+    registry = Registry(cfg.appliance.state_dir)
+    leases = LeaseStore(cfg.appliance.state_dir)
+    ctx = Context(cfg, registry, leases)
+    ctx.services["http"] = FakeService("http")  # type: ignore[assignment]
+    loop = asyncio.new_event_loop()
+    runner = web.AppRunner(build_app(ctx))
+    loop.run_until_complete(runner.setup())
+    loop.run_until_complete(web.TCPSite(runner, "127.0.0.1", port).start())
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    try:
+        assert main(["status", "-c", str(config)]) == 0
+        out = capsys.readouterr().out
+        assert out.startswith(f"desk: netboot {__version__}, up ")
+        assert "serving http" in out.splitlines()[0] and "ALARM" not in out
+        assert main(["status", "--json", "-c", str(config)]) == 0
+        assert json.loads(capsys.readouterr().out)["services"]["http"]["state"] == "running"
+        # a refused service makes it a failing check
+        ctx.services["ftp"] = FakeService("ftp", Health(NOT_RUNNING, "cannot bind"))  # type: ignore[assignment]
+        assert main(["status", "-c", str(config)]) == 1
+        assert "ALARM: ftp NOT running: cannot bind" in capsys.readouterr().out
+    finally:
+        asyncio.run_coroutine_threadsafe(runner.cleanup(), loop).result(10)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(10)
+        loop.close()
+        registry.close()
+        leases.close()
