@@ -160,6 +160,9 @@ class DhcpService:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dhcp-commit")
         self._probes: dict[int, _Probe] = {}
         self.guard: RogueGuard | None = None
+        # The guard's timers run on a monotonic clock: a Pi has no RTC, and its
+        # wall clock jumps when NTP first syncs, often inside the start-up probe.
+        self.guard_clock: Callable[[], float] = time.monotonic
         self.alarm_log = RateLimitedLog(log, every=60.0)
         self.health = Health(STARTING)
         self.serving = False
@@ -211,7 +214,7 @@ class DhcpService:
             except PermissionError:
                 raise OSError("dhcp: raw sockets need root or CAP_NET_RAW") from None
             loop.add_reader(link.guard.fileno(), self._guard_readable, link)
-        self.guard.begin(self.clock())
+        self.guard.begin(self.guard_clock())
         self._guard_step()
         if self.guard.verdict == SERVE:  # guard_probe = 0: no start-up probe
             self._open_sockets()
@@ -269,7 +272,7 @@ class DhcpService:
             link.guard.send(frame)
         except OSError as exc:
             self.bad.warning(
-                "probe-send", f"dhcp: probe on {link.name} failed: {exc}", self.clock()
+                "probe-send", f"dhcp: probe on {link.name} failed: {exc}", self.guard_clock()
             )
 
     def _guard_readable(self, link: Link) -> None:
@@ -279,7 +282,7 @@ class DhcpService:
                 data = link.guard.recv(4096)
             except BlockingIOError:
                 return
-            now = self.clock()
+            now = self.guard_clock()
             try:
                 udp = codec.parse_udp_frame(data)
                 msg = codec.decode(udp.payload)
@@ -314,10 +317,23 @@ class DhcpService:
                 now,
             )
 
+    def rogue_servers(self) -> list[dict[str, object]]:
+        """The other DHCP servers behind the alarm, their times on the wall clock."""
+        if self.guard is None:
+            return []
+        mono, wall = self.guard_clock(), time.time()
+        out = []
+        for server in self.guard.active(mono):
+            entry = server.as_dict()
+            entry["first_seen"] = wall - (mono - server.first_seen)
+            entry["last_seen"] = wall - (mono - server.last_seen)
+            out.append(entry)
+        return out
+
     def _alarm_text(self) -> str:
         if self.guard is None:
             return ""
-        active = self.guard.active(self.clock())
+        active = self.guard.active(self.guard_clock())
         if not active:
             return ""
         return "another DHCP server on the segment: " + describe(active)
@@ -325,7 +341,7 @@ class DhcpService:
     def _guard_step(self) -> None:
         """Send the DISCOVERs that are due and act on a changed verdict."""
         assert self.guard is not None
-        now = self.clock()
+        now = self.guard_clock()
         before = self.guard.verdict
         for probe in self.guard.due(now):
             self._send_probe(probe)
@@ -358,10 +374,10 @@ class DhcpService:
     async def _guard_loop(self) -> None:
         assert self.guard is not None
         while True:
-            delay = self.guard.next_wakeup() - self.clock()
+            delay = self.guard.next_wakeup() - self.guard_clock()
             await asyncio.sleep(min(max(delay, 0.0), GUARD_TICK))
             self._guard_step()
-            now = self.clock()
+            now = self.guard_clock()
             if self.guard.cleared(now) and not self.guard.active(now):
                 log.warning(
                     "dhcp: no reply from another DHCP server for %.0f s: alarm cleared",
@@ -402,7 +418,10 @@ class DhcpService:
             self._executor, leases.commit, leases.take_staged()
         )
         self._executor.shutdown(wait=True)
+        loop = asyncio.get_running_loop()
         for link in self.links.values():
+            if link.guard is not None:  # serve may never have run to remove it
+                loop.remove_reader(link.guard.fileno())
             for sock in (link.raw, link.udp, link.arp, link.guard):
                 if sock is not None:
                     sock.close()

@@ -56,11 +56,10 @@ def services_health(ctx: Any) -> dict[str, dict[str, str]]:
     return out
 
 
-def rogue_servers(ctx: Any, now: float) -> list[dict[str, object]]:
-    guard = getattr(ctx.services.get("dhcp"), "guard", None)
-    if guard is None:
-        return []
-    return [s.as_dict() for s in guard.active(now)]
+def rogue_servers(ctx: Any) -> list[dict[str, object]]:
+    """Other DHCP servers behind DHCP's alarm (server id, MAC, times, replies)."""
+    read = getattr(ctx.services.get("dhcp"), "rogue_servers", None)
+    return list(read()) if callable(read) else []
 
 
 def pool_usage(config: Config, leases: Iterable[Lease], now: float) -> list[dict[str, Any]]:
@@ -145,7 +144,7 @@ def appliance_status(ctx: Any, now: float) -> dict[str, Any]:
         "status": status_text(services),
         "services": health,
         "alarms": alarms,
-        "rogue_dhcp_servers": rogue_servers(ctx, now),
+        "rogue_dhcp_servers": rogue_servers(ctx),
         "pools": pool_usage(ctx.config, ctx.leases, now) if ctx.config.dhcp.enabled else [],
     }
 
