@@ -13,7 +13,6 @@ services) on the event loop, where they change: no I/O, `now` passed in.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from ipaddress import IPv4Address
 from typing import Any
 
 from netboot import __version__
@@ -97,17 +96,23 @@ def pool_usage(config: Config, leases: Iterable[Lease], now: float) -> list[dict
 def phone_leases(config: Config, leases: Iterable[Lease], now: float) -> dict[str, dict[str, Any]]:
     """MAC -> `lease_ip`, `lease_expires` (data) and `voice_ip`, `voice_expires`:
     each the MAC's latest bound, unexpired lease in that kind of scope."""
-    voice = [s.subnet for s in voice_scopes(config)]
-    out: dict[str, dict[str, Any]] = {}
+    # Integer masks, not IPv4Address objects: this runs on the event loop for
+    # every poll of the page.
+    voice = [(int(s.subnet.network_address), int(s.subnet.netmask)) for s in voice_scopes(config)]
+    newest: dict[tuple[str, str], Lease] = {}
     for lease in leases:
         if lease.state != "bound" or lease.expires <= now:
             continue
-        address = IPv4Address(lease.ip)
-        kind = "voice" if any(address in net for net in voice) else "lease"
-        entry = out.setdefault(lease.mac, {})
-        if entry.get(f"{kind}_expires", 0.0) < lease.expires:
-            entry[f"{kind}_ip"] = str(address)
-            entry[f"{kind}_expires"] = lease.expires
+        kind = "voice" if any(lease.ip & mask == net for net, mask in voice) else "lease"
+        held = newest.get((lease.mac, kind))
+        if held is None or held.expires < lease.expires:
+            newest[(lease.mac, kind)] = lease
+    out: dict[str, dict[str, Any]] = {}
+    for (mac, kind), lease in newest.items():
+        entry = out.setdefault(mac, {})
+        ip = lease.ip
+        entry[f"{kind}_ip"] = f"{ip >> 24}.{ip >> 16 & 255}.{ip >> 8 & 255}.{ip & 255}"
+        entry[f"{kind}_expires"] = lease.expires
     return out
 
 
