@@ -266,6 +266,7 @@ td small{color:var(--mute);margin-left:6px;white-space:nowrap}
 .services li.disabled{opacity:.6}
 .about{color:var(--mute);font-size:13px;margin:0 0 8px}
 table.pools,table.unseen{margin:0 0 14px}
+table.pools{width:auto;min-width:min(100%,640px)}
 h2{font-size:15px;margin:18px 0 8px}
 @media (max-width:720px){
  main{padding:10px}
