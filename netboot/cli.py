@@ -25,6 +25,8 @@ EXTRA_COMMANDS: list[str] = [
     "netboot.stun.natcheck:register",
     "netboot.provisioning.render:register",
     "netboot.provisioning.activeuri:register",
+    "netboot.lldp.neighbors:register",
+    "netboot.status:register",
     "netboot.lab.cli:register",
 ]
 
@@ -223,6 +225,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="netboot", description="Phone-provisioning appliance")
     parser.add_argument("--version", action="version", version=f"netboot {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    parser.add_argument(
+        "--log-level",
+        choices=("debug", "info", "warning", "error"),
+        help="log this level and above (default info; -v is --log-level debug)",
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     p = sub.add_parser("serve", help="run every enabled service in the foreground")
@@ -299,12 +306,11 @@ def cmd_manpage(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from netboot.logformat import LEVELS, configure_logging
+
     args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    # journald: `<6>name: message` (it stamps lines itself); else with timestamps
+    configure_logging(LEVELS[args.log_level or ("debug" if args.verbose else "info")])
     func: Callable[[argparse.Namespace], int] = args.func
     return func(args)
 

@@ -144,6 +144,8 @@ class DhcpConfig:
     ping_check: bool = True
     ping_timeout_ms: int = 300
     ignore_other_servers: bool = False
+    guard_probe: int = 5  # seconds the start-up probe for other servers listens
+    guard_interval: int = 300  # seconds between probes while serving; 0: passive only
     offer_hold: int = 60
     decline_hold: int = 600
 
@@ -691,6 +693,8 @@ def _read_dhcp(t: _Table, appliance: ApplianceConfig | None) -> DhcpConfig:
         ping_check=t.boolean("ping_check", True),
         ping_timeout_ms=t.integer("ping_timeout_ms", 300, 10, 5000),
         ignore_other_servers=t.boolean("ignore_other_servers", False),
+        guard_probe=t.integer("guard_probe", 5, 0, 60),
+        guard_interval=t.integer("guard_interval", 300, 0, 86400),
         offer_hold=t.integer("offer_hold", 60, 5, 3600),
         decline_hold=t.integer("decline_hold", 600, 10, 86400),
     )

@@ -31,6 +31,22 @@ DHCP_QUARANTINE_RECLAIMED = Counter(
     "Quarantined (declined or ARP-answered) addresses offered again because the pool ran dry",
     registry=REGISTRY,
 )
+DHCP_ROGUE_REPLIES = Counter(
+    "netboot_dhcp_rogue_replies_total",
+    "DHCP replies (OFFER, ACK, NAK) from another DHCP server seen on a served segment",
+    registry=REGISTRY,
+)
+DHCP_ROGUE_SERVERS = Gauge(
+    "netboot_dhcp_rogue_servers",
+    "Other DHCP servers heard recently on a served segment (the rogue-DHCP alarm is up while > 0)",
+    registry=REGISTRY,
+)
+SERVICE_RUNNING = Gauge(
+    "netboot_service_running",
+    "1 when the service runs, 0 while it starts or when it refused to run",
+    ["service"],
+    registry=REGISTRY,
+)
 PNP_ANSWERS = Counter("netboot_pnp_answers_total", "SIP PnP NOTIFYs sent", registry=REGISTRY)
 PNP_REFUSED = Counter(
     "netboot_pnp_refused_total", "SIP PnP SUBSCRIBEs not answered", ["reason"], registry=REGISTRY

@@ -18,6 +18,7 @@ from netboot.lab.netns import (
     Lab,
     Netns,
     netns_unavailable,
+    settled,
     stop_process,
     wait_for,
 )
@@ -86,7 +87,7 @@ class NetbootServer:
             assert self.proc is not None
             if self.proc.poll() is not None:
                 raise AssertionError(f"netboot exited {self.proc.returncode}:\n{self.log()}")
-            return " ready: " in self.log()[offset:]  # this run's, not an earlier one's
+            return settled(self.log()[offset:])  # this run's, not an earlier one's
 
         wait_for(ready, ready_timeout, "netboot serve to be ready")
         return self

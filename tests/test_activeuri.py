@@ -171,3 +171,20 @@ def test_active_uri_against_fake_phones(lab: Lab, tmp_path: Path) -> None:
 
     code, _, err = phone_cmd("key", "NOPE", "10.0.0.11")
     assert code == 2 and "unknown key 'NOPE'" in err
+
+    # --json: the same results for scripts, nothing else on stdout
+    code, out, _ = phone_cmd("reboot", MAC_A, "10.0.0.14", "--timeout", "2", "--json")
+    assert code == 1
+    result = json.loads(out)
+    assert (result["action"], result["keys"], result["ok"], result["failed"]) == (
+        "reboot",
+        ["Reboot"],
+        1,
+        1,
+    )
+    by_ip = {p["ip"]: p for p in result["phones"]}
+    assert by_ip["10.0.0.11"]["mac"] == MAC_A and by_ip["10.0.0.11"]["target"] == MAC_A
+    assert by_ip["10.0.0.11"]["ok"] is True and by_ip["10.0.0.11"]["result"] == "200 OK"
+    assert by_ip["10.0.0.14"]["ok"] is False
+    assert by_ip["10.0.0.14"]["result"].startswith("401 wrong credentials")
+    assert isinstance(by_ip["10.0.0.14"]["ms"], int)

@@ -188,8 +188,14 @@ def test_curl_http_https_binding_auth_and_traversal(site: Site) -> None:
     # The refusals are in the phone's timeline, and its address is still its own.
     assert phone()["ip"] == ip
 
-    # No per-request line at info level in the service log.
-    assert "00304f113af8.cfg" not in site.server.log()
+    # No access-log line per request at info level (that is debug), but one INFO
+    # line per fetched file (issue 13: mac, name, size, result).
+    log = site.server.log()
+    assert "GET '/00304f113af8.cfg'" not in log
+    assert f"INFO netboot.files: http: {MAC} ({ip}) fetched 00304f113af8.cfg: ok," in log
+    assert (
+        f"INFO netboot.files: http: {MAC} ({INTRUDER}) fetched 00304f113af8.cfg: forbidden" in log
+    )
 
     # Graceful stop, then the same service with auth (the lease and the certificate stay).
     assert site.server.stop(signal.SIGTERM) == 0

@@ -178,14 +178,17 @@ def test_index_lists_phones_with_their_facts(tmp_path: Path) -> None:
         page = parse(text)
         by_mac = {row[0]: row for row in page.rows}
         assert set(by_mac) == {PLANET, YEALINK, EVIL}
-        _mac, ip, phone, fw, state, _last, files, registered = by_mac[PLANET]
-        assert (ip, phone, fw, state, files, registered) == (
+        # (the page gained Voice IP and Lease expires columns: empty without DHCP leases)
+        _mac, ip, phone, fw, state, _last, files, registered, voice, expires = by_mac[PLANET]
+        assert (ip, phone, fw, state, files, registered, voice, expires) == (
             "10.9.0.100",
             "PLANET VIP-2140PT",
             "2.0.3",
             "registered",
             "2",
             "yes",
+            "",
+            "",
         )
         assert by_mac[YEALINK][4] == "failed"
         assert by_mac[YEALINK][7] == "no"

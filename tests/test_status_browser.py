@@ -284,3 +284,82 @@ def test_status_page_behind_credentials(lab: Lab, tmp_path: Path) -> None:
         assert browser.js_errors == []
     finally:
         browser.close()
+
+
+def test_health_pools_lease_expiry_and_unseen_inventory_in_chromium(
+    lab: Lab, tmp_path: Path
+) -> None:
+    never = "00:30:4f:99:00:01"
+    inventory = tmp_path / "phones.csv"
+    inventory.write_text(
+        f"{PLANET},VIP-2140PT,1001,pw1,Reception\n{never},VIP-2140PT,1002,pw2,Storage room\n"
+    )
+    site = Site(lab, tmp_path, f'\n[phones]\ninventory = "{inventory}"\n')
+    browser = Browser(lab, site.srv, tmp_path)
+    try:
+        browser.goto(f"http://{SERVER}/")
+        wait_for(lambda: browser.js("document.body.dataset.loaded") == "3", 30, "the page")
+        states = browser.js(
+            "Object.fromEntries(Array.from(document.querySelectorAll('#services li')).map("
+            "li => [li.dataset.service, li.querySelector('span').textContent]))"
+        )
+        assert states == {
+            "dhcp": "running",
+            "pnp": "disabled",
+            "tftp": "disabled",
+            "http": "running",
+            "ftp": "disabled",
+            "lldp": "disabled",
+            "stun": "disabled",
+        }
+        assert browser.js("document.getElementById('alarm').textContent") == ""
+        about = browser.js("document.getElementById('about').textContent")
+        assert about.startswith("netboot ") and " up " in about and "serving dhcp, http" in about
+        unseen = browser.js(
+            "Array.from(document.querySelectorAll('#unseen tr')).map("
+            "r => Array.from(r.cells).map(c => c.textContent))"
+        )
+        assert unseen == [[never, "VIP-2140PT", "1002", "Storage room"]]
+
+        # a phone boots: its lease expiry appears in its row, the pool counts it
+        mac = json.loads(site.cli.run(["ip", "-j", "link", "show", "eth0"]).stdout)[0]["address"]
+        script = tmp_path / "dhclient-script"
+        script.write_text(DHCLIENT_SCRIPT.format(out=tmp_path / "dhclient.ip"))
+        script.chmod(0o755)
+        site.cli.run(
+            ["dhclient", "-1", "-sf", str(script), "-lf", str(tmp_path / "dhclient.leases"),
+             "-pf", str(tmp_path / "dhclient.pid"), "eth0"],
+            timeout=40,
+        )  # fmt: skip
+
+        def booted() -> list[str] | None:
+            found = browser.js(
+                "(function(){var r=Array.from(document.querySelectorAll('#phones tr.phone'))"
+                f".find(r => r.cells[0].textContent === {json.dumps(mac)});"
+                "return r ? Array.from(r.cells).map(c => c.textContent) : null;})()"
+            )
+            return found if found and found[9] else None
+
+        row = wait_for(booted, 30, "the booted phone's lease expiry")
+        assert row[9] in ("in 9 min", "in 10 min")  # lease_time = 600
+        assert row[8] == ""  # no voice-VLAN scope here
+        pool = browser.js(
+            "Array.from(document.querySelectorAll('#pools tr')).map("
+            "r => Array.from(r.cells).map(c => c.textContent))"
+        )
+        assert pool == [["eth0", "10.77.0.100-10.77.0.120", "1", "0", "20", "4.8 %"]]
+
+        # what a browser asks for by itself is no phone fetch
+        status = browser.js("fetch('/favicon.ico').then(r => r.status)")
+        assert status == 404
+        assert browser.js_errors == []
+    finally:
+        browser.close()
+    assert "favicon" not in site.server.log()
+    reg = Registry(tmp_path / "state")
+    try:
+        assert all(
+            e.detail.get("file") != "favicon.ico" for p in reg.phones() for e in reg.timeline(p.mac)
+        )
+    finally:
+        reg.close()

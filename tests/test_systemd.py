@@ -110,8 +110,12 @@ enabled = false
             stderr=subprocess.STDOUT,
         )
     message = listener.recv(4096).decode()
-    assert "READY=1" in message and "dhcp" in message
-    # READY came after the DHCP socket was bound: port 67 is open by now.
+    # READY does not wait for DHCP's probe for other servers, and says so; the
+    # STATUS= that follows says DHCP serves, once its socket is bound.
+    assert "READY=1" in message
+    assert "STATUS=serving nothing; dhcp starting (probing for other DHCP servers" in message
+    message = listener.recv(4096).decode()
+    assert message == "STATUS=serving dhcp"
     assert ":67 " in srv.run(["ss", "-uln"]).stdout
     proc.terminate()
     wait_for(lambda: proc.poll() is not None, 15, "netboot to stop on SIGTERM")

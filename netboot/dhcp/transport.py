@@ -16,7 +16,6 @@ thread, then sends every reply that waited on them (group commit).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import ctypes
 import logging
 import os
@@ -35,7 +34,9 @@ from netboot import metrics
 from netboot.dhcp import codec
 from netboot.dhcp.codec import TYPE_NAMES, DhcpMessage
 from netboot.dhcp.engine import Decision, DhcpEngine, Reply
+from netboot.dhcp.guard import PROBING, REFUSE, SERVE, ProbeSend, RogueGuard, Sighting, describe
 from netboot.dhcp.leases import Lease
+from netboot.health import NOT_RUNNING, RUNNING, STARTING, Health
 from netboot.ratelog import RateLimitedLog
 from netboot.statedisk import HEALTH, StateWriteError
 from netboot.wire import DecodeError, format_mac
@@ -52,8 +53,7 @@ SOL_PACKET = 263
 SKF_AD_PKTTYPE = 0xFFFFF000 + 4
 PACKET_OTHERHOST = 3
 IP_PKTINFO = 8  # <linux/in.h>; the stdlib constant is missing from the type stubs
-OTHER_SERVER_WAIT = 1.0
-OTHER_SERVER_RECHECK = 30.0
+GUARD_TICK = 30.0  # the guard loop wakes at least this often (alarm expiry)
 MAX_REHANDLE = 3
 
 
@@ -138,6 +138,7 @@ class Link:
     raw: socket.socket | None = None
     udp: socket.socket | None = None
     arp: socket.socket | None = None
+    guard: socket.socket | None = None  # BOOTREPLYs to port 68: the rogue-DHCP guard
 
 
 @dataclass
@@ -163,8 +164,14 @@ class DhcpService:
         self._wake = asyncio.Event()
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dhcp-commit")
         self._probes: dict[int, _Probe] = {}
-        self.other_servers: list[str] = []
+        self.guard: RogueGuard | None = None
+        # The guard's timers run on a monotonic clock: a Pi has no RTC, and its
+        # wall clock jumps when NTP first syncs, often inside the start-up probe.
+        self.guard_clock: Callable[[], float] = time.monotonic
+        self.alarm_log = RateLimitedLog(log, every=60.0)
+        self.health = Health(STARTING)
         self.serving = False
+        self._serving = asyncio.Event()
         self.icmp: socket.socket | None = None
         self._icmp_id = os.getpid() & 0xFFFF
         self._icmp_seq = 0
@@ -172,6 +179,9 @@ class DhcpService:
     # ------------------------------------------------------------ start
 
     async def start(self) -> None:
+        """Interfaces, engine and the guard's sockets; the first probe goes out.
+        DHCP itself starts serving in `serve`, once the probe window is over
+        (the other services do not wait for it)."""
         server_ips: dict[str, int] = {}
         for scope in self.config.scopes:
             mac, addrs = interface_addresses(scope.interface)
@@ -194,18 +204,29 @@ class DhcpService:
         self.engine = DhcpEngine(
             self.config, self.ctx.config.provisioning.url, self.ctx.leases, server_ips
         )
+        self.guard = RogueGuard(
+            tuple(self.links),
+            frozenset(link.mac for link in self.links.values()),
+            frozenset(server_ips.values()),
+            refuse_when_found=self.config.authoritative and not self.config.ignore_other_servers,
+            probe=float(self.config.guard_probe),
+            interval=float(self.config.guard_interval),
+        )
+        loop = asyncio.get_running_loop()
         for link in self.links.values():
-            self.other_servers += await self._look_for_other_servers(link)
-        if self.other_servers:
-            for line in self.other_servers:
-                log.error("ANOTHER DHCP SERVER IS ON THE SEGMENT: %s", line)
-            if self.config.authoritative and not self.config.ignore_other_servers:
-                log.error(
-                    "dhcp: not serving while another DHCP server answers (authoritative = true); "
-                    "remove it, or set dhcp.ignore_other_servers = true to serve anyway"
-                )
-                return
-        self._open_sockets()
+            try:
+                link.guard = _packet_socket(link.name, codec.ETH_P_IP, _bpf_udp_dport(68))
+            except PermissionError:
+                raise OSError("dhcp: raw sockets need root or CAP_NET_RAW") from None
+            loop.add_reader(link.guard.fileno(), self._guard_readable, link)
+        self.guard.begin(self.guard_clock())
+        self._guard_step()
+        if self.guard.verdict == SERVE:  # guard_probe = 0: no start-up probe
+            self._open_sockets()
+        else:
+            self.health = Health(
+                STARTING, f"probing for other DHCP servers for {self.config.guard_probe} s"
+            )
 
     def _open_sockets(self) -> None:
         for link in self.links.values():
@@ -228,20 +249,22 @@ class DhcpService:
         icmp.setblocking(False)
         self.icmp = icmp
         self.serving = True
-        log.info(
-            "dhcp: serving %s",
-            ", ".join(
-                f"{s.interface} {s.subnet} pool {s.pool_start}-{s.pool_end}"
-                for s in self.config.scopes
-            ),
+        self._serving.set()
+        served = ", ".join(
+            f"{s.interface} {s.subnet} pool {s.pool_start}-{s.pool_end}" for s in self.config.scopes
         )
+        self.health = Health(RUNNING, served, self._alarm_text())
+        log.info("dhcp: serving %s", served)
 
-    async def _look_for_other_servers(self, link: Link) -> list[str]:
-        """Send a DISCOVER as a client would and report whoever OFFERs (RFC 2131 §4.4.1)."""
-        xid = int.from_bytes(os.urandom(4), "big")
+    # ------------------------------------------------------------ guard
+
+    def _send_probe(self, probe: ProbeSend) -> None:
+        """A DISCOVER as a client would send it (RFC 2131 §4.4.1), broadcast
+        flag set so that every server's OFFER reaches us."""
+        link = self.links[probe.interface]
         discover = DhcpMessage(
             op=codec.BOOTREQUEST,
-            xid=xid,
+            xid=probe.xid,
             chaddr=link.mac,
             flags=codec.BROADCAST_FLAG,
             options={53: bytes((codec.DISCOVER,)), 55: bytes((1, 3, 6, 66)), 60: b"netboot-probe"},
@@ -249,72 +272,146 @@ class DhcpService:
         frame = codec.build_udp_frame(
             link.mac, codec.BROADCAST_MAC, 0, 0xFFFFFFFF, 68, 67, codec.encode(discover)
         )
-        found: list[str] = []
+        assert link.guard is not None
         try:
-            sock = _packet_socket(link.name, codec.ETH_P_IP, _bpf_udp_dport(68))
-        except PermissionError:
-            raise OSError("dhcp: raw sockets need root or CAP_NET_RAW") from None
-        loop = asyncio.get_running_loop()
-        got = asyncio.Event()
+            link.guard.send(frame)
+        except OSError as exc:
+            self.bad.warning(
+                "probe-send", f"dhcp: probe on {link.name} failed: {exc}", self.guard_clock()
+            )
 
-        def readable() -> None:
-            while True:
-                try:
-                    data = sock.recv(4096)
-                except BlockingIOError:
-                    return
-                try:
-                    udp = codec.parse_udp_frame(data)
-                    msg = codec.decode(udp.payload)
-                except DecodeError:
-                    continue
-                if msg.xid == xid and msg.op == codec.BOOTREPLY and udp.src_ip != link.ip:
-                    server = IPv4Address(msg.server_id or udp.src_ip)
-                    found.append(
-                        f"{server} (MAC {format_mac(udp.src_mac)}) offered {IPv4Address(msg.yiaddr)} on {link.name}"
-                    )
-                    got.set()
+    def _guard_readable(self, link: Link) -> None:
+        assert link.guard is not None and self.guard is not None
+        for _ in range(64):
+            try:
+                data = link.guard.recv(4096)
+            except BlockingIOError:
+                return
+            now = self.guard_clock()
+            try:
+                udp = codec.parse_udp_frame(data)
+                msg = codec.decode(udp.payload)
+            except DecodeError:
+                continue  # the guard only looks for servers; malformed replies are not ours
+            sighting = self.guard.heard(link.name, udp.src_mac, udp.src_ip, msg, now)
+            if sighting is not None:
+                self._sighted(sighting, now)
 
-        loop.add_reader(sock.fileno(), readable)
-        try:
-            sock.send(frame)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(got.wait(), OTHER_SERVER_WAIT)
-        finally:
-            loop.remove_reader(sock.fileno())
-            sock.close()
-        return found
+    def _sighted(self, sighting: Sighting, now: float) -> None:
+        assert self.guard is not None
+        server = sighting.server
+        metrics.DHCP_ROGUE_REPLIES.inc()
+        metrics.DHCP_ROGUE_SERVERS.set(len(self.guard.active(now)))
+        if self.guard.verdict == PROBING:
+            if sighting.new:
+                log.error("ANOTHER DHCP SERVER IS ON THE SEGMENT: %s", server.describe())
+            return
+        if self.serving:
+            self.alarm_log.warning(
+                f"rogue {server.server_id} {server.mac}",
+                f"dhcp: ANOTHER DHCP SERVER IS ON THE SEGMENT: {server.describe()}",
+                now,
+            )
+            if sighting.new:
+                self.health = Health(RUNNING, self.health.detail, self._alarm_text())
+                self.ctx.status_changed()
+        else:
+            self.alarm_log.warning(
+                f"rogue {server.server_id} {server.mac}",
+                f"dhcp: still not serving: another DHCP server answers: {server.describe()}",
+                now,
+            )
+
+    def rogue_servers(self) -> list[dict[str, object]]:
+        """The other DHCP servers behind the alarm, their times on the wall clock."""
+        if self.guard is None:
+            return []
+        mono, wall = self.guard_clock(), time.time()
+        out = []
+        for server in self.guard.active(mono):
+            entry = server.as_dict()
+            entry["first_seen"] = wall - (mono - server.first_seen)
+            entry["last_seen"] = wall - (mono - server.last_seen)
+            out.append(entry)
+        return out
+
+    def _alarm_text(self) -> str:
+        if self.guard is None:
+            return ""
+        active = self.guard.active(self.guard_clock())
+        if not active:
+            return ""
+        return "another DHCP server on the segment: " + describe(active)
+
+    def _guard_step(self) -> None:
+        """Send the DISCOVERs that are due and act on a changed verdict."""
+        assert self.guard is not None
+        now = self.guard_clock()
+        before = self.guard.verdict
+        for probe in self.guard.due(now):
+            self._send_probe(probe)
+        after = self.guard.verdict
+        if after == before:
+            return
+        found = self.guard.active(now)
+        if after == REFUSE:
+            log.error(
+                "dhcp: not serving while another DHCP server answers (authoritative = true); "
+                "remove it, or set dhcp.ignore_other_servers = true to serve anyway"
+            )
+            self.health = Health(
+                NOT_RUNNING, "refused: another DHCP server answers: " + describe(found)
+            )
+            self.ctx.status_changed()
+            return
+        if before == REFUSE:
+            log.warning("dhcp: the other DHCP server is gone; serving now")
+        elif found:
+            log.error(
+                "dhcp: serving although another DHCP server answers (%s)",
+                "ignore_other_servers = true"
+                if self.config.ignore_other_servers
+                else "authoritative = false",
+            )
+        self._open_sockets()
+        self.ctx.status_changed()
+
+    async def _guard_loop(self) -> None:
+        assert self.guard is not None
+        while True:
+            delay = self.guard.next_wakeup() - self.guard_clock()
+            await asyncio.sleep(min(max(delay, 0.0), GUARD_TICK))
+            self._guard_step()
+            now = self.guard_clock()
+            if self.guard.cleared(now) and not self.guard.active(now):
+                log.warning(
+                    "dhcp: no reply from another DHCP server for %.0f s: alarm cleared",
+                    self.guard.hold,
+                )
+                metrics.DHCP_ROGUE_SERVERS.set(0)
+                if self.serving:
+                    self.health = Health(RUNNING, self.health.detail)
+                    self.ctx.status_changed()
 
     # ------------------------------------------------------------ serve
 
     async def serve(self) -> None:
-        while not self.serving:
-            # Refused to serve: look again now and then, and start once it is gone.
-            await asyncio.sleep(OTHER_SERVER_RECHECK)
-            found = [
-                line
-                for link in self.links.values()
-                for line in await self._look_for_other_servers(link)
-            ]
-            if found:
-                log.error("dhcp: still not serving: %s", "; ".join(found))
-            else:
-                log.warning("dhcp: the other DHCP server is gone; serving now")
-                self._open_sockets()
         loop = asyncio.get_running_loop()
-        for link in self.links.values():
-            assert link.raw is not None and link.arp is not None
-            loop.add_reader(link.raw.fileno(), self._readable, link)
-            loop.add_reader(link.arp.fileno(), self._arp_readable, link)
-        if self.icmp is not None:
-            loop.add_reader(self.icmp.fileno(), self._icmp_readable)
         try:
             async with asyncio.TaskGroup() as group:
+                group.create_task(self._guard_loop())
+                await self._serving.wait()
+                for link in self.links.values():
+                    assert link.raw is not None and link.arp is not None
+                    loop.add_reader(link.raw.fileno(), self._readable, link)
+                    loop.add_reader(link.arp.fileno(), self._arp_readable, link)
+                if self.icmp is not None:
+                    loop.add_reader(self.icmp.fileno(), self._icmp_readable)
                 group.create_task(self._committer())
                 group.create_task(self._housekeeping())
         finally:
             for link in self.links.values():
-                for sock in (link.raw, link.arp):
+                for sock in (link.raw, link.arp, link.guard):
                     if sock is not None:
                         loop.remove_reader(sock.fileno())
             if self.icmp is not None:
@@ -343,8 +440,11 @@ class DhcpService:
         except StateWriteError as exc:
             log.error("dhcp: leases not written at stop (no ACK was sent for them): %s", exc)
         self._executor.shutdown(wait=True)
+        loop = asyncio.get_running_loop()
         for link in self.links.values():
-            for sock in (link.raw, link.udp, link.arp):
+            if link.guard is not None:  # serve may never have run to remove it
+                loop.remove_reader(link.guard.fileno())
+            for sock in (link.raw, link.udp, link.arp, link.guard):
                 if sock is not None:
                     sock.close()
         if self.icmp is not None:
@@ -400,6 +500,15 @@ class DhcpService:
             self.ctx.registry.record(
                 msg.mac, "dhcp", decision.event, decision.detail, **decision.facts
             )
+            if decision.event == "ack":
+                log.info(
+                    "dhcp: lease %s to %s (%s) vendor %r class %s",
+                    decision.detail.get("ip"),
+                    msg.mac,
+                    decision.detail.get("state"),
+                    decision.facts.get("vendor_class") or "",
+                    decision.detail.get("class") or "-",
+                )
         if decision.note and decision.reply is None:
             log.debug("dhcp %s %s: %s", TYPE_NAMES.get(msg.msg_type or 0), msg.mac, decision.note)
         reply = decision.reply

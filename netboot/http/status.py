@@ -36,6 +36,14 @@ from prometheus_client.exposition import choose_encoder
 
 from netboot import metrics
 from netboot.http.app import require_auth
+from netboot.http.overview import (
+    appliance_status,
+    phone_leases,
+    services_health,
+    unseen_inventory,
+    uptime_text,
+)
+from netboot.provisioning.inventory import InventoryCache
 from netboot.registry import (
     STATES,
     Event,
@@ -273,6 +281,20 @@ dl.facts dt{color:var(--mute)}
 dl.facts dd{margin:0;word-break:break-all}
 td.detail{word-break:break-word}
 td small{color:var(--mute);margin-left:6px;white-space:nowrap}
+.health{margin:0 0 14px}
+.alarm{background:#ffd6d6;border:1px solid #e5a0a0;border-radius:8px;padding:8px 12px;margin:0 0 8px;font-weight:600}
+.alarm:empty{display:none}
+.services{display:flex;flex-wrap:wrap;gap:6px;margin:0 0 8px;padding:0;list-style:none}
+.services li{background:var(--card);border:1px solid var(--line);border-radius:8px;padding:4px 10px;font-size:13px}
+.services li span{color:var(--mute);margin-left:6px}
+.services li.running{border-color:#8fd19e}
+.services li.starting{border-color:#f0d27a}
+.services li.not-running{border-color:#e5a0a0;background:#fff0f0}
+.services li.disabled{opacity:.6}
+.about{color:var(--mute);font-size:13px;margin:0 0 8px}
+table.pools,table.unseen{margin:0 0 14px}
+table.pools{width:auto;min-width:min(100%,640px)}
+h2{font-size:15px;margin:18px 0 8px}
 @media (max-width:720px){
  main{padding:10px}
  table,thead,tbody,tr,td{display:block;border:0}
@@ -294,15 +316,22 @@ _INDEX_JS = """
 (function(){
   var tbody=document.getElementById('phones'),counts=document.getElementById('counts'),
       problems=document.getElementById('problems'),
-      live=document.getElementById('live'),filter=document.getElementById('filter');
+      live=document.getElementById('live'),filter=document.getElementById('filter'),
+      alarm=document.getElementById('alarm'),services=document.getElementById('services'),
+      about=document.getElementById('about'),pools=document.getElementById('pools'),
+      unseen=document.getElementById('unseen'),unseenCount=document.getElementById('unseen-count');
   function el(tag,cls,text){var e=document.createElement(tag);if(cls)e.className=cls;
     if(text!==undefined&&text!==null)e.textContent=String(text);return e;}
   function ago(ts,now){if(!ts)return '';var s=Math.max(0,Math.round(now-ts));
     return s<60?s+' s ago':s<3600?Math.floor(s/60)+' min ago':s<86400?Math.floor(s/3600)+' h ago':Math.floor(s/86400)+' d ago';}
+  function until(ts,now){if(!ts)return '';var s=Math.max(0,Math.round(ts-now));
+    return 'in '+(s<60?s+' s':s<3600?Math.floor(s/60)+' min':s<86400?Math.floor(s/3600)+' h':Math.floor(s/86400)+' d');}
+  function span(s){var d=Math.floor(s/86400),h=Math.floor(s%86400/3600),m=Math.floor(s%3600/60),x=Math.floor(s%60);
+    return d?d+' d '+h+' h':h?h+' h '+m+' min':m?m+' min '+x+' s':x+' s';}
   function cell(tr,label,cls,text){var td=el('td',cls,text);td.setAttribute('data-label',label);tr.appendChild(td);return td;}
-  function row(p,now){
+  function row(p,l,now){
     var tr=el('tr','phone');tr.dataset.href='/phones/'+encodeURI(p.mac);
-    tr.dataset.search=[p.mac,p.ip,p.vendor,p.model,p.firmware,p.state,p.hostname].join(' ').toLowerCase();
+    tr.dataset.search=[p.mac,p.ip,l.voice_ip,p.vendor,p.model,p.firmware,p.state,p.hostname].join(' ').toLowerCase();
     var a=el('a',null,p.mac);a.href=tr.dataset.href;cell(tr,'MAC','mac').appendChild(a);
     cell(tr,'IP','ip',p.ip||'');
     cell(tr,'Phone','model',[p.vendor,p.model].filter(Boolean).join(' '));
@@ -312,10 +341,31 @@ _INDEX_JS = """
     if(p.last_seen){var t=el('small',null,ago(p.last_seen,now));t.title=new Date(p.last_seen*1000).toLocaleString();ev.appendChild(t);}
     cell(tr,'Files','files',p.files);
     cell(tr,'Registered','reg',p.registered?'yes':(p.state==='registration-failed'?'failed':'no'));
+    cell(tr,'Voice IP','ip voice',l.voice_ip||'');
+    var ex=cell(tr,'Lease expires','when lease',l.lease_expires?until(l.lease_expires,now):'');
+    if(l.lease_expires)ex.title=new Date(l.lease_expires*1000).toLocaleString();
     return tr;}
   function applyFilter(){var q=filter.value.trim().toLowerCase();
     Array.prototype.forEach.call(tbody.rows,function(tr){
       if(tr.dataset.search!==undefined)tr.hidden=q!==''&&tr.dataset.search.indexOf(q)<0;});}
+  function renderStatus(st){
+    if(!st)return;
+    alarm.textContent=st.alarms.length?'ALARM: '+st.alarms.join('; '):'';
+    services.textContent='';
+    Object.keys(st.services).forEach(function(name){var h=st.services[name];
+      var li=el('li','svc '+h.state);li.dataset.service=name;li.appendChild(el('b',null,name));
+      li.appendChild(el('span',null,h.state));li.title=[h.detail,h.alarm].filter(Boolean).join(' / ');
+      services.appendChild(li);});
+    about.textContent='netboot '+st.version+' \u00b7 up '+span(st.uptime)+' \u00b7 '+st.status;
+    if(pools){pools.textContent='';st.pools.forEach(function(p){var tr=el('tr');
+      [['Interface','',p.interface],['Pool','ip',p.pool],['Bound','',p.bound],['Declined','',p.declined],
+       ['Free','',p.free],['Used','',p.percent+' %']].forEach(function(c){cell(tr,c[0],c[1],c[2]);});
+      pools.appendChild(tr);});}}
+  function renderUnseen(list){
+    if(!unseen)return;unseen.textContent='';unseenCount.textContent=list.length;
+    list.forEach(function(p){var tr=el('tr');
+      [['MAC','mac',p.mac],['Model','',p.model],['Extension','',p.extension],['Name','',p.display_name]]
+        .forEach(function(c){cell(tr,c[0],c[1],c[2]);});unseen.appendChild(tr);});}
   function render(data){
     problems.textContent='';
     (data.problems||[]).forEach(function(t){problems.appendChild(el('p','problem',t));});
@@ -325,9 +375,12 @@ _INDEX_JS = """
     var total=el('li','count total');total.appendChild(el('b',null,data.phones.length));
     total.appendChild(el('span',null,'phones'));counts.insertBefore(total,counts.firstChild);
     tbody.textContent='';
-    if(!data.phones.length){var tr=el('tr');var td=el('td','empty','No phone seen yet.');td.colSpan=8;tr.appendChild(td);tbody.appendChild(tr);}
-    data.phones.forEach(function(p){tbody.appendChild(row(p,data.generated));});
+    var leases=data.leases||{};
+    if(!data.phones.length){var tr=el('tr');var td=el('td','empty','No phone seen yet.');td.colSpan=10;tr.appendChild(td);tbody.appendChild(tr);}
+    data.phones.forEach(function(p){tbody.appendChild(row(p,leases[p.mac]||{},data.generated));});
     applyFilter();
+    renderStatus(data.status);
+    renderUnseen(data.unseen||[]);
     live.textContent='updated '+new Date().toLocaleTimeString();
     document.body.dataset.loaded=String(data.phones.length);}
   function poll(){fetch('/api/phones',{credentials:'same-origin',cache:'no-store'})
@@ -382,6 +435,7 @@ def _page(title: str, body: str, script: str, nonce: str, appliance: str, data: 
         '<html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         f"<title>{_e(title)}</title>"
+        '<link rel="icon" href="data:,">'
         f'<style nonce="{nonce}">{_CSS}</style></head>'
         f"<body{data}><header><h1>{_e(appliance)}</h1>"
         f'<span class="sub">{_e(title)}</span><a href="/">all phones</a>'
@@ -409,15 +463,71 @@ def _ago(ts: float | None, now: float) -> str:
     return f"{s // 3600} h ago" if s < 86400 else f"{s // 86400} d ago"
 
 
+def _until(ts: float | None, now: float) -> str:
+    if not ts:
+        return ""
+    s = max(0, round(ts - now))
+    if s < 60:
+        return f"in {s} s"
+    if s < 3600:
+        return f"in {s // 60} min"
+    return f"in {s // 3600} h" if s < 86400 else f"in {s // 86400} d"
+
+
+def render_health(status: Mapping[str, Any] | None) -> str:
+    """The services, the alarm, version and uptime, and the pools (first paint;
+    the script keeps them current)."""
+    if status is None:
+        return ""
+    alarms = status.get("alarms") or []
+    alarm = "ALARM: " + "; ".join(alarms) if alarms else ""
+    items = []
+    for name, h in status["services"].items():
+        title = " / ".join(x for x in (h["detail"], h["alarm"]) if x)
+        items.append(
+            f'<li class="svc {_e(h["state"])}" data-service="{_e(name)}" title="{_e(title)}">'
+            f"<b>{_e(name)}</b><span>{_e(h['state'])}</span></li>"
+        )
+    about = (
+        f"netboot {status['version']} \u00b7 up {uptime_text(status['uptime'])}"
+        f" \u00b7 {status['status']}"
+    )
+    pools = "".join(
+        f'<tr><td data-label="Interface">{_e(p["interface"])}</td>'
+        f'<td class="ip" data-label="Pool">{_e(p["pool"])}</td>'
+        f'<td data-label="Bound">{p["bound"]}</td><td data-label="Declined">{p["declined"]}</td>'
+        f'<td data-label="Free">{p["free"]}</td><td data-label="Used">{p["percent"]} %</td></tr>'
+        for p in status["pools"]
+    )
+    pool_table = (
+        '<table class="pools"><thead><tr><th>Interface</th><th>Pool</th><th>Bound</th>'
+        "<th>Declined</th><th>Free</th><th>Used</th></tr></thead>"
+        f'<tbody id="pools">{pools}</tbody></table>'
+        if status["pools"]
+        else ""
+    )
+    return (
+        '<section class="health">'
+        f'<div class="alarm" id="alarm" role="alert">{_e(alarm)}</div>'
+        f'<ul class="services" id="services">{"".join(items)}</ul>'
+        f'<p class="about" id="about">{_e(about)}</p>{pool_table}</section>'
+    )
+
+
 def render_index(
     phones: list[Phone],
     appliance: str,
     nonce: str,
     now: float | None = None,
+    *,
     problems: list[str] | None = None,
+    status: Mapping[str, Any] | None = None,
+    leases: Mapping[str, Mapping[str, Any]] | None = None,
+    unseen: list[dict[str, str]] | None = None,
 ) -> str:
     """The phones page; `problems` (state_dir cannot be written, ...) on top."""
     now = time.time() if now is None else now
+    leases = leases or {}
     counts = count_states(phones)
     items = [f'<li class="count total"><b>{len(phones)}</b><span>phones</span></li>']
     items += [
@@ -426,8 +536,10 @@ def render_index(
     rows = []
     for p in phones:
         j = phone_json(p)
+        lease = leases.get(p.mac, {})
         href = "/phones/" + _e(p.mac)
         search = " ".join(str(j[k] or "") for k in ("mac", "ip", "vendor", "model", "firmware"))
+        search += " " + str(lease.get("voice_ip") or "")
         rows.append(
             f'<tr class="phone" data-href="{href}" data-search="{_e(search.lower())}">'
             f'<td class="mac" data-label="MAC"><a href="{href}">{_e(p.mac)}</a></td>'
@@ -438,18 +550,39 @@ def render_index(
             f'<td class="event" data-label="Last event">{_e(p.last_event)}'
             f'<small title="{_e(_clock(p.last_seen))}">{_ago(p.last_seen, now)}</small></td>'
             f'<td class="files" data-label="Files">{p.files}</td>'
-            f'<td class="reg" data-label="Registered">{_registered(p)}</td></tr>'
+            f'<td class="reg" data-label="Registered">{_registered(p)}</td>'
+            f'<td class="ip voice" data-label="Voice IP">{_e(lease.get("voice_ip"))}</td>'
+            f'<td class="when lease" data-label="Lease expires" '
+            f'title="{_e(_clock(lease.get("lease_expires")))}">'
+            f"{_until(lease.get('lease_expires'), now)}</td></tr>"
         )
     if not rows:
-        rows.append('<tr><td class="empty" colspan="8">No phone seen yet.</td></tr>')
+        rows.append('<tr><td class="empty" colspan="10">No phone seen yet.</td></tr>')
+    unseen_rows = "".join(
+        f'<tr><td class="mac" data-label="MAC">{_e(u["mac"])}</td>'
+        f'<td data-label="Model">{_e(u["model"])}</td>'
+        f'<td data-label="Extension">{_e(u["extension"])}</td>'
+        f'<td data-label="Name">{_e(u["display_name"])}</td></tr>'
+        for u in unseen or []
+    )
+    unseen_section = (
+        f'<h2>In the inventory, never seen: <span id="unseen-count">{len(unseen or [])}</span></h2>'
+        '<table class="unseen"><thead><tr><th>MAC</th><th>Model</th><th>Extension</th>'
+        f'<th>Name</th></tr></thead><tbody id="unseen">{unseen_rows}</tbody></table>'
+        if unseen is not None
+        else ""
+    )
     banner = "".join(f'<p class="problem">{_e(line)}</p>' for line in problems or ())
     body = (
-        f'<div id="problems">{banner}</div><ul class="counts" id="counts">{"".join(items)}</ul>'
+        f'<div id="problems">{banner}</div>'
+        + render_health(status)
+        + f'<ul class="counts" id="counts">{"".join(items)}</ul>'
         '<div class="tools"><input id="filter" type="search" placeholder="Filter: MAC, IP, model, state"'
         ' aria-label="Filter phones"><span class="live" id="live"></span></div>'
         "<table><thead><tr><th>MAC</th><th>IP</th><th>Phone</th><th>Firmware</th><th>State</th>"
-        "<th>Last event</th><th>Files</th><th>Registered</th></tr></thead>"
-        f'<tbody id="phones">{"".join(rows)}</tbody></table>'
+        "<th>Last event</th><th>Files</th><th>Registered</th><th>Voice IP</th>"
+        "<th>Lease expires</th></tr></thead>"
+        f'<tbody id="phones">{"".join(rows)}</tbody></table>' + unseen_section
     )
     return _page("Phones", body, _INDEX_JS, nonce, appliance)
 
@@ -535,6 +668,21 @@ def _mac_or_none(text: str) -> str | None:
         return None
 
 
+# What browsers ask for by themselves: answered here, quietly, so that a laptop
+# opening the status page is never recorded as a phone fetching a file.
+_BROWSER_NOISE = r"favicon\.ico|apple-touch-icon[\w.-]*\.png|browserconfig\.xml|site\.webmanifest"
+ROBOTS = "User-agent: *\nDisallow: /\n"
+
+
+def _read_seen(conn: sqlite3.Connection) -> set[str]:
+    try:
+        return {str(r[0]) for r in conn.execute("SELECT mac FROM phones")}
+    except sqlite3.OperationalError as exc:
+        if _missing_table(exc):
+            return set()
+        raise
+
+
 def add_routes(app: web.Application, ctx: Context) -> None:
     reader = StatusReader(
         ctx.config.appliance.state_dir,
@@ -542,6 +690,8 @@ def add_routes(app: web.Application, ctx: Context) -> None:
     )
     app[READER] = reader
     appliance = ctx.config.appliance.name
+    inventory = InventoryCache(ctx.config.phones.inventory)
+    has_inventory = ctx.config.phones.inventory is not None
     metrics.prepare_labels()
 
     async def close_reader(_app: web.Application) -> None:
@@ -549,12 +699,36 @@ def add_routes(app: web.Application, ctx: Context) -> None:
 
     app.on_cleanup.append(close_reader)
 
+    def unseen(conn: sqlite3.Connection) -> list[dict[str, str]] | None:
+        """Inventory phones never seen (worker thread: reads the CSV when it changed)."""
+        if not has_inventory:
+            return None
+        return unseen_inventory(inventory.get(), _read_seen(conn))
+
+    def overview(now: float) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
+        """The appliance's state and the leases per MAC (on the loop, where they change)."""
+        leases = phone_leases(ctx.config, ctx.leases, now) if ctx.config.dhcp.enabled else {}
+        return appliance_status(ctx, now), leases
+
     async def index(request: web.Request) -> web.StreamResponse:
         nonce = secrets.token_urlsafe(16)
+        now = time.time()
         problems = HEALTH.lines()
-        page = await reader.run(
-            lambda conn: render_index(_read_phones(conn), appliance, nonce, problems=problems)
-        )
+        status, leases = overview(now)
+
+        def render(conn: sqlite3.Connection) -> str:
+            return render_index(
+                _read_phones(conn),
+                appliance,
+                nonce,
+                now,
+                problems=problems,
+                status=status,
+                leases=leases,
+                unseen=unseen(conn),
+            )
+
+        page = await reader.run(render)
         return _html(page, nonce)
 
     def _timeline(conn: sqlite3.Connection, mac: str | None) -> tuple[Phone | None, list[Event]]:
@@ -578,8 +752,20 @@ def add_routes(app: web.Application, ctx: Context) -> None:
         return _html(page, nonce)
 
     async def api_phones(request: web.Request) -> web.StreamResponse:
-        body = await reader.run(reader.phones_json)
+        status, leases = overview(time.time())
+
+        def read(conn: sqlite3.Connection) -> tuple[bytes, list[dict[str, str]] | None]:
+            return reader.phones_json(conn), unseen(conn)
+
+        phones, unseen_list = await reader.run(read)
+        extra = _dumps({"status": status, "leases": leases, "unseen": unseen_list or []})
+        body = phones[:-1] + b"," + extra[1:].encode()
         return web.Response(body=body, content_type="application/json")
+
+    async def api_status(request: web.Request) -> web.StreamResponse:
+        status, _ = overview(time.time())
+        status["unseen_inventory"] = await reader.run(unseen)
+        return web.Response(body=_dumps(status).encode(), content_type="application/json")
 
     async def api_phone(request: web.Request) -> web.StreamResponse:
         mac = _mac_or_none(request.match_info["mac"])
@@ -601,6 +787,8 @@ def add_routes(app: web.Application, ctx: Context) -> None:
         metrics.DHCP_LEASES.set(
             sum(1 for lease in ctx.leases if lease.state == "bound" and lease.expires > now)
         )
+        for name, health in services_health(ctx).items():
+            metrics.SERVICE_RUNNING.labels(name).set(1 if health["state"] == "running" else 0)
         counts = await reader.run(_read_counts)
         for state in set(STATES) | set(counts):
             metrics.PHONES.labels(state).set(counts.get(state, 0))
@@ -610,11 +798,20 @@ def add_routes(app: web.Application, ctx: Context) -> None:
         response.headers["Content-Type"] = content_type
         return response
 
+    async def browser_noise(request: web.Request) -> web.StreamResponse:
+        return web.Response(status=404, text="404: not a provisioning file\n")
+
+    async def robots(request: web.Request) -> web.StreamResponse:
+        return web.Response(text=ROBOTS, content_type="text/plain")
+
     app.router.add_get("/", _guarded(index))
     app.router.add_get("/phones/{mac}", _guarded(timeline))
     app.router.add_get("/api/phones", _guarded(api_phones))
     app.router.add_get("/api/phones/{mac}", _guarded(api_phone))
+    app.router.add_get("/api/status", _guarded(api_status))
     app.router.add_get("/metrics", _guarded(scrape))
+    app.router.add_get("/robots.txt", robots)
+    app.router.add_get(f"/{{noise:(?:{_BROWSER_NOISE})}}", browser_noise)
 
 
 def _dumps(obj: Any) -> str:

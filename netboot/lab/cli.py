@@ -44,7 +44,7 @@ from typing import Any
 
 import netboot
 from netboot.lab.apply import Applied
-from netboot.lab.netns import CLONE_NEWNET, Lab, Netns, wait_for
+from netboot.lab.netns import CLONE_NEWNET, Lab, Netns, settled, wait_for
 from netboot.lab.phone import (
     VENDORS,
     Phone,
@@ -521,7 +521,7 @@ def _serve(
     def ready() -> bool:
         if server.poll() is not None:
             raise LabError(f"netboot serve exited {server.returncode}:\n{server_log()}")
-        return " ready: " in server_log()
+        return settled(server_log())
 
     try:
         wait_for(ready, 60, "netboot serve to be ready")

@@ -57,6 +57,18 @@ def wait_for(
         time.sleep(interval)
 
 
+def settled(log: str) -> bool:
+    """`netboot serve`'s log says it is ready and no service is still starting
+    (DHCP probes for other servers a few seconds after READY): the latest
+    `ready: ...` / `status: ...` line names nothing `starting`."""
+    status = [
+        line.split("netboot: ready: ", 1)[-1].split("netboot: status: ", 1)[-1]
+        for line in log.splitlines()
+        if "netboot: ready: " in line or "netboot: status: " in line
+    ]
+    return bool(status) and " starting" not in status[-1]
+
+
 class Netns:
     def __init__(self, name: str) -> None:
         self.name = name

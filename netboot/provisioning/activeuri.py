@@ -20,6 +20,7 @@ import argparse
 import asyncio
 import base64
 import hashlib
+import json
 import os
 import re
 import sys
@@ -334,6 +335,7 @@ def register(subparsers: Any) -> None:
         default="auto",
         help="progress bar on stderr (auto: for 5+ phones on a terminal)",
     )
+    p.add_argument("--json", action="store_true", help="the results as JSON (for scripts)")
     p.set_defaults(func=cmd_phone)
 
 
@@ -381,11 +383,37 @@ def cmd_phone(args: argparse.Namespace) -> int:
             progress=progress,
         )
     )
+    failed = sum(1 for o in outcomes if not o.ok)
+    if args.json:
+        json.dump(results_json(outcomes, args.action, keys), sys.stdout, indent=2)
+        print()
+        return 1 if failed else 0
     rows = [
         (o.target.mac, o.target.ip, "ok" if o.ok else "FAILED", o.result, f"{o.elapsed * 1000:.0f}")
         for o in outcomes
     ]
     print_table(rows, ("MAC", "IP", "STATUS", "ANSWER", "MS"))
-    failed = sum(1 for o in outcomes if not o.ok)
     print(f"{len(outcomes) - failed} ok, {failed} failed ({';'.join(keys)})")
     return 1 if failed else 0
+
+
+def results_json(outcomes: Sequence[Outcome], action: str, keys: Sequence[str]) -> dict[str, Any]:
+    """`netboot phone --json`: one object per phone, and the totals."""
+    failed = sum(1 for o in outcomes if not o.ok)
+    return {
+        "action": action,
+        "keys": list(keys),
+        "ok": len(outcomes) - failed,
+        "failed": failed,
+        "phones": [
+            {
+                "target": o.target.label,
+                "mac": o.target.mac,
+                "ip": o.target.ip,
+                "ok": o.ok,
+                "result": o.result,
+                "ms": round(o.elapsed * 1000),
+            }
+            for o in outcomes
+        ],
+    }

@@ -29,6 +29,7 @@ from __future__ import annotations
 import hashlib
 import importlib
 import io
+import logging
 import os
 import re
 import stat
@@ -45,6 +46,8 @@ from netboot.wire import format_mac, parse_mac
 
 if TYPE_CHECKING:
     from netboot.supervisor import Context
+
+log = logging.getLogger("netboot.files")
 
 MAX_NAME = 255  # one path component
 MAX_PATH = 1024  # the whole name
@@ -400,10 +403,22 @@ class FileResolver:
         """Count the outcome and put it in the phone registry (when a MAC is known)."""
         final = result or ("ok" if isinstance(outcome, Resolved) else outcome.result)
         metrics.FILES_SERVED.labels(protocol, final).inc()
-        if self.registry is None:
-            return
         agent = parse_user_agent(user_agent) if user_agent else None
         mac = outcome.info.mac or (agent.mac if agent else None) or outcome.lease_mac
+        # One line per fetch: "tftp: 00:30:4f:11:3a:f8 (192.168.10.100) fetched
+        # 00304f113af8.cfg: ok, 912 of 912 bytes"
+        log.info(
+            "%s: %s (%s) fetched %s: %s, %d of %d bytes",
+            protocol,
+            mac or "unknown MAC",
+            outcome.client_ip or "-",
+            outcome.name,
+            final,
+            sent,
+            outcome.size if isinstance(outcome, Resolved) else 0,
+        )
+        if self.registry is None:
+            return
         if mac is None:
             return
         detail: dict[str, object] = {
