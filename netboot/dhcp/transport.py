@@ -287,6 +287,9 @@ class DhcpService:
                 data = link.guard.recv(4096)
             except BlockingIOError:
                 return
+            except OSError as exc:  # ENETDOWN when the link goes down
+                self._recv_failed(link, exc)
+                return
             now = self.guard_clock()
             try:
                 udp = codec.parse_udp_frame(data)
