@@ -125,6 +125,9 @@ class TftpConfig:
     port: int = 69
     timeout: float = 1.0
     retries: int = 5
+    max_client_timeout: int = 5
+    max_sessions: int = 1024
+    max_sessions_per_source: int = 8
 
 
 @dataclass(frozen=True)
@@ -709,7 +712,10 @@ def parse_config(raw: dict[str, Any], source: Path | None = None) -> Config:
         enabled=t.boolean("enabled", True),
         port=t.integer("port", 69, 1, 65535),
         timeout=t.number("timeout", 1.0, 0.05),
-        retries=t.integer("retries", 5, 1, 50),
+        retries=t.integer("retries", 5, 1, 20),
+        max_client_timeout=t.integer("max_client_timeout", 5, 1, 255),
+        max_sessions=t.integer("max_sessions", 1024, 1, 30000),
+        max_sessions_per_source=t.integer("max_sessions_per_source", 8, 1, 30000),
     )
     t.done()
 

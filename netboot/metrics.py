@@ -43,6 +43,12 @@ ACTION_EVENTS = Counter(
 PHONES = Gauge(
     "netboot_phones", "Phones in the registry by provisioning state", ["state"], registry=REGISTRY
 )
+LIMITED = Counter(
+    "netboot_limited_total",
+    "Requests refused, sessions ended or entries evicted because a budget was reached",
+    ["service", "budget"],
+    registry=REGISTRY,
+)
 ERRORS = Counter(
     "netboot_errors_total",
     "Errors logged, by the part that logged them",

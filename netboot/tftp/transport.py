@@ -9,7 +9,16 @@ ERROR 2 (read-only server).
 
 Files are read in chunks with `os.pread` as blocks are needed (a 32 MB firmware
 costs a chunk of memory per transfer, not 32 MB); rendered files are bytes
-already.
+already. A transfer holds no open file between chunks: the file is opened for
+each chunk and must still be the same file (inode, size, mtime), so a session
+costs one descriptor, its socket, and a session whose client never answered
+costs one block of memory.
+
+Budgets (issue 16: ~2200 spoofed RRQs used to exhaust the descriptors):
+`max_sessions` transfers at once and `max_sessions_per_source` per client
+address; at a budget the oldest transfer whose client never answered is ended
+to make room, else the request gets ERROR 0 "busy" (a reply no longer than
+any RRQ). A client's `timeout` option over `max_client_timeout` is ignored.
 
 Long transfers (firmware: more than BIG_BLOCKS blocks) run in a thread of
 their own on a blocking socket, up to MAX_THREADS at once; the rest (config
@@ -39,14 +48,13 @@ from netboot.ratelog import RateLimitedLog
 from netboot.sockbuf import set_receive_buffer
 from netboot.supervisor import Context
 from netboot.tftp import codec
-from netboot.tftp.session import ReadSession, negotiate
+from netboot.tftp.session import ReadSession, admit, negotiate
 from netboot.wire import DecodeError
 
 log = logging.getLogger("netboot.tftp")
 
 CHUNK = 256 * 1024
 MAX_NETASCII = 16 * 1024 * 1024
-MAX_SESSIONS = 2048
 BIG_BLOCKS = 64  # transfers longer than this get a thread (see the module docstring)
 MAX_THREADS = 8
 RECV_WAKE = 0.05  # a threaded transfer looks at its timer and at stop this often when idle
@@ -60,20 +68,34 @@ _ERROR_FOR = {
 
 
 class FileChunks:
-    """`BlockSource` over an open file: one aligned chunk cached at a time."""
+    """`BlockSource` over a file: one aligned chunk cached at a time, the file
+    opened only while a chunk is read. Block 1 is read alone: until a client
+    answers, its session holds one block, not a chunk."""
 
-    def __init__(self, fd: int) -> None:
-        self.fd = fd
+    def __init__(self, path: str | os.PathLike[str], identity: os.stat_result) -> None:
+        self.path = path
+        self.identity = _identity(identity)
         self.start = 0
         self.data = b""
 
     def __call__(self, offset: int, length: int) -> bytes:
         end = offset + length
         if not (self.start <= offset and end <= self.start + len(self.data)):
-            self.start = offset - offset % CHUNK
-            need = max(CHUNK, end - self.start)
-            self.data = os.pread(self.fd, need, self.start)
+            start = offset - offset % CHUNK
+            need = length if offset == 0 else max(CHUNK, end - start)
+            fd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC)
+            try:
+                if _identity(os.fstat(fd)) != self.identity:
+                    return b""  # replaced or changed: the session reports it
+                self.data = os.pread(fd, need, start)
+            finally:
+                os.close(fd)
+            self.start = start
         return self.data[offset - self.start : end - self.start]
+
+
+def _identity(st: os.stat_result) -> tuple[int, int, int, int]:
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
 
 
 def netascii(data: bytes) -> bytes:
@@ -90,13 +112,11 @@ class _Transfer(asyncio.DatagramProtocol):
         peer: tuple[str, int],
         session: ReadSession,
         outcome: Resolved,
-        fd: int | None,
     ) -> None:
         self.server = server
         self.peer = peer
         self.session = session
         self.outcome = outcome
-        self.fd = fd
         self.loop = asyncio.get_running_loop()
         self.transport: asyncio.DatagramTransport | None = None
         self.timer: asyncio.TimerHandle | None = None
@@ -147,6 +167,10 @@ class _Transfer(asyncio.DatagramProtocol):
         # ICMP port unreachable: the client went away; the timer ends the transfer.
         log.debug("tftp: %s:%d: %s", *self.peer, exc)
 
+    def request_again(self) -> None:
+        if not self.closed:
+            self._send(self.session.request_again(self.loop.time()))
+
     def connection_lost(self, exc: Exception | None) -> None:
         self.finish()
 
@@ -159,9 +183,6 @@ class _Transfer(asyncio.DatagramProtocol):
             self.timer = None
         if self.transport is not None:
             self.transport.close()
-        if self.fd is not None:
-            os.close(self.fd)
-            self.fd = None
         self.server.transfer_ended(self)
 
 
@@ -177,14 +198,12 @@ class _ThreadedTransfer:
         peer: tuple[str, int],
         session: ReadSession,
         outcome: Resolved,
-        fd: int | None,
         sock: socket.socket,
     ) -> None:
         self.server = server
         self.peer = peer
         self.session = session
         self.outcome = outcome
-        self.fd = fd
         self.sock = sock
         self.loop = asyncio.get_running_loop()
         self.stopping = False
@@ -240,6 +259,9 @@ class _ThreadedTransfer:
             except RuntimeError:  # the loop is closed: nobody records this any more
                 self._close()
 
+    def request_again(self) -> None:
+        """A repeated RRQ: the thread's own timer resends (the session is the thread's)."""
+
     def finish(self) -> None:
         """On the loop: ends the transfer (asks the thread to stop first if it runs)."""
         if self.closed:
@@ -253,9 +275,6 @@ class _ThreadedTransfer:
     def _close(self) -> None:
         self.closed = True
         self.sock.close()
-        if self.fd is not None:
-            os.close(self.fd)
-            self.fd = None
 
 
 class _Listener(asyncio.DatagramProtocol):
@@ -285,6 +304,7 @@ class TftpService:
         self.threads = 0  # threaded transfers running
         self.pending: set[asyncio.Task[None]] = set()
         self.bad = RateLimitedLog(log)
+        self.limits = RateLimitedLog(log)
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
@@ -351,15 +371,42 @@ class TftpService:
             # DATA/ACK/... for a transfer that is not ours (RFC 1350 §4: unknown TID).
             self._reply_error(peer, codec.ERR_UNKNOWN_TID, "unknown transfer ID")
             return
-        if peer in self.transfers:
-            return  # the client retransmitted its RRQ: its transfer is already running
+        running = self.transfers.get(peer)
+        if running is not None:
+            # The client retransmitted its RRQ: its transfer is already running
+            # (resent once if our first window was lost; ignored once it answered).
+            running.request_again()
+            return
         mode = message.mode.lower()
         if mode not in ("octet", "netascii"):
             self._reply_error(peer, codec.ERR_ILLEGAL, f"unsupported mode {message.mode!r}")
             return
-        if len(self.transfers) + len(self.pending) >= MAX_SESSIONS:
-            self._reply_error(peer, codec.ERR_UNDEFINED, "server busy, try again")
+        verdict = admit(
+            peer,
+            {p: t.session.view() for p, t in self.transfers.items()},
+            len(self.pending),
+            self.config.max_sessions,
+            self.config.max_sessions_per_source,
+        )
+        if verdict.refused is not None:
+            metrics.LIMITED.labels("tftp", f"sessions-{verdict.refused}").inc()
+            self.limits.warning(
+                verdict.refused,
+                f"tftp: refusing {peer[0]}:{peer[1]}: {verdict.refused} session budget reached",
+                time.monotonic(),
+            )
+            self._reply_error(peer, codec.ERR_UNDEFINED, "busy")  # shorter than any RRQ
             return
+        for victim in verdict.evict:
+            metrics.LIMITED.labels("tftp", "sessions-evicted").inc()
+            self.limits.warning(
+                "evict",
+                f"tftp: session budget reached: ending the silent transfer to {victim[0]}:{victim[1]}",
+                time.monotonic(),
+            )
+            evicted = self.transfers[victim]
+            evicted.session.failed = "evicted"
+            evicted.finish()
         outcome = self.resolver.resolve(message.filename, peer[0])
         if isinstance(outcome, Refusal):
             code, text = _ERROR_FOR[outcome.result]
@@ -377,12 +424,11 @@ class TftpService:
     async def _open(
         self, request: codec.ReadRequest, mode: str, outcome: Resolved, peer: tuple[str, int]
     ) -> None:
-        fd: int | None = None
         try:
             if outcome.path is not None and mode == "octet":
-                fd = os.open(outcome.path, os.O_RDONLY | os.O_CLOEXEC)
-                size = os.fstat(fd).st_size
-                source = FileChunks(fd)
+                st = os.stat(outcome.path)
+                size = st.st_size
+                source = FileChunks(outcome.path, st)
             else:
                 if outcome.size > MAX_NETASCII:
                     self._reply_error(
@@ -395,8 +441,6 @@ class TftpService:
                 size = len(data)
                 source = _bytes_source(data)
         except OSError as exc:
-            if fd is not None:
-                os.close(fd)
             log.warning("tftp: cannot read %s: %s", outcome.name, exc.strerror)
             self._reply_error(peer, *_ERROR_FOR["unreadable"])
             self.resolver.record(outcome, "tftp", result="unreadable")
@@ -404,15 +448,17 @@ class TftpService:
         session = ReadSession(
             source,
             size,
-            negotiate(request, size),
+            negotiate(request, size, max_timeout=self.config.max_client_timeout),
             timeout=self.config.timeout,
             retries=self.config.retries,
         )
+        if peer in self.transfers:  # the RRQ came again while the file was opened
+            return
         if session.last_block > BIG_BLOCKS and self.threads < MAX_THREADS:
-            self._start_thread(peer, session, outcome, fd)
+            self._start_thread(peer, session, outcome)
             return
         loop = asyncio.get_running_loop()
-        transfer = _Transfer(self, peer, session, outcome, fd)
+        transfer = _Transfer(self, peer, session, outcome)
         self.transfers[peer] = transfer
         try:
             await loop.create_datagram_endpoint(
@@ -422,9 +468,7 @@ class TftpService:
             log.warning("tftp: cannot open a socket for %s:%d: %s", *peer, exc.strerror)
             transfer.finish()
 
-    def _start_thread(
-        self, peer: tuple[str, int], session: ReadSession, outcome: Resolved, fd: int | None
-    ) -> None:
+    def _start_thread(self, peer: tuple[str, int], session: ReadSession, outcome: Resolved) -> None:
         sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         try:
             wake = int(RECV_WAKE * 1_000_000)
@@ -432,11 +476,9 @@ class TftpService:
             sock.connect(peer)
         except OSError as exc:
             sock.close()
-            if fd is not None:
-                os.close(fd)
             log.warning("tftp: cannot open a socket for %s:%d: %s", *peer, exc.strerror)
             return
-        transfer = _ThreadedTransfer(self, peer, session, outcome, fd, sock)
+        transfer = _ThreadedTransfer(self, peer, session, outcome, sock)
         self.transfers[peer] = transfer
         self.threads += 1
         transfer.start()
@@ -450,6 +492,18 @@ class TftpService:
         if session.done:
             self.resolver.record(transfer.outcome, "tftp", sent=session.bytes_sent)
         elif session.failed is not None:
+            if not session.confirmed and not session.failed.startswith("client error"):
+                # Never answered: a spoofed request, or a client that left at
+                # once. Counted and logged at a bounded rate, not put in a
+                # phone's timeline (the address proves nothing).
+                metrics.FILES_SERVED.labels("tftp", "unanswered").inc()
+                self.limits.warning(
+                    "unanswered",
+                    f"tftp: {transfer.peer[0]}:{transfer.peer[1]} never answered"
+                    f" for {transfer.outcome.name} ({session.failed})",
+                    time.monotonic(),
+                )
+                return
             if session.failed.startswith("client error") and session.acked == 0:
                 # The client refused our options or the size before any data
                 # (it usually retries plainly): counted, not a phone failure.
