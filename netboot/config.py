@@ -140,6 +140,11 @@ class HttpConfig:
     https_port: int = 443
     tls_cert: Path | None = None
     tls_key: Path | None = None
+    idle_timeout: float = 15.0
+    body_timeout: float = 10.0
+    max_connections: int = 1024
+    max_connections_per_address: int = 32
+    action_from_lease_only: bool = False
 
 
 @dataclass(frozen=True)
@@ -729,6 +734,11 @@ def parse_config(raw: dict[str, Any], source: Path | None = None) -> Config:
         https_port=h.integer("https_port", 443, 0, 65535),
         tls_cert=h.path_value("tls_cert", None),
         tls_key=h.path_value("tls_key", None),
+        idle_timeout=h.number("idle_timeout", 15.0, 1.0),
+        body_timeout=h.number("body_timeout", 10.0, 1.0),
+        max_connections=h.integer("max_connections", 1024, 1, 30000),
+        max_connections_per_address=h.integer("max_connections_per_address", 32, 1, 30000),
+        action_from_lease_only=h.boolean("action_from_lease_only", False),
     )
     if bool(http.username) != bool(http.password):
         h.problem(
