@@ -8,8 +8,6 @@ import socket
 import time
 from pathlib import Path
 
-import pytest
-
 from netboot import metrics
 from netboot.config import parse_config
 from netboot.dhcp.leases import LeaseStore
