@@ -99,6 +99,8 @@ class DhcpConfig:
     ignore_other_servers: bool = False
     offer_hold: int = 60
     decline_hold: int = 600
+    require_chaddr_match: bool = False
+    max_clients_per_source: int = 0
 
 
 @dataclass(frozen=True)
@@ -593,6 +595,8 @@ def _read_dhcp(t: _Table, appliance: ApplianceConfig | None) -> DhcpConfig:
         ignore_other_servers=t.boolean("ignore_other_servers", False),
         offer_hold=t.integer("offer_hold", 60, 5, 3600),
         decline_hold=t.integer("decline_hold", 600, 10, 86400),
+        require_chaddr_match=t.boolean("require_chaddr_match", False),
+        max_clients_per_source=t.integer("max_clients_per_source", 0, 0, 100000),
     )
     t.done()
     return config
