@@ -119,6 +119,7 @@ class PnpConfig:
     rules: tuple[PnpRule, ...] = ()
     port: int = 5060
     rate_limit: float = 2.0
+    max_tracked: int = 4096
 
 
 @dataclass(frozen=True)
@@ -626,6 +627,7 @@ def _read_pnp(t: _Table) -> PnpConfig:
         rules=tuple(rules),
         port=t.integer("port", 5060, 1, 65535),
         rate_limit=t.number("rate_limit", 2.0, 0.01),
+        max_tracked=t.integer("max_tracked", 4096, 16, 1_000_000),
     )
     t.done()
     return config

@@ -44,6 +44,8 @@ log = logging.getLogger("netboot.pnp")
 
 PNP_GROUP = "224.0.1.75"
 READS_PER_WAKE = 64
+IP_RECVERR = 11  # <linux/in.h>: ICMP errors of an unconnected socket, on its error queue
+SOCK_EE_OFFENDER = 16  # sizeof(struct sock_extended_err)
 
 
 def interface_networks(ifname: str) -> list[IPv4Interface]:
@@ -96,6 +98,7 @@ class PnpService:
         self.links: list[Link] = []
         self.bad = RateLimitedLog(log)
         self.refusals = RateLimitedLog(log, every=30.0)
+        self.expiries = RateLimitedLog(log)
         self._wake = asyncio.Event()
         self._inventory_mtime: float | None = None
         self._known: frozenset[str] = frozenset()
@@ -122,9 +125,12 @@ class PnpService:
         else:
             allowed = tuple(net for _, _, nets in found for net in nets)
         self._refresh_inventory()
+        nets_of = {ifname: nets for ifname, _, nets in found}
         for ifname, address, _ in found:
             sock = self._open(ifname, address, pnp.port)
             site = Site(
+                on_link=tuple(nets_of[ifname]),
+                max_tracked=pnp.max_tracked,
                 url=config.provisioning.url,
                 local_ip=str(address),
                 local_port=pnp.port,
@@ -160,6 +166,7 @@ class PnpService:
             sock.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, group)
             sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, address.packed)
             sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_LOOP, 0)
+            sock.setsockopt(socket.IPPROTO_IP, IP_RECVERR, 1)
             sock.setblocking(False)
         except OSError as exc:
             sock.close()
@@ -190,11 +197,13 @@ class PnpService:
             sends, expired = link.engine.poll(now)
             for send in sends:
                 self._send(link, send)
+            self._count_limited(link)
             for gone in expired:
-                log.warning(
-                    "pnp: NOTIFY to %s:%d (%s) got no answer in 32 s",
-                    *gone.dest,
-                    gone.mac or "no MAC",
+                self.expiries.warning(
+                    "expired",
+                    f"pnp: NOTIFY to {gone.dest[0]}:{gone.dest[1]} ({gone.mac or 'no MAC'})"
+                    " got no answer in 32 s",
+                    now,
                 )
                 if gone.mac:
                     self.ctx.registry.record(
@@ -214,7 +223,43 @@ class PnpService:
                 log.debug("pnp: recv on %s: %s", link.name, exc)
                 continue
             self.receive(link, data, (source[0], source[1]))
+        self._read_errors(link)
         self._wake.set()
+
+    def _read_errors(self, link: Link) -> None:
+        """The ICMP errors queued on the socket (IP_RECVERR): each names the
+        destination of the datagram that failed; its NOTIFY ends there.
+        Drained every time, or the queue would keep the socket readable."""
+        for _ in range(READS_PER_WAKE):
+            try:
+                _, _, _, dest = link.sock.recvmsg(1, 512, socket.MSG_ERRQUEUE)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:
+                log.debug("pnp: error queue on %s: %s", link.name, exc)
+                return
+            if not isinstance(dest, tuple) or len(dest) < 2:
+                continue
+            gone = link.engine.unreachable((str(dest[0]), int(dest[1])))
+            for notify in gone:
+                metrics.LIMITED.labels("pnp", "notify-unreachable").inc()
+                self.expiries.warning(
+                    "unreachable",
+                    f"pnp: {notify.dest[0]}:{notify.dest[1]} ({notify.mac or 'no MAC'}) is"
+                    " unreachable (ICMP): NOTIFY given up",
+                    self.clock(),
+                )
+
+    def _count_limited(self, link: Link) -> None:
+        for budget in link.engine.take_limited():
+            metrics.LIMITED.labels("pnp", budget).inc()
+
+    def _confirmed(self, ip: str) -> bool:
+        """A real client: it holds a DHCP lease from netboot at `ip`."""
+        try:
+            return self.ctx.leases.mac_for_ip(ip, time.time()) is not None
+        except ValueError:
+            return False
 
     def receive(self, link: Link, data: bytes, source: tuple[str, int]) -> None:
         now = self.clock()
@@ -223,7 +268,7 @@ class PnpService:
             if msg.method == "SUBSCRIBE":
                 self._refresh_inventory()
                 link.engine.known_macs = self._known
-            outcome = link.engine.receive(msg, source, now)
+            outcome = link.engine.receive(msg, source, now, self._confirmed)
         except DecodeError as exc:
             metrics.BAD_INPUT.labels("pnp").inc()
             self.bad.warning(
@@ -232,6 +277,7 @@ class PnpService:
             return
         for send in outcome.sends:
             self._send(link, send)
+        self._count_limited(link)
         self._report(msg.method, outcome, source, now)
 
     def _send(self, link: Link, send: Send) -> None:
@@ -257,11 +303,11 @@ class PnpService:
         if out.refused is not None:
             metrics.PNP_REFUSED.labels(out.refused).inc()
             self.refusals.warning(
-                f"{out.refused}:{source[0]}",
+                out.refused,  # one key per reason: spoofed sources must not grow the table
                 f"pnp: not answering {source[0]}:{source[1]}: {out.refused}",
                 now,
             )
-        if profile is None or out.retransmission or out.refused in ("source", "rate"):
+        if profile is None or out.retransmission or out.refused in ("source", "rate", "off-link"):
             return
         if profile.mac is None:
             log.info(
