@@ -168,6 +168,7 @@ class LldpConfig:
     signaling_dscp: int = 26
     interval: int = 30
     cdp: bool = True
+    max_neighbors: int = 1024
 
 
 @dataclass(frozen=True)
@@ -642,6 +643,7 @@ def _read_lldp(t: _Table) -> LldpConfig:
         signaling_dscp=t.integer("signaling_dscp", 26, 0, 63),
         interval=t.integer("interval", 30, 5, 3600),
         cdp=t.boolean("cdp", True),
+        max_neighbors=t.integer("max_neighbors", 1024, 16, 100_000),
     )
     t.done()
     return config
