@@ -344,14 +344,16 @@ def test_an_unconfirmed_destination_gets_one_notify_and_no_retransmission() -> N
     datagrams; a lease holder, or an address that answered before, gets the
     usual Timer E retransmissions."""
     r = responder()
-    nobody: Callable[[str], bool] = lambda ip: False  # noqa: E731
+    nobody: Callable[[str], str | None] = lambda ip: None  # noqa: E731
     out = r.receive(codec.decode(PLANET), ("192.168.1.45", 5060), 0.0, nobody)
     assert len(out.sends) == 2 and r.take_limited() == ["notify-unconfirmed"]
     assert r.next_deadline() == TIMER_F  # no Timer E
     times, expired = _step(r, 40.0)
     assert times == [] and len(expired) == 1
     # A lease holder: retransmitted.
-    leased: Callable[[str], bool] = lambda ip: ip == "192.168.1.45"  # noqa: E731
+    leased: Callable[[str], str | None] = lambda ip: (  # noqa: E731
+        "00:30:4f:a9:99:48" if ip == "192.168.1.45" else None
+    )
     r.receive(codec.decode(PLANET), ("192.168.1.45", 5060), 100.0, leased)
     assert r.take_limited() == []
     sends, _ = r.poll(100.5)
@@ -360,7 +362,7 @@ def test_an_unconfirmed_destination_gets_one_notify_and_no_retransmission() -> N
 
 def test_an_address_that_answered_is_confirmed_later() -> None:
     r = responder()
-    nobody: Callable[[str], bool] = lambda ip: False  # noqa: E731
+    nobody: Callable[[str], str | None] = lambda ip: None  # noqa: E731
     out = r.receive(_subscribe(1), ("192.168.10.31", 5060), 0.0, nobody)
     notify = decode(out.sends[1])
     r.receive(_answer(notify, 200), ("192.168.10.31", 1029), 0.2)
@@ -388,7 +390,7 @@ def test_full_tables_evict_the_oldest_entry_instead_of_refusing() -> None:
     """Issue 16: 10 000 SUBSCRIBEs from 248 spoofed sources filled the 4096
     answers for good and a real phone got "busy". Now the oldest entries go."""
     r = responder(max_tracked=16, rate_limit=1000.0, burst=1000.0)
-    nobody: Callable[[str], bool] = lambda ip: False  # noqa: E731
+    nobody: Callable[[str], str | None] = lambda ip: None  # noqa: E731
     for n in range(100):
         ip = f"192.168.20.{n % 40 + 1}"
         out = r.receive(_subscribe(n), (ip, 5060), n * 0.01, nobody)
@@ -406,4 +408,21 @@ def test_buckets_forget_in_time_order() -> None:
     r.receive(_subscribe(1), ("192.168.10.31", 5060), 0.0)
     r.receive(_subscribe(2), ("192.168.10.32", 5060), 30.0)
     r.receive(_subscribe(3), ("192.168.10.33", 5060), 61.0)  # .31 is 61 s old: gone
-    assert list(r._buckets) == ["192.168.10.32", "192.168.10.33"]
+    assert list(r._buckets) == ["192.168.10.32 any", "192.168.10.33 any"]
+
+
+def test_subscribes_forged_in_a_phones_address_do_not_starve_it() -> None:
+    """The flood uses the phone's own address with other MACs: its bucket
+    drains, but the lease holder's SUBSCRIBE (its MAC) has a bucket of its own."""
+    r = responder(rate_limit=1.0, burst=2.0)
+    phone_mac = "00:04:13:29:1a:4b"  # SNOM's MAC
+    lease: Callable[[str], str | None] = lambda ip: (  # noqa: E731
+        phone_mac if ip == "192.168.10.31" else None
+    )
+    forged = SNOM.replace(b"000413291a4b", b"02aabbccddee")
+    refused = [
+        r.receive(_subscribe(n, forged), ("192.168.10.31", 5060), 0.0, lease).refused
+        for n in range(5)
+    ]
+    assert refused == [None, None, "rate", "rate", "rate"]
+    assert r.receive(_subscribe(9), ("192.168.10.31", 5060), 0.0, lease).refused is None

@@ -29,6 +29,7 @@ from aiohttp.web_request import BaseRequest
 from aiohttp.web_response import StreamResponse
 
 from netboot import metrics
+from netboot.fdlimit import raise_descriptor_limit
 from netboot.http.auth import Authenticator
 from netboot.http.limits import ConnectionBudget
 from netboot.provisioning.files import FileResolver, Refusal, Resolved, resolver_for
@@ -130,7 +131,9 @@ class GuardedServer(web_server.Server):
                 f" {len(self.budget)} in all)",
                 now,
             )
-            transport.abort()
+            # After aiohttp's handler has started its task (it is created
+            # right after this hook returns and asserts the manager is set).
+            asyncio.get_running_loop().call_soon(transport.abort)
             return
         if verdict.evict is not None:
             metrics.LIMITED.labels("http", "connections-evicted").inc()
@@ -425,6 +428,7 @@ class HttpService:
         from netboot.http.tls import server_context
 
         http = self.ctx.config.http
+        raise_descriptor_limit(self.ctx.config)
         self.runner = GuardedRunner(
             build_app(self.ctx),
             handle_signals=False,

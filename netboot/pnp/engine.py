@@ -31,12 +31,16 @@ nothing, so the responder must not become a reflector or run out of room:
 - Only sources that could be phones are answered: inside `allowed_sources`
   and on the link the SUBSCRIBE came in on (`on_link`, the interface's own
   subnets).
-- Timer E retransmits a NOTIFY only to a confirmed destination: one that
-  holds a DHCP lease from netboot at that address (the transport says so) or
-  that has answered one of our NOTIFYs before. Anyone else gets the 200 and
+- Timer E retransmits a NOTIFY only to a confirmed destination: the holder
+  of a DHCP lease from netboot at that address, for the MAC the SUBSCRIBE
+  names (the transport looks the lease up), or an address that has answered
+  one of our NOTIFYs before. Anyone else gets the 200 and
   one NOTIFY, which is what the protocol needs; a phone that misses it
   subscribes again. An ICMP unreachable for a destination ends its NOTIFY.
   Spoofing a SUBSCRIBE thus buys its victim two datagrams, not twelve.
+- The per-source rate has a second bucket for the lease holder of the
+  address (a SUBSCRIBE naming the MAC that holds the lease), so SUBSCRIBEs
+  forged in a phone's address do not lock that phone out.
 - Every table (answers for Timer J, NOTIFYs in flight, rate buckets,
   confirmed addresses) holds at most `max_tracked` entries: at the cap the
   oldest entry goes (it used to refuse every new phone). `take_limited`
@@ -153,12 +157,12 @@ class PnpResponder:
         msg: SipMessage,
         source: Address,
         now: float,
-        confirmed: Callable[[str], bool] | None = None,
+        lease_of: Callable[[str], str | None] | None = None,
     ) -> Outcome:
-        """Decide on one decoded message from `source`. `confirmed(ip)`: the
-        transport knows `ip` is a real client (it holds a DHCP lease here);
-        None trusts every address. Raises DecodeError when a header the
-        decision needs is malformed."""
+        """Decide on one decoded message from `source`. `lease_of(ip)`: the MAC
+        holding a DHCP lease from netboot at `ip` (a real client), or None;
+        without it every address is trusted. Raises DecodeError when a
+        header the decision needs is malformed."""
         if not msg.is_request:
             return self._response(msg, now)
         if msg.method != "SUBSCRIBE":
@@ -170,7 +174,12 @@ class PnpResponder:
             return Outcome(refused="source")
         if not self._on_link(source[0]):
             return Outcome(refused="off-link")
-        if not self._take_token(source[0], now):
+        # Rate per source address, but a SUBSCRIBE from the lease holder of
+        # that address (its MAC) has a bucket of its own: SUBSCRIBEs forged in
+        # its address with other MACs cannot starve the phone.
+        holder = lease_of(source[0]) if lease_of is not None else None
+        own = holder is not None and profile.mac == holder
+        if not self._take_token(f"{source[0]} {'holder' if own else 'any'}", now):
             return Outcome(profile=profile, refused="rate")
         self._expire(now)
         call_id = msg.header("Call-ID")
@@ -255,7 +264,9 @@ class PnpResponder:
             del self._notifies[next(iter(self._notifies))]
             self._limited.append("notifies-evicted")
         retransmit = (
-            confirmed is None or notify_dest[0] in self._answered or confirmed(notify_dest[0])
+            lease_of is None
+            or notify_dest[0] in self._answered
+            or (profile.mac is not None and lease_of(notify_dest[0]) == profile.mac)
         )
         self._notifies[branch] = _NotifyTransaction(
             branch,
@@ -394,14 +405,14 @@ class PnpResponder:
         address = IPv4Address(ip)
         return any(address in net for net in self.site.on_link)
 
-    def _take_token(self, ip: str, now: float) -> bool:
-        bucket = self._buckets.pop(ip, None)  # re-inserted last: least recently heard first
+    def _take_token(self, key: str, now: float) -> bool:
+        bucket = self._buckets.pop(key, None)  # re-inserted last: least recently heard first
         if bucket is None:
             while len(self._buckets) >= self.site.max_tracked:
                 del self._buckets[next(iter(self._buckets))]
                 self._limited.append("buckets-evicted")
             bucket = _Bucket(self.site.burst, now)
-        self._buckets[ip] = bucket
+        self._buckets[key] = bucket
         bucket.tokens = min(
             self.site.burst, bucket.tokens + (now - bucket.last) * self.site.rate_limit
         )

@@ -16,13 +16,14 @@ reports what happened per phone to the registry.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import csv
 import logging
 import socket
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -33,7 +34,7 @@ from netboot import metrics
 from netboot.pnp import codec
 from netboot.pnp.engine import Outcome, PnpResponder, Send, Site
 from netboot.ratelog import RateLimitedLog
-from netboot.sockbuf import set_receive_buffer
+from netboot.sockbuf import set_receive_buffer, set_send_buffer
 from netboot.wire import DecodeError, normalize_mac
 
 if TYPE_CHECKING:
@@ -44,6 +45,7 @@ log = logging.getLogger("netboot.pnp")
 
 PNP_GROUP = "224.0.1.75"
 READS_PER_WAKE = 64
+MAX_BACKLOG = 4096  # sends waiting for room in a full socket buffer (oldest dropped)
 IP_RECVERR = 11  # <linux/in.h>: ICMP errors of an unconnected socket, on its error queue
 SOCK_EE_OFFENDER = 16  # sizeof(struct sock_extended_err)
 
@@ -87,6 +89,9 @@ class Link:
     address: IPv4Address
     sock: socket.socket
     engine: PnpResponder
+    backlog: collections.deque[Send] = field(
+        default_factory=lambda: collections.deque(maxlen=MAX_BACKLOG)
+    )
 
 
 class PnpService:
@@ -162,6 +167,7 @@ class PnpService:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, ifname.encode())
             sock.bind(("0.0.0.0", port))
             set_receive_buffer(sock)
+            set_send_buffer(sock)
             group = socket.inet_aton(PNP_GROUP) + address.packed
             sock.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, group)
             sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, address.packed)
@@ -186,6 +192,8 @@ class PnpService:
         loop = asyncio.get_running_loop()
         for link in self.links:
             loop.remove_reader(link.sock.fileno())
+            if link.backlog:
+                loop.remove_writer(link.sock.fileno())
             link.sock.close()
         self.links.clear()
 
@@ -254,12 +262,12 @@ class PnpService:
         for budget in link.engine.take_limited():
             metrics.LIMITED.labels("pnp", budget).inc()
 
-    def _confirmed(self, ip: str) -> bool:
-        """A real client: it holds a DHCP lease from netboot at `ip`."""
+    def _lease_of(self, ip: str) -> str | None:
+        """The MAC holding a DHCP lease from netboot at `ip` (a real client)."""
         try:
-            return self.ctx.leases.mac_for_ip(ip, time.time()) is not None
+            return self.ctx.leases.mac_for_ip(ip, time.time())
         except ValueError:
-            return False
+            return None
 
     def receive(self, link: Link, data: bytes, source: tuple[str, int]) -> None:
         now = self.clock()
@@ -268,7 +276,7 @@ class PnpService:
             if msg.method == "SUBSCRIBE":
                 self._refresh_inventory()
                 link.engine.known_macs = self._known
-            outcome = link.engine.receive(msg, source, now, self._confirmed)
+            outcome = link.engine.receive(msg, source, now, self._lease_of)
         except DecodeError as exc:
             metrics.BAD_INPUT.labels("pnp").inc()
             self.bad.warning(
@@ -281,12 +289,42 @@ class PnpService:
         self._report(msg.method, outcome, source, now)
 
     def _send(self, link: Link, send: Send) -> None:
+        if link.backlog:  # keep the order: after what already waits
+            self._queue(link, send)
+            return
         try:
             link.sock.sendto(send.data, send.dest)
+        except BlockingIOError:
+            self._queue(link, send)
         except OSError as exc:
             self.bad.warning(
                 "send", f"pnp: cannot send to {send.dest[0]}:{send.dest[1]}: {exc}", self.clock()
             )
+
+    def _queue(self, link: Link, send: Send) -> None:
+        """The socket's send budget is spent (datagrams to unresolved spoofed
+        addresses hold it for seconds): wait for room instead of dropping."""
+        if len(link.backlog) == link.backlog.maxlen:
+            metrics.LIMITED.labels("pnp", "send-backlog-dropped").inc()
+        if not link.backlog:
+            asyncio.get_running_loop().add_writer(link.sock.fileno(), self._writable, link)
+        link.backlog.append(send)
+
+    def _writable(self, link: Link) -> None:
+        while link.backlog:
+            send = link.backlog[0]
+            try:
+                link.sock.sendto(send.data, send.dest)
+            except BlockingIOError:
+                return
+            except OSError as exc:
+                self.bad.warning(
+                    "send",
+                    f"pnp: cannot send to {send.dest[0]}:{send.dest[1]}: {exc}",
+                    self.clock(),
+                )
+            link.backlog.popleft()
+        asyncio.get_running_loop().remove_writer(link.sock.fileno())
 
     def _report(
         self, method: str | None, out: Outcome, source: tuple[str, int], now: float

@@ -43,6 +43,7 @@ import time
 from typing import Any, cast
 
 from netboot import metrics
+from netboot.fdlimit import raise_descriptor_limit
 from netboot.provisioning.files import FileResolver, Refusal, Resolved, resolver_for
 from netboot.ratelog import RateLimitedLog
 from netboot.sockbuf import set_receive_buffer
@@ -125,6 +126,9 @@ class _Transfer(asyncio.DatagramProtocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # Python 3.11's selector datagram transport does not subclass DatagramTransport.
         self.transport = cast(asyncio.DatagramTransport, transport)
+        if self.closed:  # ended (evicted, stopped) while its socket was being made
+            self.transport.close()
+            return
         self._send(self.session.start(self.loop.time()))
 
     def _send(self, packets: list[bytes]) -> None:
@@ -307,6 +311,7 @@ class TftpService:
         self.limits = RateLimitedLog(log)
 
     async def start(self) -> None:
+        raise_descriptor_limit(self.ctx.config)
         loop = asyncio.get_running_loop()
         try:
             transport, _ = await loop.create_datagram_endpoint(
