@@ -50,7 +50,9 @@ def test_tftp_flood_of_spoofed_requests(lab: Lab, tmp_path: Path) -> None:
         wait_for(lambda: site.fds() <= fds_before + 6, 10, "the flood's sockets to close")
     except AssertionError:
         fds = sorted(str(p.readlink()) for p in Path(f"/proc/{site.pid}/fd").iterdir())
-        raise AssertionError(f"{fds_before} before, now {fds}\n{site.server.log()[-3000:]}")
+        raise AssertionError(
+            f"{fds_before} before, now {fds}\n{site.server.log()[-3000:]}"
+        ) from None
     assert_clean_log(site)
     log = site.server.log()
     assert log.count("never answered") <= 3  # rate-limited: one line per 10 s
