@@ -121,6 +121,36 @@ SUBSCRIBE = (
 )
 
 
+def tftp_oack(args: argparse.Namespace, raw: Raw, rng: random.Random) -> dict[str, Any]:
+    """An RRQ with options (blksize, tsize) from a spoofed source: answered by an OACK."""
+    rrq = b"\x00\x01" + args.file.encode() + b"\x00octet\x00blksize\x001428\x00tsize\x000\x00"
+    for i in range(args.count):
+        raw.udp(args.source[0], args.server_ip, 31000 + i, 69, rrq, args.dst_mac)
+    return {}
+
+
+def stun_spoof(args: argparse.Namespace, raw: Raw, rng: random.Random) -> dict[str, Any]:
+    """Bare RFC 8489 Binding requests (20 bytes) from a spoofed source."""
+    for i in range(args.count):
+        request = b"\x00\x01\x00\x00\x21\x12\xa4\x42" + rng.randbytes(12)
+        raw.udp(args.source[0], args.server_ip, 32000 + i, 3478, request, args.dst_mac)
+    return {}
+
+
+def dhcp_discover(args: argparse.Namespace, raw: Raw, rng: random.Random) -> dict[str, Any]:
+    """DISCOVERs from random MACs, each from its own Ethernet source (starvation)."""
+    for _ in range(args.count):
+        chaddr = _random_mac(rng)
+        msg = dhcp_codec.DhcpMessage(
+            op=dhcp_codec.BOOTREQUEST,
+            xid=rng.randrange(1 << 32),
+            chaddr=chaddr,
+            options={53: bytes((1,))},
+        )
+        raw.udp("0.0.0.0", "255.255.255.255", 68, 67, dhcp_codec.encode(msg), b"\xff" * 6, chaddr)
+    return {}
+
+
 def pnp_flood(args: argparse.Namespace, raw: Raw, rng: random.Random) -> dict[str, Any]:
     """Spoofed SUBSCRIBEs to the PnP group from `--sources` in-subnet addresses
     (issue 16: 10 000 from 248 sources filled the answer table for good)."""
@@ -256,6 +286,9 @@ def watch(args: argparse.Namespace, raw: Raw | None, rng: random.Random) -> dict
 ATTACKS: dict[str, Callable[..., dict[str, Any]]] = {
     "tftp-flood": tftp_flood,
     "tftp-plain": tftp_plain,
+    "tftp-oack": tftp_oack,
+    "stun-spoof": stun_spoof,
+    "dhcp-discover": dhcp_discover,
     "pnp-flood": pnp_flood,
     "dhcp-inform": dhcp_inform,
     "lldp-flood": lldp_flood,
@@ -304,6 +337,9 @@ max_connections_per_address = 16
 [lldp]
 enabled = {lldp}
 max_neighbors = 64
+[stun]
+enabled = {stun}
+addresses = ["{server}"]
 """
 
 
@@ -321,6 +357,7 @@ class HostileSite:
         tftp_sessions: int = 128,
         http_connections: int = 512,
         pnp_tracked: int = 256,
+        stun: bool = False,
     ) -> None:
         from tests.netns import NetbootServer
 
@@ -357,6 +394,7 @@ class HostileSite:
                 tftp_sessions=tftp_sessions,
                 http_connections=http_connections,
                 pnp_tracked=pnp_tracked,
+                stun="true" if stun else "false",
             )
         )
         self.server = NetbootServer(lab, self.srv, config).start()

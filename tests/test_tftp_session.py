@@ -487,11 +487,15 @@ def test_service_write_request_refused_and_read_with_options(
                     break
             assert got == data
 
-            # A client that stops answering: retransmitted, then given up.
+            # A client that stops answering after block 1: retransmitted, then
+            # given up. (One that never answered gets no timer retransmission.)
             client.transport.sendto(codec.encode(codec.ReadRequest("fw.bin")), server)
-            first, tid = await client.get()
+            _, tid = await client.get()
+            client.transport.sendto(codec.encode(codec.Ack(1)), tid)
+            first, _ = await client.get()
             again, tid2 = await client.get()
             assert first == again and tid == tid2
+            assert isinstance(first, codec.Data) and first.block == 2
             client.transport.close()
 
             async def drained() -> None:
@@ -581,16 +585,17 @@ def test_service_long_transfer_in_a_thread_or_on_the_loop(
             while not client.queue.empty():  # DATA 2's last retransmission
                 client.queue.get_nowait()
 
-            # One that never answers (maybe a forged address): DATA 1 once
-            # more, then dropped without a timeline entry.
+            # One that never answers (maybe a forged address): DATA 1 once,
+            # again only for a repeated RRQ, then dropped without a timeline entry.
             unanswered = _served("unanswered")
-            client.transport.sendto(
-                codec.encode(codec.ReadRequest("fw.bin")), ("127.0.0.1", svc.port)
-            )
+            plain = codec.encode(codec.ReadRequest("fw.bin"))
+            client.transport.sendto(plain, ("127.0.0.1", svc.port))
             first, _ = await client.get()
+            client.transport.sendto(plain, ("127.0.0.1", svc.port))
             again, _ = await client.get()
             assert first == again and isinstance(first, codec.Data) and first.block == 1
             await _gone(svc)
+            assert client.queue.empty()  # no timer retransmission towards it
             assert _served("unanswered") == unanswered + 1
             assert _served("timeout") == timeouts + 1
             client.transport.close()

@@ -13,9 +13,9 @@ it was lost and is resent from there).
   window (or the OACK) is sent again, up to `retries` times, then the transfer
   fails with "timeout". Until the client has answered once (`confirmed`), the
   source address may be spoofed: the timer retransmits at most
-  `unconfirmed_retries` times (RFC 1350 lets the client retransmit its RRQ,
-  and a repeated RRQ resends the first window), so one forged request cannot
-  buy a stream of DATA towards its victim.
+  `unconfirmed_retries` times (none by default: RFC 1350 has the client
+  retransmit its RRQ, and a repeated RRQ resends the first window), so one
+  forged request buys its victim one answer, never a stream of them.
 - A client's `timeout` option above `max_timeout` is ignored (RFC 2349 lets
   the server only accept the value or leave the option out of its OACK): a
   session with timeout=255 would hold its socket for over 20 minutes.
@@ -98,7 +98,7 @@ class ReadSession:
         *,
         timeout: float = 1.0,
         retries: int = 5,
-        unconfirmed_retries: int = 1,
+        unconfirmed_retries: int = 0,
     ) -> None:
         self.source = source
         self.size = size

@@ -211,6 +211,7 @@ class _ThreadedTransfer:
         self.sock = sock
         self.loop = asyncio.get_running_loop()
         self.stopping = False
+        self.again = False  # the client repeated its RRQ (set on the loop, read by the thread)
         self.closed = False
         self.thread = threading.Thread(target=self._run, name=f"tftp {peer[0]}:{peer[1]}")
         self.thread.daemon = True
@@ -232,6 +233,9 @@ class _ThreadedTransfer:
         try:
             push(session.start(clock()))
             while not session.finished and not self.stopping:
+                if self.again:
+                    self.again = False
+                    push(session.request_again(clock()))
                 try:
                     data = recv(65536)
                 except OSError as exc:
@@ -264,7 +268,8 @@ class _ThreadedTransfer:
                 self._close()
 
     def request_again(self) -> None:
-        """A repeated RRQ: the thread's own timer resends (the session is the thread's)."""
+        """A repeated RRQ: the thread answers it (the session is the thread's)."""
+        self.again = True
 
     def finish(self) -> None:
         """On the loop: ends the transfer (asks the thread to stop first if it runs)."""
