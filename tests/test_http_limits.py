@@ -151,3 +151,45 @@ def test_slowloris_from_one_address_leaves_others_served(tmp_path: Path) -> None
         asyncio.run(run())
     finally:
         registry.close()
+
+
+def test_a_tls_handshake_that_never_comes_is_cut_after_idle_timeout(tmp_path: Path) -> None:
+    """On the HTTPS port a connection is seen by the budget only once TLS is
+    up: one that never sends its ClientHello is closed after idle_timeout
+    (asyncio's default would hold it 60 s)."""
+    port, https_port = _free_port(), _free_port()
+    config = parse_config(
+        {
+            "appliance": {"interface": "lo", "state_dir": str(tmp_path)},
+            "provisioning": {"root": str(tmp_path)},
+            "dhcp": {"enabled": False},
+            "http": {"port": port, "https_port": https_port, "idle_timeout": 1.0},
+        }
+    )
+    registry = Registry(tmp_path)
+    ctx = Context(config, registry, LeaseStore(tmp_path))
+
+    async def run() -> float:
+        service = HttpService(ctx, host="127.0.0.1")
+        await service.start()
+        loop = asyncio.get_running_loop()
+        s = socket.socket()
+        s.setblocking(False)
+        try:
+            await loop.sock_connect(s, ("127.0.0.1", https_port))
+            started = time.monotonic()
+            try:
+                data = await asyncio.wait_for(loop.sock_recv(s, 100), 10)
+            except ConnectionResetError:
+                data = b""
+            assert data == b""
+            return time.monotonic() - started
+        finally:
+            s.close()
+            await service.stop()
+
+    try:
+        took = asyncio.run(run())
+    finally:
+        registry.close()
+    assert 0.9 <= took < 4.0, took

@@ -149,6 +149,33 @@ class GuardedServer(web_server.Server):
         self.budget.closed(handler)
 
 
+class _Site(web.TCPSite):
+    """TCPSite whose TLS handshake must finish within `handshake_timeout`
+    (asyncio's default is 60 s): a connection that never completes it is
+    seen by the connection budget only afterwards, so its life is bounded here."""
+
+    def __init__(self, *args: Any, handshake_timeout: float, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.handshake_timeout = handshake_timeout
+
+    async def start(self) -> None:
+        await web.BaseSite.start(self)  # registers the site with the runner
+        server = self._runner.server
+        assert server is not None
+        self._server = await asyncio.get_running_loop().create_server(
+            server,
+            self._host,
+            self._port,
+            ssl=self._ssl_context,
+            backlog=self._backlog,
+            reuse_address=self._reuse_address,
+            reuse_port=self._reuse_port,
+            ssl_handshake_timeout=self.handshake_timeout if self._ssl_context else None,
+        )
+        sockets = self._server.sockets
+        self._bound_port = sockets[0].getsockname()[1] if sockets else self._port
+
+
 class GuardedRunner(web.AppRunner):
     """AppRunner whose connections go through `GuardedServer`."""
 
@@ -452,8 +479,13 @@ class HttpService:
                 except (OSError, ValueError) as exc:
                     raise OSError(f"https: cannot set up the TLS certificate: {exc}") from None
             for label, port, ssl_context in sites:
-                site = web.TCPSite(
-                    self.runner, self.host, port, ssl_context=ssl_context, reuse_address=True
+                site = _Site(
+                    self.runner,
+                    self.host,
+                    port,
+                    ssl_context=ssl_context,
+                    reuse_address=True,
+                    handshake_timeout=http.idle_timeout,
                 )
                 try:
                     await site.start()

@@ -305,6 +305,13 @@ class LldpService:
                 data, address = sock.recvfrom(9216)
             except (BlockingIOError, InterruptedError):
                 return
+            except OSError as exc:  # ENETDOWN while the link is down: no traceback
+                self._bad.warning(
+                    f"recv:{port.name}",
+                    f"lldp: cannot receive on {port.name}: {exc.strerror or exc} (link down?)",
+                    time.monotonic(),
+                )
+                return
             if address[2] == PACKET_OUTGOING:
                 continue
             self.received(port.name, protocol, data, time.monotonic())
