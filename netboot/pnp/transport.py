@@ -33,7 +33,7 @@ import netifaces
 from netboot import metrics
 from netboot.pnp import codec
 from netboot.pnp.engine import Outcome, PnpResponder, Send, Site
-from netboot.ratelog import RateLimitedLog
+from netboot.ratelog import LogBudget, RateLimitedLog
 from netboot.sockbuf import set_receive_buffer, set_send_buffer
 from netboot.wire import DecodeError, normalize_mac
 
@@ -104,6 +104,7 @@ class PnpService:
         self.bad = RateLimitedLog(log)
         self.refusals = RateLimitedLog(log, every=30.0)
         self.expiries = RateLimitedLog(log)
+        self.events = LogBudget(log)  # a line per phone, but not per spoofed SUBSCRIBE
         self._wake = asyncio.Event()
         self._inventory_mtime: float | None = None
         self._known: frozenset[str] = frozenset()
@@ -332,7 +333,9 @@ class PnpService:
         registry = self.ctx.registry
         profile = out.profile
         if out.answered is not None:
-            log.info("pnp: %s answered the NOTIFY with %s", out.answered or source[0], out.status)
+            self.events.info(
+                now, "pnp: %s answered the NOTIFY with %s", out.answered or source[0], out.status
+            )
             if out.answered:
                 registry.record(out.answered, "pnp", "notify-answered", {"status": out.status})
             return
@@ -348,7 +351,8 @@ class PnpService:
         if profile is None or out.retransmission or out.refused in ("source", "rate", "off-link"):
             return
         if profile.mac is None:
-            log.info(
+            self.events.info(
+                now,
                 "pnp: SUBSCRIBE from %s without a MAC (%s %s %s)",
                 source[0],
                 profile.vendor,
@@ -377,7 +381,8 @@ class PnpService:
         if out.url is not None:
             metrics.PNP_ANSWERS.inc()
             notify_to = out.sends[1].dest if len(out.sends) > 1 else source
-            log.info(
+            self.events.info(
+                now,
                 "pnp: %s %s %s at %s -> NOTIFY %s",
                 profile.mac or "?",
                 profile.vendor or "?",

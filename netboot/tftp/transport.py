@@ -45,7 +45,7 @@ from typing import Any, cast
 from netboot import metrics
 from netboot.fdlimit import raise_descriptor_limit
 from netboot.provisioning.files import FileResolver, Refusal, Resolved, resolver_for
-from netboot.ratelog import RateLimitedLog
+from netboot.ratelog import LogBudget, RateLimitedLog
 from netboot.sockbuf import set_receive_buffer
 from netboot.supervisor import Context
 from netboot.tftp import codec
@@ -314,6 +314,7 @@ class TftpService:
         self.pending: set[asyncio.Task[None]] = set()
         self.bad = RateLimitedLog(log)
         self.limits = RateLimitedLog(log)
+        self.events = LogBudget(log)  # a line per refused or failed file, within a budget
 
     async def start(self) -> None:
         raise_descriptor_limit(self.ctx.config)
@@ -420,7 +421,14 @@ class TftpService:
         outcome = self.resolver.resolve(message.filename, peer[0])
         if isinstance(outcome, Refusal):
             code, text = _ERROR_FOR[outcome.result]
-            log.info("tftp: %s:%d %r: %s (%s)", *peer, outcome.name, outcome.result, outcome.reason)
+            self.events.info(
+                time.monotonic(),
+                "tftp: %s:%d %r: %s (%s)",
+                *peer,
+                outcome.name,
+                outcome.result,
+                outcome.reason,
+            )
             self.resolver.record(outcome, "tftp")
             self._reply_error(peer, code, text)
             return
@@ -519,7 +527,13 @@ class TftpService:
                 # (it usually retries plainly): counted, not a phone failure.
                 metrics.FILES_SERVED.labels("tftp", "client-abort").inc()
                 return
-            log.info("tftp: %s:%d %s: %s", *transfer.peer, transfer.outcome.name, session.failed)
+            self.events.info(
+                time.monotonic(),
+                "tftp: %s:%d %s: %s",
+                *transfer.peer,
+                transfer.outcome.name,
+                session.failed,
+            )
             result = "timeout" if session.failed == "timeout" else "aborted"
             self.resolver.record(transfer.outcome, "tftp", sent=session.bytes_sent, result=result)
 
