@@ -624,3 +624,39 @@ def test_stop_ends_a_threaded_transfer_at_once(service: tuple[TftpService, Path]
         client.transport.close()
 
     asyncio.run(run())
+
+
+def test_service_memory_budget_for_netascii(
+    service: tuple[TftpService, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Transfers served from memory (netascii) share a budget: a second one
+    that would pass it gets ERROR 0 "busy" while the first is held; the
+    budget is given back when the first ends."""
+    svc, root = service
+    monkeypatch.setattr(transport, "MEMORY_BUDGET", 30_000)
+    (root / "big.cfg").write_bytes(b"line\n" * 2_000)  # 10 kB, 12 kB as netascii
+
+    async def run() -> None:
+        await svc.start()
+        try:
+            first, second = await _client(), await _client()
+            assert first.transport is not None and second.transport is not None
+            rrq = codec.encode(codec.ReadRequest("big.cfg", "netascii"))
+            first.transport.sendto(rrq, ("127.0.0.1", svc.port))
+            data, _ = await first.get()
+            assert isinstance(data, codec.Data) and data.block == 1
+            assert sum(svc.held.values()) == 12_000
+            second.transport.sendto(rrq, ("127.0.0.1", svc.port))
+            busy, _ = await second.get()
+            assert busy == codec.Error(codec.ERR_UNDEFINED, "busy")
+            await _gone(svc)  # the first never answers: dropped after its timeout
+            assert svc.held == {}
+            second.transport.sendto(rrq, ("127.0.0.1", svc.port))
+            data, _ = await second.get()
+            assert isinstance(data, codec.Data) and data.block == 1
+            first.transport.close()
+            second.transport.close()
+        finally:
+            await svc.stop()
+
+    asyncio.run(run())

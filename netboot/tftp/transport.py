@@ -55,7 +55,8 @@ from netboot.wire import DecodeError
 log = logging.getLogger("netboot.tftp")
 
 CHUNK = 256 * 1024
-MAX_NETASCII = 16 * 1024 * 1024
+MAX_NETASCII = 1024 * 1024  # netascii is for config files; firmware goes octet
+MEMORY_BUDGET = 64 * 1024 * 1024  # bytes held by transfers served from memory, all together
 BIG_BLOCKS = 64  # transfers longer than this get a thread (see the module docstring)
 MAX_THREADS = 8
 RECV_WAKE = 0.05  # a threaded transfer looks at its timer and at stop this often when idle
@@ -314,6 +315,7 @@ class TftpService:
         self.pending: set[asyncio.Task[None]] = set()
         self.bad = RateLimitedLog(log)
         self.limits = RateLimitedLog(log)
+        self.held: dict[tuple[str, int], int] = {}  # bytes of in-memory sources per transfer
         self.events = LogBudget(log)  # a line per refused or failed file, within a budget
 
     async def start(self) -> None:
@@ -453,11 +455,24 @@ class TftpService:
                         peer, codec.ERR_ILLEGAL, "file too big for netascii: use octet"
                     )
                     return
+                # Served from memory (netascii, rendered files): within a
+                # budget, or a flood of such requests would hold it many times.
+                if sum(self.held.values()) + 2 * outcome.size > MEMORY_BUDGET:
+                    metrics.LIMITED.labels("tftp", "memory").inc()
+                    self.limits.warning(
+                        "memory",
+                        "tftp: memory budget reached: refusing a netascii read",
+                        time.monotonic(),
+                    )
+                    self._reply_error(peer, codec.ERR_UNDEFINED, "busy")
+                    return
                 with outcome.open() as handle:
                     raw = handle.read()
                 data = netascii(raw) if mode == "netascii" else raw
                 size = len(data)
                 source = _bytes_source(data)
+                if peer not in self.transfers:
+                    self.held[peer] = size
         except OSError as exc:
             log.warning("tftp: cannot read %s: %s", outcome.name, exc.strerror)
             self._reply_error(peer, *_ERROR_FOR["unreadable"])
@@ -494,6 +509,7 @@ class TftpService:
             sock.connect(peer)
         except OSError as exc:
             sock.close()
+            self.held.pop(peer, None)
             log.warning("tftp: cannot open a socket for %s:%d: %s", *peer, exc.strerror)
             return
         transfer = _ThreadedTransfer(self, peer, session, outcome, sock)
@@ -506,6 +522,7 @@ class TftpService:
             self.threads -= 1
         if self.transfers.get(transfer.peer) is transfer:
             del self.transfers[transfer.peer]
+            self.held.pop(transfer.peer, None)
         session = transfer.session
         if session.done:
             self.resolver.record(transfer.outcome, "tftp", sent=session.bytes_sent)
