@@ -650,7 +650,7 @@ def test_service_memory_budget_for_netascii(
             busy, _ = await second.get()
             assert busy == codec.Error(codec.ERR_UNDEFINED, "busy")
             await _gone(svc)  # the first never answers: dropped after its timeout
-            assert svc.held == {}
+            assert svc.held == {} and svc.by_host == {}
             second.transport.sendto(rrq, ("127.0.0.1", svc.port))
             data, _ = await second.get()
             assert isinstance(data, codec.Data) and data.block == 1

@@ -49,7 +49,7 @@ from netboot.ratelog import LogBudget, RateLimitedLog
 from netboot.sockbuf import set_receive_buffer
 from netboot.supervisor import Context
 from netboot.tftp import codec
-from netboot.tftp.session import ReadSession, admit, negotiate
+from netboot.tftp.session import Admission, ReadSession, admit, negotiate
 from netboot.wire import DecodeError
 
 log = logging.getLogger("netboot.tftp")
@@ -315,6 +315,7 @@ class TftpService:
         self.pending: set[asyncio.Task[None]] = set()
         self.bad = RateLimitedLog(log)
         self.limits = RateLimitedLog(log)
+        self.by_host: dict[str, int] = {}  # running transfers per client address
         self.held: dict[tuple[str, int], int] = {}  # bytes of in-memory sources per transfer
         self.events = LogBudget(log)  # a line per refused or failed file, within a budget
 
@@ -394,13 +395,19 @@ class TftpService:
         if mode not in ("octet", "netascii"):
             self._reply_error(peer, codec.ERR_ILLEGAL, f"unsupported mode {message.mode!r}")
             return
-        verdict = admit(
-            peer,
-            {p: t.session.view() for p, t in self.transfers.items()},
-            len(self.pending),
-            self.config.max_sessions,
-            self.config.max_sessions_per_source,
-        )
+        if (
+            len(self.transfers) + len(self.pending) < self.config.max_sessions
+            and self.by_host.get(peer[0], 0) < self.config.max_sessions_per_source
+        ):
+            verdict = Admission()  # far from both budgets: no need to look at every session
+        else:
+            verdict = admit(
+                peer,
+                {p: t.session.view() for p, t in self.transfers.items()},
+                len(self.pending),
+                self.config.max_sessions,
+                self.config.max_sessions_per_source,
+            )
         if verdict.refused is not None:
             metrics.LIMITED.labels("tftp", f"sessions-{verdict.refused}").inc()
             self.limits.warning(
@@ -492,7 +499,7 @@ class TftpService:
             return
         loop = asyncio.get_running_loop()
         transfer = _Transfer(self, peer, session, outcome)
-        self.transfers[peer] = transfer
+        self._register(peer, transfer)
         try:
             await loop.create_datagram_endpoint(
                 lambda: transfer, remote_addr=peer, family=socket.AF_INET
@@ -513,15 +520,24 @@ class TftpService:
             log.warning("tftp: cannot open a socket for %s:%d: %s", *peer, exc.strerror)
             return
         transfer = _ThreadedTransfer(self, peer, session, outcome, sock)
-        self.transfers[peer] = transfer
+        self._register(peer, transfer)
         self.threads += 1
         transfer.start()
+
+    def _register(self, peer: tuple[str, int], transfer: _Transfer | _ThreadedTransfer) -> None:
+        self.transfers[peer] = transfer
+        self.by_host[peer[0]] = self.by_host.get(peer[0], 0) + 1
 
     def transfer_ended(self, transfer: _Transfer | _ThreadedTransfer) -> None:
         if isinstance(transfer, _ThreadedTransfer):
             self.threads -= 1
         if self.transfers.get(transfer.peer) is transfer:
             del self.transfers[transfer.peer]
+            left = self.by_host[transfer.peer[0]] - 1
+            if left:
+                self.by_host[transfer.peer[0]] = left
+            else:
+                del self.by_host[transfer.peer[0]]
             self.held.pop(transfer.peer, None)
         session = transfer.session
         if session.done:
