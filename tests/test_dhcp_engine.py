@@ -442,6 +442,17 @@ def test_a_source_off_the_segment_gets_nothing(engine: DhcpEngine) -> None:
         assert reply_type(decision) == OFFER
 
 
+def test_a_foreign_renewal_still_gets_its_broadcast_nak(engine: DhcpEngine) -> None:
+    """A phone moved from another network renews its old address from it: no
+    unicast anywhere, but the NAK (broadcast on the segment) it needs at once."""
+    m = msg(REQUEST, A, ciaddr="10.9.9.9")
+    decision = engine.handle(m, "eth0", 0.0, Origin(A, ip("10.9.9.9")))
+    assert reply_type(decision) == NAK and reply_of(decision).route.kind == "broadcast"
+    # A DISCOVER naming a foreign ciaddr would be answered to it: nothing.
+    odd = engine.handle(msg(DISCOVER, A, ciaddr="8.8.8.8"), "eth0", 0.0)
+    assert odd.reply is None and odd.limited == "off-scope"
+
+
 def test_require_chaddr_match(tmp_path: Path) -> None:
     text = CONFIG.replace("ping_check = false", "ping_check = false\nrequire_chaddr_match = true")
     config = parse_config(tomllib.loads(text))

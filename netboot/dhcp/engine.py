@@ -19,9 +19,10 @@ Provisioning options go out whether or not the client asked for them.
 
 No reflection (issue 16): a request straight from the segment (no giaddr)
 whose IP source is neither 0.0.0.0 nor inside the scope is not from a served
-segment and is dropped; an INFORM is answered only for a ciaddr inside the
-scope (the client's own subnet, or the relay's), never through the default
-route. Budgets: the offers are at most one per pool address; when the pool is
+segment and is dropped; an INFORM (any request but REQUEST) is answered only
+for a ciaddr inside the scope (the client's own subnet, or the relay's),
+never through the default route. REQUEST is exempt: for a foreign address
+its answer is a NAK broadcast on the segment, which a moved phone needs. Budgets: the offers are at most one per pool address; when the pool is
 full the oldest offer held for another client is taken back. Hardening an
 operator can turn on: `require_chaddr_match` (a direct request's chaddr must be
 the frame's Ethernet source: one NIC cannot ask for a thousand MACs) and
@@ -302,13 +303,17 @@ class DhcpEngine:
         now: float,
     ) -> Decision | None:
         """Drops what must not be answered (a Decision), else None."""
-        if msg.ciaddr and kind == INFORM and not state.contains(msg.ciaddr):
-            why = f"INFORM for {_ip(msg.ciaddr)}, outside {state.scope.subnet}"
-            return Decision(note=why, limited="inform-off-scope")
+        # A REQUEST is exempt from both: its answer for a foreign address is a
+        # NAK broadcast on the segment (a phone moved from another network
+        # learns at once), and an ACK goes only to an address of the scope.
+        if msg.ciaddr and kind != REQUEST and not state.contains(msg.ciaddr):
+            kind_name = "INFORM" if kind == INFORM else "request"
+            why = f"{kind_name} for {_ip(msg.ciaddr)}, outside {state.scope.subnet}"
+            return Decision(note=why, limited="inform-off-scope" if kind == INFORM else "off-scope")
         if origin is None:
             return None
         direct = not msg.giaddr
-        if direct and origin.ip and not state.contains(origin.ip):
+        if direct and kind != REQUEST and origin.ip and not state.contains(origin.ip):
             why = f"from {_ip(origin.ip)}, not on the served segment {state.scope.subnet}"
             return Decision(note=why, limited="off-segment")
         if direct and self.config.require_chaddr_match and origin.mac != msg.mac:
