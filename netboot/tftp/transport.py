@@ -395,6 +395,20 @@ class TftpService:
         if mode not in ("octet", "netascii"):
             self._reply_error(peer, codec.ERR_ILLEGAL, f"unsupported mode {message.mode!r}")
             return
+        outcome = self.resolver.resolve(message.filename, peer[0])
+        if isinstance(outcome, Refusal):
+            code, text = _ERROR_FOR[outcome.result]
+            self.events.info(
+                time.monotonic(),
+                "tftp: %s:%d %r: %s (%s)",
+                *peer,
+                outcome.name,
+                outcome.result,
+                outcome.reason,
+            )
+            self.resolver.record(outcome, "tftp")
+            self._reply_error(peer, code, text)
+            return
         if (
             len(self.transfers) + len(self.pending) < self.config.max_sessions
             and self.by_host.get(peer[0], 0) < self.config.max_sessions_per_source
@@ -427,20 +441,6 @@ class TftpService:
             evicted = self.transfers[victim]
             evicted.session.failed = "evicted"
             evicted.finish()
-        outcome = self.resolver.resolve(message.filename, peer[0])
-        if isinstance(outcome, Refusal):
-            code, text = _ERROR_FOR[outcome.result]
-            self.events.info(
-                time.monotonic(),
-                "tftp: %s:%d %r: %s (%s)",
-                *peer,
-                outcome.name,
-                outcome.result,
-                outcome.reason,
-            )
-            self.resolver.record(outcome, "tftp")
-            self._reply_error(peer, code, text)
-            return
         try:
             task = asyncio.get_running_loop().create_task(self._open(message, mode, outcome, peer))
         except RuntimeError:
