@@ -148,6 +148,8 @@ class DhcpConfig:
     guard_interval: int = 300  # seconds between probes while serving; 0: passive only
     offer_hold: int = 60
     decline_hold: int = 600
+    require_chaddr_match: bool = False
+    max_clients_per_source: int = 0
 
 
 @dataclass(frozen=True)
@@ -166,6 +168,7 @@ class PnpConfig:
     rules: tuple[PnpRule, ...] = ()
     port: int = 5060
     rate_limit: float = 2.0
+    max_tracked: int = 4096
 
 
 @dataclass(frozen=True)
@@ -174,6 +177,9 @@ class TftpConfig:
     port: int = 69
     timeout: float = 1.0
     retries: int = 5
+    max_client_timeout: int = 5
+    max_sessions: int = 1024
+    max_sessions_per_source: int = 8
 
 
 @dataclass(frozen=True)
@@ -186,6 +192,11 @@ class HttpConfig:
     https_port: int = 443
     tls_cert: Path | None = None
     tls_key: Path | None = None
+    idle_timeout: float = 15.0
+    body_timeout: float = 10.0
+    max_connections: int = 1024
+    max_connections_per_address: int = 32
+    action_from_lease_only: bool = False
 
 
 @dataclass(frozen=True)
@@ -206,6 +217,7 @@ class LldpConfig:
     signaling_dscp: int = 26
     interval: int = 30
     cdp: bool = True
+    max_neighbors: int = 1024
 
 
 @dataclass(frozen=True)
@@ -697,6 +709,8 @@ def _read_dhcp(t: _Table, appliance: ApplianceConfig | None) -> DhcpConfig:
         guard_interval=t.integer("guard_interval", 300, 0, 86400),
         offer_hold=t.integer("offer_hold", 60, 5, 3600),
         decline_hold=t.integer("decline_hold", 600, 10, 86400),
+        require_chaddr_match=t.boolean("require_chaddr_match", False),
+        max_clients_per_source=t.integer("max_clients_per_source", 0, 0, 100000),
     )
     t.done()
     return config
@@ -726,6 +740,7 @@ def _read_pnp(t: _Table) -> PnpConfig:
         rules=tuple(rules),
         port=t.integer("port", 5060, 1, 65535),
         rate_limit=t.number("rate_limit", 2.0, 0.01),
+        max_tracked=t.integer("max_tracked", 4096, 16, 1_000_000),
     )
     t.done()
     return config
@@ -740,6 +755,7 @@ def _read_lldp(t: _Table) -> LldpConfig:
         signaling_dscp=t.integer("signaling_dscp", 26, 0, 63),
         interval=t.integer("interval", 30, 5, 3600),
         cdp=t.boolean("cdp", True),
+        max_neighbors=t.integer("max_neighbors", 1024, 16, 100_000),
     )
     t.done()
     return config
@@ -837,7 +853,10 @@ def parse_config(raw: dict[str, Any], source: Path | None = None) -> Config:
         enabled=t.boolean("enabled", True),
         port=t.integer("port", 69, 1, 65535),
         timeout=t.number("timeout", 1.0, 0.05),
-        retries=t.integer("retries", 5, 1, 50),
+        retries=t.integer("retries", 5, 1, 20),
+        max_client_timeout=t.integer("max_client_timeout", 5, 1, 255),
+        max_sessions=t.integer("max_sessions", 1024, 1, 30000),
+        max_sessions_per_source=t.integer("max_sessions_per_source", 8, 1, 30000),
     )
     t.done()
 
@@ -851,6 +870,11 @@ def parse_config(raw: dict[str, Any], source: Path | None = None) -> Config:
         https_port=h.integer("https_port", 443, 0, 65535),
         tls_cert=h.path_value("tls_cert", None),
         tls_key=h.path_value("tls_key", None),
+        idle_timeout=h.number("idle_timeout", 15.0, 1.0),
+        body_timeout=h.number("body_timeout", 10.0, 1.0),
+        max_connections=h.integer("max_connections", 1024, 1, 30000),
+        max_connections_per_address=h.integer("max_connections_per_address", 32, 1, 30000),
+        action_from_lease_only=h.boolean("action_from_lease_only", False),
     )
     if bool(http.username) != bool(http.password):
         h.problem(

@@ -69,6 +69,12 @@ ACTION_EVENTS = Counter(
 PHONES = Gauge(
     "netboot_phones", "Phones in the registry by provisioning state", ["state"], registry=REGISTRY
 )
+LIMITED = Counter(
+    "netboot_limited_total",
+    "Requests refused, sessions ended or entries evicted because a budget was reached",
+    ["service", "budget"],
+    registry=REGISTRY,
+)
 ERRORS = Counter(
     "netboot_errors_total",
     "Errors logged, by the part that logged them",
@@ -79,6 +85,20 @@ ERRORS = Counter(
 # Label values shown (at 0) before anything happens, so dashboards and alerts
 # see every series from the first scrape.
 _KNOWN_SERVICES = ("dhcp", "pnp", "tftp", "http", "ftp", "lldp", "stun", "action")
+_KNOWN_BUDGETS = (
+    ("tftp", "sessions-evicted"),
+    ("tftp", "sessions-per-source"),
+    ("tftp", "sessions-global"),
+    ("http", "connections-per-address"),
+    ("http", "connections-total"),
+    ("http", "connections-evicted"),
+    ("pnp", "answers-evicted"),
+    ("pnp", "notify-unconfirmed"),
+    ("dhcp", "off-segment"),
+    ("dhcp", "inform-off-scope"),
+    ("dhcp", "offer-reclaimed"),
+    ("lldp", "neighbors-evicted"),
+)
 
 
 class _ErrorCounter(logging.Handler):
@@ -104,6 +124,8 @@ def prepare_labels() -> None:
     for service in _KNOWN_SERVICES:
         BAD_INPUT.labels(service)
         ERRORS.labels(service)
+    for service, budget in _KNOWN_BUDGETS:
+        LIMITED.labels(service, budget)
     logger = logging.getLogger("netboot")
     if _error_counter not in logger.handlers:
         logger.addHandler(_error_counter)

@@ -31,3 +31,32 @@ class RateLimitedLog:
             self.last[key] = now
         else:
             self.suppressed[key] = self.suppressed.get(key, 0) + 1
+
+
+class LogBudget:
+    """Per-event lines (a phone's NOTIFY, a refused file) that a flood must not
+    turn into a log flood: a token bucket of `burst` lines refilled at `rate`
+    lines per second. A floor of phones booting together is logged in full;
+    a sustained flood gets `rate` lines a second, and the first line after a
+    gap says how many were held back."""
+
+    def __init__(self, logger: logging.Logger, rate: float = 20.0, burst: float = 1000.0) -> None:
+        self.logger = logger
+        self.rate = rate
+        self.burst = burst
+        self.tokens = burst
+        self.last: float | None = None
+        self.suppressed = 0
+
+    def info(self, now: float, message: str, *args: object) -> None:
+        if self.last is not None:
+            self.tokens = min(self.burst, self.tokens + (now - self.last) * self.rate)
+        self.last = now
+        if self.tokens < 1.0:
+            self.suppressed += 1
+            return
+        self.tokens -= 1.0
+        if self.suppressed:
+            self.logger.info("(%d similar lines suppressed)", self.suppressed)
+            self.suppressed = 0
+        self.logger.info(message, *args)

@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import asyncio
+import time
+from ipaddress import IPv4Address
 from pathlib import Path
 
 import pytest
@@ -8,7 +10,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from netboot import metrics
 from netboot.config import parse_config
-from netboot.dhcp.leases import LeaseStore
+from netboot.dhcp.leases import Lease, LeaseStore
 from netboot.http.action import ActionError, parse_action
 from netboot.http.app import build_app
 from netboot.provisioning.events import EVENTS, action_url
@@ -129,4 +131,40 @@ def test_http_receiver_records_without_credentials(tmp_path: Path) -> None:
     assert phone is not None and phone.state == "registered" and phone.state_detail == "1001"
     kinds = [e.kind for e in registry.timeline(MAC)]
     assert kinds == ["registration-failed", "registration-succeeded"]
+    registry.close()
+
+
+def test_action_from_lease_only_refuses_other_addresses(tmp_path: Path) -> None:
+    """Hardening on: an event for a MAC is taken only from the address that
+    holds that MAC's lease (TestClient connects from 127.0.0.1)."""
+    config = parse_config(
+        {
+            "appliance": {"interface": "lo", "state_dir": str(tmp_path)},
+            "provisioning": {"root": str(tmp_path)},
+            "dhcp": {"enabled": False},
+            "http": {"action_from_lease_only": True},
+        }
+    )
+    registry = Registry(tmp_path)
+    leases = LeaseStore(tmp_path)
+    other = "00:30:4f:00:00:02"
+    leases.stage(Lease(int(IPv4Address("127.0.0.1")), MAC, "bound", time.time() + 600))
+    ctx = Context(config, registry, leases)
+    refused = metrics.LIMITED.labels("action", "not-lease-holder")._value.get()
+
+    async def run() -> list[int]:
+        client = TestClient(TestServer(build_app(ctx)))
+        await client.start_server()
+        try:
+            return [
+                (await client.get("/action/setup-completed", params={"mac": mac})).status
+                for mac in (MAC, other)
+            ]
+        finally:
+            await client.close()
+
+    assert asyncio.run(run()) == [200, 403]
+    assert metrics.LIMITED.labels("action", "not-lease-holder")._value.get() == refused + 1
+    assert [e.kind for e in registry.timeline(MAC)] == ["setup-completed"]
+    assert registry.phone(other) is None
     registry.close()

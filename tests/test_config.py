@@ -128,3 +128,49 @@ def test_unreadable_file(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as info:
         load_config(bad)
     assert "not valid TOML" in info.value.problems[0]
+
+
+def test_budget_keys_defaults_and_values() -> None:
+    """Issue 16's budgets: defaults that serve, every one settable, bounds checked."""
+    config = parse(BASE)
+    assert (config.tftp.max_sessions, config.tftp.max_sessions_per_source) == (1024, 8)
+    assert config.tftp.max_client_timeout == 5
+    http = config.http
+    assert (http.idle_timeout, http.body_timeout) == (15.0, 10.0)
+    assert (http.max_connections, http.max_connections_per_address) == (1024, 32)
+    assert not http.action_from_lease_only
+    assert config.pnp.max_tracked == 4096
+    assert config.lldp.max_neighbors == 1024
+    assert not config.dhcp.require_chaddr_match and config.dhcp.max_clients_per_source == 0
+    text = BASE + (
+        "require_chaddr_match = true\nmax_clients_per_source = 4\n"
+        "[tftp]\nmax_sessions = 64\nmax_sessions_per_source = 2\nmax_client_timeout = 3\n"
+        "[http]\nidle_timeout = 5\nbody_timeout = 2.5\nmax_connections = 100\n"
+        "max_connections_per_address = 4\naction_from_lease_only = true\n"
+        "[pnp]\nmax_tracked = 128\n[lldp]\nmax_neighbors = 32\n"
+    )
+    config = parse(text)
+    assert config.dhcp.require_chaddr_match and config.dhcp.max_clients_per_source == 4
+    assert (config.tftp.max_sessions, config.tftp.max_sessions_per_source) == (64, 2)
+    assert config.tftp.max_client_timeout == 3
+    assert config.http.idle_timeout == 5.0 and config.http.body_timeout == 2.5
+    assert config.http.max_connections == 100 and config.http.max_connections_per_address == 4
+    assert config.http.action_from_lease_only
+    assert config.pnp.max_tracked == 128 and config.lldp.max_neighbors == 32
+
+
+@pytest.mark.parametrize(
+    ("section", "key", "value"),
+    [
+        ("tftp", "max_sessions", "0"),
+        ("tftp", "max_client_timeout", "256"),
+        ("tftp", "retries", "21"),
+        ("http", "idle_timeout", "0.5"),
+        ("http", "max_connections_per_address", "0"),
+        ("pnp", "max_tracked", "8"),
+        ("lldp", "max_neighbors", "15"),
+    ],
+)
+def test_budget_keys_out_of_range(section: str, key: str, value: str) -> None:
+    found = problems(BASE + f"[{section}]\n{key} = {value}\n")
+    assert any(p.startswith(f"{section}.{key}: must be") for p in found), found

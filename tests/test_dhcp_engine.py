@@ -19,7 +19,7 @@ import pytest
 from netboot.config import parse_config
 from netboot.dhcp import codec
 from netboot.dhcp.codec import DhcpMessage
-from netboot.dhcp.engine import Decision, DhcpEngine, Reply
+from netboot.dhcp.engine import Decision, DhcpEngine, Origin, Reply
 from netboot.dhcp.leases import LeaseStore
 from netboot.wire import parse_mac
 
@@ -416,3 +416,116 @@ def test_not_ethernet_is_ignored(engine: DhcpEngine) -> None:
 def test_unknown_interface_and_foreign_relay_are_ignored(engine: DhcpEngine) -> None:
     assert engine.handle(msg(DISCOVER, A), "eth9", 0.0).reply is None
     assert engine.handle(msg(DISCOVER, A, giaddr="10.77.0.1"), "eth0", 0.0).reply is None
+
+
+# ---------------------------------------------------------------- hostile segment
+
+
+def test_inform_only_for_an_address_inside_the_scope(engine: DhcpEngine) -> None:
+    """INFORM with ciaddr 8.8.8.8 (issue 16) was answered unicast through the
+    default route: a reflector. Inside the scope it is still answered."""
+    off = engine.handle(msg(INFORM, A, ciaddr="8.8.8.8"), "eth0", 0.0)
+    assert off.reply is None and off.limited == "inform-off-scope"
+    relayed = engine.handle(msg(INFORM, A, ciaddr="8.8.8.8", giaddr="192.168.10.1"), "eth0", 0.0)
+    assert relayed.reply is None and relayed.limited == "inform-off-scope"
+    ok = engine.handle(msg(INFORM, A, ciaddr="192.168.10.50"), "eth0", 0.0)
+    assert reply_of(ok).route.ip == ip("192.168.10.50")
+
+
+def test_a_source_off_the_segment_gets_nothing(engine: DhcpEngine) -> None:
+    origin = Origin(A, ip("10.1.2.3"))
+    decision = engine.handle(msg(DISCOVER, A), "eth0", 0.0, origin)
+    assert decision.reply is None and decision.limited == "off-segment"
+    assert engine.offers == {}
+    for source in ("0.0.0.0", "192.168.10.77"):  # unconfigured, or on the segment
+        decision = engine.handle(msg(DISCOVER, A), "eth0", 0.0, Origin(A, ip(source)))
+        assert reply_type(decision) == OFFER
+
+
+def test_a_foreign_renewal_still_gets_its_broadcast_nak(engine: DhcpEngine) -> None:
+    """A phone moved from another network renews its old address from it: no
+    unicast anywhere, but the NAK (broadcast on the segment) it needs at once."""
+    m = msg(REQUEST, A, ciaddr="10.9.9.9")
+    decision = engine.handle(m, "eth0", 0.0, Origin(A, ip("10.9.9.9")))
+    assert reply_type(decision) == NAK and reply_of(decision).route.kind == "broadcast"
+    # A DISCOVER naming a foreign ciaddr would be answered to it: nothing.
+    odd = engine.handle(msg(DISCOVER, A, ciaddr="8.8.8.8"), "eth0", 0.0)
+    assert odd.reply is None and odd.limited == "off-scope"
+
+
+def test_require_chaddr_match(tmp_path: Path) -> None:
+    text = CONFIG.replace("ping_check = false", "ping_check = false\nrequire_chaddr_match = true")
+    config = parse_config(tomllib.loads(text))
+    eng = DhcpEngine(config.dhcp, "", LeaseStore(tmp_path), {"eth0": ip(SERVER)})
+    nic = "02:00:00:00:00:01"
+    spoofed = eng.handle(msg(DISCOVER, A), "eth0", 0.0, Origin(nic, 0))
+    assert spoofed.reply is None and spoofed.limited == "chaddr-mismatch"
+    own = eng.handle(msg(DISCOVER, A), "eth0", 0.0, Origin(A, 0))
+    assert reply_type(own) == OFFER
+    # Through a relay the Ethernet source is the relay's: not checked.
+    relayed = eng.handle(msg(DISCOVER, B, giaddr="192.168.10.1"), "eth0", 0.0, Origin(nic, 0))
+    assert reply_type(relayed) == OFFER
+    eng.leases.close()
+
+
+def test_max_clients_per_source(tmp_path: Path) -> None:
+    text = CONFIG.replace("ping_check = false", "ping_check = false\nmax_clients_per_source = 2")
+    config = parse_config(tomllib.loads(text))
+    eng = DhcpEngine(config.dhcp, "", LeaseStore(tmp_path), {"eth0": ip(SERVER)})
+    clock = Clock()
+    nic = Origin("02:00:00:00:00:01", 0)
+    macs = [f"00:30:4f:00:02:{i:02x}" for i in range(3)]
+    assert reply_type(eng.handle(msg(DISCOVER, macs[0]), "eth0", clock.now, nic)) == OFFER
+    assert reply_type(eng.handle(msg(DISCOVER, macs[1]), "eth0", clock.now, nic)) == OFFER
+    third = eng.handle(msg(DISCOVER, macs[2]), "eth0", clock.now, nic)
+    assert third.reply is None and third.limited == "clients-per-source"
+    # A client it already has is still served; another NIC is not affected.
+    assert reply_type(eng.handle(msg(DISCOVER, macs[0]), "eth0", clock.step(1), nic)) == OFFER
+    other = Origin("02:00:00:00:00:02", 0)
+    assert reply_type(eng.handle(msg(DISCOVER, macs[2]), "eth0", clock.now, other)) == OFFER
+    # Per relay port (option 82 circuit id): two ports, two budgets.
+    port1 = {82: bytes([1, 2, 0, 1])}
+    port2 = {82: bytes([1, 2, 0, 2])}
+    relay = Origin("02:00:00:00:00:fe", ip("192.168.10.1"))
+    for i, extra in enumerate((port1, port1, port2)):
+        m = msg(DISCOVER, f"00:30:4f:00:03:{i:02x}", giaddr="192.168.10.1", extra=extra)
+        eng.handle(m, "eth0", clock.now, relay)
+    m = msg(DISCOVER, "00:30:4f:00:03:09", giaddr="192.168.10.1", extra=port1)
+    assert eng.handle(m, "eth0", clock.now, relay).limited == "clients-per-source"
+    # After a lease time, the old clients no longer count.
+    late = eng.handle(msg(DISCOVER, macs[2]), "eth0", clock.step(1001), nic)
+    assert late.limited is None
+    eng.leases.close()
+
+
+def test_a_full_pool_of_unanswered_offers_gives_the_oldest_back(engine: DhcpEngine) -> None:
+    """A DISCOVER flood from random MACs holds every address for offer_hold:
+    a real phone then takes the offer made longest ago."""
+    clock = Clock()
+    flood = [f"02:00:00:00:10:{i:02x}" for i in range(4)]
+    for mac in flood:
+        assert reply_type(engine.handle(msg(DISCOVER, mac), "eth0", clock.step(1))) == OFFER
+    assert len(engine.offers) == 4
+    phone = engine.handle(msg(DISCOVER, A), "eth0", clock.step(1))
+    first = engine.offer_by_mac.get((flood[0], ip("192.168.10.0")))
+    assert first is None  # the oldest offer went
+    assert str(IPv4Address(reply_of(phone).message.yiaddr)) == "192.168.10.100"
+    assert engine.reclaimed == 1 and len(engine.offers) == 4
+    ack = engine.handle(
+        msg(REQUEST, A, requested="192.168.10.100", server=SERVER), "eth0", clock.step(0.1)
+    )
+    assert reply_type(ack) == ACK
+    # Leases are never taken back, only offers: with every address leased, nothing.
+    for mac in flood[1:]:
+        addr = engine.offer_by_mac[(mac, ip("192.168.10.0"))]
+        m = msg(REQUEST, mac, requested=str(IPv4Address(addr)), server=SERVER)
+        assert reply_type(engine.handle(m, "eth0", clock.now)) == ACK
+    assert engine.handle(msg(DISCOVER, B), "eth0", clock.step(1)).reply is None
+
+
+def test_expired_offers_leave_no_index_behind(engine: DhcpEngine) -> None:
+    clock = Clock()
+    for i in range(50):
+        engine.handle(msg(DISCOVER, f"02:00:00:00:20:{i:02x}"), "eth0", clock.step(1))
+    engine.expire(clock.step(100))
+    assert engine.offers == {} and engine.offer_by_mac == {}

@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 
 from netboot.config import ApplianceConfig, Config, LldpConfig
-from netboot.lldp import advertiser as adv_module
 from netboot.lldp.advertiser import (
     Advertiser,
     LocalPort,
@@ -163,14 +162,26 @@ def test_fast_start_never_faster_than_one_frame_a_second() -> None:
     assert len(a.neighbors(20.0)) == 501
 
 
-def test_neighbor_table_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(adv_module, "MAX_NEIGHBORS", 10)
-    a = Advertiser(LLDP, ("eth0",), now=0.0)
-    for i in range(25):
-        a.heard_lldp("eth0", phone(mac=f"00:30:4f:00:00:{i:02x}"), now=1.0)
+def test_neighbor_table_is_bounded() -> None:
+    a = Advertiser(replace(LLDP, max_neighbors=16), ("eth0",), now=0.0)
+    evicted = [
+        a.heard_lldp("eth0", phone(mac=f"00:30:4f:00:00:{i:02x}"), now=1.0).evicted
+        for i in range(25)
+    ]
+    assert evicted == [False] * 16 + [True] * 9
     table = a.neighbors(1.0)
-    assert len(table) == 10
-    assert {n.source for _, n in table} == {f"00:30:4f:00:00:{i:02x}" for i in range(15, 25)}
+    assert len(table) == 16
+    assert {n.source for _, n in table} == {f"00:30:4f:00:00:{i:02x}" for i in range(9, 25)}
+
+
+def test_a_neighbor_heard_again_is_evicted_last() -> None:
+    a = Advertiser(replace(LLDP, max_neighbors=16), ("eth0",), now=0.0)
+    for i in range(16):
+        a.heard_lldp("eth0", phone(mac=f"00:30:4f:00:00:{i:02x}"), now=1.0)
+    a.heard_lldp("eth0", phone(mac="00:30:4f:00:00:00"), now=2.0)  # the real phone, again
+    a.heard_lldp("eth0", phone(mac="02:00:00:00:00:01"), now=3.0)
+    sources = {n.source for _, n in a.neighbors(3.0)}
+    assert "00:30:4f:00:00:00" in sources and "00:30:4f:00:00:01" not in sources
 
 
 def cdp_phone(query: int | None) -> CdpNeighbor:

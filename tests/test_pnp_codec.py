@@ -355,3 +355,20 @@ def test_mutated_subscribes(raw: bytes, data: st.DataObject) -> None:
     except DecodeError:
         return
     codec.ua_profile(msg)
+
+
+@pytest.mark.parametrize("header", [b"From", b"Call-ID", b"Event"])
+@pytest.mark.parametrize("control", [b"\r", b"\x0b", b"\x0c", b"\x1b", b"\x7f"])
+def test_control_characters_in_a_header_value_are_refused(header: bytes, control: bytes) -> None:
+    """A bare CR inside From/Call-ID/Event used to be echoed into the 200 and
+    the NOTIFY, splitting a header line at the receiver (issue 16)."""
+    lines = PLANET.split(b"\r\n")
+    index = next(i for i, line in enumerate(lines) if line.startswith(header + b":"))
+    lines[index] += control + b"X-Injected: 1"
+    with pytest.raises(DecodeError, match="control character"):
+        codec.decode(b"\r\n".join(lines))
+
+
+def test_a_tab_in_a_header_value_is_fine() -> None:
+    msg = codec.decode(PLANET.replace(b"Event:ua-profile", b"Event:\tua-profile"))
+    assert (msg.header("Event") or "").startswith("ua-profile;")

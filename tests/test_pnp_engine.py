@@ -332,3 +332,99 @@ def test_one_notify_in_flight_per_destination() -> None:
     other = YEALINK
     r.receive(codec.decode(other), ("192.168.10.40", 5059), 0.8)
     assert r.pending_notifies == 2
+
+
+# ---------------------------------------------------------------- hostile segment
+
+
+def _subscribe(n: int, base: bytes = SNOM) -> codec.SipMessage:
+    return codec.decode(base.replace(b"3d5e3c1b2d4f", f"call{n}".encode()))
+
+
+def test_an_unconfirmed_destination_gets_one_notify_and_no_retransmission() -> None:
+    """A spoofed SUBSCRIBE buys its victim the 200 and one NOTIFY, not twelve
+    datagrams; a lease holder, or an address that answered before, gets the
+    usual Timer E retransmissions."""
+    r = responder()
+    nobody: Callable[[str], str | None] = lambda ip: None  # noqa: E731
+    out = r.receive(codec.decode(PLANET), ("192.168.1.45", 5060), 0.0, nobody)
+    assert len(out.sends) == 2 and r.take_limited() == ["notify-unconfirmed"]
+    assert r.next_deadline() == TIMER_F  # no Timer E
+    times, expired = _step(r, 40.0)
+    assert times == [] and len(expired) == 1
+    # A lease holder: retransmitted.
+    leased: Callable[[str], str | None] = lambda ip: (  # noqa: E731
+        "00:30:4f:a9:99:48" if ip == "192.168.1.45" else None
+    )
+    r.receive(codec.decode(PLANET), ("192.168.1.45", 5060), 100.0, leased)
+    assert r.take_limited() == []
+    sends, _ = r.poll(100.5)
+    assert len(sends) == 1
+
+
+def test_an_address_that_answered_is_confirmed_later() -> None:
+    r = responder()
+    nobody: Callable[[str], str | None] = lambda ip: None  # noqa: E731
+    out = r.receive(_subscribe(1), ("192.168.10.31", 5060), 0.0, nobody)
+    notify = decode(out.sends[1])
+    r.receive(_answer(notify, 200), ("192.168.10.31", 1029), 0.2)
+    r.receive(_subscribe(2), ("192.168.10.31", 5060), 50.0, nobody)
+    sends, _ = r.poll(50.5)
+    assert len(sends) == 1  # retransmitted: the phone proved its address
+
+
+def test_icmp_unreachable_ends_the_notify() -> None:
+    r = responder()
+    out = r.receive(codec.decode(PLANET), ("192.168.1.45", 5060), 0.0)
+    [gone] = r.unreachable(out.sends[1].dest)
+    assert gone.dest == ("192.168.1.45", 5060) and r.pending_notifies == 0
+    assert r.poll(0.5) == ([], [])
+    assert r.unreachable(("192.168.1.99", 5060)) == []
+
+
+def test_only_sources_on_the_link_are_answered() -> None:
+    r = responder(on_link=(IPv4Network("192.168.10.0/24"),))
+    assert r.receive(_subscribe(1), ("192.168.1.45", 5060), 0.0).refused == "off-link"
+    assert r.receive(_subscribe(2), ("192.168.10.31", 5060), 0.0).refused is None
+
+
+def test_full_tables_evict_the_oldest_entry_instead_of_refusing() -> None:
+    """Issue 16: 10 000 SUBSCRIBEs from 248 spoofed sources filled the 4096
+    answers for good and a real phone got "busy". Now the oldest entries go."""
+    r = responder(max_tracked=16, rate_limit=1000.0, burst=1000.0)
+    nobody: Callable[[str], str | None] = lambda ip: None  # noqa: E731
+    for n in range(100):
+        ip = f"192.168.20.{n % 40 + 1}"
+        out = r.receive(_subscribe(n), (ip, 5060), n * 0.01, nobody)
+        assert out.refused is None
+    limited = r.take_limited()
+    assert limited.count("answers-evicted") == 84
+    assert limited.count("buckets-evicted") == 100 - 16
+    assert len(r._answers) == 16 and len(r._buckets) == 16 and r.pending_notifies <= 16
+    phone = r.receive(codec.decode(PLANET), ("192.168.1.45", 5060), 1.0)
+    assert phone.refused is None and len(phone.sends) == 2
+
+
+def test_buckets_forget_in_time_order() -> None:
+    r = responder(rate_limit=1.0, burst=1.0)
+    r.receive(_subscribe(1), ("192.168.10.31", 5060), 0.0)
+    r.receive(_subscribe(2), ("192.168.10.32", 5060), 30.0)
+    r.receive(_subscribe(3), ("192.168.10.33", 5060), 61.0)  # .31 is 61 s old: gone
+    assert list(r._buckets) == ["192.168.10.32 any", "192.168.10.33 any"]
+
+
+def test_subscribes_forged_in_a_phones_address_do_not_starve_it() -> None:
+    """The flood uses the phone's own address with other MACs: its bucket
+    drains, but the lease holder's SUBSCRIBE (its MAC) has a bucket of its own."""
+    r = responder(rate_limit=1.0, burst=2.0)
+    phone_mac = "00:04:13:29:1a:4b"  # SNOM's MAC
+    lease: Callable[[str], str | None] = lambda ip: (  # noqa: E731
+        phone_mac if ip == "192.168.10.31" else None
+    )
+    forged = SNOM.replace(b"000413291a4b", b"02aabbccddee")
+    refused = [
+        r.receive(_subscribe(n, forged), ("192.168.10.31", 5060), 0.0, lease).refused
+        for n in range(5)
+    ]
+    assert refused == [None, None, "rate", "rate", "rate"]
+    assert r.receive(_subscribe(9), ("192.168.10.31", 5060), 0.0, lease).refused is None

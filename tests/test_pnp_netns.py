@@ -296,6 +296,26 @@ def test_late_answer_gets_retransmissions(site: PnpSite) -> None:
     # The phone leaves the NOTIFY unanswered for 1.8 s: netboot retransmits it
     # at T1 = 0.5 s and then 1 s later (timer E doubling), and stops at the 200.
     # (sipp takes a retransmitted NOTIFY as such, so one <recv> sees them all.)
+    # Retransmissions go only to a confirmed address (a DHCP lease here, or an
+    # earlier answer): without either the phone gets one NOTIFY ...
+    unconfirmed = scenario(
+        SUBSCRIBE.format(via_extra="", **SNOM),
+        RECV_OK,
+        RECV_NOTIFY,
+        '\n  <pause milliseconds="2500"/>\n',
+    )
+    proc, log = site.sipp("unconfirmed", unconfirmed, timeout=25)
+    assert proc.returncode == 0, explain(proc, site)
+    assert len([e for e in log if e.msg.method == "NOTIFY"]) == 1, log
+    # ... and once it has answered a NOTIFY, its later ones are retransmitted.
+    prompt = scenario(
+        SUBSCRIBE.format(via_extra="", **SNOM),
+        RECV_OK,
+        RECV_NOTIFY,
+        ANSWER_NOTIFY.format(server=SERVER_IP),
+    )
+    proc, _ = site.sipp("prompt", prompt, timeout=25)
+    assert proc.returncode == 0, explain(proc, site)
     xml = scenario(
         SUBSCRIBE.format(via_extra="", **SNOM),
         RECV_OK,

@@ -40,6 +40,7 @@ def test_unit_verifies(tmp_path: Path) -> None:
         "ProtectSystem=strict",
         "NoNewPrivileges=yes",
         "PrivateTmp=yes",
+        "LimitNOFILE=16384",
     ):
         assert line in text.splitlines(), line
 

@@ -17,7 +17,14 @@ from netboot.dhcp.leases import LeaseStore
 from netboot.registry import Registry
 from netboot.supervisor import Context
 from netboot.tftp import codec, transport
-from netboot.tftp.session import Negotiated, ReadSession, negotiate
+from netboot.tftp.session import (
+    Admission,
+    Negotiated,
+    ReadSession,
+    SessionView,
+    admit,
+    negotiate,
+)
 from netboot.tftp.transport import FileChunks, TftpService, netascii
 
 
@@ -38,6 +45,7 @@ def session(
     oack: codec.Options = (),
     timeout: float = 1.0,
     retries: int = 3,
+    unconfirmed_retries: int | None = None,
 ) -> ReadSession:
     _, read = source_of(data)
     return ReadSession(
@@ -46,6 +54,7 @@ def session(
         Negotiated(blksize, windowsize, None, oack),
         timeout=timeout,
         retries=retries,
+        unconfirmed_retries=retries if unconfirmed_retries is None else unconfirmed_retries,
     )
 
 
@@ -213,6 +222,74 @@ def test_progress_resets_the_retry_count() -> None:
     assert s.failed is None
 
 
+def test_client_timeout_over_the_cap_is_left_out_of_the_oack() -> None:
+    rrq = codec.ReadRequest("f", "octet", (("timeout", "255"), ("tsize", "0")))
+    assert negotiate(rrq, 10, max_timeout=5) == Negotiated(oack=(("tsize", "10"),))
+    rrq = codec.ReadRequest("f", "octet", (("timeout", "5"),))
+    assert negotiate(rrq, 10, max_timeout=5).timeout == 5.0
+
+
+def test_unconfirmed_session_retransmits_little_and_answers_a_repeated_rrq() -> None:
+    """A client that never answered may be a forged address: one timer
+    retransmission, then the session ends; a repeated RRQ gets one resend each
+    (within retries); once the client answered, the usual retries apply."""
+    s = session(payload(2000), timeout=1.0, retries=3, unconfirmed_retries=1)
+    first = s.start(0.0)
+    assert s.on_timer(1.0) == first
+    assert s.on_timer(2.0) == [] and s.failed == "timeout"
+
+    s = session(payload(2000), timeout=1.0, retries=3, unconfirmed_retries=1)
+    first = s.start(0.0)
+    assert s.request_again(0.3) == first and s.deadline == 1.3
+    assert s.request_again(0.4) == first
+    assert s.request_again(0.5) == first
+    assert s.request_again(0.6) == [] and s.failed == "timeout"
+
+    s = session(payload(5000), timeout=1.0, retries=3, unconfirmed_retries=1)
+    s.start(0.0)
+    s.receive(codec.Ack(1), 0.5)
+    assert s.confirmed and s.last_heard == 0.5
+    assert s.request_again(0.6) == []  # a stray RRQ once the transfer runs
+    for t in (1.5, 2.5, 3.5):
+        assert s.on_timer(t)  # three retransmissions for a confirmed client
+    assert s.on_timer(4.5) == [] and s.failed == "timeout"
+
+
+PEER_VIEWS = {
+    ("10.0.0.1", 1000): SessionView(0.0, 0.0, False),
+    ("10.0.0.1", 1001): SessionView(1.0, 1.0, True),
+    ("10.0.0.2", 1000): SessionView(2.0, 2.0, False),
+    ("10.0.0.3", 1000): SessionView(3.0, 3.5, True),
+}
+
+
+@pytest.mark.parametrize(
+    ("peer", "max_sessions", "per_source", "expected"),
+    [
+        (("10.0.0.9", 1), 10, 8, Admission()),
+        # Per source: the source's oldest silent session makes room.
+        (("10.0.0.1", 1), 10, 2, Admission(evict=(("10.0.0.1", 1000),))),
+        # Its sessions all answered: refused.
+        (("10.0.0.3", 1), 10, 1, Admission(refused="per-source")),
+        # Global: the oldest silent session anywhere.
+        (("10.0.0.9", 1), 4, 8, Admission(evict=(("10.0.0.1", 1000),))),
+        # Both budgets: one eviction serves both, or two different silent sessions go.
+        (("10.0.0.1", 1), 4, 2, Admission(evict=(("10.0.0.1", 1000),))),
+        (("10.0.0.1", 1), 3, 2, Admission(evict=(("10.0.0.1", 1000), ("10.0.0.2", 1000)))),
+    ],
+)
+def test_admission(
+    peer: tuple[str, int], max_sessions: int, per_source: int, expected: Admission
+) -> None:
+    assert admit(peer, dict(PEER_VIEWS), 0, max_sessions, per_source) == expected
+
+
+def test_admission_refuses_when_every_session_answered() -> None:
+    live = {p: SessionView(v.started, v.last_heard, True) for p, v in PEER_VIEWS.items()}
+    assert admit(("10.0.0.9", 1), live, 0, 4, 8) == Admission(refused="global")
+    assert admit(("10.0.0.9", 1), live, 1, 5, 8) == Admission(refused="global")  # one opening
+
+
 def test_requested_timeout_option_is_used() -> None:
     s = ReadSession(lambda o, n: b"x" * n, 10, Negotiated(timeout=4.0), timeout=1.0)
     s.start(10.0)
@@ -272,13 +349,34 @@ def test_file_chunks_reads_aligned(tmp_path: Path) -> None:
     path = tmp_path / "f"
     data = payload(700_000)
     path.write_bytes(data)
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        chunks = FileChunks(fd)
-        for offset, length in [(0, 512), (262_000, 1428), (699_999, 5), (100, 300_000)]:
-            assert chunks(offset, length) == data[offset : offset + length]
-    finally:
-        os.close(fd)
+    chunks = FileChunks(path, os.stat(path))
+    for offset, length in [(0, 512), (262_000, 1428), (699_999, 5), (100, 300_000)]:
+        assert chunks(offset, length) == data[offset : offset + length]
+
+
+def test_file_chunks_hold_no_descriptor_and_one_block_before_progress(tmp_path: Path) -> None:
+    path = tmp_path / "f"
+    data = payload(700_000)
+    path.write_bytes(data)
+    before = len(os.listdir("/proc/self/fd"))
+    chunks = FileChunks(path, os.stat(path))
+    assert chunks(0, 512) == data[:512]
+    assert len(chunks.data) == 512  # block 1 alone: a silent client costs one block
+    assert len(os.listdir("/proc/self/fd")) == before
+    assert chunks(512, 512) == data[512:1024]
+    assert len(chunks.data) == transport.CHUNK
+
+
+def test_file_chunks_notice_a_replaced_file(tmp_path: Path) -> None:
+    path = tmp_path / "f"
+    path.write_bytes(payload(2000))
+    s = ReadSession(FileChunks(path, os.stat(path)), 2000, Negotiated())
+    replacement = tmp_path / "g"
+    replacement.write_bytes(payload(2000)[::-1])
+    os.replace(replacement, path)
+    [reply] = decoded(s.start(0.0))
+    assert isinstance(reply, codec.Error)
+    assert s.failed == "file changed while being sent"
 
 
 def test_netascii() -> None:
@@ -389,11 +487,15 @@ def test_service_write_request_refused_and_read_with_options(
                     break
             assert got == data
 
-            # A client that stops answering: retransmitted, then given up.
+            # A client that stops answering after block 1: retransmitted, then
+            # given up. (One that never answered gets no timer retransmission.)
             client.transport.sendto(codec.encode(codec.ReadRequest("fw.bin")), server)
-            first, tid = await client.get()
+            _, tid = await client.get()
+            client.transport.sendto(codec.encode(codec.Ack(1)), tid)
+            first, _ = await client.get()
             again, tid2 = await client.get()
             assert first == again and tid == tid2
+            assert isinstance(first, codec.Data) and first.block == 2
             client.transport.close()
 
             async def drained() -> None:
@@ -467,14 +569,34 @@ def test_service_long_transfer_in_a_thread_or_on_the_loop(
             await _gone(svc)
             assert _served("ok") == ok + 1
 
-            # A client that goes quiet: DATA 1 again (timeout 0.5 s), then given up.
+            # A client that goes quiet after block 1: DATA 2 again (timeout
+            # 0.5 s), then given up: a timeout in the phone's timeline.
             client.transport.sendto(
                 codec.encode(codec.ReadRequest("fw.bin")), ("127.0.0.1", svc.port)
             )
+            first, tid = await client.get()
+            assert isinstance(first, codec.Data) and first.block == 1
+            client.transport.sendto(codec.encode(codec.Ack(1)), tid)
+            second, _ = await client.get()
+            again, _ = await client.get()
+            assert second == again and isinstance(second, codec.Data) and second.block == 2
+            await _gone(svc)
+            assert _served("timeout") == timeouts + 1
+            while not client.queue.empty():  # DATA 2's last retransmission
+                client.queue.get_nowait()
+
+            # One that never answers (maybe a forged address): DATA 1 once,
+            # again only for a repeated RRQ, then dropped without a timeline entry.
+            unanswered = _served("unanswered")
+            plain = codec.encode(codec.ReadRequest("fw.bin"))
+            client.transport.sendto(plain, ("127.0.0.1", svc.port))
             first, _ = await client.get()
+            client.transport.sendto(plain, ("127.0.0.1", svc.port))
             again, _ = await client.get()
             assert first == again and isinstance(first, codec.Data) and first.block == 1
             await _gone(svc)
+            assert client.queue.empty()  # no timer retransmission towards it
+            assert _served("unanswered") == unanswered + 1
             assert _served("timeout") == timeouts + 1
             client.transport.close()
         finally:
@@ -500,5 +622,41 @@ def test_stop_ends_a_threaded_transfer_at_once(service: tuple[TftpService, Path]
         assert not transfer.thread.is_alive() and transfer.closed
         assert svc.transfers == {} and svc.threads == 0
         client.transport.close()
+
+    asyncio.run(run())
+
+
+def test_service_memory_budget_for_netascii(
+    service: tuple[TftpService, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Transfers served from memory (netascii) share a budget: a second one
+    that would pass it gets ERROR 0 "busy" while the first is held; the
+    budget is given back when the first ends."""
+    svc, root = service
+    monkeypatch.setattr(transport, "MEMORY_BUDGET", 30_000)
+    (root / "big.cfg").write_bytes(b"line\n" * 2_000)  # 10 kB, 12 kB as netascii
+
+    async def run() -> None:
+        await svc.start()
+        try:
+            first, second = await _client(), await _client()
+            assert first.transport is not None and second.transport is not None
+            rrq = codec.encode(codec.ReadRequest("big.cfg", "netascii"))
+            first.transport.sendto(rrq, ("127.0.0.1", svc.port))
+            data, _ = await first.get()
+            assert isinstance(data, codec.Data) and data.block == 1
+            assert sum(svc.held.values()) == 12_000
+            second.transport.sendto(rrq, ("127.0.0.1", svc.port))
+            busy, _ = await second.get()
+            assert busy == codec.Error(codec.ERR_UNDEFINED, "busy")
+            await _gone(svc)  # the first never answers: dropped after its timeout
+            assert svc.held == {} and svc.by_host == {}
+            second.transport.sendto(rrq, ("127.0.0.1", svc.port))
+            data, _ = await second.get()
+            assert isinstance(data, codec.Data) and data.block == 1
+            first.transport.close()
+            second.transport.close()
+        finally:
+            await svc.stop()
 
     asyncio.run(run())

@@ -20,6 +20,19 @@ the form the client's family reads (`netboot.vendors`: Yealink, Polycom and
 Grandstream get the server directory, PLANET/Fanvil the file URL with `$mac`,
 Cisco a TFTP server name in 66 ...), derived from the one site URL; a class
 with its own `url` overrides that.
+
+No reflection (issue 16): a request straight from the segment (no giaddr)
+whose IP source is neither 0.0.0.0 nor inside the scope is not from a served
+segment and is dropped; an INFORM (any request but REQUEST) is answered only
+for a ciaddr inside the scope (the client's own subnet, or the relay's),
+never through the default route. REQUEST is exempt: for a foreign address
+its answer is a NAK broadcast on the segment, which a moved phone needs. Budgets: the offers are at most one per pool address; when the pool is
+full the oldest offer held for another client is taken back. Hardening an
+operator can turn on: `require_chaddr_match` (a direct request's chaddr must be
+the frame's Ethernet source: one NIC cannot ask for a thousand MACs) and
+`max_clients_per_source` (client MACs one source may get addresses for within
+a lease time; the source is the Ethernet sender, or the relay and its RFC 3046
+circuit id: a switch port).
 """
 
 from __future__ import annotations
@@ -55,8 +68,17 @@ from netboot.vendors import VendorProfile
 from netboot.wire import format_mac
 
 BROADCAST_IP = 0xFFFFFFFF
+MAX_SOURCES = 4096  # sources tracked for max_clients_per_source (oldest forgotten)
 # Options that are never trimmed to fit a small client buffer.
 ESSENTIAL = frozenset({53, 54, 51, 58, 59, 1, 3, 6})
+
+
+@dataclass(frozen=True, slots=True)
+class Origin:
+    """Where a request came from on the wire (the transport knows, the message does not)."""
+
+    mac: str  # Ethernet source
+    ip: int  # IP source
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,12 +106,14 @@ class Decision:
     detail: dict[str, Any] = field(default_factory=dict)
     facts: dict[str, Any] = field(default_factory=dict)
     note: str | None = None  # why nothing was sent (logged at debug)
+    limited: str | None = None  # the budget or guard that dropped the request (a metric label)
 
 
 @dataclass
 class _Offer:
     mac: str
     expires: float
+    made: float = 0.0
 
 
 class ScopeState:
@@ -132,6 +156,9 @@ class DhcpEngine:
         self.offers: dict[int, _Offer] = {}
         self.offer_by_mac: dict[tuple[str, int], int] = {}  # (mac, scope network) -> ip
         self.probed: dict[int, float] = {}  # ip -> when an ARP probe found it free
+        # source -> {client MAC: last seen}, for max_clients_per_source
+        self.clients_of: dict[str, dict[str, float]] = {}
+        self.reclaimed = 0  # offers taken back from a full pool (a metric)
 
     def reconfigure(self, config: DhcpConfig, url: str) -> None:
         """A reload with the same interfaces and server addresses: classes,
@@ -237,6 +264,11 @@ class DhcpEngine:
                 best = lease
         if best is not None:
             return best.ip
+        # The pool is dry: an offer nobody took goes back first (a DISCOVER
+        # flood), then the address quarantined longest ago.
+        taken = self._reclaim_offer(state, mac, now)
+        if taken is not None:
+            return taken
         return self._reclaim(state, mac, now)
 
     def _reclaim(self, state: ScopeState, mac: str, now: float) -> int | None:
@@ -265,6 +297,27 @@ class DhcpEngine:
         self.probed.pop(oldest.ip, None)
         metrics.DHCP_QUARANTINE_RECLAIMED.inc()
         return oldest.ip
+
+    def _reclaim_offer(self, state: ScopeState, mac: str, now: float) -> int | None:
+        """The pool is full, maybe of offers nobody took (a DISCOVER flood from
+        random MACs): the offer made longest ago to another client goes."""
+        oldest: int | None = None
+        for ip, offer in self.offers.items():
+            if offer.mac == mac or not state.in_pool(ip):
+                continue
+            lease = self.leases.get(ip)
+            if lease is not None and lease.active(now):
+                continue
+            if ip in state.excluded or (self.reserved_ip.get(ip) not in (None, mac)):
+                continue
+            if oldest is None or offer.made < self.offers[oldest].made:
+                oldest = ip
+        if oldest is None:
+            return None
+        offer = self.offers.pop(oldest)
+        self.offer_by_mac.pop((offer.mac, state.network), None)
+        self.reclaimed += 1
+        return oldest
 
     def _previous(self, state: ScopeState, mac: str, now: float) -> int | None:
         best: Lease | None = None
@@ -296,13 +349,18 @@ class DhcpEngine:
 
     # ------------------------------------------------------------ handling
 
-    def handle(self, msg: DhcpMessage, interface: str, now: float) -> Decision:
+    def handle(
+        self, msg: DhcpMessage, interface: str, now: float, origin: Origin | None = None
+    ) -> Decision:
         if msg.op != codec.BOOTREQUEST or msg.htype != 1 or msg.hlen != 6:
             return Decision(note="not an Ethernet BOOTREQUEST")
         kind = msg.msg_type
         state = self.scope_for(msg, interface)
         if state is None:
             return Decision(note=f"no scope for {interface} giaddr={IPv4Address(msg.giaddr)}")
+        guard = self._guard(state, msg, kind, origin, now)
+        if guard is not None:
+            return guard
         if kind == DISCOVER:
             return self._discover(state, msg, interface, now)
         if kind == REQUEST:
@@ -314,6 +372,62 @@ class DhcpEngine:
         if kind == INFORM:
             return self._inform(state, msg, interface, now)
         return Decision(note=f"ignored message type {kind}")
+
+    def _guard(
+        self,
+        state: ScopeState,
+        msg: DhcpMessage,
+        kind: int | None,
+        origin: Origin | None,
+        now: float,
+    ) -> Decision | None:
+        """Drops what must not be answered (a Decision), else None."""
+        # A REQUEST is exempt from both: its answer for a foreign address is a
+        # NAK broadcast on the segment (a phone moved from another network
+        # learns at once), and an ACK goes only to an address of the scope.
+        if msg.ciaddr and kind != REQUEST and not state.contains(msg.ciaddr):
+            kind_name = "INFORM" if kind == INFORM else "request"
+            why = f"{kind_name} for {_ip(msg.ciaddr)}, outside {state.scope.subnet}"
+            return Decision(note=why, limited="inform-off-scope" if kind == INFORM else "off-scope")
+        if origin is None:
+            return None
+        direct = not msg.giaddr
+        if direct and kind != REQUEST and origin.ip and not state.contains(origin.ip):
+            why = f"from {_ip(origin.ip)}, not on the served segment {state.scope.subnet}"
+            return Decision(note=why, limited="off-segment")
+        if direct and self.config.require_chaddr_match and origin.mac != msg.mac:
+            why = f"chaddr {msg.mac} sent by {origin.mac}"
+            return Decision(note=why, limited="chaddr-mismatch")
+        cap = self.config.max_clients_per_source
+        if cap and kind in (DISCOVER, REQUEST):
+            source = self._source_key(msg, origin)
+            clients = self.clients_of.pop(source, None) or {}
+            self.clients_of[source] = clients  # most recently heard last
+            horizon = now - max(s.scope.lease_time for s in self.scopes)
+            for mac in [m for m, seen in clients.items() if seen < horizon]:
+                del clients[mac]
+            if msg.mac not in clients and len(clients) >= cap:
+                why = f"{source} already has {len(clients)} clients"
+                return Decision(note=why, limited="clients-per-source")
+            clients[msg.mac] = now
+            while len(self.clients_of) > MAX_SOURCES:
+                del self.clients_of[next(iter(self.clients_of))]
+        return None
+
+    @staticmethod
+    def _source_key(msg: DhcpMessage, origin: Origin) -> str:
+        if not msg.giaddr:
+            return f"ethernet {origin.mac}"
+        circuit = b""
+        agent = msg.options.get(82, b"")
+        i = 0
+        while i + 2 <= len(agent):  # RFC 3046 §2.0: sub-option 1 is the circuit id
+            code, size = agent[i], agent[i + 1]
+            if code == 1:
+                circuit = agent[i + 2 : i + 2 + size]
+                break
+            i += 2 + size
+        return f"relay {_ip(msg.giaddr)} circuit {circuit.hex() or '-'}"
 
     def _discover(
         self, state: ScopeState, msg: DhcpMessage, interface: str, now: float
@@ -376,7 +490,10 @@ class DhcpEngine:
         old = self.offer_by_mac.get((mac, state.network))
         if old is not None and old != ip:
             self.offers.pop(old, None)
-        self.offers[ip] = _Offer(mac, now + self.config.offer_hold)
+        taken = self.offers.get(ip)
+        if taken is not None and taken.mac != mac:
+            self.offer_by_mac.pop((taken.mac, state.network), None)
+        self.offers[ip] = _Offer(mac, now + self.config.offer_hold, now)
         self.offer_by_mac[(mac, state.network)] = ip
 
     def _release_hold(self, state: ScopeState, mac: str) -> None:
@@ -514,9 +631,9 @@ class DhcpEngine:
         for ip, offer in list(self.offers.items()):
             if offer.expires <= now:
                 del self.offers[ip]
-                for key, held in list(self.offer_by_mac.items()):
-                    if held == ip and key[0] == offer.mac:
-                        del self.offer_by_mac[key]
+                key = (offer.mac, self._network_of(ip))
+                if self.offer_by_mac.get(key) == ip:
+                    del self.offer_by_mac[key]
 
     # ------------------------------------------------------------ replies
 

@@ -33,7 +33,7 @@ import netifaces
 from netboot import metrics
 from netboot.dhcp import codec
 from netboot.dhcp.codec import TYPE_NAMES, DhcpMessage
-from netboot.dhcp.engine import Decision, DhcpEngine, Reply
+from netboot.dhcp.engine import Decision, DhcpEngine, Origin, Reply
 from netboot.dhcp.guard import PROBING, REFUSE, SERVE, ProbeSend, RogueGuard, Sighting, describe
 from netboot.dhcp.leases import Lease
 from netboot.health import NOT_RUNNING, RUNNING, STARTING, Health
@@ -139,12 +139,13 @@ class Link:
     udp: socket.socket | None = None
     arp: socket.socket | None = None
     guard: socket.socket | None = None  # BOOTREPLYs to port 68: the rogue-DHCP guard
+    down: bool = False  # the last receive failed (link down): logged once, until it works
 
 
 @dataclass
 class _Probe:
     link: Link
-    waiting: list[tuple[DhcpMessage, int]] = field(default_factory=list)
+    waiting: list[tuple[DhcpMessage, int, Origin | None]] = field(default_factory=list)
     timer: asyncio.Handle | None = None
 
 
@@ -288,7 +289,7 @@ class DhcpService:
             except BlockingIOError:
                 return
             except OSError as exc:  # ENETDOWN when the link goes down
-                self._recv_failed(link, exc)
+                self._recv_failed(link, "guard", exc)
                 return
             now = self.guard_clock()
             try:
@@ -453,6 +454,23 @@ class DhcpService:
         if self.icmp is not None:
             self.icmp.close()
 
+    def _recv_failed(self, link: Link, what: str, exc: OSError) -> None:
+        """ENETDOWN and the like when the link drops: one line per 10 s per
+        socket, no traceback; the socket is kept and serving resumes when the
+        link comes back (`_recv_ok`)."""
+        link.down = True
+        metrics.LIMITED.labels("dhcp", "receive-failed").inc()
+        self.bad.warning(
+            f"recv:{link.name}:{what}",
+            f"dhcp: cannot receive {what} on {link.name}: {exc.strerror or exc} (link down?)",
+            self.clock(),
+        )
+
+    def _recv_ok(self, link: Link) -> None:
+        if link.down:
+            link.down = False
+            log.warning("dhcp: receiving on %s again", link.name)
+
     def _readable(self, link: Link) -> None:
         assert link.raw is not None
         for _ in range(64):
@@ -460,19 +478,13 @@ class DhcpService:
                 data = link.raw.recv(4096)
             except BlockingIOError:
                 break
-            except OSError as exc:  # ENETDOWN once when the link goes down, ...
-                self._recv_failed(link, exc)
+            except OSError as exc:
+                self._recv_failed(link, "DHCP", exc)
                 break
+            self._recv_ok(link)
             self.receive(link, data)
         if self.ctx.leases.staged:
             self._wake.set()
-
-    def _recv_failed(self, link: Link, exc: OSError) -> None:
-        self.bad.warning(
-            f"recv {link.name}",
-            f"dhcp: receiving on {link.name} failed: {exc.strerror or exc} (link down?)",
-            self.clock(),
-        )
 
     def receive(self, link: Link, frame: bytes) -> None:
         now = self.clock()
@@ -487,13 +499,30 @@ class DhcpService:
             return  # our own broadcast
         kind = msg.msg_type
         metrics.DHCP_MESSAGES.labels("in", TYPE_NAMES.get(kind or 0, "other")).inc()
-        self._decide(link, msg, now, 0)
+        self._decide(link, msg, now, 0, Origin(format_mac(udp.src_mac), udp.src_ip))
 
-    def _decide(self, link: Link, msg: DhcpMessage, now: float, rounds: int) -> None:
+    def _decide(
+        self, link: Link, msg: DhcpMessage, now: float, rounds: int, origin: Origin | None
+    ) -> None:
         assert self.engine is not None
-        decision = self.engine.handle(msg, link.name, now)
+        reclaimed = self.engine.reclaimed
+        decision = self.engine.handle(msg, link.name, now, origin)
+        if self.engine.reclaimed != reclaimed:
+            metrics.LIMITED.labels("dhcp", "offer-reclaimed").inc()
+            self.bad.warning(
+                "reclaim", "dhcp: pool full: took back the oldest unanswered offer", now
+            )
+        if decision.limited is not None:
+            metrics.LIMITED.labels("dhcp", decision.limited).inc()
+            self.bad.warning(
+                f"limited:{decision.limited}",
+                f"dhcp: not answering {TYPE_NAMES.get(msg.msg_type or 0)} from {msg.mac}"
+                f" on {link.name}: {decision.note}",
+                now,
+            )
+            return
         if decision.probe is not None and rounds < MAX_REHANDLE:
-            self._start_probe(link, msg, decision.probe, rounds)
+            self._start_probe(link, msg, decision.probe, rounds, origin)
             return
         self._act(link, msg, decision)
 
@@ -556,7 +585,9 @@ class DhcpService:
 
     # ------------------------------------------------------------ probes
 
-    def _start_probe(self, link: Link, msg: DhcpMessage, ip: int, rounds: int) -> None:
+    def _start_probe(
+        self, link: Link, msg: DhcpMessage, ip: int, rounds: int, origin: Origin | None
+    ) -> None:
         probe = self._probes.get(ip)
         if probe is None:
             probe = _Probe(link)
@@ -574,12 +605,12 @@ class DhcpService:
                     "probe", f"dhcp: probe for {IPv4Address(ip)} failed: {exc}", self.clock()
                 )
                 probe.timer = loop.call_soon(self._probe_done, ip, None)
-                probe.waiting.append((msg, rounds))
+                probe.waiting.append((msg, rounds, origin))
                 return
             probe.timer = loop.call_later(
                 self.config.ping_timeout_ms / 1000, self._probe_done, ip, None
             )
-        probe.waiting.append((msg, rounds))
+        probe.waiting.append((msg, rounds, origin))
 
     def _send_echo(self, ip: int) -> None:
         assert self.icmp is not None
@@ -598,8 +629,8 @@ class DhcpService:
             except BlockingIOError:
                 return
             except OSError as exc:  # an ICMP error queued on the socket
-                self.bad.warning("recv icmp", f"dhcp: ICMP probe socket: {exc}", self.clock())
-                return
+                log.debug("dhcp: icmp: %s", exc)
+                continue
             ihl = (data[0] & 0x0F) * 4 if data else 0
             if len(data) < ihl + 8:
                 continue
@@ -616,7 +647,7 @@ class DhcpService:
             except BlockingIOError:
                 return
             except OSError as exc:
-                self._recv_failed(link, exc)
+                self._recv_failed(link, "ARP", exc)
                 return
             try:
                 arp = codec.parse_arp(data)
@@ -646,8 +677,8 @@ class DhcpService:
                 {"ip": str(IPv4Address(ip))},
                 ip=str(IPv4Address(ip)),
             )
-        for msg, rounds in probe.waiting:
-            self._decide(probe.link, msg, now, rounds + 1)
+        for msg, rounds, origin in probe.waiting:
+            self._decide(probe.link, msg, now, rounds + 1, origin)
         if self.ctx.leases.staged:
             self._wake.set()
 

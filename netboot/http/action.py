@@ -148,6 +148,14 @@ def add_routes(app: web.Application, ctx: Context) -> None:
             metrics.BAD_INPUT.labels("action").inc()
             limiter.warn("bad", f"action: {remote}: {exc}")
             return web.Response(status=400, text=f"400: {exc}\n")
+        if ctx.config.http.action_from_lease_only and lease_mac != report.mac:
+            # Hardening (off by default): only the address holding the MAC's
+            # DHCP lease may report events for it; anyone can forge a query.
+            metrics.LIMITED.labels("action", "not-lease-holder").inc()
+            limiter.warn(
+                "lease", f"action: {remote} holds no lease for {report.mac}: event refused"
+            )
+            return web.Response(status=403, text="403: not this phone's address\n")
         metrics.ACTION_EVENTS.labels(report.event).inc()
         ctx.registry.record(report.mac, "action", report.event, report.detail, **report.facts)
         log.debug("action: %s %s %s", report.mac, report.event, report.detail)

@@ -22,7 +22,7 @@ import os
 from collections.abc import Callable
 from typing import Any
 
-from aiohttp import web
+from aiohttp import web, web_server
 from aiohttp.abc import AbstractAccessLogger
 from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.web_request import BaseRequest
@@ -30,8 +30,11 @@ from aiohttp.web_response import StreamResponse
 
 from netboot import metrics
 from netboot.config import Config
+from netboot.fdlimit import raise_descriptor_limit
 from netboot.http.auth import Authenticator
+from netboot.http.limits import ConnectionBudget
 from netboot.provisioning.files import FileResolver, Refusal, Resolved, resolver_for
+from netboot.ratelog import RateLimitedLog
 from netboot.statedisk import HEALTH
 from netboot.supervisor import Context
 
@@ -47,6 +50,7 @@ ROUTE_ADDERS: list[str] = [
 CONTEXT = web.AppKey("netboot_context", Context)
 RESOLVER = web.AppKey("netboot_resolver", FileResolver)
 AUTH = web.AppKey("netboot_auth", Authenticator)
+BUDGET = web.AppKey("netboot_budget", ConnectionBudget)
 
 SHUTDOWN_GRACE = 5.0  # seconds in-flight downloads get at stop before they are cut
 
@@ -56,10 +60,11 @@ _TEXT_TYPES = (".cfg", ".conf", ".ini", ".txt", ".boot", ".htm", ".cnf")
 
 
 def build_app(ctx: Context, resolver: FileResolver | None = None) -> web.Application:
-    app = web.Application(client_max_size=64 * 1024)
+    app = web.Application(client_max_size=64 * 1024, middlewares=[_budget_middleware])
     app[CONTEXT] = ctx
     app[RESOLVER] = resolver or resolver_for(ctx)
     http = ctx.config.http
+    app[BUDGET] = ConnectionBudget(http.max_connections, http.max_connections_per_address)
     app[AUTH] = Authenticator(http.username, http.password, realm=ctx.config.appliance.name)
     for target in ROUTE_ADDERS:
         module, _, attr = target.partition(":")
@@ -69,6 +74,116 @@ def build_app(ctx: Context, resolver: FileResolver | None = None) -> web.Applica
         adder(app, ctx)
     app.router.add_get("/{name:.*}", serve_file)
     return app
+
+
+@web.middleware
+async def _budget_middleware(
+    request: web.Request, handler: Callable[[web.Request], Any]
+) -> web.StreamResponse:
+    """Marks the connection busy while its request is served (an idle one may
+    be closed to make room), and reads a request body within `body_timeout`."""
+    budget = request.app[BUDGET]
+    key = request.protocol
+    loop = asyncio.get_running_loop()
+    budget.busy(key)
+    try:
+        if request.body_exists:
+            try:
+                await asyncio.wait_for(
+                    request.read(), request.app[CONTEXT].config.http.body_timeout
+                )
+            except TimeoutError:
+                metrics.LIMITED.labels("http", "body-timeout").inc()
+                response = web.Response(status=408, text="408: request body too slow\n")
+                response.force_close()
+                return response
+        response = await handler(request)
+        assert isinstance(response, web.StreamResponse)
+        return response
+    finally:
+        budget.idle(key, loop.time())
+
+
+class GuardedServer(web_server.Server):
+    """aiohttp's connection manager with the connection budget (`limits.py`):
+    a connection over it is aborted at once, or the idlest one makes room."""
+
+    def __init__(self, made: web_server.Server, budget: ConnectionBudget) -> None:
+        super().__init__(
+            made.request_handler,
+            request_factory=made.request_factory,
+            handler_cancellation=made.handler_cancellation,
+            **made._kwargs,
+        )
+        self.budget = budget
+        self.limits = RateLimitedLog(log)
+
+    def connection_made(self, handler: Any, transport: asyncio.Transport) -> None:
+        super().connection_made(handler, transport)
+        peer = transport.get_extra_info("peername")
+        address = str(peer[0]) if peer else "?"
+        now = asyncio.get_running_loop().time()
+        verdict = self.budget.opened(handler, address, now)
+        if not verdict.accept:
+            metrics.LIMITED.labels("http", f"connections-{verdict.refused}").inc()
+            self.limits.warning(
+                f"refused-{verdict.refused}",
+                f"http: closing a new connection from {address}: {verdict.refused}"
+                f" connection budget reached ({self.budget.count(address)} from that address,"
+                f" {len(self.budget)} in all)",
+                now,
+            )
+            # After aiohttp's handler has started its task (it is created
+            # right after this hook returns and asserts the manager is set).
+            asyncio.get_running_loop().call_soon(transport.abort)
+            return
+        if verdict.evict is not None:
+            metrics.LIMITED.labels("http", "connections-evicted").inc()
+            self.limits.warning(
+                "evicted", "http: connection budget reached: closing the idlest connection", now
+            )
+            victim = self._connections.get(verdict.evict)  # type: ignore[call-overload]
+            if victim is not None:
+                victim.abort()
+
+    def connection_lost(self, handler: Any, exc: BaseException | None = None) -> None:
+        super().connection_lost(handler, exc)
+        self.budget.closed(handler)
+
+
+class _Site(web.TCPSite):
+    """TCPSite whose TLS handshake must finish within `handshake_timeout`
+    (asyncio's default is 60 s): a connection that never completes it is
+    seen by the connection budget only afterwards, so its life is bounded here."""
+
+    def __init__(self, *args: Any, handshake_timeout: float, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.handshake_timeout = handshake_timeout
+
+    async def start(self) -> None:
+        await web.BaseSite.start(self)  # registers the site with the runner
+        server = self._runner.server
+        assert server is not None
+        self._server = await asyncio.get_running_loop().create_server(
+            server,
+            self._host,
+            self._port,
+            ssl=self._ssl_context,
+            backlog=self._backlog,
+            reuse_address=self._reuse_address,
+            reuse_port=self._reuse_port,
+            ssl_handshake_timeout=self.handshake_timeout if self._ssl_context else None,
+        )
+        sockets = self._server.sockets
+        self._bound_port = sockets[0].getsockname()[1] if sockets else self._port
+
+
+class GuardedRunner(web.AppRunner):
+    """AppRunner whose connections go through `GuardedServer`."""
+
+    async def _make_server(self) -> web_server.Server:
+        made = await super()._make_server()
+        return GuardedServer(made, self.app[BUDGET])
 
 
 def require_auth(request: web.Request) -> web.Response | None:
@@ -342,14 +457,21 @@ class HttpService:
         from netboot.http.tls import CertificateWriteError, server_context
 
         http = self.ctx.config.http
-        self.runner = web.AppRunner(
+        raise_descriptor_limit(self.ctx.config)
+        self.runner = GuardedRunner(
             build_app(self.ctx),
             handle_signals=False,
             access_log=log,
             access_log_class=DebugAccessLogger,
             logger=RequestErrorLogger(log),
             shutdown_timeout=SHUTDOWN_GRACE,
+            # The whole request header must arrive within idle_timeout of the
+            # connection opening or of the previous response (aiohttp's
+            # keep-alive timer is not moved by bytes that trickle in).
+            keepalive_timeout=http.idle_timeout,
+            lingering_time=http.body_timeout,
         )
+        _quiet_accept_errors(asyncio.get_running_loop())
         await self.runner.setup()
         try:
             sites: list[tuple[str, int, Any]] = [("http", http.port, None)]
@@ -364,8 +486,13 @@ class HttpService:
                 except (OSError, ValueError) as exc:
                     raise OSError(f"https: cannot set up the TLS certificate: {exc}") from None
             for label, port, ssl_context in sites:
-                site = web.TCPSite(
-                    self.runner, self.host, port, ssl_context=ssl_context, reuse_address=True
+                site = _Site(
+                    self.runner,
+                    self.host,
+                    port,
+                    ssl_context=ssl_context,
+                    reuse_address=True,
+                    handshake_timeout=http.idle_timeout,
                 )
                 try:
                     await site.start()
@@ -396,6 +523,34 @@ class HttpService:
     async def stop(self) -> None:
         if self.runner is not None:
             await self.runner.cleanup()
+
+
+_ACCEPT_ERRORS = RateLimitedLog(log)
+
+
+def _quiet_accept_errors(loop: asyncio.AbstractEventLoop) -> None:
+    """asyncio logs every failed accept() (EMFILE: "Too many open files") with
+    a traceback, once per listening socket per second and more: one line
+    every 10 s instead, counted. Other loop errors go on as before."""
+    previous = loop.get_exception_handler()
+    if getattr(previous, "netboot_quiet_accept", False):
+        return
+
+    def handler(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        if str(context.get("message", "")).startswith("socket.accept() out of system resource"):
+            metrics.LIMITED.labels("http", "accept-failed").inc()
+            exc = context.get("exception")
+            _ACCEPT_ERRORS.warning(
+                "accept", f"http: cannot accept a connection: {exc}", loop.time()
+            )
+            return
+        if previous is not None:
+            previous(loop, context)
+        else:
+            loop.default_exception_handler(context)
+
+    handler.netboot_quiet_accept = True  # type: ignore[attr-defined]
+    loop.set_exception_handler(handler)
 
 
 def create(ctx: Context) -> HttpService:

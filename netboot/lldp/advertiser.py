@@ -55,7 +55,6 @@ TX_HOLD = 4  # TTL = TX_HOLD × interval (802.1AB msgTxHold)
 FAST_START_COUNT = 4  # frames (802.1AB txFastInit)
 FAST_INTERVAL = 1.0  # seconds (802.1AB msgFastTx); also the minimum gap per interface
 CDP_MAX_INTERVAL = 60  # Cisco's default; CDP holdtime is one byte
-MAX_NEIGHBORS = 4096  # bounded memory whatever the segment sends
 
 Protocol = Literal["lldp", "cdp"]
 
@@ -87,6 +86,7 @@ class Heard:
     gone: bool = False
     fast_start: bool = False
     answer_now: bool = False
+    evicted: bool = False  # the table was full: the neighbour heard least recently went
 
 
 @dataclass
@@ -257,10 +257,16 @@ class Advertiser:
             return Heard(new=False, changed=known is not None, gone=True)
         comparable = dataclasses.replace(seen, ttl=0)
         if known is None:
-            if len(self._neighbors) >= MAX_NEIGHBORS:
+            # Bounded memory whatever the segment sends (issue 16: 5000
+            # LLDP-MED frames from random MACs): the neighbour heard least
+            # recently makes room.
+            evicted = False
+            while len(self._neighbors) >= self.config.max_neighbors:
                 self._neighbors.pop(next(iter(self._neighbors)))
+                evicted = True
             self._neighbors[key] = _Neighbor(now + ttl, comparable)
-            return Heard(new=True, changed=True)
+            return Heard(new=True, changed=True, evicted=evicted)
+        self._neighbors[key] = self._neighbors.pop(key)  # heard last: evicted last
         changed = known.seen != comparable
         known.expires = now + ttl
         known.seen = comparable

@@ -71,7 +71,6 @@ CDP_CAP_PHONE = 0x80
 # Then yield to the loop: a new neighbour's frame takes ~0.7 ms to decode, so
 # a flood of new phones holds other services (DHCP) up for at most ~3 ms.
 READS_PER_WAKEUP = 4
-DECODE_CACHE = 4096
 
 
 def physical_interface(name: str, proc_vlan: Path = Path("/proc/self/net/vlan")) -> str:
@@ -323,6 +322,13 @@ class LldpService:
                 data, address = sock.recvfrom(9216)
             except (BlockingIOError, InterruptedError):
                 return
+            except OSError as exc:  # ENETDOWN while the link is down: no traceback
+                self._bad.warning(
+                    f"recv:{port.name}",
+                    f"lldp: cannot receive on {port.name}: {exc.strerror or exc} (link down?)",
+                    time.monotonic(),
+                )
+                return
             if address[2] == PACKET_OUTGOING:
                 continue
             self.received(port.name, protocol, data, time.monotonic())
@@ -349,7 +355,7 @@ class LldpService:
                     time.monotonic(),
                 )
                 return
-            if len(self._decoded) >= DECODE_CACHE:
+            while len(self._decoded) >= self.config.lldp.max_neighbors:
                 self._decoded.pop(next(iter(self._decoded)))
             self._decoded[(interface, source)] = (data, neighbor)
         metrics.LLDP_FRAMES.labels(direction="in", protocol=protocol).inc()
@@ -363,6 +369,14 @@ class LldpService:
             heard = self.advertiser.heard_cdp(interface, neighbor, now)
             if heard.changed and is_phone_cdp(neighbor):
                 self._record_cdp(interface, neighbor)
+        if heard.evicted:
+            metrics.LIMITED.labels("lldp", "neighbors-evicted").inc()
+            self._bad.warning(
+                "evicted",
+                f"lldp: neighbour table full ({self.config.lldp.max_neighbors}):"
+                " forgetting the neighbour heard least recently",
+                now,
+            )
         if heard.fast_start or heard.answer_now:
             self._wake.set()
 

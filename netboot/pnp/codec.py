@@ -157,6 +157,9 @@ def split_list(value: str) -> list[str]:
 # ---------------------------------------------------------------- bytes <-> message
 
 
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f]")
+
+
 def decode(data: bytes) -> SipMessage:
     """One SIP message from one datagram; DecodeError if it is not one."""
     if len(data) > MAX_MESSAGE:
@@ -178,6 +181,11 @@ def decode(data: bytes) -> SipMessage:
     start = lines[0].strip()
     if "\x00" in text:
         raise DecodeError("NUL byte in the header")
+    if _CONTROL.search(text.replace("\r\n", "\n")):
+        # RFC 3261 §25.1: a header value holds no CR, LF or other control
+        # character outside a line fold; a bare CR echoed into our 200 or
+        # NOTIFY would split a header line at the receiver.
+        raise DecodeError("control character in the header")
     headers: list[tuple[str, str]] = []
     for line in lines[1:]:
         if line[:1] in (" ", "\t"):

@@ -25,6 +25,27 @@ Flow (RFC 6080 §4 as the phones implement it; RFC 3261 for the transactions):
    response ends it. One NOTIFY is in flight per destination: a newer one
    replaces it.
 
+A hostile segment (issue 16). The source address of a UDP SUBSCRIBE proves
+nothing, so the responder must not become a reflector or run out of room:
+
+- Only sources that could be phones are answered: inside `allowed_sources`
+  and on the link the SUBSCRIBE came in on (`on_link`, the interface's own
+  subnets).
+- Timer E retransmits a NOTIFY only to a confirmed destination: the holder
+  of a DHCP lease from netboot at that address, for the MAC the SUBSCRIBE
+  names (the transport looks the lease up), or an address that has answered
+  one of our NOTIFYs before. Anyone else gets the 200 and
+  one NOTIFY, which is what the protocol needs; a phone that misses it
+  subscribes again. An ICMP unreachable for a destination ends its NOTIFY.
+  Spoofing a SUBSCRIBE thus buys its victim two datagrams, not twelve.
+- The per-source rate has a second bucket for the lease holder of the
+  address (a SUBSCRIBE naming the MAC that holds the lease), so SUBSCRIBEs
+  forged in a phone's address do not lock that phone out.
+- Every table (answers for Timer J, NOTIFYs in flight, rate buckets,
+  confirmed addresses) holds at most `max_tracked` entries: at the cap the
+  oldest entry goes (it used to refuse every new phone). `take_limited`
+  tells the transport what was evicted, for the metric.
+
 No I/O here: the transport passes `now` and sends what comes back.
 """
 
@@ -90,6 +111,8 @@ class Site:
     rules: tuple[PnpRule, ...] = ()
     rate_limit: float = 2.0  # SUBSCRIBEs per second per source, sustained
     burst: float = 6.0
+    on_link: tuple[IPv4Network, ...] = ()  # the link's subnets (empty: not checked)
+    max_tracked: int = MAX_TRACKED
 
 
 @dataclass
@@ -103,6 +126,7 @@ class _NotifyTransaction:
     started: float
     interval: float
     next_at: float
+    retransmit: bool = True
 
 
 @dataclass
@@ -119,14 +143,24 @@ class PnpResponder:
     _answers: dict[tuple[str, str, int], tuple[Send, float]] = field(default_factory=dict)
     _notifies: dict[str, _NotifyTransaction] = field(default_factory=dict)
     _buckets: dict[str, _Bucket] = field(default_factory=dict)
+    _answered: dict[str, float] = field(default_factory=dict)  # address -> when it answered
+    _limited: list[str] = field(default_factory=list)
 
     # ------------------------------------------------------------ input
 
-    def receive(self, msg: SipMessage, source: Address, now: float) -> Outcome:
-        """Decide on one decoded message from `source`. Raises DecodeError
-        when a header the decision needs is malformed."""
+    def receive(
+        self,
+        msg: SipMessage,
+        source: Address,
+        now: float,
+        lease_of: Callable[[str], str | None] | None = None,
+    ) -> Outcome:
+        """Decide on one decoded message from `source`. `lease_of(ip)`: the MAC
+        holding a DHCP lease from netboot at `ip` (a real client), or None;
+        without it every address is trusted. Raises DecodeError when a
+        header the decision needs is malformed."""
         if not msg.is_request:
-            return self._response(msg)
+            return self._response(msg, now)
         if msg.method != "SUBSCRIBE":
             return Outcome(refused="not-subscribe")
         profile = codec.ua_profile(msg)
@@ -134,7 +168,14 @@ class PnpResponder:
             return Outcome(refused="not-ua-profile")
         if not self._allowed(source[0]):
             return Outcome(refused="source")
-        if not self._take_token(source[0], now):
+        if not self._on_link(source[0]):
+            return Outcome(refused="off-link")
+        # Rate per source address, but a SUBSCRIBE from the lease holder of
+        # that address (its MAC) has a bucket of its own: SUBSCRIBEs forged in
+        # its address with other MACs cannot starve the phone.
+        holder = lease_of(source[0]) if lease_of is not None else None
+        own = holder is not None and profile.mac == holder
+        if not self._take_token(f"{source[0]} {'holder' if own else 'any'}", now):
             return Outcome(profile=profile, refused="rate")
         self._expire(now)
         call_id = msg.header("Call-ID")
@@ -159,8 +200,9 @@ class PnpResponder:
         url = self.url_for(profile)
         if not url:
             return Outcome(profile=profile, refused="no-url")
-        if len(self._answers) >= MAX_TRACKED or len(self._notifies) >= MAX_TRACKED:
-            return Outcome(profile=profile, refused="busy")
+        while len(self._answers) >= self.site.max_tracked:
+            del self._answers[next(iter(self._answers))]
+            self._limited.append("answers-evicted")
 
         top = codec.parse_via(vias[0])
         reply_dest = self._response_dest(top, source)
@@ -214,12 +256,31 @@ class PnpResponder:
         # replaces its own, and a spoofed flood cannot multiply retransmissions.
         for stale in [b for b, t in self._notifies.items() if t.dest == notify_dest]:
             del self._notifies[stale]
-        self._notifies[branch] = _NotifyTransaction(
-            branch, call_id, notify_send.data, notify_dest, profile.mac, url, now, T1, now + T1
+        while len(self._notifies) >= self.site.max_tracked:
+            del self._notifies[next(iter(self._notifies))]
+            self._limited.append("notifies-evicted")
+        retransmit = (
+            lease_of is None
+            or notify_dest[0] in self._answered
+            or (profile.mac is not None and lease_of(notify_dest[0]) == profile.mac)
         )
+        self._notifies[branch] = _NotifyTransaction(
+            branch,
+            call_id,
+            notify_send.data,
+            notify_dest,
+            profile.mac,
+            url,
+            now,
+            T1,
+            now + T1,
+            retransmit,
+        )
+        if not retransmit:
+            self._limited.append("notify-unconfirmed")
         return Outcome(sends=(ok_send, notify_send), profile=profile, url=url)
 
-    def _response(self, msg: SipMessage) -> Outcome:
+    def _response(self, msg: SipMessage, now: float) -> Outcome:
         cseq_text = msg.header("CSeq")
         if not cseq_text or msg.status is None:
             return Outcome()
@@ -241,7 +302,29 @@ class PnpResponder:
             transaction.interval = T2  # §17.1.2.2: Proceeding retransmits at T2
             return Outcome(status=msg.status)
         del self._notifies[transaction.branch]
+        self._confirm(transaction.dest[0], now)
         return Outcome(answered=transaction.mac or "", status=msg.status, url=transaction.url)
+
+    def _confirm(self, ip: str, now: float) -> None:
+        """`ip` answered a NOTIFY (it carried our random branch or Call-ID):
+        a real client, whose later NOTIFYs are retransmitted."""
+        self._answered.pop(ip, None)
+        self._answered[ip] = now
+        while len(self._answered) > self.site.max_tracked:
+            del self._answered[next(iter(self._answered))]
+
+    def unreachable(self, dest: Address) -> list[Expired]:
+        """An ICMP error said `dest` cannot be reached: its NOTIFY ends."""
+        gone = [t for t in self._notifies.values() if t.dest == dest]
+        for t in gone:
+            del self._notifies[t.branch]
+        self._answered.pop(dest[0], None)
+        return [Expired(t.mac, t.url, t.dest) for t in gone]
+
+    def take_limited(self) -> list[str]:
+        """Budget hits since the last call (metric labels), oldest first."""
+        out, self._limited = self._limited, []
+        return out
 
     # ------------------------------------------------------------ timers
 
@@ -254,7 +337,7 @@ class PnpResponder:
                 del self._notifies[branch]
                 expired.append(Expired(t.mac, t.url, t.dest))
                 continue
-            if now >= t.next_at:
+            if now >= t.next_at and t.retransmit:
                 sends.append(Send(t.data, t.dest))
                 t.interval = min(t.interval * 2, T2)
                 t.next_at = now + t.interval
@@ -262,7 +345,10 @@ class PnpResponder:
         return sends, expired
 
     def next_deadline(self) -> float | None:
-        deadlines = [min(t.next_at, t.started + TIMER_F) for t in self._notifies.values()]
+        deadlines = [
+            min(t.next_at, t.started + TIMER_F) if t.retransmit else t.started + TIMER_F
+            for t in self._notifies.values()
+        ]
         return min(deadlines) if deadlines else None
 
     @property
@@ -270,10 +356,17 @@ class PnpResponder:
         return len(self._notifies)
 
     def _expire(self, now: float) -> None:
-        for key in [k for k, (_, until) in self._answers.items() if until <= now]:
+        # Both tables are in time order (answers all live TIMER_J; a bucket is
+        # moved to the end when used): stale entries are at the front.
+        while self._answers:
+            key = next(iter(self._answers))
+            if self._answers[key][1] > now:
+                break
             del self._answers[key]
-        stale = [ip for ip, b in self._buckets.items() if now - b.last > 60.0]
-        for ip in stale:
+        while self._buckets:
+            ip = next(iter(self._buckets))
+            if now - self._buckets[ip].last <= 60.0:
+                break
             del self._buckets[ip]
 
     # ------------------------------------------------------------ decisions
@@ -307,12 +400,20 @@ class PnpResponder:
             return False
         return any(address in net for net in self.site.allowed_sources)
 
-    def _take_token(self, ip: str, now: float) -> bool:
-        bucket = self._buckets.get(ip)
+    def _on_link(self, ip: str) -> bool:
+        if not self.site.on_link:
+            return True
+        address = IPv4Address(ip)
+        return any(address in net for net in self.site.on_link)
+
+    def _take_token(self, key: str, now: float) -> bool:
+        bucket = self._buckets.pop(key, None)  # re-inserted last: least recently heard first
         if bucket is None:
-            if len(self._buckets) >= MAX_TRACKED:
-                return False
-            bucket = self._buckets[ip] = _Bucket(self.site.burst, now)
+            while len(self._buckets) >= self.site.max_tracked:
+                del self._buckets[next(iter(self._buckets))]
+                self._limited.append("buckets-evicted")
+            bucket = _Bucket(self.site.burst, now)
+        self._buckets[key] = bucket
         bucket.tokens = min(
             self.site.burst, bucket.tokens + (now - bucket.last) * self.site.rate_limit
         )

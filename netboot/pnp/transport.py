@@ -16,13 +16,14 @@ reports what happened per phone to the registry.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import csv
 import logging
 import socket
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -32,8 +33,8 @@ import netifaces
 from netboot import metrics
 from netboot.pnp import codec
 from netboot.pnp.engine import Outcome, PnpResponder, Send, Site
-from netboot.ratelog import RateLimitedLog
-from netboot.sockbuf import set_receive_buffer
+from netboot.ratelog import LogBudget, RateLimitedLog
+from netboot.sockbuf import set_receive_buffer, set_send_buffer
 from netboot.wire import DecodeError, normalize_mac
 
 if TYPE_CHECKING:
@@ -44,6 +45,9 @@ log = logging.getLogger("netboot.pnp")
 
 PNP_GROUP = "224.0.1.75"
 READS_PER_WAKE = 64
+MAX_BACKLOG = 4096  # sends waiting for room in a full socket buffer (oldest dropped)
+IP_RECVERR = 11  # <linux/in.h>: ICMP errors of an unconnected socket, on its error queue
+SOCK_EE_OFFENDER = 16  # sizeof(struct sock_extended_err)
 
 
 def interface_networks(ifname: str) -> list[IPv4Interface]:
@@ -85,6 +89,9 @@ class Link:
     address: IPv4Address
     sock: socket.socket
     engine: PnpResponder
+    backlog: collections.deque[Send] = field(
+        default_factory=lambda: collections.deque(maxlen=MAX_BACKLOG)
+    )
 
 
 class PnpService:
@@ -96,6 +103,8 @@ class PnpService:
         self.links: list[Link] = []
         self.bad = RateLimitedLog(log)
         self.refusals = RateLimitedLog(log, every=30.0)
+        self.expiries = RateLimitedLog(log)
+        self.events = LogBudget(log)  # a line per phone, but not per spoofed SUBSCRIBE
         self._wake = asyncio.Event()
         self._inventory_mtime: float | None = None
         self._known: frozenset[str] = frozenset()
@@ -121,9 +130,13 @@ class PnpService:
         self._subnets = tuple(net for _, _, nets in found for net in nets)
         allowed = self._allowed(config)
         self._refresh_inventory()
+        nets_of = {ifname: nets for ifname, _, nets in found}
         for ifname, address, _ in found:
             sock = self._open(ifname, address, pnp.port)
-            engine = PnpResponder(self._site(config, address, allowed), known_macs=self._known)
+            engine = PnpResponder(
+                self._site(config, address, allowed, tuple(nets_of[ifname])),
+                known_macs=self._known,
+            )
             self.links.append(Link(ifname, address, sock, engine))
         loop = asyncio.get_running_loop()
         for link in self.links:
@@ -144,9 +157,16 @@ class PnpService:
         return self._subnets
 
     @staticmethod
-    def _site(config: Config, address: IPv4Address, allowed: tuple[IPv4Network, ...]) -> Site:
+    def _site(
+        config: Config,
+        address: IPv4Address,
+        allowed: tuple[IPv4Network, ...],
+        on_link: tuple[IPv4Network, ...],
+    ) -> Site:
         pnp = config.pnp
         return Site(
+            on_link=on_link,
+            max_tracked=pnp.max_tracked,
             url=config.provisioning.url,
             local_ip=str(address),
             local_port=pnp.port,
@@ -165,7 +185,7 @@ class PnpService:
         self._known = frozenset()
         self._refresh_inventory()
         for link in self.links:
-            link.engine.site = self._site(config, link.address, allowed)
+            link.engine.site = self._site(config, link.address, allowed, link.engine.site.on_link)
             link.engine.known_macs = self._known
         log.info(
             "pnp: reconfigured: policy %s, %d rule(s), answering %s",
@@ -182,10 +202,12 @@ class PnpService:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, ifname.encode())
             sock.bind(("0.0.0.0", port))
             set_receive_buffer(sock)
+            set_send_buffer(sock)
             group = socket.inet_aton(PNP_GROUP) + address.packed
             sock.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, group)
             sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, address.packed)
             sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_LOOP, 0)
+            sock.setsockopt(socket.IPPROTO_IP, IP_RECVERR, 1)
             sock.setblocking(False)
         except OSError as exc:
             sock.close()
@@ -205,6 +227,8 @@ class PnpService:
         loop = asyncio.get_running_loop()
         for link in self.links:
             loop.remove_reader(link.sock.fileno())
+            if link.backlog:
+                loop.remove_writer(link.sock.fileno())
             link.sock.close()
         self.links.clear()
 
@@ -216,11 +240,13 @@ class PnpService:
             sends, expired = link.engine.poll(now)
             for send in sends:
                 self._send(link, send)
+            self._count_limited(link)
             for gone in expired:
-                log.warning(
-                    "pnp: NOTIFY to %s:%d (%s) got no answer in 32 s",
-                    *gone.dest,
-                    gone.mac or "no MAC",
+                self.expiries.warning(
+                    "expired",
+                    f"pnp: NOTIFY to {gone.dest[0]}:{gone.dest[1]} ({gone.mac or 'no MAC'})"
+                    " got no answer in 32 s",
+                    now,
                 )
                 if gone.mac:
                     self.ctx.registry.record(
@@ -240,7 +266,43 @@ class PnpService:
                 log.debug("pnp: recv on %s: %s", link.name, exc)
                 continue
             self.receive(link, data, (source[0], source[1]))
+        self._read_errors(link)
         self._wake.set()
+
+    def _read_errors(self, link: Link) -> None:
+        """The ICMP errors queued on the socket (IP_RECVERR): each names the
+        destination of the datagram that failed; its NOTIFY ends there.
+        Drained every time, or the queue would keep the socket readable."""
+        for _ in range(READS_PER_WAKE):
+            try:
+                _, _, _, dest = link.sock.recvmsg(1, 512, socket.MSG_ERRQUEUE)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:
+                log.debug("pnp: error queue on %s: %s", link.name, exc)
+                return
+            if not isinstance(dest, tuple) or len(dest) < 2:
+                continue
+            gone = link.engine.unreachable((str(dest[0]), int(dest[1])))
+            for notify in gone:
+                metrics.LIMITED.labels("pnp", "notify-unreachable").inc()
+                self.expiries.warning(
+                    "unreachable",
+                    f"pnp: {notify.dest[0]}:{notify.dest[1]} ({notify.mac or 'no MAC'}) is"
+                    " unreachable (ICMP): NOTIFY given up",
+                    self.clock(),
+                )
+
+    def _count_limited(self, link: Link) -> None:
+        for budget in link.engine.take_limited():
+            metrics.LIMITED.labels("pnp", budget).inc()
+
+    def _lease_of(self, ip: str) -> str | None:
+        """The MAC holding a DHCP lease from netboot at `ip` (a real client)."""
+        try:
+            return self.ctx.leases.mac_for_ip(ip, time.time())
+        except ValueError:
+            return None
 
     def receive(self, link: Link, data: bytes, source: tuple[str, int]) -> None:
         now = self.clock()
@@ -249,7 +311,7 @@ class PnpService:
             if msg.method == "SUBSCRIBE":
                 self._refresh_inventory()
                 link.engine.known_macs = self._known
-            outcome = link.engine.receive(msg, source, now)
+            outcome = link.engine.receive(msg, source, now, self._lease_of)
         except DecodeError as exc:
             metrics.BAD_INPUT.labels("pnp").inc()
             self.bad.warning(
@@ -258,15 +320,46 @@ class PnpService:
             return
         for send in outcome.sends:
             self._send(link, send)
+        self._count_limited(link)
         self._report(msg.method, outcome, source, now)
 
     def _send(self, link: Link, send: Send) -> None:
+        if link.backlog:  # keep the order: after what already waits
+            self._queue(link, send)
+            return
         try:
             link.sock.sendto(send.data, send.dest)
+        except BlockingIOError:
+            self._queue(link, send)
         except OSError as exc:
             self.bad.warning(
                 "send", f"pnp: cannot send to {send.dest[0]}:{send.dest[1]}: {exc}", self.clock()
             )
+
+    def _queue(self, link: Link, send: Send) -> None:
+        """The socket's send budget is spent (datagrams to unresolved spoofed
+        addresses hold it for seconds): wait for room instead of dropping."""
+        if len(link.backlog) == link.backlog.maxlen:
+            metrics.LIMITED.labels("pnp", "send-backlog-dropped").inc()
+        if not link.backlog:
+            asyncio.get_running_loop().add_writer(link.sock.fileno(), self._writable, link)
+        link.backlog.append(send)
+
+    def _writable(self, link: Link) -> None:
+        while link.backlog:
+            send = link.backlog[0]
+            try:
+                link.sock.sendto(send.data, send.dest)
+            except BlockingIOError:
+                return
+            except OSError as exc:
+                self.bad.warning(
+                    "send",
+                    f"pnp: cannot send to {send.dest[0]}:{send.dest[1]}: {exc}",
+                    self.clock(),
+                )
+            link.backlog.popleft()
+        asyncio.get_running_loop().remove_writer(link.sock.fileno())
 
     def _report(
         self, method: str | None, out: Outcome, source: tuple[str, int], now: float
@@ -274,7 +367,9 @@ class PnpService:
         registry = self.ctx.registry
         profile = out.profile
         if out.answered is not None:
-            log.info("pnp: %s answered the NOTIFY with %s", out.answered or source[0], out.status)
+            self.events.info(
+                now, "pnp: %s answered the NOTIFY with %s", out.answered or source[0], out.status
+            )
             if out.answered:
                 registry.record(out.answered, "pnp", "notify-answered", {"status": out.status})
             return
@@ -283,14 +378,15 @@ class PnpService:
         if out.refused is not None:
             metrics.PNP_REFUSED.labels(out.refused).inc()
             self.refusals.warning(
-                f"{out.refused}:{source[0]}",
+                out.refused,  # one key per reason: spoofed sources must not grow the table
                 f"pnp: not answering {source[0]}:{source[1]}: {out.refused}",
                 now,
             )
-        if profile is None or out.retransmission or out.refused in ("source", "rate"):
+        if profile is None or out.retransmission or out.refused in ("source", "rate", "off-link"):
             return
         if profile.mac is None:
-            log.info(
+            self.events.info(
+                now,
                 "pnp: SUBSCRIBE from %s without a MAC (%s %s %s)",
                 source[0],
                 profile.vendor,
@@ -319,7 +415,8 @@ class PnpService:
         if out.url is not None:
             metrics.PNP_ANSWERS.inc()
             notify_to = out.sends[1].dest if len(out.sends) > 1 else source
-            log.info(
+            self.events.info(
+                now,
                 "pnp: %s %s %s at %s -> NOTIFY %s",
                 profile.mac or "?",
                 profile.vendor or "?",

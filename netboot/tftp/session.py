@@ -11,7 +11,14 @@ it was lost and is resent from there).
 
 - Retransmission: when `deadline` passes without progress, the unacknowledged
   window (or the OACK) is sent again, up to `retries` times, then the transfer
-  fails with "timeout".
+  fails with "timeout". Until the client has answered once (`confirmed`), the
+  source address may be spoofed: the timer retransmits at most
+  `unconfirmed_retries` times (none by default: RFC 1350 has the client
+  retransmit its RRQ, and a repeated RRQ resends the first window), so one
+  forged request buys its victim one answer, never a stream of them.
+- A client's `timeout` option above `max_timeout` is ignored (RFC 2349 lets
+  the server only accept the value or leave the option out of its OACK): a
+  session with timeout=255 would hold its socket for over 20 minutes.
 - Duplicate or old ACKs are ignored: answering them would start the Sorcerer's
   Apprentice syndrome (RFC 1123 §4.2.3.1).
 - Blocks are counted absolutely here; on the wire the number wraps 65535 -> 0
@@ -46,9 +53,16 @@ class Negotiated:
     oack: codec.Options = ()
 
 
-def negotiate(request: codec.ReadRequest, size: int, max_blksize: int = MAX_BLKSIZE) -> Negotiated:
+def negotiate(
+    request: codec.ReadRequest,
+    size: int,
+    max_blksize: int = MAX_BLKSIZE,
+    max_timeout: int = MAX_TIMEOUT,
+) -> Negotiated:
     """Options this server accepts (RFC 2347 §"Negotiation"): understood and valid
-    ones are echoed in the OACK, with the value we use; the rest are ignored."""
+    ones are echoed in the OACK, with the value we use; the rest are ignored.
+    A `timeout` over `max_timeout` is left out (RFC 2349 §"Timeout Interval
+    Option": the server may only echo the client's value)."""
     blksize, windowsize, timeout = DEFAULT_BLKSIZE, 1, None
     oack: list[tuple[str, str]] = []
     for key, value in request.options:
@@ -63,7 +77,7 @@ def negotiate(request: codec.ReadRequest, size: int, max_blksize: int = MAX_BLKS
         elif name == "windowsize" and number >= 1:  # RFC 7440: 1..65535
             windowsize = min(number, MAX_WINDOWSIZE)
             oack.append((key, str(windowsize)))
-        elif name == "timeout" and 1 <= number <= MAX_TIMEOUT:  # RFC 2349
+        elif name == "timeout" and 1 <= number <= min(max_timeout, MAX_TIMEOUT):  # RFC 2349
             timeout = float(number)
             oack.append((key, str(number)))
         elif name == "tsize" and number >= 0:  # RFC 2349: in a RRQ the client sends 0
@@ -84,6 +98,7 @@ class ReadSession:
         *,
         timeout: float = 1.0,
         retries: int = 5,
+        unconfirmed_retries: int = 0,
     ) -> None:
         self.source = source
         self.size = size
@@ -92,6 +107,7 @@ class ReadSession:
         self.oack = negotiated.oack
         self.timeout = negotiated.timeout or timeout
         self.retries = retries
+        self.unconfirmed_retries = min(unconfirmed_retries, retries)
         # Blocks are 1-based; the last one is shorter than blksize (maybe empty).
         self.last_block = size // self.blksize + 1
         self.acked = 0  # highest block the client has confirmed
@@ -102,12 +118,19 @@ class ReadSession:
         self.failed: str | None = None
         self.bytes_sent = 0  # payload bytes the client has acknowledged
         self._oack_pending = bool(self.oack)
+        self.started = 0.0
+        self.last_heard = 0.0  # when the client last made progress (or `started`)
+        self.confirmed = False  # the client answered once: its address is real
+
+    def view(self) -> SessionView:
+        return SessionView(self.started, self.last_heard, self.confirmed)
 
     @property
     def finished(self) -> bool:
         return self.done or self.failed is not None
 
     def start(self, now: float) -> list[bytes]:
+        self.started = self.last_heard = now
         self.deadline = now + self.timeout
         if self._oack_pending:
             return [codec.encode(codec.OptionAck(self.oack))]
@@ -155,6 +178,8 @@ class ReadSession:
             if wire_block != 0:
                 return []
             self._oack_pending = False
+            self.confirmed = True
+            self.last_heard = now
             self.tries = 0
             self.deadline = now + self.timeout
             return self._window()
@@ -165,6 +190,8 @@ class ReadSession:
         block = acked + delta
         self.bytes_sent = min(self.size, block * self.blksize)
         self.acked = block
+        self.confirmed = True
+        self.last_heard = now
         self.tries = 0
         if block >= self.last_block:
             self.done = True
@@ -184,14 +211,83 @@ class ReadSession:
         if self.finished or self.deadline is None or now < self.deadline:
             return []
         self.tries += 1
+        if self.tries > (self.retries if self.confirmed else self.unconfirmed_retries):
+            self.failed = "timeout"
+            self.deadline = None
+            return []
+        return self._resend(now)
+
+    def request_again(self, now: float) -> list[bytes]:
+        """The client sent its RRQ again while this session waits for its first
+        answer: our first window (or OACK) was lost. One resend per RRQ, within
+        `retries`; once the client has answered, a stray RRQ is ignored."""
+        if self.finished or self.confirmed:
+            return []
+        self.tries += 1
         if self.tries > self.retries:
             self.failed = "timeout"
             self.deadline = None
             return []
+        return self._resend(now)
+
+    def _resend(self, now: float) -> list[bytes]:
         self.deadline = now + self.timeout
         if self._oack_pending:
             return [codec.encode(codec.OptionAck(self.oack))]
         return self._window()
+
+
+@dataclass(frozen=True)
+class SessionView:
+    """What admission needs to know of a running session."""
+
+    started: float
+    last_heard: float
+    confirmed: bool
+
+
+@dataclass(frozen=True)
+class Admission:
+    """`admit`'s answer: start the new session (after ending `evict`), or refuse."""
+
+    evict: tuple[tuple[str, int], ...] = ()
+    refused: str | None = None  # "per-source" | "global"
+
+
+def admit(
+    peer: tuple[str, int],
+    running: dict[tuple[str, int], SessionView],
+    pending: int,
+    max_sessions: int,
+    per_source: int,
+) -> Admission:
+    """May a new read from `peer` start while `running` (and `pending`, being
+    opened) transfers go on? Each transfer costs a socket (its TID), so the
+    table has a global and a per-source budget. At a budget, a session whose
+    client never answered (a spoofed request, or a client that went away) is
+    ended to make room, the one started first; when every session in the way
+    has a live client, the request is refused ("busy")."""
+    host = peer[0]
+    evict: list[tuple[str, int]] = []
+    mine = [p for p in running if p[0] == host]
+    if len(mine) >= per_source:
+        victims = _unconfirmed_oldest(mine, running)
+        if not victims:
+            return Admission(refused="per-source")
+        evict.append(victims[0])
+    if len(running) - len(evict) + pending >= max_sessions:
+        victims = [p for p in _unconfirmed_oldest(list(running), running) if p not in evict]
+        if not victims:
+            return Admission(refused="global")
+        evict.append(victims[0])
+    return Admission(evict=tuple(evict))
+
+
+def _unconfirmed_oldest(
+    peers: list[tuple[str, int]], running: dict[tuple[str, int], SessionView]
+) -> list[tuple[str, int]]:
+    candidates = [p for p in peers if not running[p].confirmed]
+    return sorted(candidates, key=lambda p: running[p].started)
 
 
 class _SourceShort(Exception):

@@ -9,7 +9,16 @@ ERROR 2 (read-only server).
 
 Files are read in chunks with `os.pread` as blocks are needed (a 32 MB firmware
 costs a chunk of memory per transfer, not 32 MB); rendered files are bytes
-already.
+already. A transfer holds no open file between chunks: the file is opened for
+each chunk and must still be the same file (inode, size, mtime), so a session
+costs one descriptor, its socket, and a session whose client never answered
+costs one block of memory.
+
+Budgets (issue 16: ~2200 spoofed RRQs used to exhaust the descriptors):
+`max_sessions` transfers at once and `max_sessions_per_source` per client
+address; at a budget the oldest transfer whose client never answered is ended
+to make room, else the request gets ERROR 0 "busy" (a reply no longer than
+any RRQ). A client's `timeout` option over `max_client_timeout` is ignored.
 
 Long transfers (firmware: more than BIG_BLOCKS blocks) run in a thread of
 their own on a blocking socket, up to MAX_THREADS at once; the rest (config
@@ -35,19 +44,20 @@ from typing import Any, cast
 
 from netboot import metrics
 from netboot.config import Config
+from netboot.fdlimit import raise_descriptor_limit
 from netboot.provisioning.files import FileResolver, Refusal, Resolved, resolver_for
-from netboot.ratelog import RateLimitedLog
+from netboot.ratelog import LogBudget, RateLimitedLog
 from netboot.sockbuf import set_receive_buffer
 from netboot.supervisor import Context
 from netboot.tftp import codec
-from netboot.tftp.session import ReadSession, negotiate
+from netboot.tftp.session import Admission, ReadSession, admit, negotiate
 from netboot.wire import DecodeError
 
 log = logging.getLogger("netboot.tftp")
 
 CHUNK = 256 * 1024
-MAX_NETASCII = 16 * 1024 * 1024
-MAX_SESSIONS = 2048
+MAX_NETASCII = 1024 * 1024  # netascii is for config files; firmware goes octet
+MEMORY_BUDGET = 64 * 1024 * 1024  # bytes held by transfers served from memory, all together
 BIG_BLOCKS = 64  # transfers longer than this get a thread (see the module docstring)
 MAX_THREADS = 8
 RECV_WAKE = 0.05  # a threaded transfer looks at its timer and at stop this often when idle
@@ -61,20 +71,34 @@ _ERROR_FOR = {
 
 
 class FileChunks:
-    """`BlockSource` over an open file: one aligned chunk cached at a time."""
+    """`BlockSource` over a file: one aligned chunk cached at a time, the file
+    opened only while a chunk is read. Block 1 is read alone: until a client
+    answers, its session holds one block, not a chunk."""
 
-    def __init__(self, fd: int) -> None:
-        self.fd = fd
+    def __init__(self, path: str | os.PathLike[str], identity: os.stat_result) -> None:
+        self.path = path
+        self.identity = _identity(identity)
         self.start = 0
         self.data = b""
 
     def __call__(self, offset: int, length: int) -> bytes:
         end = offset + length
         if not (self.start <= offset and end <= self.start + len(self.data)):
-            self.start = offset - offset % CHUNK
-            need = max(CHUNK, end - self.start)
-            self.data = os.pread(self.fd, need, self.start)
+            start = offset - offset % CHUNK
+            need = length if offset == 0 else max(CHUNK, end - start)
+            fd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC)
+            try:
+                if _identity(os.fstat(fd)) != self.identity:
+                    return b""  # replaced or changed: the session reports it
+                self.data = os.pread(fd, need, start)
+            finally:
+                os.close(fd)
+            self.start = start
         return self.data[offset - self.start : end - self.start]
+
+
+def _identity(st: os.stat_result) -> tuple[int, int, int, int]:
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
 
 
 def netascii(data: bytes) -> bytes:
@@ -91,13 +115,11 @@ class _Transfer(asyncio.DatagramProtocol):
         peer: tuple[str, int],
         session: ReadSession,
         outcome: Resolved,
-        fd: int | None,
     ) -> None:
         self.server = server
         self.peer = peer
         self.session = session
         self.outcome = outcome
-        self.fd = fd
         self.loop = asyncio.get_running_loop()
         self.transport: asyncio.DatagramTransport | None = None
         self.timer: asyncio.TimerHandle | None = None
@@ -106,6 +128,9 @@ class _Transfer(asyncio.DatagramProtocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # Python 3.11's selector datagram transport does not subclass DatagramTransport.
         self.transport = cast(asyncio.DatagramTransport, transport)
+        if self.closed:  # ended (evicted, stopped) while its socket was being made
+            self.transport.close()
+            return
         self._send(self.session.start(self.loop.time()))
 
     def _send(self, packets: list[bytes]) -> None:
@@ -148,6 +173,10 @@ class _Transfer(asyncio.DatagramProtocol):
         # ICMP port unreachable: the client went away; the timer ends the transfer.
         log.debug("tftp: %s:%d: %s", *self.peer, exc)
 
+    def request_again(self) -> None:
+        if not self.closed:
+            self._send(self.session.request_again(self.loop.time()))
+
     def connection_lost(self, exc: Exception | None) -> None:
         self.finish()
 
@@ -160,9 +189,6 @@ class _Transfer(asyncio.DatagramProtocol):
             self.timer = None
         if self.transport is not None:
             self.transport.close()
-        if self.fd is not None:
-            os.close(self.fd)
-            self.fd = None
         self.server.transfer_ended(self)
 
 
@@ -178,17 +204,16 @@ class _ThreadedTransfer:
         peer: tuple[str, int],
         session: ReadSession,
         outcome: Resolved,
-        fd: int | None,
         sock: socket.socket,
     ) -> None:
         self.server = server
         self.peer = peer
         self.session = session
         self.outcome = outcome
-        self.fd = fd
         self.sock = sock
         self.loop = asyncio.get_running_loop()
         self.stopping = False
+        self.again = False  # the client repeated its RRQ (set on the loop, read by the thread)
         self.closed = False
         self.thread = threading.Thread(target=self._run, name=f"tftp {peer[0]}:{peer[1]}")
         self.thread.daemon = True
@@ -210,6 +235,9 @@ class _ThreadedTransfer:
         try:
             push(session.start(clock()))
             while not session.finished and not self.stopping:
+                if self.again:
+                    self.again = False
+                    push(session.request_again(clock()))
                 try:
                     data = recv(65536)
                 except OSError as exc:
@@ -241,6 +269,10 @@ class _ThreadedTransfer:
             except RuntimeError:  # the loop is closed: nobody records this any more
                 self._close()
 
+    def request_again(self) -> None:
+        """A repeated RRQ: the thread answers it (the session is the thread's)."""
+        self.again = True
+
     def finish(self) -> None:
         """On the loop: ends the transfer (asks the thread to stop first if it runs)."""
         if self.closed:
@@ -254,9 +286,6 @@ class _ThreadedTransfer:
     def _close(self) -> None:
         self.closed = True
         self.sock.close()
-        if self.fd is not None:
-            os.close(self.fd)
-            self.fd = None
 
 
 class _Listener(asyncio.DatagramProtocol):
@@ -291,8 +320,13 @@ class TftpService:
         self.threads = 0  # threaded transfers running
         self.pending: set[asyncio.Task[None]] = set()
         self.bad = RateLimitedLog(log)
+        self.limits = RateLimitedLog(log)
+        self.by_host: dict[str, int] = {}  # running transfers per client address
+        self.held: dict[tuple[str, int], int] = {}  # bytes of in-memory sources per transfer
+        self.events = LogBudget(log)  # a line per refused or failed file, within a budget
 
     async def start(self) -> None:
+        raise_descriptor_limit(self.ctx.config)
         loop = asyncio.get_running_loop()
         try:
             transport, _ = await loop.create_datagram_endpoint(
@@ -367,22 +401,62 @@ class TftpService:
             # DATA/ACK/... for a transfer that is not ours (RFC 1350 §4: unknown TID).
             self._reply_error(peer, codec.ERR_UNKNOWN_TID, "unknown transfer ID")
             return
-        if peer in self.transfers:
-            return  # the client retransmitted its RRQ: its transfer is already running
+        running = self.transfers.get(peer)
+        if running is not None:
+            # The client retransmitted its RRQ: its transfer is already running
+            # (resent once if our first window was lost; ignored once it answered).
+            running.request_again()
+            return
         mode = message.mode.lower()
         if mode not in ("octet", "netascii"):
             self._reply_error(peer, codec.ERR_ILLEGAL, f"unsupported mode {message.mode!r}")
             return
-        if len(self.transfers) + len(self.pending) >= MAX_SESSIONS:
-            self._reply_error(peer, codec.ERR_UNDEFINED, "server busy, try again")
-            return
         outcome = self.resolver.resolve(message.filename, peer[0])
         if isinstance(outcome, Refusal):
             code, text = _ERROR_FOR[outcome.result]
-            log.info("tftp: %s:%d %r: %s (%s)", *peer, outcome.name, outcome.result, outcome.reason)
+            self.events.info(
+                time.monotonic(),
+                "tftp: %s:%d %r: %s (%s)",
+                *peer,
+                outcome.name,
+                outcome.result,
+                outcome.reason,
+            )
             self.resolver.record(outcome, "tftp")
             self._reply_error(peer, code, text)
             return
+        if (
+            len(self.transfers) + len(self.pending) < self.config.max_sessions
+            and self.by_host.get(peer[0], 0) < self.config.max_sessions_per_source
+        ):
+            verdict = Admission()  # far from both budgets: no need to look at every session
+        else:
+            verdict = admit(
+                peer,
+                {p: t.session.view() for p, t in self.transfers.items()},
+                len(self.pending),
+                self.config.max_sessions,
+                self.config.max_sessions_per_source,
+            )
+        if verdict.refused is not None:
+            metrics.LIMITED.labels("tftp", f"sessions-{verdict.refused}").inc()
+            self.limits.warning(
+                verdict.refused,
+                f"tftp: refusing {peer[0]}:{peer[1]}: {verdict.refused} session budget reached",
+                time.monotonic(),
+            )
+            self._reply_error(peer, codec.ERR_UNDEFINED, "busy")  # shorter than any RRQ
+            return
+        for victim in verdict.evict:
+            metrics.LIMITED.labels("tftp", "sessions-evicted").inc()
+            self.limits.warning(
+                "evict",
+                f"tftp: session budget reached: ending the silent transfer to {victim[0]}:{victim[1]}",
+                time.monotonic(),
+            )
+            evicted = self.transfers[victim]
+            evicted.session.failed = "evicted"
+            evicted.finish()
         try:
             task = asyncio.get_running_loop().create_task(self._open(message, mode, outcome, peer))
         except RuntimeError:
@@ -393,26 +467,36 @@ class TftpService:
     async def _open(
         self, request: codec.ReadRequest, mode: str, outcome: Resolved, peer: tuple[str, int]
     ) -> None:
-        fd: int | None = None
         try:
             if outcome.path is not None and mode == "octet":
-                fd = os.open(outcome.path, os.O_RDONLY | os.O_CLOEXEC)
-                size = os.fstat(fd).st_size
-                source = FileChunks(fd)
+                st = os.stat(outcome.path)
+                size = st.st_size
+                source = FileChunks(outcome.path, st)
             else:
                 if outcome.size > MAX_NETASCII:
                     self._reply_error(
                         peer, codec.ERR_ILLEGAL, "file too big for netascii: use octet"
                     )
                     return
+                # Served from memory (netascii, rendered files): within a
+                # budget, or a flood of such requests would hold it many times.
+                if sum(self.held.values()) + 2 * outcome.size > MEMORY_BUDGET:
+                    metrics.LIMITED.labels("tftp", "memory").inc()
+                    self.limits.warning(
+                        "memory",
+                        "tftp: memory budget reached: refusing a netascii read",
+                        time.monotonic(),
+                    )
+                    self._reply_error(peer, codec.ERR_UNDEFINED, "busy")
+                    return
                 with outcome.open() as handle:
                     raw = handle.read()
                 data = netascii(raw) if mode == "netascii" else raw
                 size = len(data)
                 source = _bytes_source(data)
+                if peer not in self.transfers:
+                    self.held[peer] = size
         except OSError as exc:
-            if fd is not None:
-                os.close(fd)
             log.warning("tftp: cannot read %s: %s", outcome.name, exc.strerror)
             self._reply_error(peer, *_ERROR_FOR["unreadable"])
             self.resolver.record(outcome, "tftp", result="unreadable")
@@ -420,16 +504,18 @@ class TftpService:
         session = ReadSession(
             source,
             size,
-            negotiate(request, size),
+            negotiate(request, size, max_timeout=self.config.max_client_timeout),
             timeout=self.config.timeout,
             retries=self.config.retries,
         )
+        if peer in self.transfers:  # the RRQ came again while the file was opened
+            return
         if session.last_block > BIG_BLOCKS and self.threads < MAX_THREADS:
-            self._start_thread(peer, session, outcome, fd)
+            self._start_thread(peer, session, outcome)
             return
         loop = asyncio.get_running_loop()
-        transfer = _Transfer(self, peer, session, outcome, fd)
-        self.transfers[peer] = transfer
+        transfer = _Transfer(self, peer, session, outcome)
+        self._register(peer, transfer)
         try:
             await loop.create_datagram_endpoint(
                 lambda: transfer, remote_addr=peer, family=socket.AF_INET
@@ -438,9 +524,7 @@ class TftpService:
             log.warning("tftp: cannot open a socket for %s:%d: %s", *peer, exc.strerror)
             transfer.finish()
 
-    def _start_thread(
-        self, peer: tuple[str, int], session: ReadSession, outcome: Resolved, fd: int | None
-    ) -> None:
+    def _start_thread(self, peer: tuple[str, int], session: ReadSession, outcome: Resolved) -> None:
         sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         try:
             wake = int(RECV_WAKE * 1_000_000)
@@ -448,30 +532,57 @@ class TftpService:
             sock.connect(peer)
         except OSError as exc:
             sock.close()
-            if fd is not None:
-                os.close(fd)
+            self.held.pop(peer, None)
             log.warning("tftp: cannot open a socket for %s:%d: %s", *peer, exc.strerror)
             return
-        transfer = _ThreadedTransfer(self, peer, session, outcome, fd, sock)
-        self.transfers[peer] = transfer
+        transfer = _ThreadedTransfer(self, peer, session, outcome, sock)
+        self._register(peer, transfer)
         self.threads += 1
         transfer.start()
+
+    def _register(self, peer: tuple[str, int], transfer: _Transfer | _ThreadedTransfer) -> None:
+        self.transfers[peer] = transfer
+        self.by_host[peer[0]] = self.by_host.get(peer[0], 0) + 1
 
     def transfer_ended(self, transfer: _Transfer | _ThreadedTransfer) -> None:
         if isinstance(transfer, _ThreadedTransfer):
             self.threads -= 1
         if self.transfers.get(transfer.peer) is transfer:
             del self.transfers[transfer.peer]
+            left = self.by_host[transfer.peer[0]] - 1
+            if left:
+                self.by_host[transfer.peer[0]] = left
+            else:
+                del self.by_host[transfer.peer[0]]
+            self.held.pop(transfer.peer, None)
         session = transfer.session
         if session.done:
             self.resolver.record(transfer.outcome, "tftp", sent=session.bytes_sent)
         elif session.failed is not None:
+            if not session.confirmed and not session.failed.startswith("client error"):
+                # Never answered: a spoofed request, or a client that left at
+                # once. Counted and logged at a bounded rate, not put in a
+                # phone's timeline (the address proves nothing).
+                metrics.FILES_SERVED.labels("tftp", "unanswered").inc()
+                self.limits.warning(
+                    "unanswered",
+                    f"tftp: {transfer.peer[0]}:{transfer.peer[1]} never answered"
+                    f" for {transfer.outcome.name} ({session.failed})",
+                    time.monotonic(),
+                )
+                return
             if session.failed.startswith("client error") and session.acked == 0:
                 # The client refused our options or the size before any data
                 # (it usually retries plainly): counted, not a phone failure.
                 metrics.FILES_SERVED.labels("tftp", "client-abort").inc()
                 return
-            log.info("tftp: %s:%d %s: %s", *transfer.peer, transfer.outcome.name, session.failed)
+            self.events.info(
+                time.monotonic(),
+                "tftp: %s:%d %s: %s",
+                *transfer.peer,
+                transfer.outcome.name,
+                session.failed,
+            )
             result = "timeout" if session.failed == "timeout" else "aborted"
             self.resolver.record(transfer.outcome, "tftp", sent=session.bytes_sent, result=result)
 
