@@ -528,19 +528,8 @@ class DhcpService:
 
     def _act(self, link: Link, msg: DhcpMessage, decision: Decision) -> None:
         durable = decision.reply is not None and decision.reply.durable
-        if decision.event is not None and not durable:
-            self.ctx.registry.record(
-                msg.mac, "dhcp", decision.event, decision.detail, **decision.facts
-            )
-            if decision.event == "ack":
-                log.info(
-                    "dhcp: lease %s to %s (%s) vendor %r class %s",
-                    decision.detail.get("ip"),
-                    msg.mac,
-                    decision.detail.get("state"),
-                    decision.facts.get("vendor_class") or "",
-                    decision.detail.get("class") or "-",
-                )
+        if not durable:
+            self._record(msg.mac, decision)
         if decision.note and decision.reply is None:
             log.debug("dhcp %s %s: %s", TYPE_NAMES.get(msg.msg_type or 0), msg.mac, decision.note)
         reply = decision.reply
@@ -701,11 +690,24 @@ class DhcpService:
                 if "leases" in HEALTH.problems:
                     HEALTH.ok("leases")
             for reply, mac, decision in replies:
-                if decision.event is not None:
-                    self.ctx.registry.record(
-                        mac, "dhcp", decision.event, decision.detail, **decision.facts
-                    )
+                self._record(mac, decision)
                 self.send(reply)
+
+    def _record(self, mac: str, decision: Decision) -> None:
+        """The decision's registry event, and the INFO line of a lease (once
+        its lease is on disk, for an ACK)."""
+        if decision.event is None:
+            return
+        self.ctx.registry.record(mac, "dhcp", decision.event, decision.detail, **decision.facts)
+        if decision.event == "ack":
+            log.info(
+                "dhcp: lease %s to %s (%s) vendor %r class %s",
+                decision.detail.get("ip"),
+                mac,
+                decision.detail.get("state"),
+                decision.facts.get("vendor_class") or "",
+                decision.detail.get("class") or "-",
+            )
 
     def _not_durable(
         self, batch: list[Lease], replies: list[tuple[Reply, str, Decision]], exc: StateWriteError
