@@ -172,10 +172,14 @@ def test_tftp_per_mac_large_file_and_refusals(site: Site) -> None:
     assert not stolen.exists() or b"secret" not in stolen.read_bytes()
 
     def recorded() -> list[dict[str, Any]]:
+        # A transfer is recorded when the server has read the client's last ACK,
+        # which may be after the client moved on.
         fetches = _fetches(site, PHONE_MAC)
-        return fetches if any(f["result"] == "forbidden" for f in fetches) else []
+        refused = any(f["result"] == "forbidden" for f in fetches)
+        firmware = [f for f in fetches if f["file"] == "fw.bin" and f["result"] == "ok"]
+        return fetches if refused and len(firmware) == 3 else []
 
-    fetches = wait_for(recorded, 20, "the refused fetch in the registry")
+    fetches = wait_for(recorded, 20, "the refused fetch and three firmware fetches in the registry")
     results = [(f["file"], f["result"], f["client"]) for f in fetches]
     assert ("00-30-4F-11-3A-F8.cfg", "ok", ip) in results
     assert ("fw.bin", "ok", ip) in results

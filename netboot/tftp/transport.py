@@ -215,6 +215,7 @@ class _ThreadedTransfer:
         self.stopping = False
         self.again = False  # the client repeated its RRQ (set on the loop, read by the thread)
         self.closed = False
+        self.left = False  # the thread has left its loop (set by the thread, read on the loop)
         self.thread = threading.Thread(target=self._run, name=f"tftp {peer[0]}:{peer[1]}")
         self.thread.daemon = True
 
@@ -264,6 +265,11 @@ class _ThreadedTransfer:
             if not session.finished:
                 session.failed = f"I/O error: {exc.strerror or exc}"
         finally:
+            # Before finish is scheduled: the thread may still be alive when
+            # finish runs, and is_alive() then made finish wait for a second
+            # call that never came (the transfer was recorded only when a
+            # later sweep ended it, 20-45 s on).
+            self.left = True
             try:
                 self.loop.call_soon_threadsafe(self.finish)
             except RuntimeError:  # the loop is closed: nobody records this any more
@@ -277,7 +283,7 @@ class _ThreadedTransfer:
         """On the loop: ends the transfer (asks the thread to stop first if it runs)."""
         if self.closed:
             return
-        if self.thread.is_alive():
+        if not self.left:
             self.stopping = True  # the thread schedules finish again when it has left
             return
         self._close()
