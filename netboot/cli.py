@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from netboot import __version__
+from netboot.commands import COMMANDS
 from netboot.config import Config, ConfigError, load_config
 
 DEFAULT_CONFIG = "/etc/netboot/config.toml"
@@ -261,6 +262,8 @@ def build_parser() -> argparse.ArgumentParser:
         module, _, attr = target.partition(":")
         register: Callable[[Any], None] = getattr(importlib.import_module(module), attr)
         register(sub)
+    for command in COMMANDS:
+        command.register(sub)
 
     p = sub.add_parser(
         "completion", help="print a shell completion script (install.sh installs it)"
