@@ -26,6 +26,13 @@ from aiohttp.test_utils import TestClient, TestServer  # noqa: E402
 
 from netboot.config import parse_config  # noqa: E402
 from netboot.dhcp.leases import LeaseStore  # noqa: E402
+from netboot.events import (  # noqa: E402
+    ActionReceived,
+    FileFetched,
+    LeaseAcked,
+    LeaseOffered,
+    PnpNotified,
+)
 from netboot.http.app import build_app  # noqa: E402
 from netboot.registry import Registry  # noqa: E402
 from netboot.supervisor import Context  # noqa: E402
@@ -38,19 +45,23 @@ def seed(reg: Registry, phones: int) -> list[str]:
         mac = f"00:30:4f:{n >> 16 & 255:02x}:{n >> 8 & 255:02x}:{n & 255:02x}"
         macs.append(mac)
         ip = f"10.{n >> 16 & 255}.{n >> 8 & 255}.{n & 255}"
-        reg.record(mac, "dhcp", "discover", {}, now=t, vendor_class="PLANET VIP-2140PT")
-        reg.record(mac, "dhcp", "ack", {"ip": ip, "url": "http://x/$mac.cfg"}, now=t + 1, ip=ip)
-        reg.record(mac, "pnp", "notify", {}, now=t + 2, vendor="PLANET", model="VIP-2140PT")
+        offer = LeaseOffered(mac=mac, vendor_class="PLANET VIP-2140PT", offered=ip)
+        reg.record(offer, now=t)
+        reg.record(LeaseAcked(mac=mac, ip=ip, url="http://x/$mac.cfg"), now=t + 1)
+        reg.record(PnpNotified(mac=mac, url="http://x/$mac.cfg", to=f"{ip}:5060"), now=t + 2)
         for k, (name, kind) in enumerate((("common.cfg", "common"), (f"{mac}.cfg", "mac"))):
-            reg.record(
-                mac,
-                "http",
-                "fetch",
-                {"file": name, "file_kind": kind, "result": "ok", "protocol": "http"},
-                now=t + 3 + k,
+            fetch = FileFetched(
+                mac=mac,
+                file=name,
+                file_kind=kind,
+                protocol="http",
+                vendor="PLANET",
+                model="VIP-2140PT",
                 firmware="2.0.3",
             )
-        reg.record(mac, "action", "registration-succeeded", {"line": "1001"}, now=t + 6)
+            reg.record(fetch, now=t + 3 + k)
+        registered = ActionReceived(mac=mac, event="registration-succeeded", client=ip, line="1001")
+        reg.record(registered, now=t + 6)
     reg.flush()
     return macs
 

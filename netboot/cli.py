@@ -155,7 +155,7 @@ def cmd_leases(args: argparse.Namespace) -> int:
 
 
 def cmd_phones(args: argparse.Namespace) -> int:
-    from netboot.registry import RegistryReader
+    from netboot.state.registry import RegistryReader
     from netboot.wire import normalize_mac
 
     config = _load(args.config)

@@ -71,7 +71,8 @@ def test_parse_action(
     facts: dict[str, str],
 ) -> None:
     report = parse_action(event, query, "192.0.2.99", ua, lease)
-    assert (report.mac, report.event, report.detail, report.facts) == (mac, event, detail, facts)
+    got = (report.mac, report.kind, report.detail(), report.facts())
+    assert got == (mac, event, detail, facts)
 
 
 @pytest.mark.parametrize(

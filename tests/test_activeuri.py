@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from netboot.config import Config, load_config
+from netboot.events import LeaseAcked
 from netboot.http.auth import Authenticator, parse_params
 from netboot.provisioning.activeuri import (
     digest_authorization,
@@ -77,7 +78,7 @@ admin_password = "{password}"
 def seed_registry(config: Config, known: dict[str, str]) -> None:
     reg = Registry(config.appliance.state_dir)
     for mac, ip in known.items():
-        reg.record(mac, "dhcp", "ack", {"ip": ip}, ip=ip)
+        reg.record(LeaseAcked(mac=mac, ip=ip))
     reg.close()
 
 

@@ -21,6 +21,7 @@ from netboot.dhcp import codec
 from netboot.dhcp.codec import DhcpMessage
 from netboot.dhcp.engine import Decision, DhcpEngine, Origin, Reply
 from netboot.dhcp.leases import LeaseStore
+from netboot.events import LeaseAcked, LeaseDeclined, LeaseReleased, PoolExhausted
 from netboot.wire import parse_mac
 
 SERVER = "192.168.10.2"
@@ -221,7 +222,7 @@ def test_pool_exhaustion_then_expiry_frees_addresses(engine: DhcpEngine) -> None
     assert sorted(got) == [f"192.168.10.{n}" for n in range(100, 104)]
     late = "00:30:4f:00:01:ff"
     full = engine.handle(msg(DISCOVER, late), "eth0", clock.step(10))
-    assert full.reply is None and full.event == "pool-exhausted"
+    assert full.reply is None and isinstance(full.event, PoolExhausted)
     # One second before the leases end: still full. One after: an address again.
     assert engine.handle(msg(DISCOVER, late), "eth0", clock.step(1000 - 12)).reply is None
     again = engine.handle(msg(DISCOVER, late), "eth0", clock.step(2))
@@ -270,7 +271,7 @@ def test_decline_quarantines_the_address(engine: DhcpEngine) -> None:
     clock = Clock()
     got = dora(engine, A, clock.now)
     decision = engine.handle(msg(DECLINE, A, requested=got, server=SERVER), "eth0", clock.now)
-    assert decision.event == "decline" and decision.reply is None
+    assert isinstance(decision.event, LeaseDeclined) and decision.reply is None
     offer = engine.handle(msg(DISCOVER, A), "eth0", clock.step(1))
     assert str(IPv4Address(reply_of(offer).message.yiaddr)) != got
     lease = engine.leases.get(ip(got))
@@ -291,7 +292,8 @@ def test_release_frees_the_address(engine: DhcpEngine) -> None:
     clock = Clock()
     got = dora(engine, A, clock.now)
     assert engine.handle(msg(RELEASE, B, ciaddr=got), "eth0", clock.now).event is None
-    assert engine.handle(msg(RELEASE, A, ciaddr=got), "eth0", clock.now).event == "release"
+    released = engine.handle(msg(RELEASE, A, ciaddr=got), "eth0", clock.now).event
+    assert isinstance(released, LeaseReleased)
     lease = engine.leases.get(ip(got))
     assert lease is not None and lease.state == "released"
     # The address is free again for another client at once (after the unused ones).
@@ -333,7 +335,7 @@ def test_class_match_and_url_options(
     ack = engine.handle(
         msg(REQUEST, mac, requested=offered, server=SERVER, vendor=vendor), "eth0", 1.0
     )
-    assert ack.detail["class"] == cls
+    assert isinstance(ack.event, LeaseAcked) and ack.event.class_name == cls
     opts = reply_of(ack).message.options
     for code in url_codes:
         assert opts[code] == url.encode(), code

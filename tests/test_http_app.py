@@ -29,7 +29,8 @@ from netboot.dhcp.leases import Lease, LeaseStore
 from netboot.http.app import build_app, parse_range
 from netboot.http.auth import parse_params
 from netboot.provisioning.files import FileResolver
-from netboot.registry import Event, Registry
+from netboot.registry import Registry
+from netboot.state.registry import TimelineEntry
 from netboot.supervisor import Context
 
 OWN_MAC = "00:30:4f:11:3a:f8"  # holds the lease of 127.0.0.1 (the test client)
@@ -90,7 +91,7 @@ class Site:
 
         asyncio.run(main())
 
-    def events(self, mac: str) -> list[Event]:
+    def events(self, mac: str) -> list[TimelineEntry]:
         return self.registry.timeline(mac)
 
     def close(self) -> None:

@@ -15,7 +15,8 @@ from hypothesis import strategies as st
 
 from netboot.config import ConfigError, load_config, parse_config
 from netboot.provisioning.inventory import MAX_LINE, MAX_REPORTED, load_inventory, parse_inventory
-from netboot.provisioning.render import ConfigRenderer, VersionStore
+from netboot.provisioning.render import ConfigRenderer
+from netboot.state.versions import VersionStore
 from netboot.text import bad_character
 
 REPO = Path(__file__).resolve().parent.parent

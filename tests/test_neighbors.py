@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 
 from netboot.cli import main
+from netboot.events import LeaseAcked, NeighborGone
 from netboot.lldp.codec import CdpNeighbor, Inventory, LldpNeighbor, MedCapabilities, NetworkPolicy
-from netboot.lldp.transport import cdp_detail, lldp_detail
+from netboot.lldp.transport import cdp_seen, lldp_seen
 from netboot.registry import Registry
 
 PHONE = "00:30:4f:11:3a:f8"
@@ -47,7 +48,7 @@ def phone(mac: str) -> LldpNeighbor:
 
 def seed(tmp: Path, now: float) -> None:
     registry = Registry(tmp / "state")
-    registry.record(PHONE, "lldp", "neighbor", lldp_detail("eth0", phone(PHONE)), now=now - 65)
+    registry.record(lldp_seen("eth0", phone(PHONE)), now=now - 65)
     cisco = CdpNeighbor(
         source=CISCO,
         version=2,
@@ -59,10 +60,10 @@ def seed(tmp: Path, now: float) -> None:
         addresses=("192.168.10.101",),
         voip_vlan_query=1,
     )
-    registry.record(CISCO, "lldp", "neighbor", cdp_detail("eth0.100", cisco), now=now - 10)
-    registry.record(GONE, "lldp", "neighbor", lldp_detail("eth0", phone(GONE)), now=now - 30)
-    registry.record(GONE, "lldp", "neighbor-gone", {"interface": "eth0"}, now=now - 20)
-    registry.record(PHONE, "dhcp", "ack", {"ip": "192.168.10.100"}, now=now)  # not LLDP
+    registry.record(cdp_seen("eth0.100", cisco), now=now - 10)
+    registry.record(lldp_seen("eth0", phone(GONE)), now=now - 30)
+    registry.record(NeighborGone(mac=GONE, interface="eth0"), now=now - 20)
+    registry.record(LeaseAcked(mac=PHONE, ip="192.168.10.100"), now=now)  # not LLDP
     registry.close()
 
 
@@ -110,7 +111,7 @@ def test_neighbors_table_and_one_or_none(
     assert main(["neighbors", "--json", "-c", config]) == 0
     assert json.loads(capsys.readouterr().out) == {"lldp": {}}
     registry = Registry(tmp_path / "state")
-    registry.record(PHONE, "lldp", "neighbor", lldp_detail("eth0", phone(PHONE)), now=time.time())
+    registry.record(lldp_seen("eth0", phone(PHONE)), now=time.time())
     registry.close()
     assert main(["neighbors", "--json", "-c", config]) == 0
     one = json.loads(capsys.readouterr().out)["lldp"]["interface"]

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from netboot.config import RegistryConfig
 from netboot.dhcp.leases import Lease, LeaseStore
+from netboot.events import FileFetched, LeaseAcked, LeaseInformed, LeaseOffered
 from netboot.http.status import render_index
 from netboot.registry import PRUNED, Registry
 
@@ -27,11 +28,12 @@ def count(reg: Registry, table: str) -> int:
 def test_random_mac_discover_flood_is_aged_out_and_capped(tmp_path: Path) -> None:
     reg = Registry(tmp_path)  # defaults: max_unknown 1000, unknown_max_age 3600 s
     leased = "00:30:4f:00:00:01"
-    reg.record(leased, "dhcp", "ack", {"ip": "10.0.0.5"}, now=T0, ip="10.0.0.5")
+    reg.record(LeaseAcked(mac=leased, ip="10.0.0.5"), now=T0)
     provisioned = "00:30:4f:00:00:02"
-    reg.record(provisioned, "http", "fetch", {"file": "x.cfg", "result": "ok"}, now=T0)
+    fetch = FileFetched(mac=provisioned, file="x.cfg", file_kind="common", protocol="http")
+    reg.record(fetch, now=T0)
     for i in range(5000):
-        reg.record(random_mac(), "dhcp", "discover", {"vendor_class": None}, now=T0 + i * 0.01)
+        reg.record(LeaseOffered(mac=random_mac(), offered="10.0.0.9"), now=T0 + i * 0.01)
     reg.flush()
     assert count(reg, "phones") == 5002
     assert reg.needs_prune  # a flood does not wait for the minutely prune
@@ -66,17 +68,17 @@ def test_random_mac_discover_flood_is_aged_out_and_capped(tmp_path: Path) -> Non
 def test_inform_flood_from_one_mac_keeps_its_latest_events(tmp_path: Path) -> None:
     reg = Registry(tmp_path, RegistryConfig(max_events_per_phone=50))
     mac = "00:30:4f:00:00:03"
-    reg.record(mac, "dhcp", "ack", {"ip": "10.0.0.7"}, now=T0, ip="10.0.0.7")
+    reg.record(LeaseAcked(mac=mac, ip="10.0.0.7"), now=T0)
     for i in range(2000):
-        reg.record(mac, "dhcp", "inform", {"ip": "10.0.0.7", "n": i}, now=T0 + 1 + i)
+        reg.record(LeaseInformed(mac=mac, ip="10.0.0.7", vendor_class=f"n{i}"), now=T0 + 1 + i)
     reg.flush()
     other = "00:30:4f:00:00:04"
-    reg.record(other, "dhcp", "ack", {"ip": "10.0.0.8"}, now=T0, ip="10.0.0.8")
+    reg.record(LeaseAcked(mac=other, ip="10.0.0.8"), now=T0)
     reg.flush()
     assert reg.prune(T0 + 3000, keep={mac, other}) == {"phone_events": 1951}
     timeline = reg.timeline(mac)
     assert len(timeline) == 50
-    assert [e.detail["n"] for e in timeline] == list(range(1950, 2000))
+    assert [e.detail["vendor_class"] for e in timeline] == [f"n{i}" for i in range(1950, 2000)]
     assert len(reg.timeline(other)) == 1
     phone = reg.phone(mac)
     assert phone is not None and phone.ip == "10.0.0.7"  # the row keeps its facts
@@ -89,9 +91,8 @@ def test_retention_by_age_and_count(tmp_path: Path) -> None:
     macs = [f"00:30:4f:00:01:{n:02x}" for n in range(5)]
     for n, mac in enumerate(macs):
         for k in range(2):
-            reg.record(
-                mac, "http", "fetch", {"file": f"{k}.cfg", "result": "ok"}, now=T0 + n * 10 + k
-            )
+            fetch = FileFetched(mac=mac, file=f"{k}.cfg", file_kind="mac", protocol="http")
+            reg.record(fetch, now=T0 + n * 10 + k)
     reg.flush()
     assert reg.prune(T0 + 100, keep=set(macs)) == {"phones": 2, "events": 1}
     # The two least recently seen phones went; of the rest, the oldest event.
@@ -99,7 +100,8 @@ def test_retention_by_age_and_count(tmp_path: Path) -> None:
     assert count(reg, "events") == 5
     assert [e.detail["file"] for e in reg.timeline(macs[2])] == ["1.cfg"]
     # A day later only what is newer than retention_days is left.
-    reg.record(macs[4], "http", "fetch", {"file": "n.cfg", "result": "ok"}, now=T0 + 86400 + 50)
+    fetch = FileFetched(mac=macs[4], file="n.cfg", file_kind="mac", protocol="http")
+    reg.record(fetch, now=T0 + 86400 + 50)
     reg.flush()
     removed = reg.prune(T0 + 86400 + 60, keep=set(macs))
     assert removed == {"age_events": 5, "age_phones": 2}
@@ -116,7 +118,7 @@ def test_acks_lost_to_a_kill_are_recovered_from_the_leases(tmp_path: Path) -> No
     leases.flush()
     reg = Registry(tmp_path)
     # .06's ack reached the registry before the kill; .05's did not.
-    reg.record("00:30:4f:00:00:06", "dhcp", "ack", {"ip": "10.0.0.6"}, now=T0)
+    reg.record(LeaseAcked(mac="00:30:4f:00:00:06", ip="10.0.0.6"), now=T0)
     reg.flush()
     assert reg.reconcile(leases) == 1
     events = reg.timeline("00:30:4f:00:00:05")

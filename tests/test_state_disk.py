@@ -10,8 +10,10 @@ from pathlib import Path
 import pytest
 
 from netboot.dhcp.leases import Lease, LeaseStore, read_leases
-from netboot.provisioning.render import VersionStore
-from netboot.registry import Registry, RegistryReader
+from netboot.events import LeaseAcked, LeaseInformed, LeaseOffered
+from netboot.registry import Registry
+from netboot.state.registry import RegistryReader
+from netboot.state.versions import VersionStore
 from netboot.statedisk import HEALTH, WRITABLE, WRITE_FAILURES, DiskReserve, StateWriteError
 from tests.tmpfs import fill, remount, tiny_tmpfs
 
@@ -38,13 +40,14 @@ def failures(store: str, reason: str) -> float:
 def test_registry_on_a_full_disk_keeps_events_and_writes_them_later(tmp_path: Path) -> None:
     with tiny_tmpfs(tmp_path / "state", 4096) as state:
         reg = Registry(state)
-        reg.record("00:30:4f:00:00:01", "dhcp", "ack", {"ip": "10.0.0.1"}, now=T0)
+        reg.record(LeaseAcked(mac="00:30:4f:00:00:01", ip="10.0.0.1"), now=T0)
         assert reg.flush() == 1
         filler = fill(state)
         before = failures("registry", "disk-full")
-        big = {"blob": "x" * 1000}
+        big = "x" * 1000
         for i in range(300):  # more than the WAL's free pages can take
-            reg.record(f"00:30:4f:00:01:{i % 256:02x}", "dhcp", "discover", big, now=T0 + i)
+            mac = f"00:30:4f:00:01:{i % 256:02x}"
+            reg.record(LeaseOffered(mac=mac, vendor_class=big, offered="10.0.0.9"), now=T0 + i)
         assert reg.flush() == 0  # no exception: the events wait
         assert reg.pending == 300
         assert failures("registry", "disk-full") == before + 1
@@ -68,9 +71,8 @@ def test_registry_queue_is_bounded_while_the_disk_is_full(tmp_path: Path) -> Non
         reg = Registry(state, RegistryConfig(max_queued=1000))
         fill(state)
         for i in range(5000):
-            reg.record(
-                "00:30:4f:00:00:02", "dhcp", "inform", {"blob": "y" * 500, "n": i}, now=T0 + i
-            )
+            inform = LeaseInformed(mac="00:30:4f:00:00:02", vendor_class="y" * 500)
+            reg.record(inform, now=T0 + i)
             if i % 500 == 0:
                 reg.flush()
         assert reg.pending <= 1000
@@ -94,7 +96,7 @@ def test_a_lease_commit_on_a_full_disk_uses_the_reserve(tmp_path: Path) -> None:
         on_disk = {x.ip for x in read_leases(state)}
         assert {x.ip for x in batch} <= on_disk
         # The registry does not eat what the reserve gave back.
-        registry.record("00:30:4f:00:00:09", "dhcp", "discover", now=T0)
+        registry.record(LeaseOffered(mac="00:30:4f:00:00:09", offered="10.0.0.9"), now=T0)
         assert registry.flush() == 0 and registry.pending == 1
         # Room again: the reserve is made again and the registry resumes.
         (state / "filler").unlink()
@@ -124,7 +126,7 @@ def test_read_only_state_dir(tmp_path: Path) -> None:
         first.close()
         VersionStore(state).close()
         before = Registry(state)
-        before.record("00:30:4f:00:00:01", "dhcp", "ack", {"ip": "10.0.0.1"}, now=T0)
+        before.record(LeaseAcked(mac="00:30:4f:00:00:01", ip="10.0.0.1"), now=T0)
         before.close()
         remount(state, "ro")
         # `netboot phones` and `netboot leases` still read what is on disk.
@@ -140,7 +142,7 @@ def test_read_only_state_dir(tmp_path: Path) -> None:
             leases.commit([lease(2)])
         reg = Registry(state)
         assert reg.storage == "memory"
-        reg.record("00:30:4f:00:00:03", "dhcp", "discover", now=T0)
+        reg.record(LeaseOffered(mac="00:30:4f:00:00:03", offered="10.0.0.9"), now=T0)
         assert reg.flush() == 1  # in memory
         versions = VersionStore(state)
         assert versions.version("a.cfg", "h1", T0) == 1

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
+import json
 import logging
 import re
 import time
@@ -21,6 +22,15 @@ from prometheus_client.parser import text_string_to_metric_families
 from netboot import metrics
 from netboot.config import Config, parse_config
 from netboot.dhcp.leases import Lease, LeaseStore
+from netboot.events import (
+    ActionReceived,
+    FileFetched,
+    FileNotServed,
+    LeaseAcked,
+    LeaseOffered,
+    PnpNotified,
+    PnpSubscribed,
+)
 from netboot.http.app import build_app
 from netboot.http.status import mask_url
 from netboot.registry import Registry
@@ -44,56 +54,72 @@ def make_config(state: Path, **http: Any) -> Config:
 
 
 def populate(reg: Registry, now: float) -> None:
-    reg.record(PLANET, "dhcp", "discover", {}, now=now, vendor_class="PLANET")
-    reg.record(PLANET, "dhcp", "ack", {"ip": "10.9.0.100"}, now=now + 1, ip="10.9.0.100")
+    reg.record(LeaseOffered(mac=PLANET, vendor_class="PLANET", offered="10.9.0.100"), now=now)
+    reg.record(LeaseAcked(mac=PLANET, ip="10.9.0.100"), now=now + 1)
     reg.record(
-        PLANET,
-        "pnp",
-        "notify",
-        {"url": f"http://admin:{SIP_SECRET}@10.9.0.1/"},
+        PnpNotified(
+            mac=PLANET, url=f"http://admin:{SIP_SECRET}@10.9.0.1/$mac.cfg", to="10.9.0.100:5060"
+        ),
         now=now + 2,
-        vendor="PLANET",
-        model="VIP-2140PT",
-        firmware="2.0.3",
-        url=f"http://admin:{SIP_SECRET}@10.9.0.1/$mac.cfg",
     )
     for n, (name, kind) in enumerate((("common.cfg", "common"), ("00304f113af8.cfg", "mac"))):
-        reg.record(
-            PLANET,
-            "http",
-            "fetch",
-            {"file": name, "file_kind": kind, "result": "ok", "protocol": "http", "bytes": 900},
-            now=now + 3 + n,
+        fetch = FileFetched(
+            mac=PLANET,
+            file=name,
+            file_kind=kind,
+            protocol="http",
+            bytes=900,
+            vendor="PLANET",
+            model="VIP-2140PT",
+            firmware="2.0.3",
         )
+        reg.record(fetch, now=now + 3 + n)
     reg.record(
-        PLANET,
-        "action",
-        "registration-succeeded",
-        {"line": "1001", "password": SIP_SECRET, "sip_auth_pwd": SIP_SECRET},
+        ActionReceived(
+            mac=PLANET, event="registration-succeeded", client="10.9.0.100", line="1001"
+        ),
         now=now + 6,
     )
-    reg.record(YEALINK, "dhcp", "discover", {}, now=now, vendor_class="yealink")
+    reg.flush()
+    # The page masks secrets in whatever detail is stored (an older netboot's
+    # rows, a database edited by hand), not only in the fields events have today.
+    reg.connection.execute(
+        "UPDATE events SET detail = ? WHERE id = (SELECT max(id) FROM events)",
+        (json.dumps({"line": "1001", "password": SIP_SECRET, "sip_auth_pwd": SIP_SECRET}),),
+    )
+    reg.record(LeaseOffered(mac=YEALINK, vendor_class="yealink", offered="10.9.0.101"), now=now)
     reg.record(
-        YEALINK,
-        "tftp",
-        "fetch",
-        {"file": "y000000000002.cfg", "file_kind": "common", "result": "not-found"},
+        FileNotServed(
+            mac=YEALINK,
+            file="y000000000002.cfg",
+            file_kind="common",
+            result="not-found",
+            protocol="tftp",
+            ip="10.9.0.101",
+            vendor="Yealink",
+            model="T46U",
+        ),
         now=now + 1,
-        ip="10.9.0.101",
-        vendor="Yealink",
-        model="T46U",
     )
     # A phone that sends markup in every field it controls.
     reg.record(
-        EVIL,
-        "dhcp",
-        "discover",
-        {"hostname": "<script>alert(1)</script>"},
+        PnpSubscribed(
+            mac=EVIL,
+            user_agent="<script>alert(1)</script>",
+            vendor="<b>ACME</b>",
+            model='"><script>alert(3)</script>',
+            firmware="1.0</td><td>",
+        ),
         now=now,
-        hostname="<img src=x onerror=alert(2)>",
-        vendor="<b>ACME</b>",
-        model='"><script>alert(3)</script>',
-        firmware="1.0</td><td>",
+    )
+    reg.record(
+        LeaseOffered(
+            mac=EVIL,
+            hostname="<img src=x onerror=alert(2)>",
+            vendor_class="<script>alert(4)</script>",
+            offered="10.9.0.66",
+        ),
+        now=now,
     )
     reg.flush()
 
@@ -426,7 +452,11 @@ def test_api_follows_registry_flushes_and_caps_timelines(tmp_path: Path) -> None
         assert again["generated"] >= first["generated"]
         newcomer = "00:15:65:00:00:09"
         for n in range(status.TIMELINE_LIMIT + 20):
-            reg.record(newcomer, "tftp", "fetch", {"file": f"f{n}", "result": "ok"}, ip="10.9.0.9")
+            reg.record(
+                FileFetched(
+                    mac=newcomer, file=f"f{n}", file_kind="mac", protocol="tftp", ip="10.9.0.9"
+                )
+            )
         reg.flush()  # what the supervisor does a few times a second
         after = await (await client.get("/api/phones")).json()
         assert newcomer in {p["mac"] for p in after["phones"]}

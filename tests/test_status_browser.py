@@ -18,6 +18,14 @@ from pathlib import Path
 
 import pytest
 
+from netboot.events import (
+    ActionReceived,
+    FileFetched,
+    FileNotServed,
+    LeaseAcked,
+    PnpNotified,
+    PnpSubscribed,
+)
 from netboot.registry import Registry
 from tests.browser import Browser, chromium_path
 from tests.netns import Lab, NetbootServer, wait_for
@@ -76,44 +84,38 @@ def seed(state: Path) -> None:
     """Three phones at different stages, as the services would have recorded them."""
     reg = Registry(state)
     t = time.time() - 120
-    reg.record(PLANET, "dhcp", "ack", {"ip": "10.77.0.20"}, now=t, ip="10.77.0.20")
-    reg.record(PLANET, "pnp", "notify", {}, now=t + 1, vendor="PLANET", model="VIP-2140PT")
+    reg.record(LeaseAcked(mac=PLANET, ip="10.77.0.20"), now=t)
+    reg.record(PnpNotified(mac=PLANET, url="http://10.77.0.1/", to="10.77.0.20:5060"), now=t + 1)
     for n, (name, kind) in enumerate(
         (("f0VIP-2140PThw1.100.cfg", "common"), ("00304f113af8.cfg", "mac"))
     ):
-        reg.record(
-            PLANET,
-            "http",
-            "fetch",
-            {"file": name, "file_kind": kind, "result": "ok", "protocol": "http", "bytes": 700},
-            now=t + 2 + n,
+        fetch = FileFetched(
+            mac=PLANET,
+            file=name,
+            file_kind=kind,
+            protocol="http",
+            bytes=700,
+            vendor="PLANET",
+            model="VIP-2140PT",
             firmware="2.0.3",
         )
-    reg.record(PLANET, "action", "registration-succeeded", {"line": "1001"}, now=t + 5)
-    reg.record(
-        YEALINK,
-        "dhcp",
-        "ack",
-        {"ip": "10.77.0.21"},
-        now=t,
-        ip="10.77.0.21",
-        vendor="Yealink",
+        reg.record(fetch, now=t + 2 + n)
+    registered = ActionReceived(
+        mac=PLANET, event="registration-succeeded", client="10.77.0.20", line="1001"
+    )
+    reg.record(registered, now=t + 5)
+    reg.record(LeaseAcked(mac=YEALINK, ip="10.77.0.21", vendor="Yealink"), now=t)
+    missing = FileNotServed(
+        mac=YEALINK,
+        file="y000000000002.cfg",
+        file_kind="common",
+        result="not-found",
+        protocol="tftp",
         model="T46U",
     )
-    reg.record(
-        YEALINK,
-        "tftp",
-        "fetch",
-        {
-            "file": "y000000000002.cfg",
-            "file_kind": "common",
-            "result": "not-found",
-            "protocol": "tftp",
-        },
-        now=t + 1,
-    )
+    reg.record(missing, now=t + 1)
     # a phone sending markup: it must show as text and never run
-    reg.record(SNOM, "dhcp", "discover", {}, now=t, vendor="snom", model=EVIL_MODEL)
+    reg.record(PnpSubscribed(mac=SNOM, vendor="snom", model=EVIL_MODEL), now=t)
     reg.close()
 
 

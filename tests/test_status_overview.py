@@ -19,6 +19,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from netboot import __version__, metrics
 from netboot.config import Config, parse_config
 from netboot.dhcp.leases import Lease, LeaseStore
+from netboot.events import LeaseAcked, LeaseOffered
 from netboot.health import NOT_RUNNING, RUNNING, STARTING, Health
 from netboot.http.app import build_app
 from netboot.http.overview import phone_leases, pool_usage, uptime_text, voice_scopes
@@ -80,10 +81,8 @@ def run_app(tmp_path: Path, body: Body, now: float) -> None:
     (tmp_path / "files").mkdir(exist_ok=True)
     registry = Registry(tmp_path)
     leases = LeaseStore(tmp_path)
-    registry.record(
-        PHONE, "dhcp", "ack", {"ip": "192.168.10.100"}, now=now - 50, ip="192.168.10.100"
-    )
-    registry.record(OTHER, "dhcp", "discover", {}, now=now - 40)
+    registry.record(LeaseAcked(mac=PHONE, ip="192.168.10.100"), now=now - 50)
+    registry.record(LeaseOffered(mac=OTHER, offered="192.168.10.101"), now=now - 40)
     registry.flush()
     for lease in (
         Lease(int(IPv4Address("192.168.10.100")), PHONE, "bound", now + 3000),

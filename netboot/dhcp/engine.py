@@ -38,9 +38,9 @@ circuit id: a switch port).
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from ipaddress import IPv4Address
-from typing import Any
+from typing import TypedDict
 
 from netboot import metrics, vendors
 from netboot.config import DhcpClass, DhcpConfig, DhcpScope
@@ -63,6 +63,17 @@ from netboot.dhcp.options import (
     encode_value,
     url_option_value,
     vendor_class_text,
+)
+from netboot.events import (
+    AckWithheld,
+    AddressConflict,
+    LeaseAcked,
+    LeaseDeclined,
+    LeaseInformed,
+    LeaseNak,
+    LeaseOffered,
+    LeaseReleased,
+    PoolExhausted,
 )
 from netboot.vendors import VendorProfile
 from netboot.wire import format_mac
@@ -98,13 +109,31 @@ class Reply:
     durable: bool = False
 
 
+# Every event the DHCP service records.
+DhcpEvent = (
+    LeaseOffered
+    | PoolExhausted
+    | LeaseAcked
+    | LeaseInformed
+    | LeaseNak
+    | LeaseDeclined
+    | LeaseReleased
+    | AddressConflict
+    | AckWithheld
+)
+
+
+class ClientFacts(TypedDict):
+    vendor_class: str | None
+    vendor: str | None
+    hostname: str | None
+
+
 @dataclass(frozen=True)
 class Decision:
     reply: Reply | None = None
     probe: int | None = None  # ARP for this address first, then ask again
-    event: str | None = None  # what to record in the registry
-    detail: dict[str, Any] = field(default_factory=dict)
-    facts: dict[str, Any] = field(default_factory=dict)
+    event: DhcpEvent | None = None  # what to record in the registry
     note: str | None = None  # why nothing was sent (logged at debug)
     limited: str | None = None  # the budget or guard that dropped the request (a metric label)
 
@@ -433,14 +462,12 @@ class DhcpEngine:
         self, state: ScopeState, msg: DhcpMessage, interface: str, now: float
     ) -> Decision:
         ip = self.choose_address(state, msg, now)
-        facts = self._client_facts(msg)
-        detail = {
-            "vendor_class": facts.get("vendor_class"),
-            "requested_options": list(msg.param_request_list),
-        }
+        client = self._client_facts(msg)
+        asked = tuple(msg.param_request_list)
         if ip is None:
             return Decision(
-                event="pool-exhausted", detail=detail, facts=facts, note="pool exhausted"
+                event=PoolExhausted(mac=msg.mac, requested_options=asked, **client),
+                note="pool exhausted",
             )
         mac = msg.mac
         if self.config.ping_check and self._needs_probe(state, msg, ip, now):
@@ -448,8 +475,8 @@ class DhcpEngine:
             return Decision(probe=ip)
         self._hold(state, mac, ip, now)
         reply = self._reply(state, msg, OFFER, ip, interface, self.match_class(msg))
-        detail["offered"] = str(IPv4Address(ip))
-        return Decision(reply=reply, event="discover", detail=detail, facts=facts)
+        offered = LeaseOffered(mac=mac, requested_options=asked, offered=_ip(ip), **client)
+        return Decision(reply=reply, event=offered)
 
     def _needs_probe(self, state: ScopeState, msg: DhcpMessage, ip: int, now: float) -> bool:
         if self.reserved_mac.get(msg.mac) == ip:
@@ -552,25 +579,24 @@ class DhcpEngine:
         self._release_hold(state, mac)
         cls = self.match_class(msg)
         reply = self._reply(state, msg, ACK, ip, interface, cls, durable=True)
-        facts = self._client_facts(msg)
-        facts["ip"] = str(IPv4Address(ip))
         url_options = self._url_options(cls)
         profile = self.profile_for(msg)
         # What the phone was told: the first option that carries text (150 is addresses).
         shown = next((c for c in url_options if c != 150), url_options[0] if url_options else 0)
         url = self.url_for(profile, cls, shown) if url_options else ""
-        facts["url"] = url or None
-        detail = {
-            "ip": facts["ip"],
-            "state": how,
-            "class": cls.name if cls else None,
-            "family": profile.name if profile else None,
-            "url": url,
-            "url_options": list(url_options) if url else [],
-            "options_sent": sorted(reply.message.options),
-            "requested_options": list(msg.param_request_list),
-        }
-        return Decision(reply=reply, event="ack", detail=detail, facts=facts)
+        acked = LeaseAcked(
+            mac=mac,
+            ip=_ip(ip),
+            state=how,
+            class_name=cls.name if cls else None,
+            family=profile.name if profile else None,
+            url=url,
+            url_options=url_options if url else (),
+            options_sent=tuple(sorted(reply.message.options)),
+            requested_options=tuple(msg.param_request_list),
+            **self._client_facts(msg),
+        )
+        return Decision(reply=reply, event=acked)
 
     def _nak(self, state: ScopeState, msg: DhcpMessage, interface: str, why: str) -> Decision:
         options = {
@@ -595,7 +621,7 @@ class DhcpEngine:
         else:
             route = Route("broadcast", BROADCAST_IP, 68)
         reply = Reply(message, route, interface, state.server_ip)
-        return Decision(reply=reply, event="nak", detail={"reason": why}, note=why)
+        return Decision(reply=reply, event=LeaseNak(mac=msg.mac, reason=why), note=why)
 
     def _decline(self, state: ScopeState, msg: DhcpMessage, now: float) -> Decision:
         ip = msg.requested_ip
@@ -608,7 +634,7 @@ class DhcpEngine:
             Lease(ip, msg.mac, "declined", now + self.config.decline_hold, updated=now)
         )
         return Decision(
-            event="decline", detail={"ip": _ip(ip), "quarantine": self.config.decline_hold}
+            event=LeaseDeclined(mac=msg.mac, ip=_ip(ip), quarantine=self.config.decline_hold)
         )
 
     def _release(self, state: ScopeState, msg: DhcpMessage, now: float) -> Decision:
@@ -617,14 +643,13 @@ class DhcpEngine:
         if lease is None or lease.mac != msg.mac or lease.state != "bound":
             return Decision(note="RELEASE for an address this client does not hold")
         self.leases.stage(Lease(ip, msg.mac, "released", now, lease.hostname, lease.client_id, now))
-        return Decision(event="release", detail={"ip": _ip(ip)})
+        return Decision(event=LeaseReleased(mac=msg.mac, ip=_ip(ip)))
 
     def _inform(self, state: ScopeState, msg: DhcpMessage, interface: str, now: float) -> Decision:
         reply = self._reply(state, msg, ACK, 0, interface, self.match_class(msg))
-        facts = self._client_facts(msg)
-        if msg.ciaddr:
-            facts["ip"] = _ip(msg.ciaddr)
-        return Decision(reply=reply, event="inform", detail={"ip": _ip(msg.ciaddr)}, facts=facts)
+        ip = _ip(msg.ciaddr) if msg.ciaddr else None
+        informed = LeaseInformed(mac=msg.mac, ip=ip, **self._client_facts(msg))
+        return Decision(reply=reply, event=informed)
 
     def expire(self, now: float) -> None:
         """Forget lapsed offer holds (called now and then by the transport)."""
@@ -637,18 +662,17 @@ class DhcpEngine:
 
     # ------------------------------------------------------------ replies
 
-    def _client_facts(self, msg: DhcpMessage) -> dict[str, Any]:
-        facts: dict[str, Any] = {}
+    def _client_facts(self, msg: DhcpMessage) -> ClientFacts:
+        """What the client says about itself: option 60, its family (`netboot
+        phones` names it), option 12."""
         raw = msg.options.get(60)
-        if raw:
-            facts["vendor_class"] = vendor_class_text(raw)
         profile = self.profile_for(msg)
-        if profile is not None:  # the family: `netboot phones` names it
-            facts["vendor"] = profile.label
         host = msg.options.get(12)
-        if host:
-            facts["hostname"] = host.decode("ascii", "replace")[:63]
-        return facts
+        return {
+            "vendor_class": vendor_class_text(raw) if raw else None,
+            "vendor": profile.label if profile is not None else None,
+            "hostname": host.decode("ascii", "replace")[:63] if host else None,
+        }
 
     def _url_options(self, cls: DhcpClass | None) -> tuple[int, ...]:
         if cls is not None and cls.url_options is not None:

@@ -20,7 +20,7 @@ from dataclasses import dataclass, replace
 from ipaddress import IPv4Address
 from pathlib import Path
 
-from netboot.registry import open_database, open_reader, open_state
+from netboot.state.db import open_database, open_reader, open_state
 from netboot.statedisk import HEALTH, DiskReserve, StateWriteError, classify
 
 

@@ -36,6 +36,7 @@ from netboot.dhcp.codec import TYPE_NAMES, DhcpMessage
 from netboot.dhcp.engine import Decision, DhcpEngine, Origin, Reply
 from netboot.dhcp.guard import PROBING, REFUSE, SERVE, ProbeSend, RogueGuard, Sighting, describe
 from netboot.dhcp.leases import Lease
+from netboot.events import AckWithheld, AddressConflict, LeaseAcked
 from netboot.health import NOT_RUNNING, RUNNING, STARTING, Health
 from netboot.ratelog import RateLimitedLog
 from netboot.statedisk import HEALTH, StateWriteError
@@ -660,11 +661,7 @@ class DhcpService:
                 format_mac(in_use_by),
             )
             self.ctx.registry.record(
-                format_mac(in_use_by),
-                "dhcp",
-                "conflict",
-                {"ip": str(IPv4Address(ip))},
-                ip=str(IPv4Address(ip)),
+                AddressConflict(mac=format_mac(in_use_by), ip=str(IPv4Address(ip)))
             )
         for msg, rounds, origin in probe.waiting:
             self._decide(probe.link, msg, now, rounds + 1, origin)
@@ -698,15 +695,16 @@ class DhcpService:
         its lease is on disk, for an ACK)."""
         if decision.event is None:
             return
-        self.ctx.registry.record(mac, "dhcp", decision.event, decision.detail, **decision.facts)
-        if decision.event == "ack":
+        event = decision.event
+        self.ctx.registry.record(event)
+        if isinstance(event, LeaseAcked):
             log.info(
                 "dhcp: lease %s to %s (%s) vendor %r class %s",
-                decision.detail.get("ip"),
+                event.ip,
                 mac,
-                decision.detail.get("state"),
-                decision.facts.get("vendor_class") or "",
-                decision.detail.get("class") or "-",
+                event.state,
+                event.vendor_class or "",
+                event.class_name or "-",
             )
 
     def _not_durable(
@@ -723,12 +721,8 @@ class DhcpService:
         acks = len(replies)
         metrics.DHCP_ACKS_WITHHELD.inc(acks)
         for _reply, mac, decision in replies:
-            self.ctx.registry.record(
-                mac,
-                "dhcp",
-                "ack-withheld",
-                {"ip": decision.detail.get("ip"), "reason": exc.reason},
-            )
+            ip = decision.event.ip if isinstance(decision.event, LeaseAcked) else None
+            self.ctx.registry.record(AckWithheld(mac=mac, ip=ip, reason=exc.reason))
         HEALTH.failed(
             "leases",
             exc,

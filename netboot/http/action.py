@@ -17,13 +17,12 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from ipaddress import IPv4Address
-from typing import Any
 
 from aiohttp import web
 
 from netboot import metrics
+from netboot.events import ActionReceived
 from netboot.provisioning.events import BY_SLUG, VARIABLES
 from netboot.provisioning.files import parse_user_agent
 from netboot.supervisor import Context
@@ -35,14 +34,6 @@ MAX_VALUE = 256  # longer query values are cut (a SIP URI fits easily)
 _NAMES = {name for name, _ in VARIABLES}
 # Phones that follow the guide's spelling (`$Mac`, `$IP`) or other names.
 _ALIASES = {"ip_address": "ip", "callid": "call_id", "user": "active_user", "host": "active_host"}
-
-
-@dataclass(frozen=True)
-class ActionReport:
-    mac: str
-    event: str
-    detail: dict[str, str]
-    facts: dict[str, Any] = field(default_factory=dict)
 
 
 class ActionError(ValueError):
@@ -63,7 +54,7 @@ def parse_action(
     remote: str,
     user_agent: str = "",
     lease_mac: str | None = None,
-) -> ActionReport:
+) -> ActionReceived:
     """What an Action URL request says: the phone (MAC from the query, else the
     lease of the client address), the event and its variables."""
     if event not in BY_SLUG:
@@ -88,28 +79,30 @@ def parse_action(
         mac = lease_mac
     if mac is None:
         raise ActionError(f"no MAC in the request and no lease for {remote}")
-    facts: dict[str, Any] = {}
+    phone_ip: str | None = None
     for candidate in (values.get("ip"), remote):
         try:
-            facts["ip"] = str(IPv4Address(candidate or ""))
+            phone_ip = str(IPv4Address(candidate or ""))
             break
         except ValueError:
             continue
-    if "model" in values:
-        facts["model"] = values["model"]
-    if "firmware" in values:
-        facts["firmware"] = values["firmware"]
+    model, firmware, vendor = values.get("model"), values.get("firmware"), None
     if agent is not None and (agent.mac is None or agent.mac == mac):
-        facts["vendor"] = agent.vendor
-        if agent.model and "model" not in facts:
-            facts["model"] = agent.model
-        if agent.firmware and "firmware" not in facts:
-            facts["firmware"] = agent.firmware
-    detail = dict(values)
-    detail["client"] = remote
-    if event.startswith("registration-") and "active_user" in values:
-        detail["line"] = values["active_user"]
-    return ActionReport(mac, event, detail, facts)
+        vendor = agent.vendor
+        model = model or agent.model or None
+        firmware = firmware or agent.firmware or None
+    line = values.get("active_user") if event.startswith("registration-") else None
+    return ActionReceived(
+        mac=mac,
+        event=event,
+        client=remote,
+        line=line,
+        phone_ip=phone_ip,
+        vendor=vendor,
+        phone_model=model,
+        phone_firmware=firmware,
+        **values,
+    )
 
 
 class _Limiter:
@@ -157,8 +150,8 @@ def add_routes(app: web.Application, ctx: Context) -> None:
             )
             return web.Response(status=403, text="403: not this phone's address\n")
         metrics.ACTION_EVENTS.labels(report.event).inc()
-        ctx.registry.record(report.mac, "action", report.event, report.detail, **report.facts)
-        log.debug("action: %s %s %s", report.mac, report.event, report.detail)
+        ctx.registry.record(report)
+        log.debug("action: %s %s", report.mac, report.describe())
         return web.Response(text="OK\n")
 
     app.router.add_get("/action/{event}", handle)

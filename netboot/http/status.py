@@ -35,6 +35,7 @@ from aiohttp import web
 from prometheus_client.exposition import choose_encoder
 
 from netboot import metrics
+from netboot.events import PhoneState
 from netboot.http.app import require_auth
 from netboot.http.overview import (
     appliance_status,
@@ -44,14 +45,14 @@ from netboot.http.overview import (
     uptime_text,
 )
 from netboot.provisioning.inventory import InventoryCache
-from netboot.registry import (
-    STATES,
-    Event,
+from netboot.state.db import open_database, open_state, tolerant
+from netboot.state.registry import (
     Phone,
-    open_database,
-    open_state,
+    TimelineEntry,
+    read_counts,
     read_phone,
     read_phones,
+    read_timeline,
 )
 from netboot.statedisk import HEALTH
 from netboot.supervisor import Context
@@ -139,50 +140,24 @@ class StatusReader:
         self._executor.shutdown(wait=True)
 
 
-def _missing_table(exc: sqlite3.OperationalError) -> bool:
-    return "no such table" in str(exc)
-
-
 def _read_phones(conn: sqlite3.Connection) -> list[Phone]:
-    try:
-        return read_phones(conn)
-    except sqlite3.OperationalError as exc:  # registry not created yet
-        if _missing_table(exc):
-            return []
-        raise
+    return tolerant(read_phones, conn, [])
 
 
 def _read_phone(conn: sqlite3.Connection, mac: str) -> Phone | None:
-    try:
-        return read_phone(conn, mac)
-    except sqlite3.OperationalError as exc:
-        if _missing_table(exc):
-            return None
-        raise
+    return tolerant(lambda c: read_phone(c, mac), conn, None)
 
 
-def _read_timeline(conn: sqlite3.Connection, mac: str, limit: int = TIMELINE_LIMIT) -> list[Event]:
+def _read_timeline(
+    conn: sqlite3.Connection, mac: str, limit: int = TIMELINE_LIMIT
+) -> list[TimelineEntry]:
     """The phone's latest `limit` events, oldest first."""
-    try:
-        rows = conn.execute(
-            "SELECT mac, ts, service, kind, detail FROM events WHERE mac = ? ORDER BY id DESC LIMIT ?",
-            (mac, limit),
-        ).fetchall()
-    except sqlite3.OperationalError as exc:
-        if _missing_table(exc):
-            return []
-        raise
-    return [Event(r[0], r[1], r[2], r[3], json.loads(r[4])) for r in reversed(rows)]
+    return tolerant(lambda c: read_timeline(c, mac, limit), conn, [])
 
 
 def _read_counts(conn: sqlite3.Connection) -> dict[str, int]:
-    try:
-        rows = conn.execute("SELECT state, count(*) FROM phones GROUP BY state").fetchall()
-    except sqlite3.OperationalError as exc:
-        if _missing_table(exc):
-            return {}
-        raise
-    return {str(state): int(n) for state, n in rows}
+    counts: dict[str, int] = tolerant(read_counts, conn, {})
+    return {str(k): int(v) for k, v in counts.items()}
 
 
 # ---------------------------------------------------------------- masking
@@ -222,11 +197,11 @@ def phone_json(phone: Phone) -> dict[str, Any]:
     return out
 
 
-def event_json(event: Event) -> dict[str, Any]:
+def event_json(event: TimelineEntry) -> dict[str, Any]:
     detail = {str(k): mask_value(str(k), v) for k, v in event.detail.items()}
     text = " ".join(
         f"{k}={v}" for k, v in detail.items() if v not in (None, "", [], {})
-    )  # same shape as Event.describe, but masked
+    )  # same shape as TimelineEntry.describe, but masked
     return {
         "when": event.when,
         "service": event.service,
@@ -237,7 +212,7 @@ def event_json(event: Event) -> dict[str, Any]:
 
 
 def count_states(phones: list[Phone]) -> dict[str, int]:
-    counts = dict.fromkeys(STATES, 0)
+    counts = dict.fromkeys((s.value for s in PhoneState), 0)
     for phone in phones:
         counts[phone.state] = counts.get(phone.state, 0) + 1
     return counts
@@ -587,7 +562,7 @@ def render_index(
     return _page("Phones", body, _INDEX_JS, nonce, appliance)
 
 
-def render_timeline(phone: Phone, events: list[Event], appliance: str, nonce: str) -> str:
+def render_timeline(phone: Phone, events: list[TimelineEntry], appliance: str, nonce: str) -> str:
     j = phone_json(phone)
     facts = [
         ("MAC", phone.mac),
@@ -675,12 +650,7 @@ ROBOTS = "User-agent: *\nDisallow: /\n"
 
 
 def _read_seen(conn: sqlite3.Connection) -> set[str]:
-    try:
-        return {str(r[0]) for r in conn.execute("SELECT mac FROM phones")}
-    except sqlite3.OperationalError as exc:
-        if _missing_table(exc):
-            return set()
-        raise
+    return tolerant(lambda c: {str(r[0]) for r in c.execute("SELECT mac FROM phones")}, conn, set())
 
 
 def add_routes(app: web.Application, ctx: Context) -> None:
@@ -731,7 +701,9 @@ def add_routes(app: web.Application, ctx: Context) -> None:
         page = await reader.run(render)
         return _html(page, nonce)
 
-    def _timeline(conn: sqlite3.Connection, mac: str | None) -> tuple[Phone | None, list[Event]]:
+    def _timeline(
+        conn: sqlite3.Connection, mac: str | None
+    ) -> tuple[Phone | None, list[TimelineEntry]]:
         if mac is None:
             return None, []
         phone = _read_phone(conn, mac)
@@ -790,7 +762,7 @@ def add_routes(app: web.Application, ctx: Context) -> None:
         for name, health in services_health(ctx).items():
             metrics.SERVICE_RUNNING.labels(name).set(1 if health["state"] == "running" else 0)
         counts = await reader.run(_read_counts)
-        for state in set(STATES) | set(counts):
+        for state in {s.value for s in PhoneState} | set(counts):
             metrics.PHONES.labels(state).set(counts.get(state, 0))
         # Prometheus text 0.0.4, or OpenMetrics when the scraper asks for it.
         encode, content_type = choose_encoder(request.headers.get("Accept", ""))

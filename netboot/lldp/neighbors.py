@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from ipaddress import IPv4Address
 from typing import Any
 
-from netboot.registry import DB_NAME, open_database
+from netboot.state.db import DB_NAME, open_database
 
 _MAC = re.compile(r"^[0-9a-fA-F]{2}([:-]?[0-9a-fA-F]{2}){5}$")
 

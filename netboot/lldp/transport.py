@@ -31,6 +31,7 @@ from typing import Any
 
 from netboot import metrics
 from netboot.config import Config
+from netboot.events import CdpSeen, LldpSeen, MedPolicy, NeighborGone
 from netboot.lldp.advertiser import (
     Advertiser,
     Heard,
@@ -107,47 +108,61 @@ def is_phone_cdp(neighbor: CdpNeighbor) -> bool:
     )
 
 
-def lldp_detail(interface: str, n: LldpNeighbor) -> dict[str, Any]:
-    detail: dict[str, Any] = {
-        "interface": interface,
-        "protocol": "lldp",
-        "chassis_id": n.chassis_id,
-        "port_id": n.port_id,
-        "ttl": n.ttl,
-        "system_name": n.system_name,
-        "system_description": n.system_description,
-        "management_addresses": list(n.management_addresses),
-    }
-    if n.med is not None:
-        detail["med_device_type"] = MED_DEVICE_TYPES.get(n.med.device_type, n.med.device_type)
-    if n.policies:
-        detail["policies"] = [
-            {
-                "application": MED_APP_TYPES.get(p.app_type, p.app_type),
-                "vlan": p.vlan,
-                "tagged": p.tagged,
-                "priority": p.priority,
-                "dscp": p.dscp,
-            }
+def lldp_seen(interface: str, n: LldpNeighbor) -> LldpSeen:
+    """The registry event of an LLDP neighbour heard on `interface`."""
+    inventory = n.inventory
+    return LldpSeen(
+        mac=n.source,
+        interface=interface,
+        chassis_id=n.chassis_id,
+        port_id=n.port_id,
+        ttl=n.ttl,
+        system_name=n.system_name,
+        system_description=n.system_description,
+        management_addresses=tuple(n.management_addresses),
+        med_device_type=(
+            MED_DEVICE_TYPES.get(n.med.device_type, n.med.device_type)
+            if n.med is not None
+            else None
+        ),
+        policies=tuple(
+            MedPolicy(
+                application=MED_APP_TYPES.get(p.app_type, p.app_type),
+                vlan=p.vlan,
+                tagged=p.tagged,
+                priority=p.priority,
+                dscp=p.dscp,
+            )
             for p in n.policies
-        ]
-    for key, value in n.inventory.__dict__.items():
-        if value:
-            detail[key] = value
-    return detail
+        )
+        or None,
+        hardware_revision=inventory.hardware_revision or None,
+        firmware_revision=inventory.firmware_revision or None,
+        software_revision=inventory.software_revision or None,
+        serial_number=inventory.serial_number or None,
+        manufacturer=inventory.manufacturer or None,
+        model=inventory.model or None,
+        asset_id=inventory.asset_id or None,
+        ip=_first_ipv4(n.management_addresses),
+        firmware=inventory.firmware_revision or inventory.software_revision,
+    )
 
 
-def cdp_detail(interface: str, n: CdpNeighbor) -> dict[str, Any]:
-    return {
-        "interface": interface,
-        "protocol": "cdp",
-        "device_id": n.device_id,
-        "port_id": n.port_id,
-        "platform": n.platform,
-        "software_version": n.software_version,
-        "addresses": list(n.addresses),
-        "voip_vlan_query": n.voip_vlan_query,
-    }
+def cdp_seen(interface: str, n: CdpNeighbor) -> CdpSeen:
+    """The registry event of a CDP phone heard on `interface`."""
+    platform = n.platform or ""
+    return CdpSeen(
+        mac=n.source,
+        interface=interface,
+        device_id=n.device_id,
+        port_id=n.port_id,
+        platform=n.platform,
+        software_version=n.software_version,
+        addresses=tuple(n.addresses),
+        voip_vlan_query=n.voip_vlan_query,
+        ip=_first_ipv4(n.addresses),
+        vendor="Cisco" if platform.lower().startswith("cisco") else None,
+    )
 
 
 def _first_ipv4(addresses: Iterable[str]) -> str | None:
@@ -382,9 +397,7 @@ class LldpService:
 
     def _record_lldp(self, interface: str, n: LldpNeighbor, heard: Heard) -> None:
         if heard.gone:
-            self.registry.record(
-                n.source, "lldp", "neighbor-gone", {"interface": interface, "protocol": "lldp"}
-            )
+            self.registry.record(NeighborGone(mac=n.source, interface=interface))
             return
         inventory = n.inventory
         log.info(
@@ -395,31 +408,10 @@ class LldpService:
             inventory.manufacturer or "",
             inventory.model or "",
         )
-        self.registry.record(
-            n.source,
-            "lldp",
-            "neighbor",
-            lldp_detail(interface, n),
-            ip=_first_ipv4(n.management_addresses),
-            vendor=inventory.manufacturer,
-            model=inventory.model,
-            firmware=inventory.firmware_revision or inventory.software_revision,
-            lldp_name=n.system_name,
-        )
+        self.registry.record(lldp_seen(interface, n))
 
     def _record_cdp(self, interface: str, n: CdpNeighbor) -> None:
-        platform = n.platform or ""
-        self.registry.record(
-            n.source,
-            "lldp",
-            "neighbor",
-            cdp_detail(interface, n),
-            ip=_first_ipv4(n.addresses),
-            vendor="Cisco" if platform.lower().startswith("cisco") else None,
-            model=platform or None,
-            firmware=n.software_version,
-            lldp_name=n.device_id,
-        )
+        self.registry.record(cdp_seen(interface, n))
 
 
 def create(ctx: Context) -> LldpService:

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING
 import netifaces
 
 from netboot import metrics
+from netboot.events import PnpAnswered, PnpNotified, PnpSubscribed, PnpTimedOut
 from netboot.pnp import codec
 from netboot.pnp.engine import Outcome, PnpResponder, Send, Site
 from netboot.ratelog import LogBudget, RateLimitedLog
@@ -250,10 +251,7 @@ class PnpService:
                 )
                 if gone.mac:
                     self.ctx.registry.record(
-                        gone.mac,
-                        "pnp",
-                        "notify-timeout",
-                        {"url": gone.url, "to": f"{gone.dest[0]}:{gone.dest[1]}"},
+                        PnpTimedOut(mac=gone.mac, url=gone.url, to=f"{gone.dest[0]}:{gone.dest[1]}")
                     )
 
     def _readable(self, link: Link) -> None:
@@ -371,7 +369,7 @@ class PnpService:
                 now, "pnp: %s answered the NOTIFY with %s", out.answered or source[0], out.status
             )
             if out.answered:
-                registry.record(out.answered, "pnp", "notify-answered", {"status": out.status})
+                registry.record(PnpAnswered(mac=out.answered, status=out.status))
             return
         if method != "SUBSCRIBE":
             return
@@ -394,23 +392,19 @@ class PnpService:
                 profile.firmware,
             )
         else:
-            detail = {
-                "from": f"{source[0]}:{source[1]}",
-                "profile_type": profile.profile_type,
-                "user_agent": profile.user_agent,
-                "vendor_from_oui": profile.vendor_from_oui or None,
-                "refused": out.refused,
-            }
-            detail = {k: v for k, v in detail.items() if v is not None}
             registry.record(
-                profile.mac,
-                "pnp",
-                "subscribe",
-                detail,
-                ip=source[0],
-                vendor=profile.vendor,
-                model=profile.model,
-                firmware=profile.firmware,
+                PnpSubscribed(
+                    mac=profile.mac,
+                    source=f"{source[0]}:{source[1]}",
+                    profile_type=profile.profile_type,
+                    user_agent=profile.user_agent,
+                    vendor_from_oui=profile.vendor_from_oui or None,
+                    refused=out.refused,
+                    ip=source[0],
+                    vendor=profile.vendor,
+                    model=profile.model,
+                    firmware=profile.firmware,
+                )
             )
         if out.url is not None:
             metrics.PNP_ANSWERS.inc()
@@ -426,11 +420,7 @@ class PnpService:
             )
             if profile.mac is not None:
                 registry.record(
-                    profile.mac,
-                    "pnp",
-                    "notify",
-                    {"url": out.url, "to": f"{notify_to[0]}:{notify_to[1]}"},
-                    url=out.url,
+                    PnpNotified(mac=profile.mac, url=out.url, to=f"{notify_to[0]}:{notify_to[1]}")
                 )
 
     def _refresh_inventory(self) -> None:

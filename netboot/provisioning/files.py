@@ -41,6 +41,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, Protocol
 
 from netboot import metrics, vendors
+from netboot.events import FetchDetail, FetchFacts, FileFetched, FileForbidden, FileNotServed
 from netboot.registry import Registry
 from netboot.wire import format_mac, parse_mac
 
@@ -421,33 +422,34 @@ class FileResolver:
             return
         if mac is None:
             return
-        detail: dict[str, object] = {
+        what: FetchDetail = {
             "file": outcome.name,
             "file_kind": outcome.info.kind,
-            "result": final,
             "protocol": protocol,
             "bytes": sent,
             "client": outcome.client_ip,
+            "user_agent": user_agent or None,
+            "reason": outcome.reason if isinstance(outcome, Refusal) else None,
         }
-        if user_agent:
-            detail["user_agent"] = user_agent
-        if isinstance(outcome, Refusal):
-            detail["reason"] = outcome.reason
-        facts: dict[str, str | None] = {}
+        facts: FetchFacts = {}
         if final == "forbidden":
             # Someone else asked for this phone's file: the phone's timeline shows
             # it, but nothing about the asker (address, User-Agent) is the phone's.
-            self.registry.record(mac, protocol, "fetch", detail, now=self.now())
+            self.registry.record(FileForbidden(mac=mac, **what), now=self.now())
             return
         # The phone's address is what the client IP is only if it is that phone's
         # (its lease), or nothing contradicts it and the fetch succeeded.
         if outcome.lease_mac == mac or (outcome.lease_mac is None and final == "ok"):
             facts["ip"] = outcome.client_ip or None
         if agent is not None and (agent.mac is None or agent.mac == mac):
-            facts.update(vendor=agent.vendor, model=agent.model, firmware=agent.firmware)
+            facts.update({"vendor": agent.vendor, "model": agent.model, "firmware": agent.firmware})
         elif outcome.info.model and outcome.lease_mac == mac:
             facts["model"] = outcome.info.model
-        self.registry.record(mac, protocol, "fetch", detail, now=self.now(), **facts)
+        if final == "ok":
+            self.registry.record(FileFetched(mac=mac, **what, **facts), now=self.now())
+        else:
+            event = FileNotServed(mac=mac, result=final, **what, **facts)
+            self.registry.record(event, now=self.now())
 
 
 def _printable(name: str) -> str:
