@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import json
 import types
 import typing
 from collections.abc import Mapping
@@ -225,8 +226,9 @@ class Event:
         return out
 
     def describe(self) -> str:
-        """One line: `service kind key=value ...` (the timeline's and the log's text)."""
-        return describe(self.service, self.kind, self.detail())
+        """One line: `service kind key=value ...`, keys in order (as the timeline
+        shows it: the store keeps the JSON's keys sorted)."""
+        return describe(self.service, self.kind, json.loads(_json(self.detail())))
 
     @classmethod
     def from_stored(cls, mac: str, kind: str, stored: Mapping[str, Any]) -> Event:
@@ -250,6 +252,11 @@ class Event:
                 continue  # the field's default (a required one raises TypeError)
             kwargs[f.name] = _typed(hints[f.name], raw)
         return cls(**kwargs)
+
+
+def _json(detail: Mapping[str, Any]) -> str:
+    """The JSON the store keeps (keys sorted, at every depth)."""
+    return json.dumps(detail, default=str, sort_keys=True)
 
 
 def describe(service: str, kind: str, detail: Mapping[str, Any]) -> str:

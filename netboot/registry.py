@@ -69,6 +69,12 @@ _BUDGET_KEYS = {
 }
 for _reason in _BUDGET_KEYS:
     PRUNED.labels(_reason)
+EVENTS = Counter(
+    "netboot_registry_events_total",
+    "Events recorded in the phone registry, by service and kind (netboot.events)",
+    ["service", "kind"],
+    registry=metrics.REGISTRY,
+)
 
 
 def merge(
@@ -148,6 +154,9 @@ class Registry:
         row. Cheap: nothing is written until `flush`."""
         when = time.time() if now is None else now
         self._queue.append((when, event))
+        EVENTS.labels(event.service, event.kind).inc()
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("registry: %s %s", event.mac, event.describe())
         if len(self._queue) > self.budget.max_queued:
             self._drop(len(self._queue) - self.budget.max_queued + self.budget.max_queued // 10)
 

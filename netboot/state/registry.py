@@ -115,6 +115,7 @@ class Pruned:
 
 
 def encode(event: Event) -> str:
+    """The `events.detail` column of `event`."""
     return json.dumps(event.stored(), default=str, sort_keys=True)
 
 
