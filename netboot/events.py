@@ -233,7 +233,7 @@ class Event:
     @classmethod
     def from_stored(cls, mac: str, kind: str, stored: Mapping[str, Any]) -> Event:
         """The event a stored row holds (TypeError/ValueError/KeyError when it does not fit)."""
-        hints = typing.get_type_hints(cls)
+        hints = _hints(cls)
         hidden = stored.get(FACTS_KEY)
         hidden = hidden if isinstance(hidden, Mapping) else {}
         kwargs: dict[str, Any] = {"mac": mac}
@@ -252,6 +252,17 @@ class Event:
                 continue  # the field's default (a required one raises TypeError)
             kwargs[f.name] = _typed(hints[f.name], raw)
         return cls(**kwargs)
+
+
+_HINTS: dict[type, dict[str, Any]] = {}
+
+
+def _hints(cls: type) -> dict[str, Any]:
+    """The class's field types, resolved once (a bounded table: one per event class)."""
+    hints = _HINTS.get(cls)
+    if hints is None:
+        hints = _HINTS[cls] = typing.get_type_hints(cls)
+    return hints
 
 
 def _json(detail: Mapping[str, Any]) -> str:

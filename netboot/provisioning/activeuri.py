@@ -85,8 +85,8 @@ class Target:
 def _known_addresses(config: Config, now: float) -> dict[str, str]:
     """MAC -> IP from the active leases, then the registry for the rest."""
     from netboot.dhcp.leases import read_leases
-    from netboot.state.db import DB_NAME, open_database
-    from netboot.state.registry import read_phones
+    from netboot.state.db import open_reader, tolerant
+    from netboot.state.registry import Phone, read_phones
 
     found: dict[str, str] = {}
     state_dir = config.appliance.state_dir
@@ -99,14 +99,13 @@ def _known_addresses(config: Config, now: float) -> dict[str, str]:
         ):
             found[lease.mac] = str(lease.address)
             newest[lease.mac] = lease.updated
-    if (state_dir / DB_NAME).exists():
-        conn = open_database(state_dir)
+    conn = open_reader(state_dir)  # None when there is no database yet
+    if conn is not None:
         try:
-            for phone in read_phones(conn):
+            phones: list[Phone] = tolerant(read_phones, conn, [])
+            for phone in phones:
                 if phone.ip and phone.mac not in found:
                     found[phone.mac] = phone.ip
-        except Exception:  # no phones table yet
-            pass
         finally:
             conn.close()
     return found
