@@ -188,3 +188,41 @@ def test_active_uri_against_fake_phones(lab: Lab, tmp_path: Path) -> None:
     assert by_ip["10.0.0.14"]["ok"] is False
     assert by_ip["10.0.0.14"]["result"].startswith("401 wrong credentials")
     assert isinstance(by_ip["10.0.0.14"]["ms"], int)
+
+
+def test_each_family_is_spoken_to_in_its_protocol() -> None:
+    from netboot.provisioning.activeuri import PROTOCOLS, protocol_for
+
+    fanvil, yealink, snom = (PROTOCOLS[n] for n in ("fanvil", "yealink", "snom"))
+    assert fanvil.requests("key", ["SPEAKER", "8311"]) == [
+        "/cgi-bin/ConfigManApp.com?key=SPEAKER;8311"
+    ]
+    assert yealink.requests("reprovision", []) == ["/servlet?key=AutoP"]
+    assert yealink.requests("key", ["OK", "12"]) == [
+        "/servlet?key=OK",
+        "/servlet?key=1",
+        "/servlet?key=2",
+    ]
+    assert snom.requests("reboot", []) == ["/advanced_update.htm?reboot=Reboot"]
+    assert snom.requests("key", ["OK", "*1", "POUND"]) == [
+        "/command.htm?key=ENTER",
+        "/command.htm?key=*",
+        "/command.htm?key=1",
+        "/command.htm?key=%23",
+    ]
+    no_resync = snom.requests("reprovision", [])
+    assert isinstance(no_resync, str) and "no re-provision request" in no_resync
+    assert "no key 'DNDOn'" in str(snom.requests("key", ["DNDOn"]))
+    assert protocol_for(None) is fanvil  # a phone of no known family: PLANET's request
+    assert protocol_for("planet") is fanvil and protocol_for("snom") is snom
+    none = protocol_for("avaya")
+    assert isinstance(none, str) and "no remote control" in none
+
+
+def test_targets_know_their_family(tmp_path: Path) -> None:
+    path = write_config(tmp_path)
+    with (tmp_path / "phones.csv").open("a") as f:
+        f.write("00:04:13:00:00:01,D785,3001,x,S\n")
+    config = load_config(path)
+    got = resolve_targets(config, ["00:04:13:00:00:01", "00:15:65:00:00:02", MAC_A], False, 0)
+    assert [t.family for t in got] == ["snom", "yealink", "fanvil"]

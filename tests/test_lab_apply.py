@@ -220,3 +220,35 @@ def test_lab_phone_moves_to_the_vlan_its_config_names(tmp_path: Path) -> None:
     for r in failed:
         assert r["error"].startswith("apply: moving to VLAN 200 of its config"), r
     assert_nothing_left(data["lab"])
+
+
+# ---------------------------------------------------------------- other families
+
+SNOM_ROW = "00:04:13:22:33:44,D785,3001,pw1,Snom desk\n"
+
+
+def test_snom_phone_applies_its_files(tmp_path: Path) -> None:
+    r = rendered(tmp_path, INVENTORY + SNOM_ROW)
+    common, own = files(r, "snomD785.htm", "000413223344.xml")
+    applied = apply_files(layout_for("snom", "10.1.101.11"), common, own, EVENTS)
+    assert (applied.layout, applied.vlan, applied.priority) == ("snom", 100, 5)
+    assert (applied.admin_user, applied.admin_password) == ("admin", "change-me")
+    assert (applied.sip_user, applied.sip_server) == ("3001", "192.0.2.5")
+    assert applied.action_urls["registration-succeeded"].startswith(
+        "http://192.0.2.1/action/registration-succeeded?mac=$mac"
+    )
+    # Snom has no allowed-address list: the account is what counts.
+    good = basic("admin", "change-me")
+    assert active_uri_status(applied, "192.0.2.99", good) == 200
+    assert active_uri_status(applied, "192.0.2.1", basic("admin", "x")) == 401
+    # A misspelt key, a missing line, a setting without perm: refused, named.
+    with pytest.raises(ConfigRejected, match="'vlan_qso' in phone-settings"):
+        apply_files("snom", common.replace(b"vlan_qos", b"vlan_qso"), own, EVENTS)
+    with pytest.raises(ConfigRejected, match=r"no phone-settings user_name\[1\]"):
+        apply_files("snom", common, own.replace(b"user_name", b"user_pname"), EVENTS)
+    with pytest.raises(ConfigRejected, match=r"common file: line .* no perm"):
+        apply_files("snom", common.replace(b'<vlan_id perm="R">', b"<vlan_id>"), own, EVENTS)
+    # A Fanvil file handed to a Snom: not its format.
+    fanvil_common, _ = files(r, "f0VIP-2140PThw1.100.cfg", "00304f113af8.cfg")
+    with pytest.raises(ConfigRejected, match="not well-formed"):
+        apply_files("snom", fanvil_common, own, EVENTS)

@@ -495,3 +495,64 @@ def test_render_command(tmp_path: Path) -> None:
     assert (
         "key 'SIP1 Register Pasword' in <SIP CONFIG MODULE> is in no fanvil-2 export" in bad.stdout
     )
+
+
+# ---------------------------------------------------------------- other families
+
+SNOM_ROW = '00:04:13:22:33:44,D785,3001,p&w<1,Snom "desk"\n'
+SNOM_SET = "phone-settings"
+
+
+def test_snom_files_carry_the_site_in_snom_keys(tmp_path: Path) -> None:
+    from netboot.provisioning.vendorfile import parse_snom
+
+    (tmp_path / "phones.csv").write_text(INVENTORY + SNOM_ROW)
+    _, r = renderer(tmp_path)
+    assert {"snomD785.htm", "000413223344.xml"} <= set(r.file_names())
+    common = parse_snom(data(r, "snomD785.htm").decode())
+
+    def get(key: str) -> str | None:
+        return common.get(key, SNOM_SET)
+
+    assert (get("vlan_id"), get("vlan_qos"), get("lldp_enable")) == ("100", "5", "on")
+    assert (get("codec_tos"), get("signaling_tos")) == ("184", "104")  # DSCP 46, 26 as TOS bytes
+    assert (get("timezone"), get("utc_offset"), get("ntp_server")) == ("GER+1", "3600", "192.0.2.1")
+    assert (get("http_user"), get("http_pass")) == ("admin", "change-me")
+    # Snom's own macro in its settings URL; refresh in seconds.
+    assert get("setting_server") == "http://192.0.2.1/{mac}.xml"
+    assert get("settings_refresh_timer") == "3600"
+    assert get("action_log_on_url").startswith(  # type: ignore[union-attr]
+        "http://192.0.2.1/action/registration-succeeded?mac=$mac&ip=$ip"
+    )
+    assert get("action_missed_url") is not None and get("action_hold_url") is None
+    own = parse_snom(data(r, "000413223344.xml").decode())
+
+    def line(key: str) -> str | None:
+        return own.get(f"{key}[1]", SNOM_SET)
+
+    assert (line("user_name"), line("user_pass"), line("user_realname")) == (
+        "3001",
+        "p&w<1",
+        'Snom "desk"',
+    )  # escaped in the XML, the phone reads them back as written
+    assert (line("user_host"), line("stun_server")) == ("192.0.2.5", "192.0.2.1:3478")
+    for name in ("snomD785.htm", "000413223344.xml"):
+        rendered = r.render(name)
+        assert rendered is not None and rendered.layout == "snom"
+        assert check_file(rendered) == [], name
+    # The name its firmware asks for, in any case; not another family's name for it.
+    assert r.render("000413223344.XML") is not None
+    assert r.render("000413223344.cfg") is None
+    assert r.render("cfg000413223344.xml") is None
+
+
+def test_snom_time_zone_without_a_snom_name(tmp_path: Path) -> None:
+    from netboot.provisioning.vendorfile import parse_snom
+
+    (tmp_path / "phones.csv").write_text(SNOM_ROW)
+    path = write_config(tmp_path)
+    path.write_text(path.read_text().replace("Europe/Berlin", "Asia/Kolkata"))
+    r = ConfigRenderer(load_config(path), now=lambda: NOW)
+    common = parse_snom(data(r, "snomD785.htm").decode())
+    assert common.get("timezone", SNOM_SET) is None
+    assert common.get("utc_offset", SNOM_SET) == str(330 * 60)

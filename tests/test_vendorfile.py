@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,7 @@ from netboot.provisioning.vendorfile import (
     format_reference,
     load_reference,
     parse_fanvil,
+    parse_snom,
     parse_yealink,
 )
 
@@ -114,8 +116,64 @@ def test_check_names_each_unknown_key_and_module() -> None:
     assert check_rendered("fanvil-2", "garbage") == [
         "line 1: not a <<VOIP CONFIG FILE>> file: 'garbage'"
     ]
-    assert check_rendered("snom", "x") == ["no reference exports for layout 'snom'"]
+    assert check_rendered("nokia", "x") == ["no reference exports for layout 'nokia'"]
     # The exports themselves pass their own layout's check.
     for layout, names in REFERENCE_EXPORTS.items():
         for name in names:
             assert check_rendered(layout, (DATA / name).read_text()) == [], name
+
+
+# ---------------------------------------------------------------- Snom
+
+
+def test_snom_rules() -> None:
+    s = parse_snom(
+        '<?xml version="1.0"?>\n<settings>\n <phone-settings e="2">\n'
+        '  <vlan_id perm="R">100</vlan_id>\n  <user_name idx="1" perm="">1001</user_name>\n'
+        '  <action_setup_url perm="rw">http://h/a?x=1&amp;y=$mac</action_setup_url>\n'
+        '  <http_pass perm="R" />\n </phone-settings>\n</settings>\n'
+    )
+    assert s.get("vlan_id", "phone-settings") == "100"
+    assert s.get("user_name[1]", "phone-settings") == "1001"
+    assert s.get("action_setup_url", "phone-settings") == "http://h/a?x=1&y=$mac"
+    assert s.get("http_pass", "phone-settings") == ""
+    assert s.entries[1].line == 5
+    files = parse_snom('<setting-files><file url="http://h/{mac}.xml"/></setting-files>')
+    assert files.values("file", "setting-files") == ["http://h/{mac}.xml"]
+
+
+@pytest.mark.parametrize(
+    ("text", "error"),
+    [
+        ("", "line 1: not well-formed"),
+        ("<settings><phone-settings><vlan_id>1</vlan_id></phone-settings></settings>", "no perm"),
+        ('<settings><phone-settings><a perm="W">1</a></phone-settings></settings>', "perm='W'"),
+        ('<settings><p><a perm="R"><b perm="R"/></a></p></settings>', "holds elements"),
+        ("<config><a/></config>", "is <settings>, not <config>"),
+        ('<setting-files><file href="x"/></setting-files>', "<file url=...> only"),
+        (
+            '<!DOCTYPE s [<!ENTITY a "aaaa">]><settings><p><a perm="">&a;</a></p></settings>',
+            "DOCTYPE",
+        ),
+        ("<settings><p><a perm=''>1</p></settings>", "line 1: not well-formed"),
+    ],
+)
+def test_snom_rule_breaks(text: str, error: str) -> None:
+    with pytest.raises(VendorFileError, match=re.escape(error)):
+        parse_snom(text)
+
+
+def test_snom_reference_has_the_keys_the_templates_need() -> None:
+    ref = load_reference()["snom"]
+    for key in (
+        "vlan_id", "vlan_qos", "lldp_enable", "codec_tos", "signaling_tos", "ntp_server",
+        "timezone", "utc_offset", "http_user", "http_pass", "admin_mode_password",
+        "setting_server", "settings_refresh_timer", "update_policy", "pnp_config",
+        "action_setup_url", "action_log_on_url", "user_name[N]", "user_host[N]",
+        "stun_server[N]", "stun_binding_interval[N]", "keepalive_interval[N]",
+    ):  # fmt: skip
+        assert ("phone-settings", key) in ref, key
+    text = '<settings><phone-settings><vlan_tag perm="R">1</vlan_tag></phone-settings></settings>'
+    assert check_rendered("snom", text) == [
+        "line 1: key 'vlan_tag' in phone-settings is in no snom export"
+    ]

@@ -12,7 +12,11 @@ wrong config ends in a visible failure of `netboot lab`.
 
 Which keys a firmware reads: the reference exports (tests/data), per layout:
 PLANET/Fanvil 2.x (`fanvil-2`: `<CTI CONFIG MODULE>`), 1.x (`fanvil-1`:
-`<GLOBAL CONFIG MODULE>`), Yealink. Pure functions: no I/O, no clock.
+`<GLOBAL CONFIG MODULE>`), Yealink, and one layout per other family (`snom`,
+...), each applied by its own function below with the keys its family's
+profile (`netboot.vendors`) and templates/SOURCES.md name. A family's remote
+control (`REMOTE_PATHS`) is answered with the admin account its file set.
+Pure functions: no I/O, no clock.
 """
 
 from __future__ import annotations
@@ -37,6 +41,13 @@ SIP = "<SIP CONFIG MODULE>"
 # Active URI request paths: Fanvil/PLANET (PLANET guide chapter 5) and
 # Yealink's `/servlet?key=` (Yealink Action URI).
 ACTIVE_URI_PATHS = ("/cgi-bin/ConfigManApp.com", "/servlet")
+# Remote-control paths per layout family (activeuri.PROTOCOLS names the sources).
+REMOTE_PATHS: Mapping[str, tuple[str, ...]] = {
+    "fanvil": ACTIVE_URI_PATHS,
+    "yealink": ACTIVE_URI_PATHS,
+    "snom": ("/command.htm", "/advanced_update.htm"),
+}
+SNOM = "phone-settings"
 
 
 class ConfigRejected(Exception):
@@ -64,9 +75,10 @@ class Applied:
 
 
 def layout_for(vendor: str, firmware: str) -> str:
-    """The layout a phone's firmware reads: Fanvil 1.x or 2.x, Yealink."""
-    if vendor == "yealink":
-        return "yealink"
+    """The layout a phone's firmware reads: Fanvil 1.x or 2.x, Yealink, or
+    the family's own (`snom`, ...)."""
+    if vendor not in ("planet", "fanvil"):
+        return vendor
     major = firmware.split(".", 1)[0]
     return "fanvil-1" if major.isdigit() and int(major) < 2 else "fanvil-2"
 
@@ -103,6 +115,8 @@ def apply_files(layout: str, common: bytes, own: bytes, events: tuple[str, ...])
         merged.update({(e.module, e.key): e.value for e in parsed[name].entries})
     if vendor == "fanvil":
         return _apply_fanvil(layout, merged, events)
+    if vendor == "snom":
+        return _apply_snom(merged, events)
     return _apply_yealink(merged, parsed, events)
 
 
@@ -173,6 +187,37 @@ def _apply_yealink(
     return Applied(
         "yealink", vlan, _int(priority, "internet_port_priority"), admin, password or "",
         allowed, sip_user, sip_server, urls,
+    )  # fmt: skip
+
+
+def _apply_snom(merged: Mapping[tuple[str, str], str], events: tuple[str, ...]) -> Applied:
+    """Snom: `vlan_id`/`vlan_qos` (an empty vlan_id: untagged), the web
+    account `http_user`/`http_pass` that remote control must carry, the
+    Action URL keys of the Snom profile, line 1's `user_name`/`user_host`.
+    Snom firmware has no allowed-address list for remote control: any source
+    with the account is let in."""
+    from netboot.vendors.snom import SNOM as PROFILE
+
+    missing: list[str] = []
+    vlan_id = _need(merged, SNOM, "vlan_id", missing)
+    priority = _need(merged, SNOM, "vlan_qos", missing)
+    user = _need(merged, SNOM, "http_user", missing)
+    password = _need(merged, SNOM, "http_pass", missing)
+    urls = {
+        slug: _need(merged, SNOM, PROFILE.action_keys[slug], missing)
+        for slug in events
+        if slug in PROFILE.action_keys
+    }
+    sip_user = _need(merged, SNOM, "user_name[1]", missing)
+    sip_server = _need(merged, SNOM, "user_host[1]", missing)
+    if merged.get((SNOM, "user_active[1]")) != "on":
+        missing.append("user_active[1] = on")
+    if missing:
+        raise ConfigRejected("no " + ", ".join(missing) + " in the files")
+    vlan = _int(vlan_id, "vlan_id") if vlan_id else None
+    return Applied(
+        "snom", vlan, _int(priority, "vlan_qos") if vlan is not None else 0, user, password,
+        "any", sip_user, sip_server.partition(":")[0], urls,
     )  # fmt: skip
 
 

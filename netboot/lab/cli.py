@@ -745,8 +745,18 @@ async def check_active_uri(
                 f"active-uri: `netboot phone` from {server_ip} not accepted "
                 f"(phone saw {seen}; {err.decode(errors='replace').strip()[-200:]})"
             )
-    # The right account from the wrong address: refused.
-    target, other = applied[0], applied[-1]
+    # The right account from the wrong address: refused (by a phone whose
+    # firmware has an allowed-address list: PLANET/Fanvil, Yealink).
+    restricted = [
+        p for p in applied if p.applied is not None and p.applied.active_uri_ip not in ("", "any")
+    ]
+    if not restricted:
+        return {
+            "phones": len(applied),
+            "accepted": sum(p.active_uri.accepted_from(server_ip) for p in applied),
+            "refused_from_other_address": 0,
+        }
+    target, other = restricted[0], applied[-1] if applied[-1] is not restricted[0] else applied[0]
     assert target.applied is not None
     status = await active_uri_get(
         target.result.ip, other.result.ip, target.applied.admin_user, target.applied.admin_password

@@ -76,8 +76,13 @@ class Vendor:
     pnp_from_tag: bool = True
     own_file: str = "{mac}.cfg"  # its per-MAC name when it was given a directory
     mac_macro: str | None = "$mac"  # the macro it fills in itself in a URL
+    http_user_agent: str = ""  # its firmware's User-Agent form (profile Identity)
 
     def user_agent(self, mac: bytes) -> str:
+        if self.http_user_agent:
+            return self.http_user_agent.format(
+                model=self.model, firmware=self.firmware, mac=mac.hex(), MAC=mac.hex().upper()
+            )
         return f"{self.manufacturer} {self.model} {self.firmware} {mac.hex()}"
 
     def own_name(self, mac: bytes) -> str:
@@ -113,6 +118,7 @@ def vendor_from_profile(profile: VendorProfile, common_file: str) -> Vendor:
         pnp_from_tag=ident.pnp_from_tag,
         own_file=next(t for t in profile.mac_files if "*" not in t),
         mac_macro=profile.mac_macro,
+        http_user_agent=ident.http_user_agent,
     )
 
 
@@ -619,6 +625,8 @@ class Phone:
                 step = "action"
                 t = time.monotonic()
                 for event in self.env.action_events:
+                    if self.applied is not None and event not in self.applied.action_urls:
+                        continue  # its firmware has no such event (its profile's action_keys)
                     if self.applied is not None:  # the URL its config gave for the event
                         target = self.applied.action_url(
                             event, self.mac.hex(), r.ip, self.vendor.model

@@ -3,8 +3,10 @@
 One listening socket on port 80 of the phones' namespace serves every phone:
 the address a connection arrived on is the phone's own (each lease is an
 address of that interface), so the server looks the phone up by it and
-answers `GET /cgi-bin/ConfigManApp.com?key=...` (PLANET guide chapter 5) or
-Yealink's `/servlet?key=...` as that phone's applied config says
+answers `GET /cgi-bin/ConfigManApp.com?key=...` (PLANET guide chapter 5),
+Yealink's `/servlet?key=...` or its own family's remote-control paths
+(`apply.REMOTE_PATHS`: Snom `/command.htm?key=`, `/advanced_update.htm?reboot=`)
+as that phone's applied config says
 (`apply.active_uri_status`): 200 only from the allowed address and with the
 admin account it read, 401 with a Basic challenge for missing or wrong
 credentials, 403 from any other address. Each phone keeps a bounded log of
@@ -20,7 +22,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from urllib.parse import parse_qs, urlsplit
 
-from netboot.lab.apply import ACTIVE_URI_PATHS, Applied, active_uri_status
+from netboot.lab.apply import REMOTE_PATHS, Applied, active_uri_status
+
+ALL_PATHS = frozenset(path for paths in REMOTE_PATHS.values() for path in paths)
 
 MAX_HEAD = 8192  # bytes of request line + headers a phone reads
 MAX_LOG = 32  # Active URI requests a phone remembers
@@ -102,10 +106,14 @@ class PhoneWebServer:
         source = writer.get_extra_info("peername")[0]
         phone = self.lookup(local)
         target = urlsplit(parts[1])
-        if phone is None or target.path not in ACTIVE_URI_PATHS:
+        if phone is None:
             return 404
         applied, log = phone
+        family = applied.layout.split("-", 1)[0] if applied is not None else ""
+        if target.path not in REMOTE_PATHS.get(family, ALL_PATHS):
+            return 404
         status = active_uri_status(applied, source, headers.get("authorization", ""))
-        keys = ";".join(parse_qs(target.query).get("key", []))
+        query = parse_qs(target.query)
+        keys = ";".join(query.get("key", []) or [f"reboot={v}" for v in query.get("reboot", [])])
         log.add(source, keys, status)
         return status

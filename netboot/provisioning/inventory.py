@@ -40,9 +40,15 @@ if TYPE_CHECKING:
 @dataclass(frozen=True)
 class Model:
     name: str
-    vendor: str  # template family: "fanvil" | "yealink"
+    vendor: str  # template family: "fanvil" | "yealink" | "snom" | ...
     common_file: str
     layout: int = 0  # Fanvil firmware generation its config is written for (1 or 2)
+    # Its per-MAC file name: {mac} lower-case hex, {MAC} upper-case (the
+    # family's profile in netboot.vendors names the source).
+    own_file: str = "{mac}.cfg"
+
+    def own_name(self, mac_hex: str) -> str:
+        return self.own_file.replace("{mac}", mac_hex.lower()).replace("{MAC}", mac_hex.upper())
 
 
 def _fanvil(name: str, layout: int = 2) -> Model:
@@ -51,6 +57,11 @@ def _fanvil(name: str, layout: int = 2) -> Model:
 
 def _yealink(name: str, code: int) -> Model:
     return Model(name, "yealink", f"y0000000000{code:02d}.cfg")
+
+
+def _snom(name: str) -> Model:
+    # Wazo's snom plugin: snom<model>.htm per model, <MAC>.xml per phone.
+    return Model(name, "snom", f"snom{name}.htm", own_file="{MAC}.xml")
 
 
 # PLANET VIP phones are Fanvil-built and share the Fanvil text format.
@@ -78,6 +89,11 @@ MODELS: Mapping[str, Model] = MappingProxyType(
             _yealink("T42S", 67),
             _yealink("T41S", 68),
             _yealink("T54W", 96),
+            _snom("D715"),
+            _snom("D735"),
+            _snom("D765"),
+            _snom("D785"),
+            _snom("D865"),
         )
     }
 )

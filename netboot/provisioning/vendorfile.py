@@ -22,12 +22,22 @@ compares, so the two cannot drift). A key the firmware would ignore - absent
 from every reference export of that layout - is a problem; `netboot render
 --check` and the tests fail on it.
 
+XML families (one reader, `_xml_elements`: expat with its line numbers, no
+DOCTYPE or entity declarations, a budget of elements), each with its own rules:
+
+- Snom (`<settings><phone-settings>`): one element per setting, every one with
+  a `perm` attribute (`""`, `R`, `RW`, `!`, `$`, `&`), `idx` for numbered ones
+  (`<user_name idx="1" perm="R">`, key `user_name[1]`); a file may instead be a
+  `<setting-files>` list of `<file url=...>`. Evidence: the snom821 settings
+  dump and the key lists in tests/data (SOURCES.md).
+
 Pure functions, no I/O except `load_reference` reading the packaged table.
 """
 
 from __future__ import annotations
 
 import re
+import xml.parsers.expat
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -39,6 +49,7 @@ FANVIL_END = "<<END OF FILE>>"
 YEALINK_HEADER = "#!version:"
 REFERENCE_FILE = Path(__file__).resolve().parent / "templates" / "reference-keys.txt"
 MAX_LINES = 20000  # a config file longer than this is not a phone config
+MAX_ELEMENTS = 20000  # nor is an XML file with more elements
 
 _MODULE = re.compile(r"^<(?P<name>[^<>]+)>$")
 _YEALINK_KEY = re.compile(r"^[A-Za-z0-9_.\-]+$")
@@ -146,11 +157,116 @@ def parse_yealink(text: str) -> VendorFile:
     return _build("yealink", version, entries)
 
 
+# ---------------------------------------------------------------- XML families
+
+
+@dataclass
+class XmlElement:
+    tag: str
+    attrs: dict[str, str]
+    line: int
+    depth: int  # 0 for the root
+    parent: str  # the parent's tag ("" for the root)
+    text: str = ""
+    children: int = 0
+
+
+def _xml_elements(text: str) -> list[XmlElement]:
+    """Every element of an XML document in document order, with its line.
+    A DOCTYPE, an entity declaration or a broken document is a VendorFileError."""
+    _lines(text)
+    parser = xml.parsers.expat.ParserCreate()
+    out: list[XmlElement] = []
+    stack: list[XmlElement] = []
+
+    def refuse(*_: object) -> None:
+        raise VendorFileError(f"line {parser.CurrentLineNumber}: DOCTYPE/ENTITY not allowed")
+
+    def start(tag: str, attrs: dict[str, str]) -> None:
+        if len(out) >= MAX_ELEMENTS:
+            raise VendorFileError(f"more than {MAX_ELEMENTS} elements")
+        parent = stack[-1] if stack else None
+        if parent is not None:
+            parent.children += 1
+        element = XmlElement(
+            tag, dict(attrs), parser.CurrentLineNumber, len(stack), parent.tag if parent else ""
+        )
+        out.append(element)
+        stack.append(element)
+
+    def end(_tag: str) -> None:
+        element = stack.pop()
+        element.text = element.text.strip()
+
+    def chars(data: str) -> None:
+        if stack:
+            stack[-1].text += data
+
+    parser.StartDoctypeDeclHandler = refuse
+    parser.EntityDeclHandler = refuse
+    parser.StartElementHandler = start
+    parser.EndElementHandler = end
+    parser.CharacterDataHandler = chars
+    try:
+        parser.Parse(text.lstrip("\ufeff").encode("utf-8"), True)
+    except xml.parsers.expat.ExpatError as exc:
+        raise VendorFileError(f"line {exc.lineno}: not well-formed XML ({exc.code})") from None
+    if not out:
+        raise VendorFileError("empty file")
+    return out
+
+
+SNOM_PERMS = frozenset({"", "r", "rw", "!", "$", "&"})
+
+
+def parse_snom(text: str) -> VendorFile:
+    """A Snom XML settings file as the firmware reads it: `<settings>` with
+    `<phone-settings>` (each setting with `perm`, numbered ones with `idx`),
+    or a `<setting-files>` list of further files."""
+    elements = _xml_elements(text)
+    root = elements[0]
+    entries: list[Entry] = []
+    if root.tag == "setting-files":
+        for e in elements[1:]:
+            if e.tag != "file" or e.depth != 1 or "url" not in e.attrs:
+                raise VendorFileError(f"line {e.line}: <setting-files> holds <file url=...> only")
+            entries.append(Entry("setting-files", "file", e.attrs["url"], e.line))
+        return _build("snom", "", entries)
+    if root.tag != "settings":
+        raise VendorFileError(
+            f"line {root.line}: a Snom settings file is <settings>, not <{root.tag}>"
+        )
+    for e in elements[1:]:
+        if e.depth == 1:
+            continue  # a section: <phone-settings>, <functionKeys>, ...
+        if e.depth > 2:
+            raise VendorFileError(f"line {e.line}: <{e.tag}> nested inside a setting")
+        if e.children:
+            raise VendorFileError(f"line {e.line}: <{e.tag}> holds elements, not a value")
+        perm = e.attrs.get("perm")
+        if perm is None:
+            raise VendorFileError(f"line {e.line}: <{e.tag}> has no perm attribute")
+        if perm.lower() not in SNOM_PERMS:
+            raise VendorFileError(
+                f"line {e.line}: <{e.tag}> perm={perm!r} is not a Snom permission"
+            )
+        idx = e.attrs.get("idx")
+        key = f"{e.tag}[{idx}]" if idx is not None else e.tag
+        entries.append(Entry(e.parent, key, e.text, e.line))
+    return _build("snom", "", entries)
+
+
+PARSERS = {"snom": parse_snom}
+
+
 def parse(vendor: str, text: str) -> VendorFile:
     if vendor == "fanvil":
         return parse_fanvil(text)
     if vendor == "yealink":
         return parse_yealink(text)
+    parser = PARSERS.get(vendor)
+    if parser is not None:
+        return parser(text)
     raise VendorFileError(f"no parser for vendor {vendor!r}")
 
 
@@ -158,7 +274,11 @@ def parse(vendor: str, text: str) -> VendorFile:
 
 # Numbered keys: an export lists SIP1..SIP6, account.1..account.N; a rendered
 # file may use any line number the export shows for line 1.
-_NUMBERED = (re.compile(r"^(SIP|P|Account)\d+ "), re.compile(r"^account\.\d+\."))
+_NUMBERED = (
+    re.compile(r"^(SIP|P|Account)\d+ "),
+    re.compile(r"^account\.\d+\."),
+    re.compile(r"\[\d+\]$"),  # Snom idx
+)
 
 
 def normalise_key(key: str) -> str:
@@ -179,6 +299,11 @@ REFERENCE_EXPORTS: Mapping[str, tuple[str, ...]] = MappingProxyType(
         "fanvil-1": ("fanvil-digium-a20-v1-export.cfg", "fanvil-v1-wazo-base-keys.cfg"),
         "fanvil-2": ("fanvil-x3u-v2-export.cfg",),
         "yealink": ("yealink-v84-template-keys.cfg",),
+        "snom": (
+            "snom-821-settings-dump.xml",
+            "snom-wazo-keys.xml",
+            "snom-action-url-keys.xml",
+        ),
     }
 )
 
