@@ -252,3 +252,42 @@ def test_snom_phone_applies_its_files(tmp_path: Path) -> None:
     fanvil_common, _ = files(r, "f0VIP-2140PThw1.100.cfg", "00304f113af8.cfg")
     with pytest.raises(ConfigRejected, match="not well-formed"):
         apply_files("snom", fanvil_common, own, EVENTS)
+
+
+GS_ROW = "c0:74:ad:00:02:01,GXP2170,4001,pw4,GS desk\n"
+
+
+def test_grandstream_phone_applies_its_own_file_alone(tmp_path: Path) -> None:
+    r = rendered(tmp_path, INVENTORY + GS_ROW)
+    own = r.render("cfgc074ad000201.xml")
+    assert own is not None
+    applied = apply_files(layout_for("grandstream", "1.0.11.3"), b"", own.data, EVENTS)
+    assert (applied.layout, applied.vlan, applied.priority) == ("grandstream", 100, 5)
+    assert (applied.admin_user, applied.admin_password) == ("admin", "change-me")
+    assert (applied.sip_user, applied.sip_server) == ("4001", "192.0.2.5")
+    assert applied.action_urls == {}  # its firmware reports no Action URL events
+    with pytest.raises(ConfigRejected, match="'P5101' in config"):  # a misspelt P51
+        apply_files("grandstream", b"", own.data.replace(b"P51>", b"P5101>"), EVENTS)
+    with pytest.raises(ConfigRejected, match="neither a P-value"):
+        apply_files("grandstream", b"", own.data.replace(b"P51>", b"P5l>"), EVENTS)
+    with pytest.raises(ConfigRejected, match="no config P35"):
+        apply_files("grandstream", b"", own.data.replace(b"P35>", b"P36>"), EVENTS)
+
+
+@pytest.mark.netns
+@pytest.mark.timeout(240)
+def test_lab_mixed_fleet_of_every_family() -> None:
+    """`netboot lab --vendors`: every family the lab has boots, applies the
+    files netboot rendered for it, moves to the voice VLAN and (where its
+    firmware has one) answers `netboot phone` in its own protocol."""
+    code, data, stderr = run_lab("--phones", "8", "--vendors")
+    if "http" not in data["services"]:
+        pytest.skip("this build serves no files")
+    assert code == 0, stderr
+    assert {r["vendor"] for r in data["results"]} == {"planet", "yealink", "snom", "grandstream"}
+    assert data["applied"] == 8
+    for r in data["results"]:
+        assert "apply" in r["steps"] and r["vlan"] == 100, r
+    # Grandstream has no remote control netboot speaks: the other six answer.
+    assert data["active_uri"] == {"phones": 6, "accepted": 6, "refused_from_other_address": 1}
+    assert_nothing_left(data["lab"])

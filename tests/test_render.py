@@ -556,3 +556,40 @@ def test_snom_time_zone_without_a_snom_name(tmp_path: Path) -> None:
     common = parse_snom(data(r, "snomD785.htm").decode())
     assert common.get("timezone", SNOM_SET) is None
     assert common.get("utc_offset", SNOM_SET) == str(330 * 60)
+
+
+GS_ROW = "c0:74:ad:00:02:01,GXP2170,4001,p&w,GS desk\n"
+
+
+def test_grandstream_file_carries_site_and_line_in_p_values(tmp_path: Path) -> None:
+    from netboot.provisioning.vendorfile import parse_grandstream
+
+    (tmp_path / "phones.csv").write_text(INVENTORY + GS_ROW)
+    _, r = renderer(tmp_path)
+    assert {"cfg.xml", "cfgc074ad000201.xml"} <= set(r.file_names())
+    own = parse_grandstream(data(r, "cfgc074ad000201.xml").decode())
+
+    def p(key: str) -> str | None:
+        return own.get(key, "config")
+
+    assert own.get("mac", "gs_provision") == "c074ad000201"
+    # Voice VLAN, priority, LLDP, DSCP (SIP, RTP), as P-values.
+    assert (p("P51"), p("P87"), p("P1684"), p("P5046"), p("P5050")) == ("100", "5", "1", "26", "46")
+    # Time: NTP and a POSIX zone as Wazo writes it for Central Europe.
+    assert (p("P30"), p("P64")) == ("192.0.2.1", "CET-1CEST-2,M3.5.0/02:00:00,M10.5.0/03:00:00")
+    # Provisioning: HTTP (1) from the server path without scheme, every 60 minutes.
+    assert (p("P212"), p("P237"), p("P194"), p("P193")) == ("1", "192.0.2.1", "1", "60")
+    assert (p("P2"), p("P76"), p("P52")) == ("change-me", "192.0.2.1:3478", "1")
+    assert (p("P271"), p("P35"), p("P34"), p("P47"), p("P3")) == (
+        "1",
+        "4001",
+        "p&w",
+        "192.0.2.5",
+        "GS desk",
+    )
+    for name in ("cfg.xml", "cfgc074ad000201.xml"):
+        rendered = r.render(name)
+        assert rendered is not None and rendered.layout == "grandstream"
+        assert check_file(rendered) == [], name
+    assert r.render("CFGC074AD000201.xml") is not None
+    assert r.render("c074ad000201.cfg") is None  # a Yealink/Fanvil name for the same MAC

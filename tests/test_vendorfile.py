@@ -16,6 +16,7 @@ from netboot.provisioning.vendorfile import (
     format_reference,
     load_reference,
     parse_fanvil,
+    parse_grandstream,
     parse_snom,
     parse_yealink,
 )
@@ -177,3 +178,52 @@ def test_snom_reference_has_the_keys_the_templates_need() -> None:
     assert check_rendered("snom", text) == [
         "line 1: key 'vlan_tag' in phone-settings is in no snom export"
     ]
+
+
+# ---------------------------------------------------------------- Grandstream
+
+
+def test_grandstream_rules() -> None:
+    g = parse_grandstream(
+        '<?xml version="1.0"?>\n<gs_provision version="1">\n  <mac>C074AD000201</mac>\n'
+        '  <config version="1">\n    <P51>100</P51>\n    <P34>a&amp;b</P34>\n    <P76/>\n'
+        '    <item name="account.1.enable">Yes</item>\n  </config>\n</gs_provision>\n'
+    )
+    assert g.get("mac", "gs_provision") == "c074ad000201"
+    assert (g.get("P51", "config"), g.get("P34", "config"), g.get("P76", "config")) == (
+        "100",
+        "a&b",
+        "",
+    )
+    assert g.get("account.1.enable", "config") == "Yes"
+    assert g.entries[1].line == 5
+
+
+@pytest.mark.parametrize(
+    ("text", "error"),
+    [
+        ("<settings/>", "is <gs_provision>, not <settings>"),
+        ("<gs_provision><mac>00</mac><config/></gs_provision>", "not 12 hex digits"),
+        ("<gs_provision><config><VLAN>1</VLAN></config></gs_provision>", "neither a P-value"),
+        ("<gs_provision><config><P1><P2/></P1></config></gs_provision>", "<P1> holds elements"),
+        ("<gs_provision><mac>000b82000001</mac></gs_provision>", "0 <config> elements"),
+        ("<gs_provision><config/><config/></gs_provision>", "2 <config> elements"),
+        ("<gs_provision><foo/><config/></gs_provision>", "<foo> in <gs_provision>"),
+    ],
+)
+def test_grandstream_rule_breaks(text: str, error: str) -> None:
+    with pytest.raises(VendorFileError, match=re.escape(error)):
+        parse_grandstream(text)
+
+
+def test_grandstream_reference_has_the_p_values_the_template_writes() -> None:
+    ref = load_reference()["grandstream"]
+    for key in (
+        "P2", "P30", "P64", "P51", "P87", "P1684", "P5046", "P5050", "P212", "P237",
+        "P194", "P193", "P76", "P84", "P52", "P271", "P270", "P47", "P35", "P36", "P34", "P3",
+    ):  # fmt: skip
+        assert ("config", key) in ref, key
+    assert ("gs_provision", "mac") in ref
+    assert check_rendered(
+        "grandstream", '<gs_provision version="1"><config><P9999>1</P9999></config></gs_provision>'
+    ) == ["line 1: key 'P9999' in config is in no grandstream export"]

@@ -46,6 +46,7 @@ REMOTE_PATHS: Mapping[str, tuple[str, ...]] = {
     "fanvil": ACTIVE_URI_PATHS,
     "yealink": ACTIVE_URI_PATHS,
     "snom": ("/command.htm", "/advanced_update.htm"),
+    "grandstream": (),  # no remote control netboot speaks
 }
 SNOM = "phone-settings"
 
@@ -101,6 +102,8 @@ def apply_files(layout: str, common: bytes, own: bytes, events: tuple[str, ...])
     parsed: dict[str, VendorFile] = {}
     problems: list[str] = []
     for name, text in texts.items():
+        if name == "common file" and not text:
+            continue  # a family that asks for its own file only (Grandstream)
         try:
             parsed[name] = parse(vendor, text)
         except VendorFileError as exc:
@@ -111,12 +114,14 @@ def apply_files(layout: str, common: bytes, own: bytes, events: tuple[str, ...])
             "; ".join(problems[:5]) + (f"; {len(problems) - 5} more" if len(problems) > 5 else "")
         )
     merged: dict[tuple[str, str], str] = {}
-    for name in ("common file", "own file"):  # the own file overrides the common one
+    for name in parsed:  # the own file overrides the common one
         merged.update({(e.module, e.key): e.value for e in parsed[name].entries})
     if vendor == "fanvil":
         return _apply_fanvil(layout, merged, events)
     if vendor == "snom":
         return _apply_snom(merged, events)
+    if vendor == "grandstream":
+        return _apply_grandstream(merged)
     return _apply_yealink(merged, parsed, events)
 
 
@@ -218,6 +223,27 @@ def _apply_snom(merged: Mapping[tuple[str, str], str], events: tuple[str, ...]) 
     return Applied(
         "snom", vlan, _int(priority, "vlan_qos") if vlan is not None else 0, user, password,
         "any", sip_user, sip_server.partition(":")[0], urls,
+    )  # fmt: skip
+
+
+def _apply_grandstream(merged: Mapping[tuple[str, str], str]) -> Applied:
+    """Grandstream P-values: P51 VLAN tag (0: untagged), P87 its priority,
+    P2 the admin password (the login is `admin`), line 1 P271 active, P35
+    user, P47 server. No Action URLs and no remote control netboot speaks."""
+    missing: list[str] = []
+    vlan_id = _need(merged, "config", "P51", missing)
+    priority = _need(merged, "config", "P87", missing)
+    password = _need(merged, "config", "P2", missing)
+    sip_user = _need(merged, "config", "P35", missing)
+    sip_server = _need(merged, "config", "P47", missing)
+    if merged.get(("config", "P271")) != "1":
+        missing.append("P271 = 1 (account 1 active)")
+    if missing:
+        raise ConfigRejected("no " + ", ".join(missing) + " in the files")
+    vlan = _int(vlan_id, "P51") or None
+    return Applied(
+        "grandstream", vlan, _int(priority, "P87") if vlan else 0, "admin", password,
+        "any", sip_user, sip_server.partition(":")[0], {},
     )  # fmt: skip
 
 

@@ -382,7 +382,7 @@ def run_lab(args: argparse.Namespace) -> int:
         print("netboot lab: needs the `ip` command (Debian package iproute2)", file=sys.stderr)
         return 2
     try:
-        mix = parse_mix(args.mix)
+        mix = {name: 1 for name in VENDORS} if args.vendors else parse_mix(args.mix)
         addr = addressing(args.phones)
     except LabError as exc:
         print(f"netboot lab: {exc}", file=sys.stderr)
@@ -683,8 +683,15 @@ async def _boot_all(
         if env.voice_scopes:
             await check_leases(results, config_path)
         if features["status"] and env.fetch_files:
+            # A family whose firmware reports no registration Action URL
+            # (Grandstream, ...) stays "fetched-own" in the registry.
+            reports = {
+                p.result.mac for p in phones if reports_registration(p)
+            } if features["action"] else set()  # fmt: skip
             await check_registry(
-                results, str(addr.server), "registered" if features["action"] else "fetched-own"
+                results,
+                str(addr.server),
+                lambda r: "registered" if r.mac in reports else "fetched-own",
             )
         if server_ns is not None:
             stats["active_uri"] = await check_active_uri(
@@ -720,7 +727,16 @@ async def check_active_uri(
     (its address, the admin account of the config) must be accepted by every
     phone that applied a config, and the same request with the same account
     from another address (a phone's) must be refused with 403."""
-    applied = [p for p in phones if p.result.ok and p.applied is not None]
+    from netboot.provisioning.activeuri import protocol_for
+
+    # Only phones whose family has a remote control netboot speaks.
+    applied = [
+        p
+        for p in phones
+        if p.result.ok
+        and p.applied is not None
+        and not isinstance(protocol_for(p.vendor.name), str)
+    ]
     if not applied:
         return {"phones": 0, "accepted": 0, "refused_from_other_address": 0}
     env = dict(os.environ)
@@ -828,7 +844,16 @@ async def check_leases(results: list[PhoneResult], config_path: Path) -> None:
 PNP_EVENTS = ("pnp subscribe", "pnp notify", "pnp notify-answered")
 
 
-async def check_registry(results: list[PhoneResult], server: str, expected: str) -> None:
+def reports_registration(phone: Phone) -> bool:
+    """The phone's config gave it a registration Action URL (or it runs on
+    static files, which report every event)."""
+    applied = phone.applied
+    return applied is None or "registration-succeeded" in applied.action_urls
+
+
+async def check_registry(
+    results: list[PhoneResult], server: str, expected_for: Callable[[PhoneResult], str]
+) -> None:
     """The appliance's own view (its /api/phones) must agree: every phone that
     booted shows `expected` there, and every phone that found its URL by SIP
     PnP has the SUBSCRIBE, the NOTIFY (with that URL) and the phone's answer to
@@ -847,10 +872,14 @@ async def check_registry(results: list[PhoneResult], server: str, expected: str)
                 states = {p["mac"]: p["state"] for p in json.loads(body)["phones"]}
         except (OSError, TimeoutError, ValueError, KeyError, StepFailed):
             pass
-        if all(states.get(mac) == expected for mac in booted) or time.monotonic() > deadline:
+        if (
+            all(states.get(mac) == expected_for(r) for mac, r in booted.items())
+            or time.monotonic() > deadline
+        ):
             break
         await asyncio.sleep(0.25)
     for mac, r in booted.items():
+        expected = expected_for(r)
         if states.get(mac) != expected:
             r.ok = False
             r.error = f"registry: the appliance shows {states.get(mac, 'nothing')}, not {expected}"
@@ -946,6 +975,11 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--phones", type=int, default=10, help="how many phones (default 10)")
     parser.add_argument(
         "--mix", default=DEFAULT_MIX, help=f"vendor weights (default {DEFAULT_MIX})"
+    )
+    parser.add_argument(
+        "--vendors",
+        action="store_true",
+        help=f"a mixed fleet: every family the lab has ({', '.join(VENDORS)}), equal shares",
     )
     parser.add_argument(
         "--keep", action="store_true", help="keep the lab running after the phones booted"

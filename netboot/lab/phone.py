@@ -52,7 +52,7 @@ from netboot.lab.apply import Applied, ConfigRejected, apply_files, layout_for
 from netboot.lab.segment import DhcpMux, build_lldp_med
 from netboot.lab.webui import ActiveUriLog
 from netboot.stun import codec as stun
-from netboot.vendors import VendorProfile, fanvil, snom, yealink
+from netboot.vendors import VendorProfile, fanvil, grandstream, snom, yealink
 from netboot.wire import DecodeError, format_mac
 
 
@@ -77,6 +77,7 @@ class Vendor:
     own_file: str = "{mac}.cfg"  # its per-MAC name when it was given a directory
     mac_macro: str | None = "$mac"  # the macro it fills in itself in a URL
     http_user_agent: str = ""  # its firmware's User-Agent form (profile Identity)
+    fetches_common: bool = True  # False: only its per-MAC file (the first of its order)
 
     def user_agent(self, mac: bytes) -> str:
         if self.http_user_agent:
@@ -119,6 +120,7 @@ def vendor_from_profile(profile: VendorProfile, common_file: str) -> Vendor:
         own_file=next(t for t in profile.mac_files if "*" not in t),
         mac_macro=profile.mac_macro,
         http_user_agent=ident.http_user_agent,
+        fetches_common=ident.fetches_common,
     )
 
 
@@ -129,6 +131,8 @@ VENDORS: dict[str, Vendor] = {
     "yealink": vendor_from_profile(yealink.YEALINK, "y000000000096.cfg"),
     # Snom: 66 (with 67 as the file name when 66 is a bare server); without it, SIP PnP.
     "snom": vendor_from_profile(snom.SNOM, "snomD785.htm"),
+    # Grandstream: 66 is a server path; it asks for cfg<mac>.xml and stops there.
+    "grandstream": vendor_from_profile(grandstream.GRANDSTREAM, "cfg.xml"),
 }
 
 
@@ -603,11 +607,14 @@ class Phone:
             t = time.monotonic()
             own_url = self.vendor.own_url(url, self.mac)
             base = own_url.rsplit("/", 1)[0]
-            common = await self.fetch(f"{base}/{self.vendor.common_file}")
             applies = self.mac in self.env.lines
+            common = b""
+            if self.vendor.fetches_common or not applies:
+                common = await self.fetch(f"{base}/{self.vendor.common_file}")
             if not applies and common != expected_common_file(self.vendor):
                 raise StepFailed(f"common file {self.vendor.common_file}: unexpected content")
-            r.steps["common"] = time.monotonic() - t
+            if common:
+                r.steps["common"] = time.monotonic() - t
 
             step = "own"
             t = time.monotonic()

@@ -59,6 +59,11 @@ def _yealink(name: str, code: int) -> Model:
     return Model(name, "yealink", f"y0000000000{code:02d}.cfg")
 
 
+def _grandstream(name: str) -> Model:
+    # cfg.xml is every Grandstream's last choice (P8501 order), cfg<mac>.xml its first.
+    return Model(name, "grandstream", "cfg.xml", own_file="cfg{mac}.xml")
+
+
 def _snom(name: str) -> Model:
     # Wazo's snom plugin: snom<model>.htm per model, <MAC>.xml per phone.
     return Model(name, "snom", f"snom{name}.htm", own_file="{MAC}.xml")
@@ -94,6 +99,9 @@ MODELS: Mapping[str, Model] = MappingProxyType(
             _snom("D765"),
             _snom("D785"),
             _snom("D865"),
+            _grandstream("GXP1628"),
+            _grandstream("GXP2170"),
+            _grandstream("GRP2614"),
         )
     }
 )

@@ -30,6 +30,10 @@ DOCTYPE or entity declarations, a budget of elements), each with its own rules:
   (`<user_name idx="1" perm="R">`, key `user_name[1]`); a file may instead be a
   `<setting-files>` list of `<file url=...>`. Evidence: the snom821 settings
   dump and the key lists in tests/data (SOURCES.md).
+- Grandstream (`<gs_provision version="1">`, an optional `<mac>` of 12 hex
+  digits, `<config version="1">` with one `<Pnnn>` element per P-value, or
+  `<item name="...">` in the alias form of `version="2"`). Evidence: Wazo's
+  templates and the Grandstream template key lists in tests/data.
 
 Pure functions, no I/O except `load_reference` reading the packaged table.
 """
@@ -256,7 +260,47 @@ def parse_snom(text: str) -> VendorFile:
     return _build("snom", "", entries)
 
 
-PARSERS = {"snom": parse_snom}
+_P_VALUE = re.compile(r"^P\d{1,6}$")
+_HEX12 = re.compile(r"^[0-9a-fA-F]{12}$")
+
+
+def parse_grandstream(text: str) -> VendorFile:
+    """A Grandstream XML config file (`cfg<mac>.xml`, `cfg.xml`) as the firmware reads it."""
+    elements = _xml_elements(text)
+    root = elements[0]
+    if root.tag != "gs_provision":
+        raise VendorFileError(
+            f"line {root.line}: a Grandstream config file is <gs_provision>, not <{root.tag}>"
+        )
+    entries: list[Entry] = []
+    configs = 0
+    for e in elements[1:]:
+        if e.depth == 1:
+            if e.tag == "mac":
+                if not _HEX12.match(e.text):
+                    raise VendorFileError(f"line {e.line}: <mac> {e.text!r} is not 12 hex digits")
+                entries.append(Entry("gs_provision", "mac", e.text.lower(), e.line))
+            elif e.tag == "config":
+                configs += 1
+            else:
+                raise VendorFileError(f"line {e.line}: <{e.tag}> in <gs_provision>")
+            continue
+        if e.depth > 2 or e.parent != "config":
+            raise VendorFileError(f"line {e.line}: <{e.tag}> nested inside a setting")
+        if e.children:
+            raise VendorFileError(f"line {e.line}: <{e.tag}> holds elements, not a value")
+        if e.tag == "item" and e.attrs.get("name"):
+            entries.append(Entry("config", e.attrs["name"], e.text, e.line))
+        elif _P_VALUE.match(e.tag):
+            entries.append(Entry("config", e.tag, e.text, e.line))
+        else:
+            raise VendorFileError(f"line {e.line}: <{e.tag}> is neither a P-value nor an <item>")
+    if configs != 1:
+        raise VendorFileError(f"{configs} <config> elements, not one")
+    return _build("grandstream", "", entries)
+
+
+PARSERS = {"snom": parse_snom, "grandstream": parse_grandstream}
 
 
 def parse(vendor: str, text: str) -> VendorFile:
@@ -303,6 +347,11 @@ REFERENCE_EXPORTS: Mapping[str, tuple[str, ...]] = MappingProxyType(
             "snom-821-settings-dump.xml",
             "snom-wazo-keys.xml",
             "snom-action-url-keys.xml",
+        ),
+        "grandstream": (
+            "grandstream-wazo-keys.xml",
+            "grandstream-ht80x-template-keys.xml",
+            "grandstream-gxp-keys.xml",
         ),
     }
 )

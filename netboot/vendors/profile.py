@@ -67,6 +67,8 @@ class Identity:
     # Its HTTP User-Agent: {model}, {firmware}, {mac} (lower-case hex), {MAC};
     # "" = netboot's generic "<manufacturer> <model> <firmware> <mac>".
     http_user_agent: str = ""
+    # False: it asks for its per-MAC file only (the first name its order finds).
+    fetches_common: bool = True
     source: str = ""  # where each of these facts was read
 
 
