@@ -215,6 +215,9 @@ def test_each_family_is_spoken_to_in_its_protocol() -> None:
     assert "no key 'DNDOn'" in str(snom.requests("key", ["DNDOn"]))
     assert protocol_for(None) is fanvil  # a phone of no known family: PLANET's request
     assert protocol_for("planet") is fanvil and protocol_for("snom") is snom
+    polycom = PROTOCOLS["polycom"]
+    assert polycom.requests("reprovision", []) == ["POST /api/v1/mgmt/safeRestart"]
+    assert polycom.user == "Polycom" and "no key presses" in str(polycom.requests("key", ["OK"]))
     none = protocol_for("avaya")
     assert isinstance(none, str) and "no remote control" in none
 

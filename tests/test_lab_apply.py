@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import dataclasses
+import re
 from pathlib import Path
 
 import pytest
@@ -280,14 +281,37 @@ def test_lab_mixed_fleet_of_every_family() -> None:
     """`netboot lab --vendors`: every family the lab has boots, applies the
     files netboot rendered for it, moves to the voice VLAN and (where its
     firmware has one) answers `netboot phone` in its own protocol."""
-    code, data, stderr = run_lab("--phones", "8", "--vendors")
+    code, data, stderr = run_lab("--phones", "10", "--vendors")
     if "http" not in data["services"]:
         pytest.skip("this build serves no files")
     assert code == 0, stderr
-    assert {r["vendor"] for r in data["results"]} == {"planet", "yealink", "snom", "grandstream"}
-    assert data["applied"] == 8
+    families = {"planet", "yealink", "snom", "grandstream", "polycom"}
+    assert {r["vendor"] for r in data["results"]} == families
+    assert data["applied"] == 10
     for r in data["results"]:
         assert "apply" in r["steps"] and r["vlan"] == 100, r
-    # Grandstream has no remote control netboot speaks: the other six answer.
-    assert data["active_uri"] == {"phones": 6, "accepted": 6, "refused_from_other_address": 1}
+        # A Grandstream asks for cfg<mac>.xml only; the others common file first.
+        assert ("common" in r["steps"]) == (r["vendor"] != "grandstream"), r
+    # Grandstream has no remote control netboot speaks: the other eight answer
+    # `netboot phone reboot` in their own protocol.
+    assert data["active_uri"] == {"phones": 8, "accepted": 8, "refused_from_other_address": 1}
     assert_nothing_left(data["lab"])
+
+
+POLY_ROW = "64:16:7f:00:00:01,VVX410,5001,pw5,Poly desk\n"
+
+
+def test_polycom_phone_applies_master_and_its_phone_file(tmp_path: Path) -> None:
+    r = rendered(tmp_path, INVENTORY + POLY_ROW)
+    master, own = files(r, "000000000000.cfg", "64167f000001-phone.cfg")
+    applied = apply_files(layout_for("polycom", "5.9.5"), master, own, EVENTS)
+    assert (applied.layout, applied.vlan, applied.priority) == ("polycom", 100, 5)
+    assert (applied.admin_user, applied.admin_password) == ("Polycom", "change-me")
+    assert (applied.sip_user, applied.sip_server) == ("5001", "192.0.2.5")
+    # device.* without its .set is ignored by the firmware: refused here.
+    with pytest.raises(ConfigRejected, match=re.escape("device.net.vlanId with device.set")):
+        apply_files("polycom", master, own.replace(b'device.net.vlanId.set="1"', b""), EVENTS)
+    with pytest.raises(ConfigRejected, match=re.escape("-phone.cfg in the master")):
+        apply_files("polycom", master.replace(b"-phone.cfg", b"-user.cfg"), own, EVENTS)
+    with pytest.raises(ConfigRejected, match=re.escape("'qos.ip.rtp.dscpp'")):
+        apply_files("polycom", master, own.replace(b"qos.ip.rtp.dscp", b"qos.ip.rtp.dscpp"), EVENTS)

@@ -593,3 +593,43 @@ def test_grandstream_file_carries_site_and_line_in_p_values(tmp_path: Path) -> N
         assert check_file(rendered) == [], name
     assert r.render("CFGC074AD000201.xml") is not None
     assert r.render("c074ad000201.cfg") is None  # a Yealink/Fanvil name for the same MAC
+
+
+POLY_ROW = '64:16:7f:00:00:01,VVX410,5001,p&w,Poly "desk"\n'
+
+
+def test_polycom_master_and_phone_file(tmp_path: Path) -> None:
+    from netboot.provisioning.vendorfile import parse_polycom
+
+    (tmp_path / "phones.csv").write_text(INVENTORY + POLY_ROW)
+    _, r = renderer(tmp_path)
+    assert {"000000000000.cfg", "64167f000001-phone.cfg"} <= set(r.file_names())
+    master = parse_polycom(data(r, "000000000000.cfg").decode())
+    assert master.get("CONFIG_FILES", "APPLICATION") == "[PHONE_MAC_ADDRESS]-phone.cfg"
+    own = parse_polycom(data(r, "64167f000001-phone.cfg").decode())
+    get = own.get
+    assert (get("device.set"), get("device.net.vlanId.set"), get("device.net.vlanId")) == (
+        "1",
+        "1",
+        "100",
+    )
+    assert (get("qos.ethernet.rtp.user_priority"), get("qos.ip.rtp.dscp")) == ("5", "46")
+    assert get("qos.ip.callControl.dscp") == "26" and get("device.net.lldpEnabled") == "1"
+    assert (get("device.prov.serverName"), get("device.prov.serverType")) == ("192.0.2.1/", "HTTP")
+    assert get("prov.polling.period") == "3600"
+    # Time: offset in seconds, last Sunday of March 02:00 to last Sunday of October 03:00.
+    assert get("tcpIpApp.sntp.gmtOffset") == "3600"
+    dst = "tcpIpApp.sntp.daylightSavings."
+    assert [get(dst + k) for k in ("start.month", "start.time", "start.dayOfWeek")] == [
+        "3",
+        "2",
+        "1",
+    ]
+    assert get(dst + "stop.dayOfWeek.lastInMonth") == "1" and get(dst + "stop.time") == "3"
+    assert (get("reg.1.auth.password"), get("reg.1.displayName")) == ("p&w", 'Poly "desk"')
+    for name in ("000000000000.cfg", "64167f000001-phone.cfg"):
+        rendered = r.render(name)
+        assert rendered is not None and rendered.layout == "polycom"
+        assert check_file(rendered) == [], name
+    # Its per-phone master <mac>.cfg is not rendered: the phone falls back to 000000000000.cfg.
+    assert r.render("64167f000001.cfg") is None

@@ -17,6 +17,7 @@ from netboot.provisioning.vendorfile import (
     load_reference,
     parse_fanvil,
     parse_grandstream,
+    parse_polycom,
     parse_snom,
     parse_yealink,
 )
@@ -227,3 +228,34 @@ def test_grandstream_reference_has_the_p_values_the_template_writes() -> None:
     assert check_rendered(
         "grandstream", '<gs_provision version="1"><config><P9999>1</P9999></config></gs_provision>'
     ) == ["line 1: key 'P9999' in config is in no grandstream export"]
+
+
+# ---------------------------------------------------------------- Polycom
+
+
+def test_polycom_rules() -> None:
+    p = parse_polycom(
+        '<?xml version="1.0"?>\n<polycomConfig device.set="1">\n'
+        '  <reg reg.1.address="1001" reg.1.auth.password="a&amp;b"/>\n</polycomConfig>\n'
+    )
+    assert (p.get("device.set"), p.get("reg.1.address"), p.get("reg.1.auth.password")) == (
+        "1",
+        "1001",
+        "a&b",
+    )
+    master = parse_polycom('<APPLICATION APP_FILE_PATH="sip.ld" CONFIG_FILES="a.cfg, b.cfg"/>')
+    assert master.get("CONFIG_FILES", "APPLICATION") == "a.cfg, b.cfg"
+    with pytest.raises(VendorFileError, match="not <settings>"):
+        parse_polycom("<settings/>")
+    with pytest.raises(VendorFileError, match="holds text"):
+        parse_polycom("<polycomConfig><reg>reg.1.address=1001</reg></polycomConfig>")
+    ref = load_reference()["polycom"]
+    for key in (
+        "device.net.vlanId", "device.net.lldpEnabled", "device.auth.localAdminPassword",
+        "device.prov.serverName", "device.prov.serverType", "qos.ip.rtp.dscp",
+        "qos.ethernet.rtp.user_priority", "tcpIpApp.sntp.gmtOffset",
+        "tcpIpApp.sntp.daylightSavings.start.dayOfWeek.lastInMonth", "prov.polling.period",
+        "nat.keepalive.interval", "apps.restapi.enabled", "reg.N.address", "reg.N.server.1.address",
+    ):  # fmt: skip
+        assert ("", key) in ref, key
+    assert ("APPLICATION", "CONFIG_FILES") in ref

@@ -47,6 +47,7 @@ REMOTE_PATHS: Mapping[str, tuple[str, ...]] = {
     "yealink": ACTIVE_URI_PATHS,
     "snom": ("/command.htm", "/advanced_update.htm"),
     "grandstream": (),  # no remote control netboot speaks
+    "polycom": ("/api/v1/mgmt/safeRestart", "/api/v1/mgmt/safeReboot"),
 }
 SNOM = "phone-settings"
 
@@ -122,6 +123,8 @@ def apply_files(layout: str, common: bytes, own: bytes, events: tuple[str, ...])
         return _apply_snom(merged, events)
     if vendor == "grandstream":
         return _apply_grandstream(merged)
+    if vendor == "polycom":
+        return _apply_polycom(merged)
     return _apply_yealink(merged, parsed, events)
 
 
@@ -244,6 +247,40 @@ def _apply_grandstream(merged: Mapping[tuple[str, str], str]) -> Applied:
     return Applied(
         "grandstream", vlan, _int(priority, "P87") if vlan else 0, "admin", password,
         "any", sip_user, sip_server.partition(":")[0], {},
+    )  # fmt: skip
+
+
+def _apply_polycom(merged: Mapping[tuple[str, str], str]) -> Applied:
+    """Polycom: the master file must name `[PHONE_MAC_ADDRESS]-phone.cfg` (the
+    file the phone then asked for); `device.*` applies only with `device.set`
+    and its own `.set`: `device.net.vlanId` (empty: untagged),
+    `qos.ethernet.rtp.user_priority`, `device.auth.localAdminPassword` (the
+    REST API login is `Polycom`, enabled by `apps.restapi.enabled`), line 1
+    `reg.1.address`, `reg.1.server.1.address`. No Action URLs."""
+    missing: list[str] = []
+    listed = _need(merged, "APPLICATION", "CONFIG_FILES", missing)
+    if listed and "[PHONE_MAC_ADDRESS]-phone.cfg" not in [f.strip() for f in listed.split(",")]:
+        missing.append("[PHONE_MAC_ADDRESS]-phone.cfg in the master's CONFIG_FILES")
+
+    def device(key: str) -> str:
+        if merged.get(("", "device.set")) != "1" or merged.get(("", f"{key}.set")) != "1":
+            missing.append(f'{key} with device.set="1" and {key}.set="1"')
+            return ""
+        return _need(merged, "", key, missing)
+
+    vlan_id = device("device.net.vlanId")
+    password = device("device.auth.localAdminPassword")
+    priority = _need(merged, "", "qos.ethernet.rtp.user_priority", missing)
+    sip_user = _need(merged, "", "reg.1.address", missing)
+    sip_server = _need(merged, "", "reg.1.server.1.address", missing)
+    if merged.get(("", "apps.restapi.enabled")) != "1":
+        missing.append('apps.restapi.enabled="1"')
+    if missing:
+        raise ConfigRejected("no " + ", ".join(missing) + " in the files")
+    vlan = _int(vlan_id, "device.net.vlanId") if vlan_id else None
+    return Applied(
+        "polycom", vlan, _int(priority, "qos.ethernet.rtp.user_priority"), "Polycom", password,
+        "any", sip_user, sip_server, {},
     )  # fmt: skip
 
 

@@ -723,9 +723,10 @@ def phone_lookup(
 async def check_active_uri(
     phones: list[Phone], server_ns: Netns, config_path: Path, server_ip: str
 ) -> dict[str, int]:
-    """Active URI as the phones applied it: `netboot phone` on the appliance
-    (its address, the admin account of the config) must be accepted by every
-    phone that applied a config, and the same request with the same account
+    """Active URI as the phones applied it: `netboot phone reboot` on the
+    appliance (its address, the admin account of the config, each phone's
+    family's request) must be accepted by every phone that applied a config
+    and whose family has a remote control netboot speaks, and the same request with the same account
     from another address (a phone's) must be refused with 403."""
     from netboot.provisioning.activeuri import protocol_for
 
@@ -742,7 +743,7 @@ async def check_active_uri(
     env = dict(os.environ)
     package_root = str(Path(netboot.__file__).resolve().parent.parent)
     env["PYTHONPATH"] = package_root + os.pathsep + env.get("PYTHONPATH", "")
-    cmd = [sys.executable, "-m", "netboot", "phone", "-c", str(config_path), "key", "OK"]
+    cmd = [sys.executable, "-m", "netboot", "phone", "-c", str(config_path), "reboot"]
     proc = await asyncio.create_subprocess_exec(
         *server_ns.argv([*cmd, *(p.result.ip for p in applied)]),
         stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE, env=env,

@@ -52,7 +52,7 @@ from netboot.lab.apply import Applied, ConfigRejected, apply_files, layout_for
 from netboot.lab.segment import DhcpMux, build_lldp_med
 from netboot.lab.webui import ActiveUriLog
 from netboot.stun import codec as stun
-from netboot.vendors import VendorProfile, fanvil, grandstream, snom, yealink
+from netboot.vendors import VendorProfile, fanvil, grandstream, polycom, snom, yealink
 from netboot.wire import DecodeError, format_mac
 
 
@@ -117,7 +117,7 @@ def vendor_from_profile(profile: VendorProfile, common_file: str) -> Vendor:
         pnp_user=ident.pnp_user,
         pnp_port=ident.pnp_port,
         pnp_from_tag=ident.pnp_from_tag,
-        own_file=next(t for t in profile.mac_files if "*" not in t),
+        own_file=ident.own_file or next(t for t in profile.mac_files if "*" not in t),
         mac_macro=profile.mac_macro,
         http_user_agent=ident.http_user_agent,
         fetches_common=ident.fetches_common,
@@ -133,6 +133,8 @@ VENDORS: dict[str, Vendor] = {
     "snom": vendor_from_profile(snom.SNOM, "snomD785.htm"),
     # Grandstream: 66 is a server path; it asks for cfg<mac>.xml and stops there.
     "grandstream": vendor_from_profile(grandstream.GRANDSTREAM, "cfg.xml"),
+    # Polycom: 160 then 66, a server; the master 000000000000.cfg names its next file.
+    "polycom": vendor_from_profile(polycom.POLYCOM, "000000000000.cfg"),
 }
 
 

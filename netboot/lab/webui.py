@@ -96,7 +96,7 @@ class PhoneWebServer:
         data = await reader.readuntil(b"\r\n\r\n")
         lines = data.decode("latin-1").split("\r\n")
         parts = lines[0].split()
-        if len(parts) != 3 or parts[0] != "GET":
+        if len(parts) != 3 or parts[0] not in ("GET", "POST"):
             return 400
         headers = {}
         for line in lines[1:]:
@@ -112,8 +112,14 @@ class PhoneWebServer:
         family = applied.layout.split("-", 1)[0] if applied is not None else ""
         if target.path not in REMOTE_PATHS.get(family, ALL_PATHS):
             return 404
+        if (parts[0] == "POST") != target.path.startswith("/api/"):
+            return 400  # the Poly REST API is POST; every other remote control GET
         status = active_uri_status(applied, source, headers.get("authorization", ""))
         query = parse_qs(target.query)
-        keys = ";".join(query.get("key", []) or [f"reboot={v}" for v in query.get("reboot", [])])
+        keys = ";".join(
+            query.get("key", [])
+            or [f"reboot={v}" for v in query.get("reboot", [])]
+            or [target.path.rpartition("/")[2]]
+        )
         log.add(source, keys, status)
         return status

@@ -95,6 +95,7 @@ class Protocol:
     key_names: Mapping[str, str] | None = None  # chapter-5 name -> the family's; None = as is
     missing: str = ""  # what to say for an action it has no request for
     source: str = ""
+    user: str = ""  # its fixed login name ("": phones.admin_user)
 
     def requests(self, action: str, keys: Sequence[str]) -> list[str] | str:
         """The GETs for `action` (and `keys`), or a sentence why there are none."""
@@ -158,6 +159,15 @@ PROTOCOLS: Mapping[str, Protocol] = {
         key_names=_SNOM_KEYS,
         missing="Use `netboot phone reboot`: a Snom fetches its settings as it boots.",
         source="Snom remote control: command.htm?key=, advanced_update.htm?reboot=Reboot",
+    ),
+    "polycom": Protocol(
+        "Polycom",
+        "POST /api/v1/mgmt/safeReboot",
+        "POST /api/v1/mgmt/safeRestart",  # the application restarts and reads its files
+        "",
+        missing="Its REST API has no key presses netboot sends.",
+        source="Poly UC REST API (apps.restapi.enabled), login Polycom",
+        user="Polycom",
     ),
 }
 DEFAULT_PROTOCOL = "fanvil"
@@ -350,6 +360,11 @@ def _digest_challenges(headers: Sequence[str]) -> list[dict[str, str]]:
     return out
 
 
+def _body_headers(method: str) -> dict[str, str]:
+    """A POST carries an empty JSON object (the Poly REST API's form)."""
+    return {"Content-Type": "application/json"} if method == "POST" else {}
+
+
 async def send_one(
     session: aiohttp.ClientSession,
     target: Target,
@@ -368,25 +383,36 @@ async def send_one(
 
     if target.ip is None:
         return done(False, "no address known (no lease, not in the registry)")
-    uri = query if query.startswith("/") else f"{PATH}?{query}"
+    method, _, rest = query.partition(" ") if query.startswith("POST ") else ("GET", "", query)
+    uri = rest if rest.startswith("/") else f"{PATH}?{rest}"
     host = target.ip if port == 80 else f"{target.ip}:{port}"
     url = f"http://{host}{uri}"
     basic = "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
     client_timeout = aiohttp.ClientTimeout(total=timeout)
     try:
-        async with session.get(
-            url, headers={"Authorization": basic}, timeout=client_timeout, allow_redirects=False
+        async with session.request(
+            method,
+            url,
+            headers={"Authorization": basic, **_body_headers(method)},
+            data=b"{}" if method == "POST" else None,
+            timeout=client_timeout,
+            allow_redirects=False,
         ) as resp:
             await resp.read()
             status, reason = resp.status, resp.reason
             challenges = _digest_challenges(resp.headers.getall("WWW-Authenticate", []))
         if status == 401 and challenges:
             cnonce = os.urandom(8).hex()
-            auth = digest_authorization(challenges[0], user, password, "GET", uri, cnonce)
+            auth = digest_authorization(challenges[0], user, password, method, uri, cnonce)
             if auth is None:
                 return done(False, "401 unsupported Digest challenge")
-            async with session.get(
-                url, headers={"Authorization": auth}, timeout=client_timeout, allow_redirects=False
+            async with session.request(
+                method,
+                url,
+                headers={"Authorization": auth, **_body_headers(method)},
+                data=b"{}" if method == "POST" else None,
+                timeout=client_timeout,
+                allow_redirects=False,
             ) as resp:
                 await resp.read()
                 status, reason = resp.status, resp.reason
@@ -454,6 +480,7 @@ async def send_all(
     timeout: float = 5.0,
     port: int = 80,
     progress: Progress | None = None,
+    user_for: Callable[[Target], str] | None = None,
 ) -> list[Outcome]:
     """The GETs of each target (`query`: one for all, or per target), at most
     `concurrency` targets at a time; results in target order."""
@@ -464,8 +491,9 @@ async def send_all(
         async def one(target: Target) -> Outcome:
             requests = query(target) if callable(query) else [query]
             async with limit:
+                login = (user_for(target) if user_for is not None else "") or user
                 outcome = await send_requests(
-                    session, target, requests, user, password, timeout, port
+                    session, target, requests, login, password, timeout, port
                 )
             if progress is not None:
                 progress.step(outcome.ok)
@@ -543,6 +571,10 @@ def cmd_phone(args: argparse.Namespace) -> int:
             return protocol
         return protocol.requests(action, keys)
 
+    def user_for(target: Target) -> str:
+        protocol = protocol_for(target.family)
+        return "" if isinstance(protocol, str) else protocol.user
+
     outcomes = asyncio.run(
         send_all(
             targets,
@@ -553,6 +585,7 @@ def cmd_phone(args: argparse.Namespace) -> int:
             timeout=args.timeout,
             port=args.port,
             progress=progress,
+            user_for=user_for,
         )
     )
     failed = sum(1 for o in outcomes if not o.ok)

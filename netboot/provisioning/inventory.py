@@ -64,6 +64,11 @@ def _grandstream(name: str) -> Model:
     return Model(name, "grandstream", "cfg.xml", own_file="cfg{mac}.xml")
 
 
+def _polycom(name: str) -> Model:
+    # The master file names [PHONE_MAC_ADDRESS]-phone.cfg (netboot/vendors/polycom.py).
+    return Model(name, "polycom", "000000000000.cfg", own_file="{mac}-phone.cfg")
+
+
 def _snom(name: str) -> Model:
     # Wazo's snom plugin: snom<model>.htm per model, <MAC>.xml per phone.
     return Model(name, "snom", f"snom{name}.htm", own_file="{MAC}.xml")
@@ -102,6 +107,10 @@ MODELS: Mapping[str, Model] = MappingProxyType(
             _grandstream("GXP1628"),
             _grandstream("GXP2170"),
             _grandstream("GRP2614"),
+            _polycom("VVX250"),
+            _polycom("VVX410"),
+            _polycom("VVX450"),
+            _polycom("Trio8800"),
         )
     }
 )

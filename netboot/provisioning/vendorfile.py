@@ -34,6 +34,11 @@ DOCTYPE or entity declarations, a budget of elements), each with its own rules:
   digits, `<config version="1">` with one `<Pnnn>` element per P-value, or
   `<item name="...">` in the alias form of `version="2"`). Evidence: Wazo's
   templates and the Grandstream template key lists in tests/data.
+- Polycom UC Software (`<polycomConfig>` or a phone's `<PHONE_CONFIG>`
+  export): every attribute of every element is a parameter
+  (`reg.1.address="1001"`); the master file `000000000000.cfg` is one
+  `<APPLICATION APP_FILE_PATH=... CONFIG_FILES=...>`. Evidence: a real IP650
+  export and Wazo's and public key lists in tests/data.
 
 Pure functions, no I/O except `load_reference` reading the packaged table.
 """
@@ -300,7 +305,30 @@ def parse_grandstream(text: str) -> VendorFile:
     return _build("grandstream", "", entries)
 
 
-PARSERS = {"snom": parse_snom, "grandstream": parse_grandstream}
+POLYCOM_ROOTS = ("polycomConfig", "PHONE_CONFIG", "APPLICATION")
+
+
+def parse_polycom(text: str) -> VendorFile:
+    """A Polycom configuration file as UC Software reads it: every attribute
+    a parameter (module ""), or the master file (module "APPLICATION")."""
+    elements = _xml_elements(text)
+    root = elements[0]
+    if root.tag not in POLYCOM_ROOTS:
+        raise VendorFileError(
+            f"line {root.line}: a Polycom file is <polycomConfig>, <PHONE_CONFIG> or "
+            f"<APPLICATION>, not <{root.tag}>"
+        )
+    module = "APPLICATION" if root.tag == "APPLICATION" else ""
+    entries: list[Entry] = []
+    for e in elements:
+        if e.text and e is not root:
+            raise VendorFileError(f"line {e.line}: <{e.tag}> holds text; parameters are attributes")
+        for name, value in e.attrs.items():
+            entries.append(Entry(module, name, value, e.line))
+    return _build("polycom", "", entries)
+
+
+PARSERS = {"snom": parse_snom, "grandstream": parse_grandstream, "polycom": parse_polycom}
 
 
 def parse(vendor: str, text: str) -> VendorFile:
@@ -322,6 +350,8 @@ _NUMBERED = (
     re.compile(r"^(SIP|P|Account)\d+ "),
     re.compile(r"^account\.\d+\."),
     re.compile(r"\[\d+\]$"),  # Snom idx
+    # Polycom per-line and per-server parameters (reg.1., msg.mwi.1., ...)
+    re.compile(r"^(reg|msg\.mwi|dialplan|divert\.noanswer|voIpProt\.server)\.\d+\."),
 )
 
 
@@ -347,6 +377,12 @@ REFERENCE_EXPORTS: Mapping[str, tuple[str, ...]] = MappingProxyType(
             "snom-821-settings-dump.xml",
             "snom-wazo-keys.xml",
             "snom-action-url-keys.xml",
+        ),
+        "polycom": (
+            "polycom-ip650-export.cfg",
+            "polycom-wazo-keys.cfg",
+            "polycom-master-keys.cfg",
+            "polycom-public-keys.cfg",
         ),
         "grandstream": (
             "grandstream-wazo-keys.xml",

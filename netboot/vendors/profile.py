@@ -69,6 +69,8 @@ class Identity:
     http_user_agent: str = ""
     # False: it asks for its per-MAC file only (the first name its order finds).
     fetches_common: bool = True
+    # The per-MAC file it asks for when given a directory ("": its first mac_files).
+    own_file: str = ""
     source: str = ""  # where each of these facts was read
 
 
