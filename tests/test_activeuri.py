@@ -218,6 +218,9 @@ def test_each_family_is_spoken_to_in_its_protocol() -> None:
     polycom = PROTOCOLS["polycom"]
     assert polycom.requests("reprovision", []) == ["POST /api/v1/mgmt/safeRestart"]
     assert polycom.user == "Polycom" and "no key presses" in str(polycom.requests("key", ["OK"]))
+    spa = protocol_for("cisco-spa")
+    assert not isinstance(spa, str) and spa.requests("reprovision", []) == ["/admin/resync"]
+    assert spa.requests("reboot", []) == ["/admin/reboot"] and spa.user == "admin"
     none = protocol_for("avaya")
     assert isinstance(none, str) and "no remote control" in none
 

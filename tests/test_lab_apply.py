@@ -17,6 +17,7 @@ from netboot.lab.apply import (
     active_uri_status,
     apply_files,
     layout_for,
+    next_file,
 )
 from netboot.lab.webui import ActiveUriLog, PhoneWebServer
 from netboot.provisioning.render import ConfigRenderer
@@ -281,20 +282,23 @@ def test_lab_mixed_fleet_of_every_family() -> None:
     """`netboot lab --vendors`: every family the lab has boots, applies the
     files netboot rendered for it, moves to the voice VLAN and (where its
     firmware has one) answers `netboot phone` in its own protocol."""
-    code, data, stderr = run_lab("--phones", "10", "--vendors")
+    code, data, stderr = run_lab("--phones", "12", "--vendors")
     if "http" not in data["services"]:
         pytest.skip("this build serves no files")
     assert code == 0, stderr
-    families = {"planet", "yealink", "snom", "grandstream", "polycom"}
+    families = {"planet", "yealink", "snom", "grandstream", "polycom", "cisco-spa"}
     assert {r["vendor"] for r in data["results"]} == families
-    assert data["applied"] == 10
+    assert data["applied"] == 12
+    # A Cisco SPA reads /spa$PSN.cfg from the TFTP server option 66 names.
+    spa = [r["url"] for r in data["results"] if r["vendor"] == "cisco-spa"]
+    assert spa and all(u.startswith("tftp://") and u.endswith("/spa504G.cfg") for u in spa)
     for r in data["results"]:
         assert "apply" in r["steps"] and r["vlan"] == 100, r
         # A Grandstream asks for cfg<mac>.xml only; the others common file first.
         assert ("common" in r["steps"]) == (r["vendor"] != "grandstream"), r
-    # Grandstream has no remote control netboot speaks: the other eight answer
+    # Grandstream has no remote control netboot speaks: the other ten answer
     # `netboot phone reboot` in their own protocol.
-    assert data["active_uri"] == {"phones": 8, "accepted": 8, "refused_from_other_address": 1}
+    assert data["active_uri"] == {"phones": 10, "accepted": 10, "refused_from_other_address": 1}
     assert_nothing_left(data["lab"])
 
 
@@ -315,3 +319,35 @@ def test_polycom_phone_applies_master_and_its_phone_file(tmp_path: Path) -> None
         apply_files("polycom", master.replace(b"-phone.cfg", b"-user.cfg"), own, EVENTS)
     with pytest.raises(ConfigRejected, match=re.escape("'qos.ip.rtp.dscpp'")):
         apply_files("polycom", master, own.replace(b"qos.ip.rtp.dscp", b"qos.ip.rtp.dscpp"), EVENTS)
+
+
+SPA_ROW = "00:02:fd:00:00:01,SPA504G,6001,pw6,Cisco desk\n"
+
+
+def test_cisco_spa_phone_follows_its_profile_rule(tmp_path: Path) -> None:
+    r = rendered(tmp_path, INVENTORY + SPA_ROW)
+    common, own = files(r, "spa504G.cfg", "0002fd000001.xml")
+    # The common profile names the phone's own file with Cisco's $MA macro.
+    assert next_file("cisco-spa", common, "0002fd000001", "tftp://h") == (
+        "http://192.0.2.1/0002fd000001.xml"
+    )
+    applied = apply_files(layout_for("cisco-spa", "7.5.5"), common, own, EVENTS)
+    assert (applied.layout, applied.vlan, applied.priority) == ("cisco-spa", 100, 5)
+    assert (applied.admin_user, applied.admin_password) == ("admin", "change-me")
+    assert (applied.sip_user, applied.sip_server) == ("6001", "192.0.2.5")
+    with pytest.raises(ConfigRejected, match="'VLAN_Id' is in no cisco-spa export"):
+        apply_files("cisco-spa", common.replace(b"VLAN_ID", b"VLAN_Id"), own, EVENTS)
+    with pytest.raises(ConfigRejected, match="Line_Enable_1_ = Yes"):
+        apply_files(
+            "cisco-spa",
+            common,
+            own.replace(b">Yes</Line_Enable_1_", b">No</Line_Enable_1_"),
+            EVENTS,
+        )
+    # Polycom's master names its phone file too.
+    r = rendered(tmp_path, INVENTORY + POLY_ROW)
+    master, _ = files(r, "000000000000.cfg", "64167f000001-phone.cfg")
+    assert next_file("polycom", master, "64167f000001", "http://h") == (
+        "http://h/64167f000001-phone.cfg"
+    )
+    assert next_file("snom", master, "64167f000001", "http://h") is None

@@ -633,3 +633,36 @@ def test_polycom_master_and_phone_file(tmp_path: Path) -> None:
         assert check_file(rendered) == [], name
     # Its per-phone master <mac>.cfg is not rendered: the phone falls back to 000000000000.cfg.
     assert r.render("64167f000001.cfg") is None
+
+
+SPA_ROW = "00:02:fd:00:00:01,SPA504G,6001,p&w,Cisco desk\n"
+
+
+def test_cisco_spa_profile_and_per_mac_file(tmp_path: Path) -> None:
+    from netboot.provisioning.vendorfile import parse_cisco
+
+    (tmp_path / "phones.csv").write_text(INVENTORY + SPA_ROW)
+    _, r = renderer(tmp_path)
+    assert {"spa504G.cfg", "0002fd000001.xml"} <= set(r.file_names())
+    common = parse_cisco(data(r, "spa504G.cfg").decode())
+    get = common.get
+    assert get("Profile_Rule_B") == "http://192.0.2.1/$MA.xml"
+    assert (get("Enable_VLAN"), get("VLAN_ID"), get("Enable_LLDP-MED")) == ("Yes", "100", "Yes")
+    assert (get("SIP_TOS_DiffServ_Value_1_"), get("RTP_TOS_DiffServ_Value_1_")) == ("0x68", "0xb8")
+    assert (get("RTP_CoS_Value_1_"), get("Resync_Periodic")) == ("5", "3600")
+    assert (get("Time_Zone"), get("Daylight_Saving_Time_Rule")) == (
+        "GMT+01:00",
+        "start=3/-1/7/2:0:0;end=10/-1/7/3:0:0;save=1:0:0",
+    )  # Wazo's form for Central Europe
+    own = parse_cisco(data(r, "0002fd000001.xml").decode())
+    assert (own.get("User_ID_1_"), own.get("Password_1_"), own.get("Proxy_1_")) == (
+        "6001",
+        "p&w",
+        "192.0.2.5",
+    )
+    assert own.get("Admin_Passwd") == "change-me"  # also read alone (option 159/160)
+    for name in ("spa504G.cfg", "0002fd000001.xml"):
+        rendered = r.render(name)
+        assert rendered is not None and rendered.layout == "cisco-spa"
+        assert check_file(rendered) == [], name
+    assert r.render("SPA504G.CFG") is not None  # TFTP names in any case

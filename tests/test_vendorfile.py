@@ -15,6 +15,7 @@ from netboot.provisioning.vendorfile import (
     check_rendered,
     format_reference,
     load_reference,
+    parse_cisco,
     parse_fanvil,
     parse_grandstream,
     parse_polycom,
@@ -259,3 +260,29 @@ def test_polycom_rules() -> None:
     ):  # fmt: skip
         assert ("", key) in ref, key
     assert ("APPLICATION", "CONFIG_FILES") in ref
+
+
+# ---------------------------------------------------------------- Cisco SPA / 3PCC
+
+
+def test_cisco_rules() -> None:
+    c = parse_cisco(
+        '<flat-profile>\n  <Proxy_1_ ua="na">pbx</Proxy_1_>\n  <Admin_Passwd>a&amp;b</Admin_Passwd>\n'
+        '  <Reg_Retry_Intvl group="SIP/SIP_Timer_Values__sec_">30</Reg_Retry_Intvl>\n'
+        '  <Profile_Rule_B ua="na"/>\n</flat-profile>'
+    )
+    assert (c.get("Proxy_1_"), c.get("Admin_Passwd"), c.get("Profile_Rule_B")) == ("pbx", "a&b", "")
+    with pytest.raises(VendorFileError, match="not <settings>"):
+        parse_cisco("<settings/>")
+    with pytest.raises(VendorFileError, match="ua='x' is not na"):
+        parse_cisco('<flat-profile><Proxy_1_ ua="x">p</Proxy_1_></flat-profile>')
+    with pytest.raises(VendorFileError, match="holds elements"):
+        parse_cisco("<flat-profile><A><B/></A></flat-profile>")
+    ref = load_reference()["cisco-spa"]
+    for key in (
+        "Resync_Periodic", "Admin_Passwd", "Enable_VLAN", "VLAN_ID", "Enable_CDP",
+        "Enable_LLDP-MED", "Primary_NTP_Server", "Time_Zone", "Daylight_Saving_Time_Rule",
+        "STUN_Enable", "STUN_Server", "SIP_TOS_DiffServ_Value_N_", "RTP_CoS_Value_N_",
+        "NAT_Keep_Alive_Enable_N_", "Profile_Rule_B", "Proxy_N_", "User_ID_N_", "Auth_ID_N_",
+    ):  # fmt: skip
+        assert ("", key) in ref, key

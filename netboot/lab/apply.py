@@ -48,6 +48,7 @@ REMOTE_PATHS: Mapping[str, tuple[str, ...]] = {
     "snom": ("/command.htm", "/advanced_update.htm"),
     "grandstream": (),  # no remote control netboot speaks
     "polycom": ("/api/v1/mgmt/safeRestart", "/api/v1/mgmt/safeReboot"),
+    "cisco": ("/admin/reboot", "/admin/resync"),
 }
 SNOM = "phone-settings"
 
@@ -125,6 +126,8 @@ def apply_files(layout: str, common: bytes, own: bytes, events: tuple[str, ...])
         return _apply_grandstream(merged)
     if vendor == "polycom":
         return _apply_polycom(merged)
+    if vendor == "cisco":
+        return _apply_cisco(merged)
     return _apply_yealink(merged, parsed, events)
 
 
@@ -281,6 +284,54 @@ def _apply_polycom(merged: Mapping[tuple[str, str], str]) -> Applied:
     return Applied(
         "polycom", vlan, _int(priority, "qos.ethernet.rtp.user_priority"), "Polycom", password,
         "any", sip_user, sip_server, {},
+    )  # fmt: skip
+
+
+def next_file(layout: str, common: bytes, mac_hex: str, base: str) -> str | None:
+    """The file a firmware asks for after its common file, as that file names
+    it: a Cisco profile's Profile_Rule_B/C/D (`$MA`, `$MAU` filled in), a
+    Polycom master's first CONFIG_FILES entry (`[PHONE_MAC_ADDRESS]` filled
+    in, relative to `base`). None: the family names none (or the file is not
+    its format; applying it will say so)."""
+    vendor = layout.split("-", 1)[0]
+    if vendor not in ("cisco", "polycom"):
+        return None
+    try:
+        parsed = parse(vendor, common.decode("utf-8", "replace"))
+    except VendorFileError:
+        return None
+    if vendor == "cisco":
+        for key in ("Profile_Rule_B", "Profile_Rule_C", "Profile_Rule_D"):
+            rule = parsed.get(key)
+            if rule:
+                return rule.replace("$MAU", mac_hex.upper()).replace("$MA", mac_hex.lower())
+        return None
+    listed = parsed.get("CONFIG_FILES", "APPLICATION") or ""
+    first = listed.split(",")[0].strip()
+    if not first:
+        return None
+    return f"{base}/{first.replace('[PHONE_MAC_ADDRESS]', mac_hex.lower())}"
+
+
+def _apply_cisco(merged: Mapping[tuple[str, str], str]) -> Applied:
+    """Cisco SPA / 3PCC: Enable_VLAN + VLAN_ID, the voice CoS (802.1p) of line
+    1, Admin_Passwd (the login is `admin`), line 1 enabled with User_ID and
+    Proxy. No Action URLs; remote control is /admin/resync and /admin/reboot."""
+    missing: list[str] = []
+    enable_vlan = _need(merged, "", "Enable_VLAN", missing)
+    vlan_id = _need(merged, "", "VLAN_ID", missing)
+    priority = _need(merged, "", "RTP_CoS_Value_1_", missing)
+    password = _need(merged, "", "Admin_Passwd", missing)
+    sip_user = _need(merged, "", "User_ID_1_", missing)
+    sip_server = _need(merged, "", "Proxy_1_", missing)
+    if merged.get(("", "Line_Enable_1_"), "").lower() != "yes":
+        missing.append("Line_Enable_1_ = Yes")
+    if missing:
+        raise ConfigRejected("no " + ", ".join(missing) + " in the files")
+    vlan = _int(vlan_id, "VLAN_ID") if enable_vlan.lower() == "yes" else None
+    return Applied(
+        "cisco-spa", vlan, _int(priority, "RTP_CoS_Value_1_"), "admin", password,
+        "any", sip_user, sip_server.partition(":")[0], {},
     )  # fmt: skip
 
 

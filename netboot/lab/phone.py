@@ -48,11 +48,11 @@ from urllib.parse import quote, urlsplit
 
 from netboot.dhcp import codec
 from netboot.dhcp.codec import DhcpMessage
-from netboot.lab.apply import Applied, ConfigRejected, apply_files, layout_for
+from netboot.lab.apply import Applied, ConfigRejected, apply_files, layout_for, next_file
 from netboot.lab.segment import DhcpMux, build_lldp_med
 from netboot.lab.webui import ActiveUriLog
 from netboot.stun import codec as stun
-from netboot.vendors import VendorProfile, fanvil, grandstream, polycom, snom, yealink
+from netboot.vendors import VendorProfile, cisco, fanvil, grandstream, polycom, snom, yealink
 from netboot.wire import DecodeError, format_mac
 
 
@@ -78,6 +78,7 @@ class Vendor:
     mac_macro: str | None = "$mac"  # the macro it fills in itself in a URL
     http_user_agent: str = ""  # its firmware's User-Agent form (profile Identity)
     fetches_common: bool = True  # False: only its per-MAC file (the first of its order)
+    default_file: str = ""  # what it asks a bare TFTP server (option 66, no 67) for
 
     def user_agent(self, mac: bytes) -> str:
         if self.http_user_agent:
@@ -121,6 +122,7 @@ def vendor_from_profile(profile: VendorProfile, common_file: str) -> Vendor:
         mac_macro=profile.mac_macro,
         http_user_agent=ident.http_user_agent,
         fetches_common=ident.fetches_common,
+        default_file=ident.default_file,
     )
 
 
@@ -135,6 +137,9 @@ VENDORS: dict[str, Vendor] = {
     "grandstream": vendor_from_profile(grandstream.GRANDSTREAM, "cfg.xml"),
     # Polycom: 160 then 66, a server; the master 000000000000.cfg names its next file.
     "polycom": vendor_from_profile(polycom.POLYCOM, "000000000000.cfg"),
+    # Cisco SPA: 66 is a TFTP server; it asks for /spa$PSN.cfg, whose
+    # Profile_Rule_B names its $MA.xml.
+    "cisco-spa": vendor_from_profile(cisco.CISCO_SPA, "spa504G.cfg"),
 }
 
 
@@ -613,6 +618,9 @@ class Phone:
             common = b""
             if self.vendor.fetches_common or not applies:
                 common = await self.fetch(f"{base}/{self.vendor.common_file}")
+            if applies:  # the file its firmware reads next, as the common file names it
+                layout = layout_for(self.vendor.name, self.vendor.firmware)
+                own_url = next_file(layout, common, self.mac.hex(), base) or own_url
             if not applies and common != expected_common_file(self.vendor):
                 raise StepFailed(f"common file {self.vendor.common_file}: unexpected content")
             if common:
@@ -718,6 +726,8 @@ class Phone:
                 name = ack.options.get(67, b"").decode(errors="replace").strip("\x00 ")
                 if name:
                     return f"tftp://{text}/{name.lstrip('/')}", "options 66+67"
+                if self.vendor.default_file:  # Cisco SPA: /spa$PSN.cfg
+                    return f"tftp://{text}/{self.vendor.default_file}", "option 66"
         return "", ""
 
     async def fetch(self, url: str) -> bytes:

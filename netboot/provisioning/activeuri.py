@@ -169,6 +169,15 @@ PROTOCOLS: Mapping[str, Protocol] = {
         source="Poly UC REST API (apps.restapi.enabled), login Polycom",
         user="Polycom",
     ),
+    "cisco-spa": Protocol(
+        "Cisco SPA/3PCC",
+        "/admin/reboot",
+        "/admin/resync",  # without a URL: its own profile rules
+        "",
+        missing="Its web server takes no key presses.",
+        source="Cisco SPA provisioning guide: /admin/resync?<url>, /admin/reboot",
+        user="admin",
+    ),
 }
 DEFAULT_PROTOCOL = "fanvil"
 

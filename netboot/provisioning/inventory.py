@@ -69,6 +69,11 @@ def _polycom(name: str) -> Model:
     return Model(name, "polycom", "000000000000.cfg", own_file="{mac}-phone.cfg")
 
 
+def _cisco_spa(name: str) -> Model:
+    # /spa$PSN.cfg (spa504G.cfg), then the $MA.xml its Profile_Rule_B names (Wazo).
+    return Model(name, "cisco-spa", f"spa{name[3:]}.cfg", own_file="{mac}.xml")
+
+
 def _snom(name: str) -> Model:
     # Wazo's snom plugin: snom<model>.htm per model, <MAC>.xml per phone.
     return Model(name, "snom", f"snom{name}.htm", own_file="{MAC}.xml")
@@ -111,6 +116,9 @@ MODELS: Mapping[str, Model] = MappingProxyType(
             _polycom("VVX410"),
             _polycom("VVX450"),
             _polycom("Trio8800"),
+            _cisco_spa("SPA504G"),
+            _cisco_spa("SPA508G"),
+            _cisco_spa("SPA525G2"),
         )
     }
 )

@@ -39,6 +39,10 @@ DOCTYPE or entity declarations, a budget of elements), each with its own rules:
   (`reg.1.address="1001"`); the master file `000000000000.cfg` is one
   `<APPLICATION APP_FILE_PATH=... CONFIG_FILES=...>`. Evidence: a real IP650
   export and Wazo's and public key lists in tests/data.
+- Cisco SPA / 3PCC (`<flat-profile>`): one element per parameter, the
+  parameter's web-UI name with `_` for spaces and `_<n>_` for a line
+  (`<Proxy_1_ ua="na">`), an optional `ua` (`na`, `ro`, `rw`) or `group`.
+  Evidence: Wazo's cisco_spa keys and public 3PCC key lists in tests/data.
 
 Pure functions, no I/O except `load_reference` reading the packaged table.
 """
@@ -328,7 +332,34 @@ def parse_polycom(text: str) -> VendorFile:
     return _build("polycom", "", entries)
 
 
-PARSERS = {"snom": parse_snom, "grandstream": parse_grandstream, "polycom": parse_polycom}
+CISCO_UA = frozenset({"na", "ro", "rw"})
+
+
+def parse_cisco(text: str) -> VendorFile:
+    """A Cisco SPA / 3PCC `<flat-profile>` as the firmware reads it."""
+    elements = _xml_elements(text)
+    root = elements[0]
+    if root.tag != "flat-profile":
+        raise VendorFileError(
+            f"line {root.line}: a Cisco profile is <flat-profile>, not <{root.tag}>"
+        )
+    entries: list[Entry] = []
+    for e in elements[1:]:
+        if e.children:
+            raise VendorFileError(f"line {e.line}: <{e.tag}> holds elements, not a value")
+        ua = e.attrs.get("ua")
+        if ua is not None and ua.lower() not in CISCO_UA:
+            raise VendorFileError(f"line {e.line}: <{e.tag}> ua={ua!r} is not na, ro or rw")
+        entries.append(Entry("", e.tag, e.text, e.line))
+    return _build("cisco", "", entries)
+
+
+PARSERS = {
+    "snom": parse_snom,
+    "grandstream": parse_grandstream,
+    "polycom": parse_polycom,
+    "cisco": parse_cisco,
+}
 
 
 def parse(vendor: str, text: str) -> VendorFile:
@@ -352,6 +383,7 @@ _NUMBERED = (
     re.compile(r"\[\d+\]$"),  # Snom idx
     # Polycom per-line and per-server parameters (reg.1., msg.mwi.1., ...)
     re.compile(r"^(reg|msg\.mwi|dialplan|divert\.noanswer|voIpProt\.server)\.\d+\."),
+    re.compile(r"(?<=[A-Za-z0-9])_\d+_$"),  # Cisco per-line parameters (Proxy_1_)
 )
 
 
@@ -383,6 +415,11 @@ REFERENCE_EXPORTS: Mapping[str, tuple[str, ...]] = MappingProxyType(
             "polycom-wazo-keys.cfg",
             "polycom-master-keys.cfg",
             "polycom-public-keys.cfg",
+        ),
+        "cisco-spa": (
+            "cisco-3pcc-keys.xml",
+            "cisco-spa-wazo-keys.xml",
+            "cisco-spa-public-keys.xml",
         ),
         "grandstream": (
             "grandstream-wazo-keys.xml",

@@ -61,7 +61,11 @@ _BY_NAME = {p.name: p for p in PROFILES}
 
 # Functions the config templates call for a family's own notations
 # (`snom_timezone`, ...), collected from the family modules.
-TEMPLATE_HELPERS: dict[str, object] = {**snom.TEMPLATE_HELPERS, **grandstream.TEMPLATE_HELPERS}
+TEMPLATE_HELPERS: dict[str, object] = {
+    **snom.TEMPLATE_HELPERS,
+    **grandstream.TEMPLATE_HELPERS,
+    **cisco.TEMPLATE_HELPERS,
+}
 _BY_OUI = {oui: p for p in PROFILES for oui in p.ouis}
 
 

@@ -71,6 +71,8 @@ class Identity:
     fetches_common: bool = True
     # The per-MAC file it asks for when given a directory ("": its first mac_files).
     own_file: str = ""
+    # The file it asks a bare TFTP server (option 66 without 67) for ("": none).
+    default_file: str = ""
     source: str = ""  # where each of these facts was read
 
 
