@@ -282,21 +282,22 @@ def test_lab_mixed_fleet_of_every_family() -> None:
     """`netboot lab --vendors`: every family the lab has boots, applies the
     files netboot rendered for it, moves to the voice VLAN and (where its
     firmware has one) answers `netboot phone` in its own protocol."""
-    code, data, stderr = run_lab("--phones", "12", "--vendors")
+    code, data, stderr = run_lab("--phones", "14", "--vendors")
     if "http" not in data["services"]:
         pytest.skip("this build serves no files")
     assert code == 0, stderr
-    families = {"planet", "yealink", "snom", "grandstream", "polycom", "cisco-spa"}
+    families = {"planet", "yealink", "snom", "grandstream", "polycom", "cisco-spa", "gigaset"}
     assert {r["vendor"] for r in data["results"]} == families
-    assert data["applied"] == 12
+    assert data["applied"] == 14
     # A Cisco SPA reads /spa$PSN.cfg from the TFTP server option 66 names.
     spa = [r["url"] for r in data["results"] if r["vendor"] == "cisco-spa"]
     assert spa and all(u.startswith("tftp://") and u.endswith("/spa504G.cfg") for u in spa)
     for r in data["results"]:
         assert "apply" in r["steps"] and r["vlan"] == 100, r
-        # A Grandstream asks for cfg<mac>.xml only; the others common file first.
-        assert ("common" in r["steps"]) == (r["vendor"] != "grandstream"), r
-    # Grandstream has no remote control netboot speaks: the other ten answer
+        # A Grandstream or a Gigaset asks for its own file only; the others
+        # for their common file first.
+        assert ("common" in r["steps"]) == (r["vendor"] not in ("grandstream", "gigaset")), r
+    # Grandstream and Gigaset have no remote control netboot speaks: the other ten answer
     # `netboot phone reboot` in their own protocol.
     assert data["active_uri"] == {"phones": 10, "accepted": 10, "refused_from_other_address": 1}
     assert_nothing_left(data["lab"])
@@ -351,3 +352,29 @@ def test_cisco_spa_phone_follows_its_profile_rule(tmp_path: Path) -> None:
         "http://h/64167f000001-phone.cfg"
     )
     assert next_file("snom", master, "64167f000001", "http://h") is None
+
+
+GIGASET_ROW = "7c:2f:80:00:00:01,N870,7001,pw7,DECT base\n"
+
+
+def test_gigaset_base_applies_its_mac_file(tmp_path: Path) -> None:
+    r = rendered(tmp_path, INVENTORY + GIGASET_ROW)
+    own = r.render("7C2F80000001.xml")
+    assert own is not None
+    applied = apply_files(layout_for("gigaset", "2.65.0"), b"", own.data, EVENTS)
+    assert (applied.layout, applied.vlan, applied.sip_user, applied.sip_server) == (
+        "gigaset",
+        None,
+        "7001",
+        "192.0.2.5",
+    )
+    assert (applied.admin_user, applied.admin_password) == ("admin", "change-me")
+    with pytest.raises(ConfigRejected, match=re.escape("'SipAccount.00001.Username' in nvm")):
+        apply_files("gigaset", b"", own.data.replace(b".UserName", b".Username"), EVENTS)
+    with pytest.raises(ConfigRejected, match="no nvm oper:add_hs"):
+        apply_files(
+            "gigaset",
+            b"",
+            own.data.replace(b'name="add_hs"', b'name="DeleteNotProvisionedHS"'),
+            EVENTS,
+        )

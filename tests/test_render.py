@@ -666,3 +666,28 @@ def test_cisco_spa_profile_and_per_mac_file(tmp_path: Path) -> None:
         assert rendered is not None and rendered.layout == "cisco-spa"
         assert check_file(rendered) == [], name
     assert r.render("SPA504G.CFG") is not None  # TFTP names in any case
+
+
+def test_gigaset_mac_file(tmp_path: Path) -> None:
+    from netboot.provisioning.vendorfile import parse_gigaset
+
+    (tmp_path / "phones.csv").write_text(INVENTORY + "7c:2f:80:00:00:01,N870,7001,p&w,DECT\n")
+    _, r = renderer(tmp_path)
+    assert "7C2F80000001.xml" in r.file_names()
+    own = parse_gigaset(data(r, "7C2F80000001.xml").decode())
+
+    def get(key: str) -> str | None:
+        return own.get(key, "nvm")
+
+    assert (get("DmGlobal.0.TimeZone"), get("DmGlobal.0.NtpServer")) == (
+        "Europe/Berlin",
+        "192.0.2.1",
+    )
+    assert get("Provisioning.global.ProvisioningServer") == "http://192.0.2.1/"
+    assert (get("SipAccount.00001.UserName"), get("SipAccount.00001.AuthPassword")) == (
+        "7001",
+        "p&w",
+    )
+    assert get("SipProvider.0.RegServerAddress") == "192.0.2.5"
+    rendered = r.render("7c2f80000001.xml")
+    assert rendered is not None and check_file(rendered) == []

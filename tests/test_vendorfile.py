@@ -17,6 +17,7 @@ from netboot.provisioning.vendorfile import (
     load_reference,
     parse_cisco,
     parse_fanvil,
+    parse_gigaset,
     parse_grandstream,
     parse_polycom,
     parse_snom,
@@ -286,3 +287,32 @@ def test_cisco_rules() -> None:
         "NAT_Keep_Alive_Enable_N_", "Profile_Rule_B", "Proxy_N_", "User_ID_N_", "Auth_ID_N_",
     ):  # fmt: skip
         assert ("", key) in ref, key
+
+
+# ---------------------------------------------------------------- Gigaset
+
+
+def test_gigaset_rules() -> None:
+    g = parse_gigaset(
+        '<provisioning version="1.1" productID="e2"><nvm>\n'
+        '<param name="DmGlobal.0.TimeZone" value="Europe/Berlin"/>\n'
+        '<oper name="add_hs" value="00001"><param name="hs.RegStatus" value="ToReg"/></oper>\n'
+        "</nvm></provisioning>"
+    )
+    assert g.get("DmGlobal.0.TimeZone", "nvm") == "Europe/Berlin"
+    assert (g.get("oper:add_hs", "nvm"), g.get("hs.RegStatus", "nvm")) == ("00001", "ToReg")
+    for text, error in (
+        ("<ProviderFrame/>", "not <ProviderFrame>"),
+        ('<provisioning><nvm><param value="1"/></nvm></provisioning>', "not a <param name"),
+        ('<provisioning><nvm><param name="a"/></nvm></provisioning>', "has no value"),
+        ("<provisioning><x/></provisioning>", "<x> in <provisioning>"),
+    ):
+        with pytest.raises(VendorFileError, match=re.escape(error)):
+            parse_gigaset(text)
+    ref = load_reference()["gigaset"]
+    for key in (
+        "WebUIAccounts.1.Password", "Provisioning.global.ProvisioningServer", "DmGlobal.0.NtpServer",
+        "DmGlobal.0.TimeZone", "SipProvider.N.RegServerAddress", "SipAccount.N.UserName",
+        "oper:add_hs", "hs.RegStatus",
+    ):  # fmt: skip
+        assert ("nvm", key) in ref, key

@@ -49,6 +49,7 @@ REMOTE_PATHS: Mapping[str, tuple[str, ...]] = {
     "grandstream": (),  # no remote control netboot speaks
     "polycom": ("/api/v1/mgmt/safeRestart", "/api/v1/mgmt/safeReboot"),
     "cisco": ("/admin/reboot", "/admin/resync"),
+    "gigaset": (),  # no remote control
 }
 SNOM = "phone-settings"
 
@@ -128,6 +129,8 @@ def apply_files(layout: str, common: bytes, own: bytes, events: tuple[str, ...])
         return _apply_polycom(merged)
     if vendor == "cisco":
         return _apply_cisco(merged)
+    if vendor == "gigaset":
+        return _apply_gigaset(merged)
     return _apply_yealink(merged, parsed, events)
 
 
@@ -333,6 +336,22 @@ def _apply_cisco(merged: Mapping[tuple[str, str], str]) -> Applied:
         "cisco-spa", vlan, _int(priority, "RTP_CoS_Value_1_"), "admin", password,
         "any", sip_user, sip_server.partition(":")[0], {},
     )  # fmt: skip
+
+
+def _apply_gigaset(merged: Mapping[tuple[str, str], str]) -> Applied:
+    """Gigaset Nx70: handset 00001 added (`add_hs`) with its SipAccount on
+    provider 0, the provider's registrar, the web UI password (login
+    `admin`). No VLAN parameter (no public source): the base keeps the VLAN
+    LLDP-MED gave it. No Action URLs, no remote control."""
+    missing: list[str] = []
+    _need(merged, "nvm", "oper:add_hs", missing)
+    sip_user = _need(merged, "nvm", "SipAccount.00001.UserName", missing)
+    provider = _need(merged, "nvm", "SipAccount.00001.ProviderId", missing)
+    sip_server = _need(merged, "nvm", f"SipProvider.{provider or 0}.RegServerAddress", missing)
+    password = _need(merged, "nvm", "WebUIAccounts.1.Password", missing)
+    if missing:
+        raise ConfigRejected("no " + ", ".join(missing) + " in the files")
+    return Applied("gigaset", None, 0, "admin", password, "any", sip_user, sip_server, {})
 
 
 def active_uri_status(applied: Applied | None, source_ip: str, authorization: str) -> int:

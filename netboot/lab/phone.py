@@ -52,7 +52,16 @@ from netboot.lab.apply import Applied, ConfigRejected, apply_files, layout_for, 
 from netboot.lab.segment import DhcpMux, build_lldp_med
 from netboot.lab.webui import ActiveUriLog
 from netboot.stun import codec as stun
-from netboot.vendors import VendorProfile, cisco, fanvil, grandstream, polycom, snom, yealink
+from netboot.vendors import (
+    VendorProfile,
+    cisco,
+    fanvil,
+    gigaset,
+    grandstream,
+    polycom,
+    snom,
+    yealink,
+)
 from netboot.wire import DecodeError, format_mac
 
 
@@ -97,6 +106,8 @@ class Vendor:
             return url + self.own_name(mac)
         if self.mac_macro == "{mac}":
             return url.replace("{mac}", mac.hex().upper())
+        if self.mac_macro == "[MAC]":  # Gigaset
+            return url.replace("[MAC]", mac.hex().upper())
         return url.replace("$mac", mac.hex()).replace("$MA", mac.hex())
 
 
@@ -140,6 +151,8 @@ VENDORS: dict[str, Vendor] = {
     # Cisco SPA: 66 is a TFTP server; it asks for /spa$PSN.cfg, whose
     # Profile_Rule_B names its $MA.xml.
     "cisco-spa": vendor_from_profile(cisco.CISCO_SPA, "spa504G.cfg"),
+    # Gigaset N870: a URL with its own [MAC]; it asks for that file only.
+    "gigaset": vendor_from_profile(gigaset.GIGASET, "gigaset-N870-site.xml"),
 }
 
 

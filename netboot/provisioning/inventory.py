@@ -74,6 +74,12 @@ def _cisco_spa(name: str) -> Model:
     return Model(name, "cisco-spa", f"spa{name[3:]}.cfg", own_file="{mac}.xml")
 
 
+def _gigaset(name: str) -> Model:
+    # A base asks for its <MAC>.xml only; the common name is netboot's own
+    # (the site part, for `netboot render`), no Gigaset asks for it.
+    return Model(name, "gigaset", f"gigaset-{name}-site.xml", own_file="{MAC}.xml")
+
+
 def _snom(name: str) -> Model:
     # Wazo's snom plugin: snom<model>.htm per model, <MAC>.xml per phone.
     return Model(name, "snom", f"snom{name}.htm", own_file="{MAC}.xml")
@@ -119,6 +125,8 @@ MODELS: Mapping[str, Model] = MappingProxyType(
             _cisco_spa("SPA504G"),
             _cisco_spa("SPA508G"),
             _cisco_spa("SPA525G2"),
+            _gigaset("N670"),
+            _gigaset("N870"),
         )
     }
 )

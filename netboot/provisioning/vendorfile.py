@@ -39,6 +39,10 @@ DOCTYPE or entity declarations, a budget of elements), each with its own rules:
   (`reg.1.address="1001"`); the master file `000000000000.cfg` is one
   `<APPLICATION APP_FILE_PATH=... CONFIG_FILES=...>`. Evidence: a real IP650
   export and Wazo's and public key lists in tests/data.
+- Gigaset Nx70 (`<provisioning version="1.1" productID="e2">`): `<nvm>` with
+  `<param name=... value=...>` and `<oper name=... value=...>` (which may hold
+  params: `add_hs` registers a handset), `<firmware><file .../>`. Evidence:
+  a public N870 file and Wazo's Nx70 key list in tests/data.
 - Cisco SPA / 3PCC (`<flat-profile>`): one element per parameter, the
   parameter's web-UI name with `_` for spaces and `_<n>_` for a line
   (`<Proxy_1_ ua="na">`), an optional `ua` (`na`, `ro`, `rw`) or `group`.
@@ -332,6 +336,33 @@ def parse_polycom(text: str) -> VendorFile:
     return _build("polycom", "", entries)
 
 
+def parse_gigaset(text: str) -> VendorFile:
+    """A Gigaset Nx70 provisioning file (`<MAC>.xml`) as the base reads it."""
+    elements = _xml_elements(text)
+    root = elements[0]
+    if root.tag != "provisioning":
+        raise VendorFileError(
+            f"line {root.line}: a Gigaset file is <provisioning>, not <{root.tag}>"
+        )
+    entries: list[Entry] = []
+    for e in elements[1:]:
+        if e.depth == 1:
+            if e.tag not in ("nvm", "firmware"):
+                raise VendorFileError(f"line {e.line}: <{e.tag}> in <provisioning>")
+            continue
+        if e.parent == "firmware" and e.tag == "file":
+            entries.append(Entry("firmware", "file", e.attrs.get("url", ""), e.line))
+            continue
+        name = e.attrs.get("name")
+        if e.tag not in ("param", "oper") or not name or e.parent not in ("nvm", "oper"):
+            raise VendorFileError(f"line {e.line}: <{e.tag}> is not a <param name=...> or <oper>")
+        if e.tag == "param" and "value" not in e.attrs:
+            raise VendorFileError(f"line {e.line}: param {name!r} has no value")
+        key = f"oper:{name}" if e.tag == "oper" else name
+        entries.append(Entry("nvm", key, e.attrs.get("value", ""), e.line))
+    return _build("gigaset", "", entries)
+
+
 CISCO_UA = frozenset({"na", "ro", "rw"})
 
 
@@ -359,6 +390,7 @@ PARSERS = {
     "grandstream": parse_grandstream,
     "polycom": parse_polycom,
     "cisco": parse_cisco,
+    "gigaset": parse_gigaset,
 }
 
 
@@ -384,6 +416,7 @@ _NUMBERED = (
     # Polycom per-line and per-server parameters (reg.1., msg.mwi.1., ...)
     re.compile(r"^(reg|msg\.mwi|dialplan|divert\.noanswer|voIpProt\.server)\.\d+\."),
     re.compile(r"(?<=[A-Za-z0-9])_\d+_$"),  # Cisco per-line parameters (Proxy_1_)
+    re.compile(r"^(SipAccount|hs|SipProvider)\.\d+\."),  # Gigaset handset/provider
 )
 
 
@@ -421,6 +454,7 @@ REFERENCE_EXPORTS: Mapping[str, tuple[str, ...]] = MappingProxyType(
             "cisco-spa-wazo-keys.xml",
             "cisco-spa-public-keys.xml",
         ),
+        "gigaset": ("gigaset-n870-user-config.xml", "gigaset-wazo-keys.xml"),
         "grandstream": (
             "grandstream-wazo-keys.xml",
             "grandstream-ht80x-template-keys.xml",
