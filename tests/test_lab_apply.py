@@ -282,22 +282,26 @@ def test_lab_mixed_fleet_of_every_family() -> None:
     """`netboot lab --vendors`: every family the lab has boots, applies the
     files netboot rendered for it, moves to the voice VLAN and (where its
     firmware has one) answers `netboot phone` in its own protocol."""
-    code, data, stderr = run_lab("--phones", "14", "--vendors")
+    code, data, stderr = run_lab("--phones", "16", "--vendors")
     if "http" not in data["services"]:
         pytest.skip("this build serves no files")
     assert code == 0, stderr
-    families = {"planet", "yealink", "snom", "grandstream", "polycom", "cisco-spa", "gigaset"}
+    families = {
+        "planet", "yealink", "snom", "grandstream", "polycom", "cisco-spa", "gigaset", "panasonic",
+    }  # fmt: skip
     assert {r["vendor"] for r in data["results"]} == families
-    assert data["applied"] == 14
+    assert data["applied"] == 16
     # A Cisco SPA reads /spa$PSN.cfg from the TFTP server option 66 names.
     spa = [r["url"] for r in data["results"] if r["vendor"] == "cisco-spa"]
     assert spa and all(u.startswith("tftp://") and u.endswith("/spa504G.cfg") for u in spa)
     for r in data["results"]:
         assert "apply" in r["steps"] and r["vlan"] == 100, r
-        # A Grandstream or a Gigaset asks for its own file only; the others
-        # for their common file first.
-        assert ("common" in r["steps"]) == (r["vendor"] not in ("grandstream", "gigaset")), r
-    # Grandstream and Gigaset have no remote control netboot speaks: the other ten answer
+        # A Grandstream, Gigaset or Panasonic asks for its own file only; the
+        # others for their common file first.
+        own_only = ("grandstream", "gigaset", "panasonic")
+        assert ("common" in r["steps"]) == (r["vendor"] not in own_only), r
+    # Grandstream, Gigaset and Panasonic have no remote control netboot speaks:
+    # the other ten answer
     # `netboot phone reboot` in their own protocol.
     assert data["active_uri"] == {"phones": 10, "accepted": 10, "refused_from_other_address": 1}
     assert_nothing_left(data["lab"])
@@ -377,4 +381,21 @@ def test_gigaset_base_applies_its_mac_file(tmp_path: Path) -> None:
             b"",
             own.data.replace(b'name="add_hs"', b'name="DeleteNotProvisionedHS"'),
             EVENTS,
+        )
+
+
+def test_panasonic_phone_applies_its_standard_file(tmp_path: Path) -> None:
+    r = rendered(tmp_path, INVENTORY + "00:80:f0:00:00:01,KX-HDV130,8001,pw8,Pana desk\n")
+    own = r.render("Config0080F0000001.cfg")
+    assert own is not None
+    applied = apply_files(layout_for("panasonic", "01.050"), b"", own.data, EVENTS)
+    assert (applied.layout, applied.vlan, applied.admin_user, applied.sip_user) == (
+        "panasonic",
+        100,
+        "admin",
+        "8001",
+    )
+    with pytest.raises(ConfigRejected, match="'VLAN_ID_IP_PHON' is in no panasonic"):
+        apply_files(
+            "panasonic", b"", own.data.replace(b"VLAN_ID_IP_PHONE", b"VLAN_ID_IP_PHON"), EVENTS
         )

@@ -691,3 +691,31 @@ def test_gigaset_mac_file(tmp_path: Path) -> None:
     assert get("SipProvider.0.RegServerAddress") == "192.0.2.5"
     rendered = r.render("7c2f80000001.xml")
     assert rendered is not None and check_file(rendered) == []
+
+
+def test_panasonic_files_and_a_value_it_cannot_hold(tmp_path: Path) -> None:
+    from netboot.provisioning.vendorfile import parse_panasonic
+
+    (tmp_path / "phones.csv").write_text(INVENTORY + "00:80:f0:00:00:01,KX-HDV130,8001,p&w,Pana\n")
+    _, r = renderer(tmp_path)
+    assert {"KX-HDV130.cfg", "Config0080F0000001.cfg"} <= set(r.file_names())
+    own = parse_panasonic(data(r, "Config0080F0000001.cfg").decode())
+    get = own.get
+    assert get("CFG_STANDARD_FILE_PATH") == "http://192.0.2.1/Config{MAC}.cfg"
+    assert (get("VLAN_ENABLE"), get("VLAN_ID_IP_PHONE"), get("CFG_CYCLIC_INTVL")) == (
+        "Y",
+        "100",
+        "60",
+    )
+    assert get("LOCAL_TIME_ZONE_POSIX") == "CET-1CEST-2,M3.5.0/02:00:00,M10.5.0/03:00:00"
+    assert (get("SIP_AUTHID_1"), get("SIP_PASS_1"), get("SIP_RGSTR_ADDR_1")) == (
+        "8001",
+        "p&w",
+        "192.0.2.5",
+    )
+    for name in ("KX-HDV130.cfg", "Config0080F0000001.cfg"):
+        rendered = r.render(name)
+        assert rendered is not None and check_file(rendered) == [], name
+    (tmp_path / "phones.csv").write_text('00:80:f0:00:00:01,KX-HDV130,8001,"pw""x",Pana\n')
+    with pytest.raises(RenderError, match="cannot hold a double quote"):
+        r.render("Config0080F0000001.cfg")

@@ -19,6 +19,7 @@ from netboot.provisioning.vendorfile import (
     parse_fanvil,
     parse_gigaset,
     parse_grandstream,
+    parse_panasonic,
     parse_polycom,
     parse_snom,
     parse_yealink,
@@ -316,3 +317,34 @@ def test_gigaset_rules() -> None:
         "oper:add_hs", "hs.RegStatus",
     ):  # fmt: skip
         assert ("nvm", key) in ref, key
+
+
+# ---------------------------------------------------------------- Panasonic
+
+
+def test_panasonic_rules() -> None:
+    p = parse_panasonic(
+        "# Panasonic SIP Phone Standard Format File # DO NOT CHANGE THIS LINE!\n# comment\n\n"
+        'SIP_AUTHID_1="1001"\nCFG_STANDARD_FILE_PATH="http://h/Config{MAC}.cfg"\n'
+    )
+    assert (p.get("SIP_AUTHID_1"), p.get("CFG_STANDARD_FILE_PATH")) == (
+        "1001",
+        "http://h/Config{MAC}.cfg",
+    )
+    for text, error in (
+        ('SIP_AUTHID_1="1001"\n', "line 1: a Panasonic file starts with"),
+        ("# Panasonic SIP Phone Standard Format File #\nSIP_AUTHID_1=1001\n", "line 2: not"),
+        ('# Panasonic SIP Phone Standard Format File #\nSIP_PORT_1=\u201c5060"\n', "line 2: not"),
+        ('# Panasonic SIP Phone Standard Format File #\nsip_authid_1="1"\n', "line 2: not"),
+    ):
+        with pytest.raises(VendorFileError, match=re.escape(error)):
+            parse_panasonic(text)
+    ref = load_reference()["panasonic"]
+    for key in (
+        "OPTION66_ENABLE", "PROVISION_ENABLE", "CFG_STANDARD_FILE_PATH", "CFG_CYCLIC",
+        "CFG_CYCLIC_INTVL", "CFG_RESYNC_FROM_SIP", "VLAN_ENABLE", "VLAN_ID_IP_PHONE", "NTP_ADDR",
+        "LOCAL_TIME_ZONE_POSIX", "ADMIN_ID", "ADMIN_PASS", "PHONE_NUMBER_N", "DISPLAY_NAME_N",
+        "SIP_AUTHID_N", "SIP_PASS_N", "SIP_RGSTR_ADDR_N", "SIP_RGSTR_PORT_N", "SIP_PRXY_ADDR_N",
+        "SIP_PRXY_PORT_N",
+    ):  # fmt: skip
+        assert ("", key) in ref, key

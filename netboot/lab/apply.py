@@ -50,6 +50,7 @@ REMOTE_PATHS: Mapping[str, tuple[str, ...]] = {
     "polycom": ("/api/v1/mgmt/safeRestart", "/api/v1/mgmt/safeReboot"),
     "cisco": ("/admin/reboot", "/admin/resync"),
     "gigaset": (),  # no remote control
+    "panasonic": (),  # no HTTP remote control found
 }
 SNOM = "phone-settings"
 
@@ -131,6 +132,8 @@ def apply_files(layout: str, common: bytes, own: bytes, events: tuple[str, ...])
         return _apply_cisco(merged)
     if vendor == "gigaset":
         return _apply_gigaset(merged)
+    if vendor == "panasonic":
+        return _apply_panasonic(merged)
     return _apply_yealink(merged, parsed, events)
 
 
@@ -352,6 +355,23 @@ def _apply_gigaset(merged: Mapping[tuple[str, str], str]) -> Applied:
     if missing:
         raise ConfigRejected("no " + ", ".join(missing) + " in the files")
     return Applied("gigaset", None, 0, "admin", password, "any", sip_user, sip_server, {})
+
+
+def _apply_panasonic(merged: Mapping[tuple[str, str], str]) -> Applied:
+    """Panasonic: VLAN_ENABLE + VLAN_ID_IP_PHONE, ADMIN_ID/ADMIN_PASS, line 1
+    PHONE_NUMBER_1 / SIP_AUTHID_1 on SIP_RGSTR_ADDR_1. No Action URLs, no
+    HTTP remote control."""
+    missing: list[str] = []
+    enable_vlan = _need(merged, "", "VLAN_ENABLE", missing)
+    vlan_id = _need(merged, "", "VLAN_ID_IP_PHONE", missing)
+    user = _need(merged, "", "ADMIN_ID", missing)
+    password = _need(merged, "", "ADMIN_PASS", missing)
+    sip_user = _need(merged, "", "SIP_AUTHID_1", missing)
+    sip_server = _need(merged, "", "SIP_RGSTR_ADDR_1", missing)
+    if missing:
+        raise ConfigRejected("no " + ", ".join(missing) + " in the files")
+    vlan = _int(vlan_id, "VLAN_ID_IP_PHONE") if enable_vlan == "Y" else None
+    return Applied("panasonic", vlan, 0, user, password, "any", sip_user, sip_server, {})
 
 
 def active_uri_status(applied: Applied | None, source_ip: str, authorization: str) -> int:

@@ -58,6 +58,7 @@ from netboot.vendors import (
     fanvil,
     gigaset,
     grandstream,
+    panasonic,
     polycom,
     snom,
     yealink,
@@ -108,6 +109,8 @@ class Vendor:
             return url.replace("{mac}", mac.hex().upper())
         if self.mac_macro == "[MAC]":  # Gigaset
             return url.replace("[MAC]", mac.hex().upper())
+        if self.mac_macro == "{MAC}":  # Panasonic
+            return url.replace("{MAC}", mac.hex().upper())
         return url.replace("$mac", mac.hex()).replace("$MA", mac.hex())
 
 
@@ -153,6 +156,8 @@ VENDORS: dict[str, Vendor] = {
     "cisco-spa": vendor_from_profile(cisco.CISCO_SPA, "spa504G.cfg"),
     # Gigaset N870: a URL with its own [MAC]; it asks for that file only.
     "gigaset": vendor_from_profile(gigaset.GIGASET, "gigaset-N870-site.xml"),
+    # Panasonic: 160 > 159 > 66, a URL with its own {MAC}.
+    "panasonic": vendor_from_profile(panasonic.PANASONIC, "KX-HDV130.cfg"),
 }
 
 

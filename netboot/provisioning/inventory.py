@@ -80,6 +80,11 @@ def _gigaset(name: str) -> Model:
     return Model(name, "gigaset", f"gigaset-{name}-site.xml", own_file="{MAC}.xml")
 
 
+def _panasonic(name: str) -> Model:
+    # <model>.cfg names Config{MAC}.cfg (Wazo's panasonic plugin).
+    return Model(name, "panasonic", f"{name}.cfg", own_file="Config{MAC}.cfg")
+
+
 def _snom(name: str) -> Model:
     # Wazo's snom plugin: snom<model>.htm per model, <MAC>.xml per phone.
     return Model(name, "snom", f"snom{name}.htm", own_file="{MAC}.xml")
@@ -127,6 +132,9 @@ MODELS: Mapping[str, Model] = MappingProxyType(
             _cisco_spa("SPA525G2"),
             _gigaset("N670"),
             _gigaset("N870"),
+            _panasonic("KX-HDV130"),
+            _panasonic("KX-HDV230"),
+            _panasonic("KX-TGP600"),
         )
     }
 )

@@ -43,6 +43,10 @@ DOCTYPE or entity declarations, a budget of elements), each with its own rules:
   `<param name=... value=...>` and `<oper name=... value=...>` (which may hold
   params: `add_hs` registers a handset), `<firmware><file .../>`. Evidence:
   a public N870 file and Wazo's Nx70 key list in tests/data.
+- Panasonic (`# Panasonic SIP Phone Standard Format File #` first): one
+  `KEY="value"` per line (upper-case key, value in straight double quotes),
+  `#` comments, `_1` for line 1. Evidence: Panasonic's sample (as a public
+  PBX carries it) and Wazo's key list in tests/data.
 - Cisco SPA / 3PCC (`<flat-profile>`): one element per parameter, the
   parameter's web-UI name with `_` for spaces and `_<n>_` for a line
   (`<Proxy_1_ ua="na">`), an optional `ua` (`na`, `ro`, `rw`) or `group`.
@@ -363,6 +367,27 @@ def parse_gigaset(text: str) -> VendorFile:
     return _build("gigaset", "", entries)
 
 
+PANASONIC_HEADER = "# Panasonic SIP Phone Standard Format File #"
+_PANASONIC_LINE = re.compile(r'^(?P<key>[A-Z][A-Z0-9_]*)="(?P<value>[^"]*)"$')
+
+
+def parse_panasonic(text: str) -> VendorFile:
+    """A Panasonic `.cfg` (KX-HDV/TGP/UT) as the firmware reads it."""
+    lines = _lines(text.lstrip("\ufeff"))
+    if not lines or not lines[0].startswith(PANASONIC_HEADER):
+        raise VendorFileError(f"line 1: a Panasonic file starts with {PANASONIC_HEADER}")
+    entries: list[Entry] = []
+    for number, raw in enumerate(lines[1:], 2):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        match = _PANASONIC_LINE.match(line)
+        if match is None:
+            raise VendorFileError(f'line {number}: not `KEY="value"`: {line[:60]!r}')
+        entries.append(Entry("", match.group("key"), match.group("value"), number))
+    return _build("panasonic", "", entries)
+
+
 CISCO_UA = frozenset({"na", "ro", "rw"})
 
 
@@ -391,6 +416,7 @@ PARSERS = {
     "polycom": parse_polycom,
     "cisco": parse_cisco,
     "gigaset": parse_gigaset,
+    "panasonic": parse_panasonic,
 }
 
 
@@ -417,6 +443,7 @@ _NUMBERED = (
     re.compile(r"^(reg|msg\.mwi|dialplan|divert\.noanswer|voIpProt\.server)\.\d+\."),
     re.compile(r"(?<=[A-Za-z0-9])_\d+_$"),  # Cisco per-line parameters (Proxy_1_)
     re.compile(r"^(SipAccount|hs|SipProvider)\.\d+\."),  # Gigaset handset/provider
+    re.compile(r"(?<=[A-Z])_\d+$"),  # Panasonic per-line parameters (SIP_AUTHID_1)
 )
 
 
@@ -455,6 +482,11 @@ REFERENCE_EXPORTS: Mapping[str, tuple[str, ...]] = MappingProxyType(
             "cisco-spa-public-keys.xml",
         ),
         "gigaset": ("gigaset-n870-user-config.xml", "gigaset-wazo-keys.xml"),
+        "panasonic": (
+            "panasonic-kx-hdv-sample.cfg",
+            "panasonic-wazo-keys.cfg",
+            "panasonic-public-keys.cfg",
+        ),
         "grandstream": (
             "grandstream-wazo-keys.xml",
             "grandstream-ht80x-template-keys.xml",

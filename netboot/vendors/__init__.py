@@ -65,6 +65,7 @@ TEMPLATE_HELPERS: dict[str, object] = {
     **snom.TEMPLATE_HELPERS,
     **grandstream.TEMPLATE_HELPERS,
     **cisco.TEMPLATE_HELPERS,
+    **panasonic.TEMPLATE_HELPERS,
 }
 _BY_OUI = {oui: p for p in PROFILES for oui in p.ouis}
 
