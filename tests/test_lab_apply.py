@@ -282,15 +282,18 @@ def test_lab_mixed_fleet_of_every_family() -> None:
     """`netboot lab --vendors`: every family the lab has boots, applies the
     files netboot rendered for it, moves to the voice VLAN and (where its
     firmware has one) answers `netboot phone` in its own protocol."""
-    code, data, stderr = run_lab("--phones", "16", "--vendors")
+    code, data, stderr = run_lab("--phones", "18", "--vendors")
     if "http" not in data["services"]:
         pytest.skip("this build serves no files")
     assert code == 0, stderr
     families = {
         "planet", "yealink", "snom", "grandstream", "polycom", "cisco-spa", "gigaset", "panasonic",
+        "avaya",
     }  # fmt: skip
     assert {r["vendor"] for r in data["results"]} == families
-    assert data["applied"] == 16
+    assert data["applied"] == 18
+    # An Avaya J100 reads its HTTP server from option 242 (HTTPSRVR=).
+    assert {r["url_source"] for r in data["results"] if r["vendor"] == "avaya"} == {"option 242"}
     # A Cisco SPA reads /spa$PSN.cfg from the TFTP server option 66 names.
     spa = [r["url"] for r in data["results"] if r["vendor"] == "cisco-spa"]
     assert spa and all(u.startswith("tftp://") and u.endswith("/spa504G.cfg") for u in spa)
@@ -300,8 +303,8 @@ def test_lab_mixed_fleet_of_every_family() -> None:
         # others for their common file first.
         own_only = ("grandstream", "gigaset", "panasonic")
         assert ("common" in r["steps"]) == (r["vendor"] not in own_only), r
-    # Grandstream, Gigaset and Panasonic have no remote control netboot speaks:
-    # the other ten answer
+    # Grandstream, Gigaset, Panasonic and Avaya have no remote control netboot
+    # speaks: the other ten answer
     # `netboot phone reboot` in their own protocol.
     assert data["active_uri"] == {"phones": 10, "accepted": 10, "refused_from_other_address": 1}
     assert_nothing_left(data["lab"])
@@ -399,3 +402,25 @@ def test_panasonic_phone_applies_its_standard_file(tmp_path: Path) -> None:
         apply_files(
             "panasonic", b"", own.data.replace(b"VLAN_ID_IP_PHONE", b"VLAN_ID_IP_PHON"), EVENTS
         )
+
+
+def test_avaya_phone_follows_its_settings_script(tmp_path: Path) -> None:
+    r = rendered(tmp_path, INVENTORY + "c8:1f:ea:00:00:01,J179,9001,pw9,Avaya desk\n")
+    common, own = files(r, "46xxsettings.txt", "c81fea000001.cfg")
+    assert next_file("avaya", common, "c81fea000001", "http://h") == "http://h/c81fea000001.cfg"
+    applied = apply_files(layout_for("avaya", "4.1.3"), common, own, EVENTS)
+    assert (
+        applied.layout,
+        applied.vlan,
+        applied.priority,
+        applied.sip_user,
+        applied.sip_server,
+    ) == (
+        "avaya",
+        100,
+        5,
+        "9001",
+        "192.0.2.5",
+    )
+    with pytest.raises(ConfigRejected, match="'L2QVID' is in no avaya"):
+        apply_files("avaya", common.replace(b"L2QVLAN", b"L2QVID"), own, EVENTS)

@@ -719,3 +719,32 @@ def test_panasonic_files_and_a_value_it_cannot_hold(tmp_path: Path) -> None:
     (tmp_path / "phones.csv").write_text('00:80:f0:00:00:01,KX-HDV130,8001,"pw""x",Pana\n')
     with pytest.raises(RenderError, match="cannot hold a double quote"):
         r.render("Config0080F0000001.cfg")
+
+
+def test_avaya_settings_and_mac_file(tmp_path: Path) -> None:
+    from netboot.provisioning.vendorfile import parse_avaya
+
+    (tmp_path / "phones.csv").write_text(INVENTORY + "c8:1f:ea:00:00:01,J179,9001,pw9,Avaya\n")
+    _, r = renderer(tmp_path)
+    assert {"46xxsettings.txt", "c81fea000001.cfg"} <= set(r.file_names())
+    settings = parse_avaya(data(r, "46xxsettings.txt").decode())
+    get = settings.get
+    assert (get("L2Q"), get("L2QVLAN"), get("L2QAUD"), get("DSCPAUD"), get("DSCPSIG")) == (
+        "1",
+        "100",
+        "5",
+        "46",
+        "26",
+    )
+    assert (get("TIMEZONE"), get("SNTPSRVR"), get("HTTPSRVR")) == (
+        "Europe/Berlin",
+        "192.0.2.1",
+        "192.0.2.1",
+    )
+    assert get("SIP_CONTROLLER_LIST") == "192.0.2.5:5060;transport=udp"
+    assert settings.values("GET", "script") == ["$MACADDR.cfg"]
+    own = parse_avaya(data(r, "c81fea000001.cfg").decode())
+    assert (own.get("FORCE_SIP_USERNAME"), own.get("FORCE_SIP_PASSWORD")) == ("9001", "pw9")
+    for name in ("46xxsettings.txt", "c81fea000001.cfg"):
+        rendered = r.render(name)
+        assert rendered is not None and check_file(rendered) == [], name

@@ -15,6 +15,7 @@ from netboot.provisioning.vendorfile import (
     check_rendered,
     format_reference,
     load_reference,
+    parse_avaya,
     parse_cisco,
     parse_fanvil,
     parse_gigaset,
@@ -348,3 +349,26 @@ def test_panasonic_rules() -> None:
         "SIP_PRXY_PORT_N",
     ):  # fmt: skip
         assert ("", key) in ref, key
+
+
+# ---------------------------------------------------------------- Avaya
+
+
+def test_avaya_rules() -> None:
+    a = parse_avaya(
+        '## comment\nSET L2QVLAN 100\nSET FORCE_SIP_PASSWORD "p w"\n'
+        "IF $MODEL4 SEQ J179 GOTO J179_SW\nGOTO GETSET\n# GETSET\nGET $MACADDR.cfg\n"
+    )
+    assert (a.get("L2QVLAN"), a.get("FORCE_SIP_PASSWORD")) == ("100", "p w")
+    assert a.values("GET", "script") == ["$MACADDR.cfg"]
+    for text in ("L2QVLAN=100\n", "SET l2qvlan 1\n", "IF $MODEL4 GOTO X\n", "GET a b\n"):
+        with pytest.raises(VendorFileError, match="line 1: not SET/IF/GOTO/GET"):
+            parse_avaya(text)
+    ref = load_reference()["avaya"]
+    for key in (
+        "L2Q", "L2QVLAN", "L2QAUD", "L2QSIG", "DSCPAUD", "DSCPSIG", "LLDP_ENABLED", "SNTPSRVR",
+        "TIMEZONE", "HTTPSRVR", "FORCE_WEB_ADMIN_PASSWORD", "SIP_CONTROLLER_LIST", "SIPDOMAIN",
+        "FORCE_SIP_USERNAME", "FORCE_SIP_PASSWORD", "ENABLE_3PCC_ENVIRONMENT",
+    ):  # fmt: skip
+        assert ("", key) in ref, key
+    assert ("script", "GET") in ref

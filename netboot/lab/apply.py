@@ -51,6 +51,7 @@ REMOTE_PATHS: Mapping[str, tuple[str, ...]] = {
     "cisco": ("/admin/reboot", "/admin/resync"),
     "gigaset": (),  # no remote control
     "panasonic": (),  # no HTTP remote control found
+    "avaya": (),  # no HTTP remote control found
 }
 SNOM = "phone-settings"
 
@@ -134,6 +135,8 @@ def apply_files(layout: str, common: bytes, own: bytes, events: tuple[str, ...])
         return _apply_gigaset(merged)
     if vendor == "panasonic":
         return _apply_panasonic(merged)
+    if vendor == "avaya":
+        return _apply_avaya(merged)
     return _apply_yealink(merged, parsed, events)
 
 
@@ -300,7 +303,7 @@ def next_file(layout: str, common: bytes, mac_hex: str, base: str) -> str | None
     in, relative to `base`). None: the family names none (or the file is not
     its format; applying it will say so)."""
     vendor = layout.split("-", 1)[0]
-    if vendor not in ("cisco", "polycom"):
+    if vendor not in ("cisco", "polycom", "avaya"):
         return None
     try:
         parsed = parse(vendor, common.decode("utf-8", "replace"))
@@ -312,6 +315,9 @@ def next_file(layout: str, common: bytes, mac_hex: str, base: str) -> str | None
             if rule:
                 return rule.replace("$MAU", mac_hex.upper()).replace("$MA", mac_hex.lower())
         return None
+    if vendor == "avaya":  # the last GET of the script, $MACADDR filled in
+        gets = parsed.values("GET", "script")
+        return f"{base}/{gets[-1].replace('$MACADDR', mac_hex.lower())}" if gets else None
     listed = parsed.get("CONFIG_FILES", "APPLICATION") or ""
     first = listed.split(",")[0].strip()
     if not first:
@@ -372,6 +378,26 @@ def _apply_panasonic(merged: Mapping[tuple[str, str], str]) -> Applied:
         raise ConfigRejected("no " + ", ".join(missing) + " in the files")
     vlan = _int(vlan_id, "VLAN_ID_IP_PHONE") if enable_vlan == "Y" else None
     return Applied("panasonic", vlan, 0, user, password, "any", sip_user, sip_server, {})
+
+
+def _apply_avaya(merged: Mapping[tuple[str, str], str]) -> Applied:
+    """Avaya J100: L2Q (1: tagged) and L2QVLAN, L2QAUD its priority, the web
+    admin password, the SIP user (FORCE_SIP_USERNAME) and the first host of
+    SIP_CONTROLLER_LIST. No Action URLs, no HTTP remote control."""
+    missing: list[str] = []
+    l2q = _need(merged, "", "L2Q", missing)
+    vlan_id = _need(merged, "", "L2QVLAN", missing)
+    priority = _need(merged, "", "L2QAUD", missing)
+    password = _need(merged, "", "FORCE_WEB_ADMIN_PASSWORD", missing)
+    sip_user = _need(merged, "", "FORCE_SIP_USERNAME", missing)
+    controllers = _need(merged, "", "SIP_CONTROLLER_LIST", missing)
+    if missing:
+        raise ConfigRejected("no " + ", ".join(missing) + " in the files")
+    vlan = _int(vlan_id, "L2QVLAN") if l2q == "1" else None
+    server = controllers.split(",")[0].split(";")[0].rpartition(":")[0] or controllers
+    return Applied(
+        "avaya", vlan, _int(priority, "L2QAUD"), "admin", password, "any", sip_user, server, {}
+    )
 
 
 def active_uri_status(applied: Applied | None, source_ip: str, authorization: str) -> int:

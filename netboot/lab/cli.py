@@ -222,6 +222,11 @@ name = "snom"
 vendor = "snom"
 url_options = {snom_options}
 
+[[dhcp.class]]
+name = "avaya"
+vendor = "avaya"
+url_options = [242]
+
 [pnp]
 enabled = {str(features["pnp"]).lower()}
 

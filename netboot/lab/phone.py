@@ -54,6 +54,7 @@ from netboot.lab.webui import ActiveUriLog
 from netboot.stun import codec as stun
 from netboot.vendors import (
     VendorProfile,
+    avaya,
     cisco,
     fanvil,
     gigaset,
@@ -158,6 +159,8 @@ VENDORS: dict[str, Vendor] = {
     "gigaset": vendor_from_profile(gigaset.GIGASET, "gigaset-N870-site.xml"),
     # Panasonic: 160 > 159 > 66, a URL with its own {MAC}.
     "panasonic": vendor_from_profile(panasonic.PANASONIC, "KX-HDV130.cfg"),
+    # Avaya J100: option 242 names the HTTP server; 46xxsettings.txt GETs $MACADDR.cfg.
+    "avaya": vendor_from_profile(avaya.AVAYA, "46xxsettings.txt"),
 }
 
 
@@ -740,6 +743,10 @@ class Phone:
             text = value.decode(errors="replace").strip("\x00 ")
             if "://" in text:
                 return text, f"option {code}"
+            if "HTTPSRVR=" in text:  # Avaya SSON: HTTPSRVR=host,HTTPDIR=/path/
+                fields = dict(p.partition("=")[::2] for p in text.split(","))
+                path = "/" + fields.get("HTTPDIR", "").strip("/")
+                return f"http://{fields['HTTPSRVR']}{path.rstrip('/')}/", f"option {code}"
             if code == 66 and text:  # a bare TFTP server; 67 names the file
                 name = ack.options.get(67, b"").decode(errors="replace").strip("\x00 ")
                 if name:

@@ -85,6 +85,11 @@ def _panasonic(name: str) -> Model:
     return Model(name, "panasonic", f"{name}.cfg", own_file="Config{MAC}.cfg")
 
 
+def _avaya(name: str) -> Model:
+    # 46xxsettings.txt ends with GET $MACADDR.cfg (Wazo's J100 files).
+    return Model(name, "avaya", "46xxsettings.txt", own_file="{mac}.cfg")
+
+
 def _snom(name: str) -> Model:
     # Wazo's snom plugin: snom<model>.htm per model, <MAC>.xml per phone.
     return Model(name, "snom", f"snom{name}.htm", own_file="{MAC}.xml")
@@ -135,6 +140,9 @@ MODELS: Mapping[str, Model] = MappingProxyType(
             _panasonic("KX-HDV130"),
             _panasonic("KX-HDV230"),
             _panasonic("KX-TGP600"),
+            _avaya("J139"),
+            _avaya("J179"),
+            _avaya("J189"),
         )
     }
 )

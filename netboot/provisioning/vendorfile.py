@@ -47,6 +47,11 @@ DOCTYPE or entity declarations, a budget of elements), each with its own rules:
   `KEY="value"` per line (upper-case key, value in straight double quotes),
   `#` comments, `_1` for line 1. Evidence: Panasonic's sample (as a public
   PBX carries it) and Wazo's key list in tests/data.
+- Avaya J100 (`46xxsettings.txt`, `<mac>.cfg`): `SET NAME value` (value the
+  rest of the line, optionally in double quotes), `## comment`, `# LABEL`,
+  `IF $VAR SEQ text GOTO LABEL`, `GOTO LABEL`, `GET file` (processing goes
+  on in that file). Evidence: Wazo's J100 key list and public 46xxsettings
+  notes in tests/data (weak: no Avaya-shipped file was kept).
 - Cisco SPA / 3PCC (`<flat-profile>`): one element per parameter, the
   parameter's web-UI name with `_` for spaces and `_<n>_` for a line
   (`<Proxy_1_ ua="na">`), an optional `ua` (`na`, `ro`, `rw`) or `group`.
@@ -388,6 +393,38 @@ def parse_panasonic(text: str) -> VendorFile:
     return _build("panasonic", "", entries)
 
 
+_AVAYA_SET = re.compile(r"^SET\s+(?P<key>[A-Z0-9_]+)\s*(?P<value>.*)$")
+_AVAYA_IF = re.compile(r"^IF\s+\$\w+\s+SEQ\s+\S+\s+GOTO\s+\w+$")
+_AVAYA_GOTO = re.compile(r"^GOTO\s+\w+$")
+_AVAYA_GET = re.compile(r"^GET\s+(?P<file>\S+)$")
+_AVAYA_LABEL = re.compile(r"^#\s*\w+$")
+
+
+def parse_avaya(text: str) -> VendorFile:
+    """An Avaya J100 settings script (`46xxsettings.txt`, `<mac>.cfg`) as the
+    phone reads it: SET lines are settings, GET names the next file."""
+    entries: list[Entry] = []
+    for number, raw in enumerate(_lines(text.lstrip("\ufeff")), 1):
+        line = raw.strip()
+        if not line or line.startswith("##") or _AVAYA_LABEL.match(line):
+            continue
+        match = _AVAYA_SET.match(line)
+        if match is not None:
+            value = match.group("value").strip()
+            if len(value) >= 2 and value[0] == value[-1] == '"':
+                value = value[1:-1]
+            entries.append(Entry("", match.group("key"), value, number))
+            continue
+        get = _AVAYA_GET.match(line)
+        if get is not None:
+            entries.append(Entry("script", "GET", get.group("file"), number))
+            continue
+        if _AVAYA_IF.match(line) or _AVAYA_GOTO.match(line):
+            continue
+        raise VendorFileError(f"line {number}: not SET/IF/GOTO/GET or a comment: {line[:60]!r}")
+    return _build("avaya", "", entries)
+
+
 CISCO_UA = frozenset({"na", "ro", "rw"})
 
 
@@ -417,6 +454,7 @@ PARSERS = {
     "cisco": parse_cisco,
     "gigaset": parse_gigaset,
     "panasonic": parse_panasonic,
+    "avaya": parse_avaya,
 }
 
 
@@ -482,6 +520,7 @@ REFERENCE_EXPORTS: Mapping[str, tuple[str, ...]] = MappingProxyType(
             "cisco-spa-public-keys.xml",
         ),
         "gigaset": ("gigaset-n870-user-config.xml", "gigaset-wazo-keys.xml"),
+        "avaya": ("avaya-j100-wazo-keys.txt", "avaya-public-keys.txt"),
         "panasonic": (
             "panasonic-kx-hdv-sample.cfg",
             "panasonic-wazo-keys.cfg",
