@@ -43,6 +43,7 @@ from types import FrameType
 from typing import Any
 
 import netboot
+from netboot import vendors
 from netboot.lab.apply import Applied
 from netboot.lab.netns import CLONE_NEWNET, Lab, Netns, settled, wait_for
 from netboot.lab.phone import (
@@ -871,11 +872,14 @@ async def check_registry(
     source = next(iter(booted.values())).ip
     deadline = time.monotonic() + 15
     states: dict[str, str] = {}
+    families: dict[str, str] = {}
     while True:
         try:
             status, body = await http_get(f"http://{server}/api/phones", source, "netboot-lab", 10)
             if status == 200:
-                states = {p["mac"]: p["state"] for p in json.loads(body)["phones"]}
+                listed = json.loads(body)["phones"]
+                states = {p["mac"]: p["state"] for p in listed}
+                families = {p["mac"]: p.get("vendor") or "" for p in listed}
         except (OSError, TimeoutError, ValueError, KeyError, StepFailed):
             pass
         if (
@@ -886,9 +890,14 @@ async def check_registry(
         await asyncio.sleep(0.25)
     for mac, r in booted.items():
         expected = expected_for(r)
+        profile = vendors.by_name(r.vendor)
         if states.get(mac) != expected:
             r.ok = False
             r.error = f"registry: the appliance shows {states.get(mac, 'nothing')}, not {expected}"
+        elif profile is not None and families.get(mac) != profile.label:
+            # `netboot phones` and the status page name each phone's family.
+            r.ok = False
+            r.error = f"registry: the appliance names {families.get(mac)!r}, not {profile.label!r}"
     by_pnp = [r for r in booted.values() if r.ok and r.url_source == "pnp"]
     gate = asyncio.Semaphore(16)
     await asyncio.gather(*(_check_pnp_timeline(r, server, source, gate) for r in by_pnp))
