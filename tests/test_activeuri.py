@@ -221,6 +221,11 @@ def test_each_family_is_spoken_to_in_its_protocol() -> None:
     spa = protocol_for("cisco-spa")
     assert not isinstance(spa, str) and spa.requests("reprovision", []) == ["/admin/resync"]
     assert spa.requests("reboot", []) == ["/admin/reboot"] and spa.user == "admin"
+    gs = protocol_for("grandstream")
+    assert not isinstance(gs, str) and gs.json_answer and gs.user == "admin"
+    assert gs.requests("reboot", []) == [
+        "/cgi-bin/api-sys_operation?passcode={passcode}&request=REBOOT"
+    ]  # send_one writes the admin password in for {passcode}
     none = protocol_for("avaya")
     assert isinstance(none, str) and "no remote control" in none
 
@@ -232,3 +237,42 @@ def test_targets_know_their_family(tmp_path: Path) -> None:
     config = load_config(path)
     got = resolve_targets(config, ["00:04:13:00:00:01", "00:15:65:00:00:02", MAC_A], False, 0)
     assert [t.family for t in got] == ["snom", "yealink", "fanvil"]
+
+
+def test_grandstream_answer_decides_and_passcode_is_sent() -> None:
+    """A Grandstream answers 200 either way; `{"response": "error"}` is a failure."""
+    import asyncio
+
+    import aiohttp
+    from aiohttp import web
+
+    from netboot.provisioning.activeuri import Target, send_one
+
+    seen: list[str] = []
+
+    async def handler(request: web.Request) -> web.Response:
+        seen.append(request.query_string)
+        ok = request.query.get("passcode") == "p w&1"
+        return web.json_response({"response": "success" if ok else "error"})
+
+    async def run() -> tuple[bool, bool]:
+        app = web.Application()
+        app.router.add_get("/cgi-bin/api-sys_operation", handler)
+        runner = web.AppRunner(app)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        port = runner.addresses[0][1]
+        target = Target("gs", None, "127.0.0.1", "grandstream")
+        uri = "/cgi-bin/api-sys_operation?passcode={passcode}&request=REBOOT"
+        try:
+            async with aiohttp.ClientSession() as session:
+                good = await send_one(session, target, uri, "admin", "p w&1", 5, port, True)
+                bad = await send_one(session, target, uri, "admin", "wrong", 5, port, True)
+        finally:
+            await runner.cleanup()
+        assert "error" in bad.result
+        return good.ok, bad.ok
+
+    assert asyncio.run(run()) == (True, False)  # the password arrived whole, quoted
+    assert len(seen) == 2 and all(q.endswith("&request=REBOOT") for q in seen)

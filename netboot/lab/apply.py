@@ -46,7 +46,7 @@ REMOTE_PATHS: Mapping[str, tuple[str, ...]] = {
     "fanvil": ACTIVE_URI_PATHS,
     "yealink": ACTIVE_URI_PATHS,
     "snom": ("/command.htm", "/advanced_update.htm"),
-    "grandstream": (),  # no remote control netboot speaks
+    "grandstream": ("/cgi-bin/api-sys_operation",),
     "polycom": ("/api/v1/mgmt/safeRestart", "/api/v1/mgmt/safeReboot"),
     "cisco": ("/admin/reboot", "/admin/resync"),
     "gigaset": (),  # no remote control

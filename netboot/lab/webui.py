@@ -16,6 +16,7 @@ what it was asked.
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import socket
 from collections.abc import Callable
@@ -84,9 +85,10 @@ class PhoneWebServer:
         head = f"HTTP/1.1 {status} {REASONS.get(status, '')}\r\n"
         if status == 401:
             head += 'WWW-Authenticate: Basic realm="lab phone"\r\n'
-        head += "Content-Length: 0\r\nConnection: close\r\n\r\n"
+        body = b'{"response": "success"}' if status == 200 else b""
+        head += f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
         with contextlib.suppress(ConnectionError):
-            writer.write(head.encode())
+            writer.write(head.encode() + body)
             await writer.drain()
         writer.close()
         with contextlib.suppress(ConnectionError):
@@ -114,8 +116,16 @@ class PhoneWebServer:
             return 404
         if (parts[0] == "POST") != target.path.startswith("/api/"):
             return 400  # the Poly REST API is POST; every other remote control GET
-        status = active_uri_status(applied, source, headers.get("authorization", ""))
         query = parse_qs(target.query)
+        authorization = headers.get("authorization", "")
+        if target.path == "/cgi-bin/api-sys_operation":  # Grandstream: the passcode is the password
+            passcode = query.get("passcode", [""])[0]
+            authorization = "Basic " + base64.b64encode(f"admin:{passcode}".encode()).decode()
+        status = active_uri_status(applied, source, authorization)
+        if target.path == "/cgi-bin/api-sys_operation":
+            keys = ";".join(query.get("request", []))
+            log.add(source, keys, status)
+            return status
         keys = ";".join(
             query.get("key", [])
             or [f"reboot={v}" for v in query.get("reboot", [])]

@@ -46,6 +46,7 @@ from netboot.http.auth import parse_params
 from netboot.wire import normalize_mac
 
 PATH = "/cgi-bin/ConfigManApp.com"
+MAX_ANSWER = 4096  # bytes of a phone's answer read (Grandstream's JSON verdict)
 ACTIONS = ("reboot", "reprovision", "key")
 ACTION_KEYS = {"reboot": "Reboot", "reprovision": "Autoprovision"}
 
@@ -96,6 +97,7 @@ class Protocol:
     missing: str = ""  # what to say for an action it has no request for
     source: str = ""
     user: str = ""  # its fixed login name ("": phones.admin_user)
+    json_answer: bool = False  # 200 with {"response": "success"} or an error (Grandstream)
 
     def requests(self, action: str, keys: Sequence[str]) -> list[str] | str:
         """The GETs for `action` (and `keys`), or a sentence why there are none."""
@@ -168,6 +170,17 @@ PROTOCOLS: Mapping[str, Protocol] = {
         missing="Its REST API has no key presses netboot sends.",
         source="Poly UC REST API (apps.restapi.enabled), login Polycom",
         user="Polycom",
+    ),
+    "grandstream": Protocol(
+        "Grandstream",
+        "/cgi-bin/api-sys_operation?passcode={passcode}&request=REBOOT",
+        "/cgi-bin/api-sys_operation?passcode={passcode}&request=PROV",
+        "",
+        missing="netboot sends it no key presses.",
+        source="Grandstream HTTP API api-sys_operation: passcode + REBOOT (public GXP "
+        "scripts), PROV = provision now (public session-based clients)",
+        user="admin",
+        json_answer=True,
     ),
     "cisco-spa": Protocol(
         "Cisco SPA/3PCC",
@@ -382,9 +395,13 @@ async def send_one(
     password: str,
     timeout: float,
     port: int = 80,
+    json_answer: bool = False,
 ) -> Outcome:
     """`query` is a path with its query (`/command.htm?key=ENTER`), or a bare
-    query for the PLANET/Fanvil path (`key=Reboot`)."""
+    query for the PLANET/Fanvil path (`key=Reboot`); `{passcode}` in it is
+    the admin password (Grandstream's API takes it in the query).
+    `json_answer`: the phone answers 200 with `{"response": "success"}` or
+    an error in the same shape (Grandstream), so the body decides."""
     start = time.monotonic()
 
     def done(ok: bool, result: str) -> Outcome:
@@ -394,6 +411,7 @@ async def send_one(
         return done(False, "no address known (no lease, not in the registry)")
     method, _, rest = query.partition(" ") if query.startswith("POST ") else ("GET", "", query)
     uri = rest if rest.startswith("/") else f"{PATH}?{rest}"
+    uri = uri.replace("{passcode}", quote(password, safe=""))
     host = target.ip if port == 80 else f"{target.ip}:{port}"
     url = f"http://{host}{uri}"
     basic = "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
@@ -407,7 +425,7 @@ async def send_one(
             timeout=client_timeout,
             allow_redirects=False,
         ) as resp:
-            await resp.read()
+            body = await resp.content.read(MAX_ANSWER)
             status, reason = resp.status, resp.reason
             challenges = _digest_challenges(resp.headers.getall("WWW-Authenticate", []))
         if status == 401 and challenges:
@@ -423,7 +441,7 @@ async def send_one(
                 timeout=client_timeout,
                 allow_redirects=False,
             ) as resp:
-                await resp.read()
+                body = await resp.content.read(MAX_ANSWER)
                 status, reason = resp.status, resp.reason
     except TimeoutError:
         return done(False, f"timeout after {timeout:g} s")
@@ -435,6 +453,13 @@ async def send_one(
         return done(False, f"error: {exc.__class__.__name__}: {exc}"[:120])
     if status == 401:
         return done(False, "401 wrong credentials")
+    if 200 <= status < 300 and json_answer:
+        try:
+            answer = json.loads(body.decode("utf-8", "replace"))
+        except ValueError:
+            answer = None
+        if not isinstance(answer, dict) or answer.get("response") != "success":
+            return done(False, f"{status} but the phone answered {body[:60]!r}")
     return done(200 <= status < 300, f"{status} {reason or ''}".strip())
 
 
@@ -465,6 +490,7 @@ async def send_requests(
     password: str,
     timeout: float,
     port: int = 80,
+    json_answer: bool = False,
 ) -> Outcome:
     """The target's GETs in order (a key press per request where its family
     wants that), stopping at the first failure; a str: nothing to send."""
@@ -473,7 +499,7 @@ async def send_requests(
     start = time.monotonic()
     outcome = Outcome(target, False, "nothing to send", 0.0)
     for uri in requests:
-        outcome = await send_one(session, target, uri, user, password, timeout, port)
+        outcome = await send_one(session, target, uri, user, password, timeout, port, json_answer)
         if not outcome.ok:
             break
     return Outcome(target, outcome.ok, outcome.result, time.monotonic() - start)
@@ -490,6 +516,7 @@ async def send_all(
     port: int = 80,
     progress: Progress | None = None,
     user_for: Callable[[Target], str] | None = None,
+    json_for: Callable[[Target], bool] | None = None,
 ) -> list[Outcome]:
     """The GETs of each target (`query`: one for all, or per target), at most
     `concurrency` targets at a time; results in target order."""
@@ -501,8 +528,9 @@ async def send_all(
             requests = query(target) if callable(query) else [query]
             async with limit:
                 login = (user_for(target) if user_for is not None else "") or user
+                json_answer = json_for(target) if json_for is not None else False
                 outcome = await send_requests(
-                    session, target, requests, login, password, timeout, port
+                    session, target, requests, login, password, timeout, port, json_answer
                 )
             if progress is not None:
                 progress.step(outcome.ok)
@@ -584,6 +612,10 @@ def cmd_phone(args: argparse.Namespace) -> int:
         protocol = protocol_for(target.family)
         return "" if isinstance(protocol, str) else protocol.user
 
+    def json_for(target: Target) -> bool:
+        protocol = protocol_for(target.family)
+        return not isinstance(protocol, str) and protocol.json_answer
+
     outcomes = asyncio.run(
         send_all(
             targets,
@@ -595,6 +627,7 @@ def cmd_phone(args: argparse.Namespace) -> int:
             port=args.port,
             progress=progress,
             user_for=user_for,
+            json_for=json_for,
         )
     )
     failed = sum(1 for o in outcomes if not o.ok)

@@ -18,9 +18,13 @@ Sources:
   Process All Available Config Files ... Default is 0` (P8467): the phone
   asks for cfg<mac>.xml first and stops at the first file it finds, so
   netboot puts the site settings and the line in cfg<mac>.xml.
-- [GS-API] Grandstream's HTTP API (`/cgi-bin/dologin`, then
-  `/cgi-bin/api-sys_operation` with a session id): a login session netboot
-  does not speak yet, so `netboot phone` says so for these phones.
+- [GS-API] Grandstream's HTTP API `GET /cgi-bin/api-sys_operation?passcode=
+  <admin password>&request=REBOOT`, answered with JSON `{"response":
+  "success"}` (two public GXP provisioning scripts, index ids 68892076833,
+  54038693905); `request=PROV` (provision now) from public clients that log
+  in first (`/cgi-bin/dologin`, then `request=PROV&sid=...`; index ids
+  18689679888, 57469390680): netboot sends PROV with the passcode form, an
+  inference from the two (weak).
 """
 
 from __future__ import annotations
@@ -63,6 +67,7 @@ GRANDSTREAM = VendorProfile(
         fetches_common=False,  # [GS-TPL] cfg<mac>.xml is found first; P8467 = 0
         source="Wazo UA sample, gfiber option 60, FIELD-NOTES PnP, GS template P8501/P8467",
     ),
+    remote="grandstream",  # [GS-API]
 )
 
 PROFILES = (GRANDSTREAM,)
