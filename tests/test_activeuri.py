@@ -189,3 +189,91 @@ def test_active_uri_against_fake_phones(lab: Lab, tmp_path: Path) -> None:
     assert by_ip["10.0.0.14"]["ok"] is False
     assert by_ip["10.0.0.14"]["result"].startswith("401 wrong credentials")
     assert isinstance(by_ip["10.0.0.14"]["ms"], int)
+
+
+def test_each_family_is_spoken_to_in_its_protocol() -> None:
+    from netboot.provisioning.activeuri import PROTOCOLS, protocol_for
+
+    fanvil, yealink, snom = (PROTOCOLS[n] for n in ("fanvil", "yealink", "snom"))
+    assert fanvil.requests("key", ["SPEAKER", "8311"]) == [
+        "/cgi-bin/ConfigManApp.com?key=SPEAKER;8311"
+    ]
+    assert yealink.requests("reprovision", []) == ["/servlet?key=AutoP"]
+    assert yealink.requests("key", ["OK", "12"]) == [
+        "/servlet?key=OK",
+        "/servlet?key=1",
+        "/servlet?key=2",
+    ]
+    assert snom.requests("reboot", []) == ["/advanced_update.htm?reboot=Reboot"]
+    assert snom.requests("key", ["OK", "*1", "POUND"]) == [
+        "/command.htm?key=ENTER",
+        "/command.htm?key=*",
+        "/command.htm?key=1",
+        "/command.htm?key=%23",
+    ]
+    no_resync = snom.requests("reprovision", [])
+    assert isinstance(no_resync, str) and "no re-provision request" in no_resync
+    assert "no key 'DNDOn'" in str(snom.requests("key", ["DNDOn"]))
+    assert protocol_for(None) is fanvil  # a phone of no known family: PLANET's request
+    assert protocol_for("planet") is fanvil and protocol_for("snom") is snom
+    polycom = PROTOCOLS["polycom"]
+    assert polycom.requests("reprovision", []) == ["POST /api/v1/mgmt/safeRestart"]
+    assert polycom.user == "Polycom" and "no key presses" in str(polycom.requests("key", ["OK"]))
+    spa = protocol_for("cisco-spa")
+    assert not isinstance(spa, str) and spa.requests("reprovision", []) == ["/admin/resync"]
+    assert spa.requests("reboot", []) == ["/admin/reboot"] and spa.user == "admin"
+    gs = protocol_for("grandstream")
+    assert not isinstance(gs, str) and gs.json_answer and gs.user == "admin"
+    assert gs.requests("reboot", []) == [
+        "/cgi-bin/api-sys_operation?passcode={passcode}&request=REBOOT"
+    ]  # send_one writes the admin password in for {passcode}
+    none = protocol_for("avaya")
+    assert isinstance(none, str) and "no remote control" in none
+
+
+def test_targets_know_their_family(tmp_path: Path) -> None:
+    path = write_config(tmp_path)
+    with (tmp_path / "phones.csv").open("a") as f:
+        f.write("00:04:13:00:00:01,D785,3001,x,S\n")
+    config = load_config(path)
+    got = resolve_targets(config, ["00:04:13:00:00:01", "00:15:65:00:00:02", MAC_A], False, 0)
+    assert [t.family for t in got] == ["snom", "yealink", "fanvil"]
+
+
+def test_grandstream_answer_decides_and_passcode_is_sent() -> None:
+    """A Grandstream answers 200 either way; `{"response": "error"}` is a failure."""
+    import asyncio
+
+    import aiohttp
+    from aiohttp import web
+
+    from netboot.provisioning.activeuri import Target, send_one
+
+    seen: list[str] = []
+
+    async def handler(request: web.Request) -> web.Response:
+        seen.append(request.query_string)
+        ok = request.query.get("passcode") == "p w&1"
+        return web.json_response({"response": "success" if ok else "error"})
+
+    async def run() -> tuple[bool, bool]:
+        app = web.Application()
+        app.router.add_get("/cgi-bin/api-sys_operation", handler)
+        runner = web.AppRunner(app)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        port = runner.addresses[0][1]
+        target = Target("gs", None, "127.0.0.1", "grandstream")
+        uri = "/cgi-bin/api-sys_operation?passcode={passcode}&request=REBOOT"
+        try:
+            async with aiohttp.ClientSession() as session:
+                good = await send_one(session, target, uri, "admin", "p w&1", 5, port, True)
+                bad = await send_one(session, target, uri, "admin", "wrong", 5, port, True)
+        finally:
+            await runner.cleanup()
+        assert "error" in bad.result
+        return good.ok, bad.ok
+
+    assert asyncio.run(run()) == (True, False)  # the password arrived whole, quoted
+    assert len(seen) == 2 and all(q.endswith("&request=REBOOT") for q in seen)

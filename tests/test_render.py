@@ -495,3 +495,256 @@ def test_render_command(tmp_path: Path) -> None:
     assert (
         "key 'SIP1 Register Pasword' in <SIP CONFIG MODULE> is in no fanvil-2 export" in bad.stdout
     )
+
+
+# ---------------------------------------------------------------- other families
+
+SNOM_ROW = '00:04:13:22:33:44,D785,3001,p&w<1,Snom "desk"\n'
+SNOM_SET = "phone-settings"
+
+
+def test_snom_files_carry_the_site_in_snom_keys(tmp_path: Path) -> None:
+    from netboot.provisioning.vendorfile import parse_snom
+
+    (tmp_path / "phones.csv").write_text(INVENTORY + SNOM_ROW)
+    _, r = renderer(tmp_path)
+    assert {"snomD785.htm", "000413223344.xml"} <= set(r.file_names())
+    common = parse_snom(data(r, "snomD785.htm").decode())
+
+    def get(key: str) -> str | None:
+        return common.get(key, SNOM_SET)
+
+    assert (get("vlan_id"), get("vlan_qos"), get("lldp_enable")) == ("100", "5", "on")
+    assert (get("codec_tos"), get("signaling_tos")) == ("184", "104")  # DSCP 46, 26 as TOS bytes
+    assert (get("timezone"), get("utc_offset"), get("ntp_server")) == ("GER+1", "3600", "192.0.2.1")
+    assert (get("http_user"), get("http_pass")) == ("admin", "change-me")
+    # Snom's own macro in its settings URL; refresh in seconds.
+    assert get("setting_server") == "http://192.0.2.1/{mac}.xml"
+    assert get("settings_refresh_timer") == "3600"
+    assert get("action_log_on_url").startswith(  # type: ignore[union-attr]
+        "http://192.0.2.1/action/registration-succeeded?mac=$mac&ip=$ip"
+    )
+    assert get("action_missed_url") is not None and get("action_hold_url") is None
+    own = parse_snom(data(r, "000413223344.xml").decode())
+
+    def line(key: str) -> str | None:
+        return own.get(f"{key}[1]", SNOM_SET)
+
+    assert (line("user_name"), line("user_pass"), line("user_realname")) == (
+        "3001",
+        "p&w<1",
+        'Snom "desk"',
+    )  # escaped in the XML, the phone reads them back as written
+    assert (line("user_host"), line("stun_server")) == ("192.0.2.5", "192.0.2.1:3478")
+    for name in ("snomD785.htm", "000413223344.xml"):
+        rendered = r.render(name)
+        assert rendered is not None and rendered.layout == "snom"
+        assert check_file(rendered) == [], name
+    # The name its firmware asks for, in any case; not another family's name for it.
+    assert r.render("000413223344.XML") is not None
+    assert r.render("000413223344.cfg") is None
+    assert r.render("cfg000413223344.xml") is None
+
+
+def test_snom_time_zone_without_a_snom_name(tmp_path: Path) -> None:
+    from netboot.provisioning.vendorfile import parse_snom
+
+    (tmp_path / "phones.csv").write_text(SNOM_ROW)
+    path = write_config(tmp_path)
+    path.write_text(path.read_text().replace("Europe/Berlin", "Asia/Kolkata"))
+    r = ConfigRenderer(load_config(path), now=lambda: NOW)
+    common = parse_snom(data(r, "snomD785.htm").decode())
+    assert common.get("timezone", SNOM_SET) is None
+    assert common.get("utc_offset", SNOM_SET) == str(330 * 60)
+
+
+GS_ROW = "c0:74:ad:00:02:01,GXP2170,4001,p&w,GS desk\n"
+
+
+def test_grandstream_file_carries_site_and_line_in_p_values(tmp_path: Path) -> None:
+    from netboot.provisioning.vendorfile import parse_grandstream
+
+    (tmp_path / "phones.csv").write_text(INVENTORY + GS_ROW)
+    _, r = renderer(tmp_path)
+    assert {"cfg.xml", "cfgc074ad000201.xml"} <= set(r.file_names())
+    own = parse_grandstream(data(r, "cfgc074ad000201.xml").decode())
+
+    def p(key: str) -> str | None:
+        return own.get(key, "config")
+
+    assert own.get("mac", "gs_provision") == "c074ad000201"
+    # Voice VLAN, priority, LLDP, DSCP (SIP, RTP), as P-values.
+    assert (p("P51"), p("P87"), p("P1684"), p("P5046"), p("P5050")) == ("100", "5", "1", "26", "46")
+    # Time: NTP and a POSIX zone as Wazo writes it for Central Europe.
+    assert (p("P30"), p("P64")) == ("192.0.2.1", "CET-1CEST-2,M3.5.0/02:00:00,M10.5.0/03:00:00")
+    # Provisioning: HTTP (1) from the server path without scheme, every 60 minutes.
+    assert (p("P212"), p("P237"), p("P194"), p("P193")) == ("1", "192.0.2.1", "1", "60")
+    assert (p("P2"), p("P76"), p("P52")) == ("change-me", "192.0.2.1:3478", "1")
+    assert (p("P271"), p("P35"), p("P34"), p("P47"), p("P3")) == (
+        "1",
+        "4001",
+        "p&w",
+        "192.0.2.5",
+        "GS desk",
+    )
+    for name in ("cfg.xml", "cfgc074ad000201.xml"):
+        rendered = r.render(name)
+        assert rendered is not None and rendered.layout == "grandstream"
+        assert check_file(rendered) == [], name
+    assert r.render("CFGC074AD000201.xml") is not None
+    assert r.render("c074ad000201.cfg") is None  # a Yealink/Fanvil name for the same MAC
+
+
+POLY_ROW = '64:16:7f:00:00:01,VVX410,5001,p&w,Poly "desk"\n'
+
+
+def test_polycom_master_and_phone_file(tmp_path: Path) -> None:
+    from netboot.provisioning.vendorfile import parse_polycom
+
+    (tmp_path / "phones.csv").write_text(INVENTORY + POLY_ROW)
+    _, r = renderer(tmp_path)
+    assert {"000000000000.cfg", "64167f000001-phone.cfg"} <= set(r.file_names())
+    master = parse_polycom(data(r, "000000000000.cfg").decode())
+    assert master.get("CONFIG_FILES", "APPLICATION") == "[PHONE_MAC_ADDRESS]-phone.cfg"
+    own = parse_polycom(data(r, "64167f000001-phone.cfg").decode())
+    get = own.get
+    assert (get("device.set"), get("device.net.vlanId.set"), get("device.net.vlanId")) == (
+        "1",
+        "1",
+        "100",
+    )
+    assert (get("qos.ethernet.rtp.user_priority"), get("qos.ip.rtp.dscp")) == ("5", "46")
+    assert get("qos.ip.callControl.dscp") == "26" and get("device.net.lldpEnabled") == "1"
+    assert (get("device.prov.serverName"), get("device.prov.serverType")) == ("192.0.2.1/", "HTTP")
+    assert get("prov.polling.period") == "3600"
+    # Time: offset in seconds, last Sunday of March 02:00 to last Sunday of October 03:00.
+    assert get("tcpIpApp.sntp.gmtOffset") == "3600"
+    dst = "tcpIpApp.sntp.daylightSavings."
+    assert [get(dst + k) for k in ("start.month", "start.time", "start.dayOfWeek")] == [
+        "3",
+        "2",
+        "1",
+    ]
+    assert get(dst + "stop.dayOfWeek.lastInMonth") == "1" and get(dst + "stop.time") == "3"
+    assert (get("reg.1.auth.password"), get("reg.1.displayName")) == ("p&w", 'Poly "desk"')
+    for name in ("000000000000.cfg", "64167f000001-phone.cfg"):
+        rendered = r.render(name)
+        assert rendered is not None and rendered.layout == "polycom"
+        assert check_file(rendered) == [], name
+    # Its per-phone master <mac>.cfg is not rendered: the phone falls back to 000000000000.cfg.
+    assert r.render("64167f000001.cfg") is None
+
+
+SPA_ROW = "00:02:fd:00:00:01,SPA504G,6001,p&w,Cisco desk\n"
+
+
+def test_cisco_spa_profile_and_per_mac_file(tmp_path: Path) -> None:
+    from netboot.provisioning.vendorfile import parse_cisco
+
+    (tmp_path / "phones.csv").write_text(INVENTORY + SPA_ROW)
+    _, r = renderer(tmp_path)
+    assert {"spa504G.cfg", "0002fd000001.xml"} <= set(r.file_names())
+    common = parse_cisco(data(r, "spa504G.cfg").decode())
+    get = common.get
+    assert get("Profile_Rule_B") == "http://192.0.2.1/$MA.xml"
+    assert (get("Enable_VLAN"), get("VLAN_ID"), get("Enable_LLDP-MED")) == ("Yes", "100", "Yes")
+    assert (get("SIP_TOS_DiffServ_Value_1_"), get("RTP_TOS_DiffServ_Value_1_")) == ("0x68", "0xb8")
+    assert (get("RTP_CoS_Value_1_"), get("Resync_Periodic")) == ("5", "3600")
+    assert (get("Time_Zone"), get("Daylight_Saving_Time_Rule")) == (
+        "GMT+01:00",
+        "start=3/-1/7/2:0:0;end=10/-1/7/3:0:0;save=1:0:0",
+    )  # Wazo's form for Central Europe
+    own = parse_cisco(data(r, "0002fd000001.xml").decode())
+    assert (own.get("User_ID_1_"), own.get("Password_1_"), own.get("Proxy_1_")) == (
+        "6001",
+        "p&w",
+        "192.0.2.5",
+    )
+    assert own.get("Admin_Passwd") == "change-me"  # also read alone (option 159/160)
+    for name in ("spa504G.cfg", "0002fd000001.xml"):
+        rendered = r.render(name)
+        assert rendered is not None and rendered.layout == "cisco-spa"
+        assert check_file(rendered) == [], name
+    assert r.render("SPA504G.CFG") is not None  # TFTP names in any case
+
+
+def test_gigaset_mac_file(tmp_path: Path) -> None:
+    from netboot.provisioning.vendorfile import parse_gigaset
+
+    (tmp_path / "phones.csv").write_text(INVENTORY + "7c:2f:80:00:00:01,N870,7001,p&w,DECT\n")
+    _, r = renderer(tmp_path)
+    assert "7C2F80000001.xml" in r.file_names()
+    own = parse_gigaset(data(r, "7C2F80000001.xml").decode())
+
+    def get(key: str) -> str | None:
+        return own.get(key, "nvm")
+
+    assert (get("DmGlobal.0.TimeZone"), get("DmGlobal.0.NtpServer")) == (
+        "Europe/Berlin",
+        "192.0.2.1",
+    )
+    assert get("Provisioning.global.ProvisioningServer") == "http://192.0.2.1/"
+    assert (get("SipAccount.00001.UserName"), get("SipAccount.00001.AuthPassword")) == (
+        "7001",
+        "p&w",
+    )
+    assert get("SipProvider.0.RegServerAddress") == "192.0.2.5"
+    rendered = r.render("7c2f80000001.xml")
+    assert rendered is not None and check_file(rendered) == []
+
+
+def test_panasonic_files_and_a_value_it_cannot_hold(tmp_path: Path) -> None:
+    from netboot.provisioning.vendorfile import parse_panasonic
+
+    (tmp_path / "phones.csv").write_text(INVENTORY + "00:80:f0:00:00:01,KX-HDV130,8001,p&w,Pana\n")
+    _, r = renderer(tmp_path)
+    assert {"KX-HDV130.cfg", "Config0080F0000001.cfg"} <= set(r.file_names())
+    own = parse_panasonic(data(r, "Config0080F0000001.cfg").decode())
+    get = own.get
+    assert get("CFG_STANDARD_FILE_PATH") == "http://192.0.2.1/Config{MAC}.cfg"
+    assert (get("VLAN_ENABLE"), get("VLAN_ID_IP_PHONE"), get("CFG_CYCLIC_INTVL")) == (
+        "Y",
+        "100",
+        "60",
+    )
+    assert get("LOCAL_TIME_ZONE_POSIX") == "CET-1CEST-2,M3.5.0/02:00:00,M10.5.0/03:00:00"
+    assert (get("SIP_AUTHID_1"), get("SIP_PASS_1"), get("SIP_RGSTR_ADDR_1")) == (
+        "8001",
+        "p&w",
+        "192.0.2.5",
+    )
+    for name in ("KX-HDV130.cfg", "Config0080F0000001.cfg"):
+        rendered = r.render(name)
+        assert rendered is not None and check_file(rendered) == [], name
+    (tmp_path / "phones.csv").write_text('00:80:f0:00:00:01,KX-HDV130,8001,"pw""x",Pana\n')
+    with pytest.raises(RenderError, match="cannot hold a double quote"):
+        r.render("Config0080F0000001.cfg")
+
+
+def test_avaya_settings_and_mac_file(tmp_path: Path) -> None:
+    from netboot.provisioning.vendorfile import parse_avaya
+
+    (tmp_path / "phones.csv").write_text(INVENTORY + "c8:1f:ea:00:00:01,J179,9001,pw9,Avaya\n")
+    _, r = renderer(tmp_path)
+    assert {"46xxsettings.txt", "c81fea000001.cfg"} <= set(r.file_names())
+    settings = parse_avaya(data(r, "46xxsettings.txt").decode())
+    get = settings.get
+    assert (get("L2Q"), get("L2QVLAN"), get("L2QAUD"), get("DSCPAUD"), get("DSCPSIG")) == (
+        "1",
+        "100",
+        "5",
+        "46",
+        "26",
+    )
+    assert (get("TIMEZONE"), get("SNTPSRVR"), get("HTTPSRVR")) == (
+        "Europe/Berlin",
+        "192.0.2.1",
+        "192.0.2.1",
+    )
+    assert get("SIP_CONTROLLER_LIST") == "192.0.2.5:5060;transport=udp"
+    assert settings.values("GET", "script") == ["$MACADDR.cfg"]
+    own = parse_avaya(data(r, "c81fea000001.cfg").decode())
+    assert (own.get("FORCE_SIP_USERNAME"), own.get("FORCE_SIP_PASSWORD")) == ("9001", "pw9")
+    for name in ("46xxsettings.txt", "c81fea000001.cfg"):
+        rendered = r.render(name)
+        assert rendered is not None and check_file(rendered) == [], name

@@ -143,6 +143,8 @@ SITE = "http://10.0.0.1/prov/$mac.cfg"
         ("cisco-spa", 66, "10.0.0.1"),
         ("cisco-spa", 160, "http://10.0.0.1/prov/$MA.xml"),  # a profile rule with $MA
         ("avaya", 242, "HTTPSRVR=10.0.0.1,HTTPDIR=/prov/"),  # SSON
+        ("gigaset", 66, "http://10.0.0.1/prov/[MAC].xml"),  # the base's own [MAC]
+        ("panasonic", 160, "http://10.0.0.1/prov/Config{MAC}.cfg"),  # the phone's own {MAC}
     ],
 )
 def test_url_form_per_family(family: str, code: int, url: str) -> None:
@@ -422,3 +424,27 @@ def test_every_oui_is_registered_to_its_family() -> None:
         if not any(n.lower() in registry.get(oui, "").lower() for n in REGISTERED_AS[p.name])
     }
     assert wrong == set()
+
+
+def test_every_lab_family_renders_and_has_a_remote_answer() -> None:
+    """Each lab family has a profile identity, a model whose files netboot
+    renders with that family's templates, and `netboot phone` either speaks
+    its protocol or says it has none."""
+    from netboot.lab.phone import VENDORS
+    from netboot.provisioning.activeuri import protocol_for
+    from netboot.provisioning.inventory import model_for_common_file
+
+    assert len(VENDORS) == 9
+    for name, vendor in VENDORS.items():
+        profile = vendors.by_name(name)
+        assert profile is not None and profile.identity is not None, name
+        model = model_for_common_file(vendor.common_file)
+        assert model is not None, name
+        assert vendors.by_name(model.vendor) in (profile, vendors.by_name("fanvil")), name
+        own = model.own_name("0004f2aabbcc")
+        assert vendors.per_mac_name(own) is not None, own  # lease-bound
+        protocol = protocol_for(name)
+        if profile.remote:
+            assert not isinstance(protocol, str), name
+        else:
+            assert isinstance(protocol, str) and "no remote control" in protocol, name

@@ -12,7 +12,11 @@ wrong config ends in a visible failure of `netboot lab`.
 
 Which keys a firmware reads: the reference exports (tests/data), per layout:
 PLANET/Fanvil 2.x (`fanvil-2`: `<CTI CONFIG MODULE>`), 1.x (`fanvil-1`:
-`<GLOBAL CONFIG MODULE>`), Yealink. Pure functions: no I/O, no clock.
+`<GLOBAL CONFIG MODULE>`), Yealink, and one layout per other family (`snom`,
+...), each applied by its own function below with the keys its family's
+profile (`netboot.vendors`) and templates/SOURCES.md name. A family's remote
+control (`REMOTE_PATHS`) is answered with the admin account its file set.
+Pure functions: no I/O, no clock.
 """
 
 from __future__ import annotations
@@ -37,6 +41,19 @@ SIP = "<SIP CONFIG MODULE>"
 # Active URI request paths: Fanvil/PLANET (PLANET guide chapter 5) and
 # Yealink's `/servlet?key=` (Yealink Action URI).
 ACTIVE_URI_PATHS = ("/cgi-bin/ConfigManApp.com", "/servlet")
+# Remote-control paths per layout family (activeuri.PROTOCOLS names the sources).
+REMOTE_PATHS: Mapping[str, tuple[str, ...]] = {
+    "fanvil": ACTIVE_URI_PATHS,
+    "yealink": ACTIVE_URI_PATHS,
+    "snom": ("/command.htm", "/advanced_update.htm"),
+    "grandstream": ("/cgi-bin/api-sys_operation",),
+    "polycom": ("/api/v1/mgmt/safeRestart", "/api/v1/mgmt/safeReboot"),
+    "cisco": ("/admin/reboot", "/admin/resync"),
+    "gigaset": (),  # no remote control
+    "panasonic": (),  # no HTTP remote control found
+    "avaya": (),  # no HTTP remote control found
+}
+SNOM = "phone-settings"
 
 
 class ConfigRejected(Exception):
@@ -64,9 +81,10 @@ class Applied:
 
 
 def layout_for(vendor: str, firmware: str) -> str:
-    """The layout a phone's firmware reads: Fanvil 1.x or 2.x, Yealink."""
-    if vendor == "yealink":
-        return "yealink"
+    """The layout a phone's firmware reads: Fanvil 1.x or 2.x, Yealink, or
+    the family's own (`snom`, ...)."""
+    if vendor not in ("planet", "fanvil"):
+        return vendor
     major = firmware.split(".", 1)[0]
     return "fanvil-1" if major.isdigit() and int(major) < 2 else "fanvil-2"
 
@@ -89,6 +107,8 @@ def apply_files(layout: str, common: bytes, own: bytes, events: tuple[str, ...])
     parsed: dict[str, VendorFile] = {}
     problems: list[str] = []
     for name, text in texts.items():
+        if name == "common file" and not text:
+            continue  # a family that asks for its own file only (Grandstream)
         try:
             parsed[name] = parse(vendor, text)
         except VendorFileError as exc:
@@ -99,10 +119,24 @@ def apply_files(layout: str, common: bytes, own: bytes, events: tuple[str, ...])
             "; ".join(problems[:5]) + (f"; {len(problems) - 5} more" if len(problems) > 5 else "")
         )
     merged: dict[tuple[str, str], str] = {}
-    for name in ("common file", "own file"):  # the own file overrides the common one
+    for name in parsed:  # the own file overrides the common one
         merged.update({(e.module, e.key): e.value for e in parsed[name].entries})
     if vendor == "fanvil":
         return _apply_fanvil(layout, merged, events)
+    if vendor == "snom":
+        return _apply_snom(merged, events)
+    if vendor == "grandstream":
+        return _apply_grandstream(merged)
+    if vendor == "polycom":
+        return _apply_polycom(merged)
+    if vendor == "cisco":
+        return _apply_cisco(merged)
+    if vendor == "gigaset":
+        return _apply_gigaset(merged)
+    if vendor == "panasonic":
+        return _apply_panasonic(merged)
+    if vendor == "avaya":
+        return _apply_avaya(merged)
     return _apply_yealink(merged, parsed, events)
 
 
@@ -174,6 +208,196 @@ def _apply_yealink(
         "yealink", vlan, _int(priority, "internet_port_priority"), admin, password or "",
         allowed, sip_user, sip_server, urls,
     )  # fmt: skip
+
+
+def _apply_snom(merged: Mapping[tuple[str, str], str], events: tuple[str, ...]) -> Applied:
+    """Snom: `vlan_id`/`vlan_qos` (an empty vlan_id: untagged), the web
+    account `http_user`/`http_pass` that remote control must carry, the
+    Action URL keys of the Snom profile, line 1's `user_name`/`user_host`.
+    Snom firmware has no allowed-address list for remote control: any source
+    with the account is let in."""
+    from netboot.vendors.snom import SNOM as PROFILE
+
+    missing: list[str] = []
+    vlan_id = _need(merged, SNOM, "vlan_id", missing)
+    priority = _need(merged, SNOM, "vlan_qos", missing)
+    user = _need(merged, SNOM, "http_user", missing)
+    password = _need(merged, SNOM, "http_pass", missing)
+    urls = {
+        slug: _need(merged, SNOM, PROFILE.action_keys[slug], missing)
+        for slug in events
+        if slug in PROFILE.action_keys
+    }
+    sip_user = _need(merged, SNOM, "user_name[1]", missing)
+    sip_server = _need(merged, SNOM, "user_host[1]", missing)
+    if merged.get((SNOM, "user_active[1]")) != "on":
+        missing.append("user_active[1] = on")
+    if missing:
+        raise ConfigRejected("no " + ", ".join(missing) + " in the files")
+    vlan = _int(vlan_id, "vlan_id") if vlan_id else None
+    return Applied(
+        "snom", vlan, _int(priority, "vlan_qos") if vlan is not None else 0, user, password,
+        "any", sip_user, sip_server.partition(":")[0], urls,
+    )  # fmt: skip
+
+
+def _apply_grandstream(merged: Mapping[tuple[str, str], str]) -> Applied:
+    """Grandstream P-values: P51 VLAN tag (0: untagged), P87 its priority,
+    P2 the admin password (the login is `admin`), line 1 P271 active, P35
+    user, P47 server. No Action URLs and no remote control netboot speaks."""
+    missing: list[str] = []
+    vlan_id = _need(merged, "config", "P51", missing)
+    priority = _need(merged, "config", "P87", missing)
+    password = _need(merged, "config", "P2", missing)
+    sip_user = _need(merged, "config", "P35", missing)
+    sip_server = _need(merged, "config", "P47", missing)
+    if merged.get(("config", "P271")) != "1":
+        missing.append("P271 = 1 (account 1 active)")
+    if missing:
+        raise ConfigRejected("no " + ", ".join(missing) + " in the files")
+    vlan = _int(vlan_id, "P51") or None
+    return Applied(
+        "grandstream", vlan, _int(priority, "P87") if vlan else 0, "admin", password,
+        "any", sip_user, sip_server.partition(":")[0], {},
+    )  # fmt: skip
+
+
+def _apply_polycom(merged: Mapping[tuple[str, str], str]) -> Applied:
+    """Polycom: the master file must name `[PHONE_MAC_ADDRESS]-phone.cfg` (the
+    file the phone then asked for); `device.*` applies only with `device.set`
+    and its own `.set`: `device.net.vlanId` (empty: untagged),
+    `qos.ethernet.rtp.user_priority`, `device.auth.localAdminPassword` (the
+    REST API login is `Polycom`, enabled by `apps.restapi.enabled`), line 1
+    `reg.1.address`, `reg.1.server.1.address`. No Action URLs."""
+    missing: list[str] = []
+    listed = _need(merged, "APPLICATION", "CONFIG_FILES", missing)
+    if listed and "[PHONE_MAC_ADDRESS]-phone.cfg" not in [f.strip() for f in listed.split(",")]:
+        missing.append("[PHONE_MAC_ADDRESS]-phone.cfg in the master's CONFIG_FILES")
+
+    def device(key: str) -> str:
+        if merged.get(("", "device.set")) != "1" or merged.get(("", f"{key}.set")) != "1":
+            missing.append(f'{key} with device.set="1" and {key}.set="1"')
+            return ""
+        return _need(merged, "", key, missing)
+
+    vlan_id = device("device.net.vlanId")
+    password = device("device.auth.localAdminPassword")
+    priority = _need(merged, "", "qos.ethernet.rtp.user_priority", missing)
+    sip_user = _need(merged, "", "reg.1.address", missing)
+    sip_server = _need(merged, "", "reg.1.server.1.address", missing)
+    if merged.get(("", "apps.restapi.enabled")) != "1":
+        missing.append('apps.restapi.enabled="1"')
+    if missing:
+        raise ConfigRejected("no " + ", ".join(missing) + " in the files")
+    vlan = _int(vlan_id, "device.net.vlanId") if vlan_id else None
+    return Applied(
+        "polycom", vlan, _int(priority, "qos.ethernet.rtp.user_priority"), "Polycom", password,
+        "any", sip_user, sip_server, {},
+    )  # fmt: skip
+
+
+def next_file(layout: str, common: bytes, mac_hex: str, base: str) -> str | None:
+    """The file a firmware asks for after its common file, as that file names
+    it: a Cisco profile's Profile_Rule_B/C/D (`$MA`, `$MAU` filled in), a
+    Polycom master's first CONFIG_FILES entry (`[PHONE_MAC_ADDRESS]` filled
+    in, relative to `base`). None: the family names none (or the file is not
+    its format; applying it will say so)."""
+    vendor = layout.split("-", 1)[0]
+    if vendor not in ("cisco", "polycom", "avaya"):
+        return None
+    try:
+        parsed = parse(vendor, common.decode("utf-8", "replace"))
+    except VendorFileError:
+        return None
+    if vendor == "cisco":
+        for key in ("Profile_Rule_B", "Profile_Rule_C", "Profile_Rule_D"):
+            rule = parsed.get(key)
+            if rule:
+                return rule.replace("$MAU", mac_hex.upper()).replace("$MA", mac_hex.lower())
+        return None
+    if vendor == "avaya":  # the last GET of the script, $MACADDR filled in
+        gets = parsed.values("GET", "script")
+        return f"{base}/{gets[-1].replace('$MACADDR', mac_hex.lower())}" if gets else None
+    listed = parsed.get("CONFIG_FILES", "APPLICATION") or ""
+    first = listed.split(",")[0].strip()
+    if not first:
+        return None
+    return f"{base}/{first.replace('[PHONE_MAC_ADDRESS]', mac_hex.lower())}"
+
+
+def _apply_cisco(merged: Mapping[tuple[str, str], str]) -> Applied:
+    """Cisco SPA / 3PCC: Enable_VLAN + VLAN_ID, the voice CoS (802.1p) of line
+    1, Admin_Passwd (the login is `admin`), line 1 enabled with User_ID and
+    Proxy. No Action URLs; remote control is /admin/resync and /admin/reboot."""
+    missing: list[str] = []
+    enable_vlan = _need(merged, "", "Enable_VLAN", missing)
+    vlan_id = _need(merged, "", "VLAN_ID", missing)
+    priority = _need(merged, "", "RTP_CoS_Value_1_", missing)
+    password = _need(merged, "", "Admin_Passwd", missing)
+    sip_user = _need(merged, "", "User_ID_1_", missing)
+    sip_server = _need(merged, "", "Proxy_1_", missing)
+    if merged.get(("", "Line_Enable_1_"), "").lower() != "yes":
+        missing.append("Line_Enable_1_ = Yes")
+    if missing:
+        raise ConfigRejected("no " + ", ".join(missing) + " in the files")
+    vlan = _int(vlan_id, "VLAN_ID") if enable_vlan.lower() == "yes" else None
+    return Applied(
+        "cisco-spa", vlan, _int(priority, "RTP_CoS_Value_1_"), "admin", password,
+        "any", sip_user, sip_server.partition(":")[0], {},
+    )  # fmt: skip
+
+
+def _apply_gigaset(merged: Mapping[tuple[str, str], str]) -> Applied:
+    """Gigaset Nx70: handset 00001 added (`add_hs`) with its SipAccount on
+    provider 0, the provider's registrar, the web UI password (login
+    `admin`). No VLAN parameter (no public source): the base keeps the VLAN
+    LLDP-MED gave it. No Action URLs, no remote control."""
+    missing: list[str] = []
+    _need(merged, "nvm", "oper:add_hs", missing)
+    sip_user = _need(merged, "nvm", "SipAccount.00001.UserName", missing)
+    provider = _need(merged, "nvm", "SipAccount.00001.ProviderId", missing)
+    sip_server = _need(merged, "nvm", f"SipProvider.{provider or 0}.RegServerAddress", missing)
+    password = _need(merged, "nvm", "WebUIAccounts.1.Password", missing)
+    if missing:
+        raise ConfigRejected("no " + ", ".join(missing) + " in the files")
+    return Applied("gigaset", None, 0, "admin", password, "any", sip_user, sip_server, {})
+
+
+def _apply_panasonic(merged: Mapping[tuple[str, str], str]) -> Applied:
+    """Panasonic: VLAN_ENABLE + VLAN_ID_IP_PHONE, ADMIN_ID/ADMIN_PASS, line 1
+    PHONE_NUMBER_1 / SIP_AUTHID_1 on SIP_RGSTR_ADDR_1. No Action URLs, no
+    HTTP remote control."""
+    missing: list[str] = []
+    enable_vlan = _need(merged, "", "VLAN_ENABLE", missing)
+    vlan_id = _need(merged, "", "VLAN_ID_IP_PHONE", missing)
+    user = _need(merged, "", "ADMIN_ID", missing)
+    password = _need(merged, "", "ADMIN_PASS", missing)
+    sip_user = _need(merged, "", "SIP_AUTHID_1", missing)
+    sip_server = _need(merged, "", "SIP_RGSTR_ADDR_1", missing)
+    if missing:
+        raise ConfigRejected("no " + ", ".join(missing) + " in the files")
+    vlan = _int(vlan_id, "VLAN_ID_IP_PHONE") if enable_vlan == "Y" else None
+    return Applied("panasonic", vlan, 0, user, password, "any", sip_user, sip_server, {})
+
+
+def _apply_avaya(merged: Mapping[tuple[str, str], str]) -> Applied:
+    """Avaya J100: L2Q (1: tagged) and L2QVLAN, L2QAUD its priority, the web
+    admin password, the SIP user (FORCE_SIP_USERNAME) and the first host of
+    SIP_CONTROLLER_LIST. No Action URLs, no HTTP remote control."""
+    missing: list[str] = []
+    l2q = _need(merged, "", "L2Q", missing)
+    vlan_id = _need(merged, "", "L2QVLAN", missing)
+    priority = _need(merged, "", "L2QAUD", missing)
+    password = _need(merged, "", "FORCE_WEB_ADMIN_PASSWORD", missing)
+    sip_user = _need(merged, "", "FORCE_SIP_USERNAME", missing)
+    controllers = _need(merged, "", "SIP_CONTROLLER_LIST", missing)
+    if missing:
+        raise ConfigRejected("no " + ", ".join(missing) + " in the files")
+    vlan = _int(vlan_id, "L2QVLAN") if l2q == "1" else None
+    server = controllers.split(",")[0].split(";")[0].rpartition(":")[0] or controllers
+    return Applied(
+        "avaya", vlan, _int(priority, "L2QAUD"), "admin", password, "any", sip_user, server, {}
+    )
 
 
 def active_uri_status(applied: Applied | None, source_ip: str, authorization: str) -> int:

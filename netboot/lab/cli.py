@@ -43,6 +43,7 @@ from types import FrameType
 from typing import Any
 
 import netboot
+from netboot import vendors
 from netboot.lab.apply import Applied
 from netboot.lab.netns import CLONE_NEWNET, Lab, Netns, settled, wait_for
 from netboot.lab.phone import (
@@ -222,6 +223,11 @@ name = "snom"
 vendor = "snom"
 url_options = {snom_options}
 
+[[dhcp.class]]
+name = "avaya"
+vendor = "avaya"
+url_options = [242]
+
 [pnp]
 enabled = {str(features["pnp"]).lower()}
 
@@ -382,7 +388,7 @@ def run_lab(args: argparse.Namespace) -> int:
         print("netboot lab: needs the `ip` command (Debian package iproute2)", file=sys.stderr)
         return 2
     try:
-        mix = parse_mix(args.mix)
+        mix = {name: 1 for name in VENDORS} if args.vendors else parse_mix(args.mix)
         addr = addressing(args.phones)
     except LabError as exc:
         print(f"netboot lab: {exc}", file=sys.stderr)
@@ -683,8 +689,15 @@ async def _boot_all(
         if env.voice_scopes:
             await check_leases(results, config_path)
         if features["status"] and env.fetch_files:
+            # A family whose firmware reports no registration Action URL
+            # (Grandstream, ...) stays "fetched-own" in the registry.
+            reports = {
+                p.result.mac for p in phones if reports_registration(p)
+            } if features["action"] else set()  # fmt: skip
             await check_registry(
-                results, str(addr.server), "registered" if features["action"] else "fetched-own"
+                results,
+                str(addr.server),
+                lambda r: "registered" if r.mac in reports else "fetched-own",
             )
         if server_ns is not None:
             stats["active_uri"] = await check_active_uri(
@@ -716,17 +729,27 @@ def phone_lookup(
 async def check_active_uri(
     phones: list[Phone], server_ns: Netns, config_path: Path, server_ip: str
 ) -> dict[str, int]:
-    """Active URI as the phones applied it: `netboot phone` on the appliance
-    (its address, the admin account of the config) must be accepted by every
-    phone that applied a config, and the same request with the same account
+    """Active URI as the phones applied it: `netboot phone reboot` on the
+    appliance (its address, the admin account of the config, each phone's
+    family's request) must be accepted by every phone that applied a config
+    and whose family has a remote control netboot speaks, and the same request with the same account
     from another address (a phone's) must be refused with 403."""
-    applied = [p for p in phones if p.result.ok and p.applied is not None]
+    from netboot.provisioning.activeuri import protocol_for
+
+    # Only phones whose family has a remote control netboot speaks.
+    applied = [
+        p
+        for p in phones
+        if p.result.ok
+        and p.applied is not None
+        and not isinstance(protocol_for(p.vendor.name), str)
+    ]
     if not applied:
         return {"phones": 0, "accepted": 0, "refused_from_other_address": 0}
     env = dict(os.environ)
     package_root = str(Path(netboot.__file__).resolve().parent.parent)
     env["PYTHONPATH"] = package_root + os.pathsep + env.get("PYTHONPATH", "")
-    cmd = [sys.executable, "-m", "netboot", "phone", "-c", str(config_path), "key", "OK"]
+    cmd = [sys.executable, "-m", "netboot", "phone", "-c", str(config_path), "reboot"]
     proc = await asyncio.create_subprocess_exec(
         *server_ns.argv([*cmd, *(p.result.ip for p in applied)]),
         stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE, env=env,
@@ -745,8 +768,18 @@ async def check_active_uri(
                 f"active-uri: `netboot phone` from {server_ip} not accepted "
                 f"(phone saw {seen}; {err.decode(errors='replace').strip()[-200:]})"
             )
-    # The right account from the wrong address: refused.
-    target, other = applied[0], applied[-1]
+    # The right account from the wrong address: refused (by a phone whose
+    # firmware has an allowed-address list: PLANET/Fanvil, Yealink).
+    restricted = [
+        p for p in applied if p.applied is not None and p.applied.active_uri_ip not in ("", "any")
+    ]
+    if not restricted:
+        return {
+            "phones": len(applied),
+            "accepted": sum(p.active_uri.accepted_from(server_ip) for p in applied),
+            "refused_from_other_address": 0,
+        }
+    target, other = restricted[0], applied[-1] if applied[-1] is not restricted[0] else applied[0]
     assert target.applied is not None
     status = await active_uri_get(
         target.result.ip, other.result.ip, target.applied.admin_user, target.applied.admin_password
@@ -818,7 +851,16 @@ async def check_leases(results: list[PhoneResult], config_path: Path) -> None:
 PNP_EVENTS = ("pnp subscribe", "pnp notify", "pnp notify-answered")
 
 
-async def check_registry(results: list[PhoneResult], server: str, expected: str) -> None:
+def reports_registration(phone: Phone) -> bool:
+    """The phone's config gave it a registration Action URL (or it runs on
+    static files, which report every event)."""
+    applied = phone.applied
+    return applied is None or "registration-succeeded" in applied.action_urls
+
+
+async def check_registry(
+    results: list[PhoneResult], server: str, expected_for: Callable[[PhoneResult], str]
+) -> None:
     """The appliance's own view (its /api/phones) must agree: every phone that
     booted shows `expected` there, and every phone that found its URL by SIP
     PnP has the SUBSCRIBE, the NOTIFY (with that URL) and the phone's answer to
@@ -830,20 +872,32 @@ async def check_registry(results: list[PhoneResult], server: str, expected: str)
     source = next(iter(booted.values())).ip
     deadline = time.monotonic() + 15
     states: dict[str, str] = {}
+    families: dict[str, str] = {}
     while True:
         try:
             status, body = await http_get(f"http://{server}/api/phones", source, "netboot-lab", 10)
             if status == 200:
-                states = {p["mac"]: p["state"] for p in json.loads(body)["phones"]}
+                listed = json.loads(body)["phones"]
+                states = {p["mac"]: p["state"] for p in listed}
+                families = {p["mac"]: p.get("vendor") or "" for p in listed}
         except (OSError, TimeoutError, ValueError, KeyError, StepFailed):
             pass
-        if all(states.get(mac) == expected for mac in booted) or time.monotonic() > deadline:
+        if (
+            all(states.get(mac) == expected_for(r) for mac, r in booted.items())
+            or time.monotonic() > deadline
+        ):
             break
         await asyncio.sleep(0.25)
     for mac, r in booted.items():
+        expected = expected_for(r)
+        profile = vendors.by_name(r.vendor)
         if states.get(mac) != expected:
             r.ok = False
             r.error = f"registry: the appliance shows {states.get(mac, 'nothing')}, not {expected}"
+        elif profile is not None and families.get(mac) != profile.label:
+            # `netboot phones` and the status page name each phone's family.
+            r.ok = False
+            r.error = f"registry: the appliance names {families.get(mac)!r}, not {profile.label!r}"
     by_pnp = [r for r in booted.values() if r.ok and r.url_source == "pnp"]
     gate = asyncio.Semaphore(16)
     await asyncio.gather(*(_check_pnp_timeline(r, server, source, gate) for r in by_pnp))
@@ -936,6 +990,11 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--phones", type=int, default=10, help="how many phones (default 10)")
     parser.add_argument(
         "--mix", default=DEFAULT_MIX, help=f"vendor weights (default {DEFAULT_MIX})"
+    )
+    parser.add_argument(
+        "--vendors",
+        action="store_true",
+        help=f"a mixed fleet: every family the lab has ({', '.join(VENDORS)}), equal shares",
     )
     parser.add_argument(
         "--keep", action="store_true", help="keep the lab running after the phones booted"

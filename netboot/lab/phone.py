@@ -48,11 +48,22 @@ from urllib.parse import quote, urlsplit
 
 from netboot.dhcp import codec
 from netboot.dhcp.codec import DhcpMessage
-from netboot.lab.apply import Applied, ConfigRejected, apply_files, layout_for
+from netboot.lab.apply import Applied, ConfigRejected, apply_files, layout_for, next_file
 from netboot.lab.segment import DhcpMux, build_lldp_med
 from netboot.lab.webui import ActiveUriLog
 from netboot.stun import codec as stun
-from netboot.vendors import VendorProfile, fanvil, snom, yealink
+from netboot.vendors import (
+    VendorProfile,
+    avaya,
+    cisco,
+    fanvil,
+    gigaset,
+    grandstream,
+    panasonic,
+    polycom,
+    snom,
+    yealink,
+)
 from netboot.wire import DecodeError, format_mac
 
 
@@ -76,8 +87,15 @@ class Vendor:
     pnp_from_tag: bool = True
     own_file: str = "{mac}.cfg"  # its per-MAC name when it was given a directory
     mac_macro: str | None = "$mac"  # the macro it fills in itself in a URL
+    http_user_agent: str = ""  # its firmware's User-Agent form (profile Identity)
+    fetches_common: bool = True  # False: only its per-MAC file (the first of its order)
+    default_file: str = ""  # what it asks a bare TFTP server (option 66, no 67) for
 
     def user_agent(self, mac: bytes) -> str:
+        if self.http_user_agent:
+            return self.http_user_agent.format(
+                model=self.model, firmware=self.firmware, mac=mac.hex(), MAC=mac.hex().upper()
+            )
         return f"{self.manufacturer} {self.model} {self.firmware} {mac.hex()}"
 
     def own_name(self, mac: bytes) -> str:
@@ -90,6 +108,10 @@ class Vendor:
             return url + self.own_name(mac)
         if self.mac_macro == "{mac}":
             return url.replace("{mac}", mac.hex().upper())
+        if self.mac_macro == "[MAC]":  # Gigaset
+            return url.replace("[MAC]", mac.hex().upper())
+        if self.mac_macro == "{MAC}":  # Panasonic
+            return url.replace("{MAC}", mac.hex().upper())
         return url.replace("$mac", mac.hex()).replace("$MA", mac.hex())
 
 
@@ -111,8 +133,11 @@ def vendor_from_profile(profile: VendorProfile, common_file: str) -> Vendor:
         pnp_user=ident.pnp_user,
         pnp_port=ident.pnp_port,
         pnp_from_tag=ident.pnp_from_tag,
-        own_file=next(t for t in profile.mac_files if "*" not in t),
+        own_file=ident.own_file or next(t for t in profile.mac_files if "*" not in t),
         mac_macro=profile.mac_macro,
+        http_user_agent=ident.http_user_agent,
+        fetches_common=ident.fetches_common,
+        default_file=ident.default_file,
     )
 
 
@@ -123,6 +148,19 @@ VENDORS: dict[str, Vendor] = {
     "yealink": vendor_from_profile(yealink.YEALINK, "y000000000096.cfg"),
     # Snom: 66 (with 67 as the file name when 66 is a bare server); without it, SIP PnP.
     "snom": vendor_from_profile(snom.SNOM, "snomD785.htm"),
+    # Grandstream: 66 is a server path; it asks for cfg<mac>.xml and stops there.
+    "grandstream": vendor_from_profile(grandstream.GRANDSTREAM, "cfg.xml"),
+    # Polycom: 160 then 66, a server; the master 000000000000.cfg names its next file.
+    "polycom": vendor_from_profile(polycom.POLYCOM, "000000000000.cfg"),
+    # Cisco SPA: 66 is a TFTP server; it asks for /spa$PSN.cfg, whose
+    # Profile_Rule_B names its $MA.xml.
+    "cisco-spa": vendor_from_profile(cisco.CISCO_SPA, "spa504G.cfg"),
+    # Gigaset N870: a URL with its own [MAC]; it asks for that file only.
+    "gigaset": vendor_from_profile(gigaset.GIGASET, "gigaset-N870-site.xml"),
+    # Panasonic: 160 > 159 > 66, a URL with its own {MAC}.
+    "panasonic": vendor_from_profile(panasonic.PANASONIC, "KX-HDV130.cfg"),
+    # Avaya J100: option 242 names the HTTP server; 46xxsettings.txt GETs $MACADDR.cfg.
+    "avaya": vendor_from_profile(avaya.AVAYA, "46xxsettings.txt"),
 }
 
 
@@ -597,11 +635,17 @@ class Phone:
             t = time.monotonic()
             own_url = self.vendor.own_url(url, self.mac)
             base = own_url.rsplit("/", 1)[0]
-            common = await self.fetch(f"{base}/{self.vendor.common_file}")
             applies = self.mac in self.env.lines
+            common = b""
+            if self.vendor.fetches_common or not applies:
+                common = await self.fetch(f"{base}/{self.vendor.common_file}")
+            if applies:  # the file its firmware reads next, as the common file names it
+                layout = layout_for(self.vendor.name, self.vendor.firmware)
+                own_url = next_file(layout, common, self.mac.hex(), base) or own_url
             if not applies and common != expected_common_file(self.vendor):
                 raise StepFailed(f"common file {self.vendor.common_file}: unexpected content")
-            r.steps["common"] = time.monotonic() - t
+            if common:
+                r.steps["common"] = time.monotonic() - t
 
             step = "own"
             t = time.monotonic()
@@ -619,6 +663,8 @@ class Phone:
                 step = "action"
                 t = time.monotonic()
                 for event in self.env.action_events:
+                    if self.applied is not None and event not in self.applied.action_urls:
+                        continue  # its firmware has no such event (its profile's action_keys)
                     if self.applied is not None:  # the URL its config gave for the event
                         target = self.applied.action_url(
                             event, self.mac.hex(), r.ip, self.vendor.model
@@ -697,10 +743,16 @@ class Phone:
             text = value.decode(errors="replace").strip("\x00 ")
             if "://" in text:
                 return text, f"option {code}"
+            if "HTTPSRVR=" in text:  # Avaya SSON: HTTPSRVR=host,HTTPDIR=/path/
+                fields = dict(p.partition("=")[::2] for p in text.split(","))
+                path = "/" + fields.get("HTTPDIR", "").strip("/")
+                return f"http://{fields['HTTPSRVR']}{path.rstrip('/')}/", f"option {code}"
             if code == 66 and text:  # a bare TFTP server; 67 names the file
                 name = ack.options.get(67, b"").decode(errors="replace").strip("\x00 ")
                 if name:
                     return f"tftp://{text}/{name.lstrip('/')}", "options 66+67"
+                if self.vendor.default_file:  # Cisco SPA: /spa$PSN.cfg
+                    return f"tftp://{text}/{self.vendor.default_file}", "option 66"
         return "", ""
 
     async def fetch(self, url: str) -> bytes:

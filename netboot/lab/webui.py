@@ -3,8 +3,10 @@
 One listening socket on port 80 of the phones' namespace serves every phone:
 the address a connection arrived on is the phone's own (each lease is an
 address of that interface), so the server looks the phone up by it and
-answers `GET /cgi-bin/ConfigManApp.com?key=...` (PLANET guide chapter 5) or
-Yealink's `/servlet?key=...` as that phone's applied config says
+answers `GET /cgi-bin/ConfigManApp.com?key=...` (PLANET guide chapter 5),
+Yealink's `/servlet?key=...` or its own family's remote-control paths
+(`apply.REMOTE_PATHS`: Snom `/command.htm?key=`, `/advanced_update.htm?reboot=`)
+as that phone's applied config says
 (`apply.active_uri_status`): 200 only from the allowed address and with the
 admin account it read, 401 with a Basic challenge for missing or wrong
 credentials, 403 from any other address. Each phone keeps a bounded log of
@@ -14,13 +16,16 @@ what it was asked.
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import socket
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from urllib.parse import parse_qs, urlsplit
 
-from netboot.lab.apply import ACTIVE_URI_PATHS, Applied, active_uri_status
+from netboot.lab.apply import REMOTE_PATHS, Applied, active_uri_status
+
+ALL_PATHS = frozenset(path for paths in REMOTE_PATHS.values() for path in paths)
 
 MAX_HEAD = 8192  # bytes of request line + headers a phone reads
 MAX_LOG = 32  # Active URI requests a phone remembers
@@ -80,9 +85,10 @@ class PhoneWebServer:
         head = f"HTTP/1.1 {status} {REASONS.get(status, '')}\r\n"
         if status == 401:
             head += 'WWW-Authenticate: Basic realm="lab phone"\r\n'
-        head += "Content-Length: 0\r\nConnection: close\r\n\r\n"
+        body = b'{"response": "success"}' if status == 200 else b""
+        head += f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
         with contextlib.suppress(ConnectionError):
-            writer.write(head.encode())
+            writer.write(head.encode() + body)
             await writer.drain()
         writer.close()
         with contextlib.suppress(ConnectionError):
@@ -92,7 +98,7 @@ class PhoneWebServer:
         data = await reader.readuntil(b"\r\n\r\n")
         lines = data.decode("latin-1").split("\r\n")
         parts = lines[0].split()
-        if len(parts) != 3 or parts[0] != "GET":
+        if len(parts) != 3 or parts[0] not in ("GET", "POST"):
             return 400
         headers = {}
         for line in lines[1:]:
@@ -102,10 +108,28 @@ class PhoneWebServer:
         source = writer.get_extra_info("peername")[0]
         phone = self.lookup(local)
         target = urlsplit(parts[1])
-        if phone is None or target.path not in ACTIVE_URI_PATHS:
+        if phone is None:
             return 404
         applied, log = phone
-        status = active_uri_status(applied, source, headers.get("authorization", ""))
-        keys = ";".join(parse_qs(target.query).get("key", []))
+        family = applied.layout.split("-", 1)[0] if applied is not None else ""
+        if target.path not in REMOTE_PATHS.get(family, ALL_PATHS):
+            return 404
+        if (parts[0] == "POST") != target.path.startswith("/api/"):
+            return 400  # the Poly REST API is POST; every other remote control GET
+        query = parse_qs(target.query)
+        authorization = headers.get("authorization", "")
+        if target.path == "/cgi-bin/api-sys_operation":  # Grandstream: the passcode is the password
+            passcode = query.get("passcode", [""])[0]
+            authorization = "Basic " + base64.b64encode(f"admin:{passcode}".encode()).decode()
+        status = active_uri_status(applied, source, authorization)
+        if target.path == "/cgi-bin/api-sys_operation":
+            keys = ";".join(query.get("request", []))
+            log.add(source, keys, status)
+            return status
+        keys = ";".join(
+            query.get("key", [])
+            or [f"reboot={v}" for v in query.get("reboot", [])]
+            or [target.path.rpartition("/")[2]]
+        )
         log.add(source, keys, status)
         return status

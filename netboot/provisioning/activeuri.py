@@ -12,6 +12,14 @@ does) and Digest (RFC 7616, MD5 or SHA-256, qop=auth) when the phone
 challenges for it; it prints a progress bar on stderr for many phones and a
 summary table. A failure (timeout, refused, 401, any other status) is
 reported for that phone and changes nothing else.
+
+Each phone is spoken to in its family's protocol (`PROTOCOLS`, chosen by the
+inventory's model or else the MAC's OUI; a phone of no known family gets the
+PLANET/Fanvil request): PLANET/Fanvil `ConfigManApp.com?key=`, Yealink
+`/servlet?key=`, Snom `/command.htm?key=` and `/advanced_update.htm?reboot=`.
+A family without a request for the action (Snom has no re-provision request;
+some families have no remote control at all) fails for that phone with a line
+saying so, and nothing is sent to it.
 """
 
 from __future__ import annotations
@@ -25,7 +33,7 @@ import os
 import re
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from ipaddress import IPv4Address
 from typing import Any, TextIO
@@ -38,6 +46,7 @@ from netboot.http.auth import parse_params
 from netboot.wire import normalize_mac
 
 PATH = "/cgi-bin/ConfigManApp.com"
+MAX_ANSWER = 4096  # bytes of a phone's answer read (Grandstream's JSON verdict)
 ACTIONS = ("reboot", "reprovision", "key")
 ACTION_KEYS = {"reboot": "Reboot", "reprovision": "Autoprovision"}
 
@@ -72,6 +81,136 @@ def key_query(keys: Sequence[str]) -> str:
     return "key=" + ";".join(quote(k, safe="*") for k in keys)
 
 
+# ---------------------------------------------------------------- protocols
+
+
+@dataclass(frozen=True)
+class Protocol:
+    """How `netboot phone` drives one family: the request paths per action."""
+
+    label: str
+    reboot: str | None  # path and query
+    reprovision: str | None
+    key_path: str  # with {key}; "" = no key presses
+    one_key_per_request: bool = False
+    key_names: Mapping[str, str] | None = None  # chapter-5 name -> the family's; None = as is
+    missing: str = ""  # what to say for an action it has no request for
+    source: str = ""
+    user: str = ""  # its fixed login name ("": phones.admin_user)
+    json_answer: bool = False  # 200 with {"response": "success"} or an error (Grandstream)
+
+    def requests(self, action: str, keys: Sequence[str]) -> list[str] | str:
+        """The GETs for `action` (and `keys`), or a sentence why there are none."""
+        if action == "reboot":
+            return (
+                [self.reboot] if self.reboot else f"{self.label}: no reboot request. {self.missing}"
+            )
+        if action == "reprovision":
+            if self.reprovision:
+                return [self.reprovision]
+            return f"{self.label}: no re-provision request. {self.missing}".strip()
+        if not self.key_path:
+            return f"{self.label}: no key presses over HTTP. {self.missing}".strip()
+        names: list[str] = []
+        for key in keys:
+            if key.isdigit() or set(key) <= set("0123456789*"):
+                names.extend(key if self.one_key_per_request else [key])
+                continue
+            if self.key_names is None:
+                names.append(key)
+            elif key in self.key_names:
+                names.append(self.key_names[key])
+            else:
+                return f"{self.label}: no key {key!r} (it has {', '.join(sorted(self.key_names))})"
+        if self.one_key_per_request:
+            return [self.key_path.format(key=quote(k, safe="*")) for k in names]
+        return [self.key_path.format(key=";".join(quote(k, safe="*") for k in names))]
+
+
+# Snom key names for the chapter-5 ones (Snom's command.htm key names, as
+# public Snom control code uses them: ENTER, CANCEL, SPEAKER, TRANSFER, F_HOLD ...).
+_SNOM_KEYS = {
+    "OK": "ENTER", "ENTER": "ENTER", "X": "CANCEL", "F_CANCEL": "CANCEL", "RELEASE": "CANCEL",
+    "SPEAKER": "SPEAKER", "HEADSET": "HEADSET", "MUTE": "MUTE", "F_TRANSFER": "TRANSFER",
+    "F_HOLD": "F_HOLD", "VOLUME_UP": "VOLUME_UP", "VOLUME_DOWN": "VOLUME_DOWN",
+    "UP": "UP", "DOWN": "DOWN", "LEFT": "LEFT", "RIGHT": "RIGHT", "POUND": "#",
+}  # fmt: skip
+
+PROTOCOLS: Mapping[str, Protocol] = {
+    "fanvil": Protocol(
+        "PLANET/Fanvil",
+        f"{PATH}?key=Reboot",
+        f"{PATH}?key=Autoprovision",
+        f"{PATH}?key={{key}}",
+        source="PLANET admin guide chapter 5",
+    ),
+    "yealink": Protocol(
+        "Yealink",
+        "/servlet?key=Reboot",
+        "/servlet?key=AutoP",
+        "/servlet?key={key}",
+        one_key_per_request=True,
+        source="Yealink Action URI (/servlet?key=); Reboot, AutoP",
+    ),
+    "snom": Protocol(
+        "Snom",
+        "/advanced_update.htm?reboot=Reboot",
+        None,
+        "/command.htm?key={key}",
+        one_key_per_request=True,
+        key_names=_SNOM_KEYS,
+        missing="Use `netboot phone reboot`: a Snom fetches its settings as it boots.",
+        source="Snom remote control: command.htm?key=, advanced_update.htm?reboot=Reboot",
+    ),
+    "polycom": Protocol(
+        "Polycom",
+        "POST /api/v1/mgmt/safeReboot",
+        "POST /api/v1/mgmt/safeRestart",  # the application restarts and reads its files
+        "",
+        missing="Its REST API has no key presses netboot sends.",
+        source="Poly UC REST API (apps.restapi.enabled), login Polycom",
+        user="Polycom",
+    ),
+    "grandstream": Protocol(
+        "Grandstream",
+        "/cgi-bin/api-sys_operation?passcode={passcode}&request=REBOOT",
+        "/cgi-bin/api-sys_operation?passcode={passcode}&request=PROV",
+        "",
+        missing="netboot sends it no key presses.",
+        source="Grandstream HTTP API api-sys_operation: passcode + REBOOT (public GXP "
+        "scripts), PROV = provision now (public session-based clients)",
+        user="admin",
+        json_answer=True,
+    ),
+    "cisco-spa": Protocol(
+        "Cisco SPA/3PCC",
+        "/admin/reboot",
+        "/admin/resync",  # without a URL: its own profile rules
+        "",
+        missing="Its web server takes no key presses.",
+        source="Cisco SPA provisioning guide: /admin/resync?<url>, /admin/reboot",
+        user="admin",
+    ),
+}
+DEFAULT_PROTOCOL = "fanvil"
+
+
+def protocol_for(family: str | None) -> Protocol | str:
+    """The protocol of a family (None: unknown family, the PLANET/Fanvil one),
+    or a sentence saying the family has none."""
+    from netboot import vendors
+
+    if family is None:
+        return PROTOCOLS[DEFAULT_PROTOCOL]
+    profile = vendors.by_name(family)
+    name = profile.remote if profile is not None else family
+    protocol = PROTOCOLS.get(name)
+    if protocol is None:
+        label = profile.label if profile is not None else family
+        return f"{label}: its firmware has no remote control netboot can speak"
+    return protocol
+
+
 # ---------------------------------------------------------------- targets
 
 
@@ -80,10 +219,15 @@ class Target:
     label: str  # what the user typed (or the MAC for --all)
     mac: str | None
     ip: str | None  # None: no address known
+    family: str | None = None  # vendor profile name (inventory model, else OUI)
 
 
-def _known_addresses(config: Config, now: float) -> dict[str, str]:
-    """MAC -> IP from the active leases, then the registry for the rest."""
+def _known_addresses(
+    config: Config, now: float, every: dict[str, str] | None = None
+) -> dict[str, str]:
+    """MAC -> IP from the active leases, then the registry for the rest.
+    `every` receives IP -> MAC for every active lease (a phone moved to its
+    voice VLAN holds two)."""
     from netboot.dhcp.leases import read_leases
     from netboot.state.db import open_reader, tolerant
     from netboot.state.registry import Phone, read_phones
@@ -92,6 +236,8 @@ def _known_addresses(config: Config, now: float) -> dict[str, str]:
     state_dir = config.appliance.state_dir
     newest: dict[str, float] = {}
     for lease in read_leases(state_dir):
+        if lease.state == "bound" and lease.expires > now and every is not None:
+            every[str(lease.address)] = lease.mac
         if (
             lease.state == "bound"
             and lease.expires > now
@@ -115,8 +261,9 @@ def resolve_targets(
     config: Config, names: Sequence[str], all_phones: bool, now: float
 ) -> list[Target]:
     """MACs, IPs or --all -> targets (ValueError for something that is neither)."""
-    addresses = _known_addresses(config, now)
-    by_ip = {ip: mac for mac, ip in addresses.items()}
+    every: dict[str, str] = {}
+    addresses = _known_addresses(config, now, every)
+    by_ip = {**every, **{ip: mac for mac, ip in addresses.items()}}
     targets: list[Target] = []
     seen: set[str] = set()
 
@@ -147,7 +294,28 @@ def resolve_targets(
             macs = [p.mac for p in load_inventory(config.phones.inventory).phones] + macs
         for mac in dict.fromkeys(macs):
             add(Target(mac, mac, addresses.get(mac)))
-    return targets
+    return with_families(config, targets)
+
+
+def with_families(config: Config, targets: list[Target]) -> list[Target]:
+    """Each target's family: its inventory model's, else its MAC's OUI's."""
+    from dataclasses import replace
+
+    from netboot import vendors
+
+    models: dict[str, str] = {}
+    if config.phones.inventory is not None:
+        from netboot.provisioning.inventory import load_inventory
+
+        models = {p.mac: p.model.vendor for p in load_inventory(config.phones.inventory).phones}
+    out = []
+    for t in targets:
+        family = models.get(t.mac) if t.mac else None
+        if family is None and t.mac:
+            profile = vendors.by_oui(t.mac)
+            family = profile.name if profile is not None else None
+        out.append(replace(t, family=family))
+    return out
 
 
 # ---------------------------------------------------------------- HTTP
@@ -214,6 +382,11 @@ def _digest_challenges(headers: Sequence[str]) -> list[dict[str, str]]:
     return out
 
 
+def _body_headers(method: str) -> dict[str, str]:
+    """A POST carries an empty JSON object (the Poly REST API's form)."""
+    return {"Content-Type": "application/json"} if method == "POST" else {}
+
+
 async def send_one(
     session: aiohttp.ClientSession,
     target: Target,
@@ -222,7 +395,13 @@ async def send_one(
     password: str,
     timeout: float,
     port: int = 80,
+    json_answer: bool = False,
 ) -> Outcome:
+    """`query` is a path with its query (`/command.htm?key=ENTER`), or a bare
+    query for the PLANET/Fanvil path (`key=Reboot`); `{passcode}` in it is
+    the admin password (Grandstream's API takes it in the query).
+    `json_answer`: the phone answers 200 with `{"response": "success"}` or
+    an error in the same shape (Grandstream), so the body decides."""
     start = time.monotonic()
 
     def done(ok: bool, result: str) -> Outcome:
@@ -230,27 +409,39 @@ async def send_one(
 
     if target.ip is None:
         return done(False, "no address known (no lease, not in the registry)")
-    uri = f"{PATH}?{query}"
+    method, _, rest = query.partition(" ") if query.startswith("POST ") else ("GET", "", query)
+    uri = rest if rest.startswith("/") else f"{PATH}?{rest}"
+    uri = uri.replace("{passcode}", quote(password, safe=""))
     host = target.ip if port == 80 else f"{target.ip}:{port}"
     url = f"http://{host}{uri}"
     basic = "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
     client_timeout = aiohttp.ClientTimeout(total=timeout)
     try:
-        async with session.get(
-            url, headers={"Authorization": basic}, timeout=client_timeout, allow_redirects=False
+        async with session.request(
+            method,
+            url,
+            headers={"Authorization": basic, **_body_headers(method)},
+            data=b"{}" if method == "POST" else None,
+            timeout=client_timeout,
+            allow_redirects=False,
         ) as resp:
-            await resp.read()
+            body = await resp.content.read(MAX_ANSWER)
             status, reason = resp.status, resp.reason
             challenges = _digest_challenges(resp.headers.getall("WWW-Authenticate", []))
         if status == 401 and challenges:
             cnonce = os.urandom(8).hex()
-            auth = digest_authorization(challenges[0], user, password, "GET", uri, cnonce)
+            auth = digest_authorization(challenges[0], user, password, method, uri, cnonce)
             if auth is None:
                 return done(False, "401 unsupported Digest challenge")
-            async with session.get(
-                url, headers={"Authorization": auth}, timeout=client_timeout, allow_redirects=False
+            async with session.request(
+                method,
+                url,
+                headers={"Authorization": auth, **_body_headers(method)},
+                data=b"{}" if method == "POST" else None,
+                timeout=client_timeout,
+                allow_redirects=False,
             ) as resp:
-                await resp.read()
+                body = await resp.content.read(MAX_ANSWER)
                 status, reason = resp.status, resp.reason
     except TimeoutError:
         return done(False, f"timeout after {timeout:g} s")
@@ -262,6 +453,13 @@ async def send_one(
         return done(False, f"error: {exc.__class__.__name__}: {exc}"[:120])
     if status == 401:
         return done(False, "401 wrong credentials")
+    if 200 <= status < 300 and json_answer:
+        try:
+            answer = json.loads(body.decode("utf-8", "replace"))
+        except ValueError:
+            answer = None
+        if not isinstance(answer, dict) or answer.get("response") != "success":
+            return done(False, f"{status} but the phone answered {body[:60]!r}")
     return done(200 <= status < 300, f"{status} {reason or ''}".strip())
 
 
@@ -284,9 +482,32 @@ class Progress:
         self.stream.flush()
 
 
+async def send_requests(
+    session: aiohttp.ClientSession,
+    target: Target,
+    requests: list[str] | str,
+    user: str,
+    password: str,
+    timeout: float,
+    port: int = 80,
+    json_answer: bool = False,
+) -> Outcome:
+    """The target's GETs in order (a key press per request where its family
+    wants that), stopping at the first failure; a str: nothing to send."""
+    if isinstance(requests, str):
+        return Outcome(target, False, requests, 0.0)
+    start = time.monotonic()
+    outcome = Outcome(target, False, "nothing to send", 0.0)
+    for uri in requests:
+        outcome = await send_one(session, target, uri, user, password, timeout, port, json_answer)
+        if not outcome.ok:
+            break
+    return Outcome(target, outcome.ok, outcome.result, time.monotonic() - start)
+
+
 async def send_all(
     targets: Sequence[Target],
-    query: str,
+    query: str | Callable[[Target], list[str] | str],
     user: str,
     password: str,
     *,
@@ -294,15 +515,23 @@ async def send_all(
     timeout: float = 5.0,
     port: int = 80,
     progress: Progress | None = None,
+    user_for: Callable[[Target], str] | None = None,
+    json_for: Callable[[Target], bool] | None = None,
 ) -> list[Outcome]:
-    """One GET per target, at most `concurrency` at a time; results in target order."""
+    """The GETs of each target (`query`: one for all, or per target), at most
+    `concurrency` targets at a time; results in target order."""
     limit = asyncio.Semaphore(max(1, concurrency))
     connector = aiohttp.TCPConnector(limit=max(1, concurrency), force_close=True)
     async with aiohttp.ClientSession(connector=connector) as session:
 
         async def one(target: Target) -> Outcome:
+            requests = query(target) if callable(query) else [query]
             async with limit:
-                outcome = await send_one(session, target, query, user, password, timeout, port)
+                login = (user_for(target) if user_for is not None else "") or user
+                json_answer = json_for(target) if json_for is not None else False
+                outcome = await send_requests(
+                    session, target, requests, login, password, timeout, port, json_answer
+                )
             if progress is not None:
                 progress.step(outcome.ok)
             return outcome
@@ -356,6 +585,7 @@ def cmd_phone(args: argparse.Namespace) -> int:
             return 2
     else:
         keys = [ACTION_KEYS[args.action]]
+    action = args.action
     if not names and not args.all:
         print("netboot: phone: give a MAC, an IP or --all", file=sys.stderr)
         return 2
@@ -371,16 +601,33 @@ def cmd_phone(args: argparse.Namespace) -> int:
         args.progress == "auto" and len(targets) >= 5 and sys.stderr.isatty()
     )
     progress = Progress(len(targets), sys.stderr) if show else None
+
+    def requests(target: Target) -> list[str] | str:
+        protocol = protocol_for(target.family)
+        if isinstance(protocol, str):
+            return protocol
+        return protocol.requests(action, keys)
+
+    def user_for(target: Target) -> str:
+        protocol = protocol_for(target.family)
+        return "" if isinstance(protocol, str) else protocol.user
+
+    def json_for(target: Target) -> bool:
+        protocol = protocol_for(target.family)
+        return not isinstance(protocol, str) and protocol.json_answer
+
     outcomes = asyncio.run(
         send_all(
             targets,
-            key_query(keys),
+            requests,
             config.phones.admin_user,
             config.phones.admin_password,
             concurrency=args.concurrency,
             timeout=args.timeout,
             port=args.port,
             progress=progress,
+            user_for=user_for,
+            json_for=json_for,
         )
     )
     failed = sum(1 for o in outcomes if not o.ok)

@@ -40,9 +40,15 @@ if TYPE_CHECKING:
 @dataclass(frozen=True)
 class Model:
     name: str
-    vendor: str  # template family: "fanvil" | "yealink"
+    vendor: str  # template family: "fanvil" | "yealink" | "snom" | ...
     common_file: str
     layout: int = 0  # Fanvil firmware generation its config is written for (1 or 2)
+    # Its per-MAC file name: {mac} lower-case hex, {MAC} upper-case (the
+    # family's profile in netboot.vendors names the source).
+    own_file: str = "{mac}.cfg"
+
+    def own_name(self, mac_hex: str) -> str:
+        return self.own_file.replace("{mac}", mac_hex.lower()).replace("{MAC}", mac_hex.upper())
 
 
 def _fanvil(name: str, layout: int = 2) -> Model:
@@ -51,6 +57,42 @@ def _fanvil(name: str, layout: int = 2) -> Model:
 
 def _yealink(name: str, code: int) -> Model:
     return Model(name, "yealink", f"y0000000000{code:02d}.cfg")
+
+
+def _grandstream(name: str) -> Model:
+    # cfg.xml is every Grandstream's last choice (P8501 order), cfg<mac>.xml its first.
+    return Model(name, "grandstream", "cfg.xml", own_file="cfg{mac}.xml")
+
+
+def _polycom(name: str) -> Model:
+    # The master file names [PHONE_MAC_ADDRESS]-phone.cfg (netboot/vendors/polycom.py).
+    return Model(name, "polycom", "000000000000.cfg", own_file="{mac}-phone.cfg")
+
+
+def _cisco_spa(name: str) -> Model:
+    # /spa$PSN.cfg (spa504G.cfg), then the $MA.xml its Profile_Rule_B names (Wazo).
+    return Model(name, "cisco-spa", f"spa{name[3:]}.cfg", own_file="{mac}.xml")
+
+
+def _gigaset(name: str) -> Model:
+    # A base asks for its <MAC>.xml only; the common name is netboot's own
+    # (the site part, for `netboot render`), no Gigaset asks for it.
+    return Model(name, "gigaset", f"gigaset-{name}-site.xml", own_file="{MAC}.xml")
+
+
+def _panasonic(name: str) -> Model:
+    # <model>.cfg names Config{MAC}.cfg (Wazo's panasonic plugin).
+    return Model(name, "panasonic", f"{name}.cfg", own_file="Config{MAC}.cfg")
+
+
+def _avaya(name: str) -> Model:
+    # 46xxsettings.txt ends with GET $MACADDR.cfg (Wazo's J100 files).
+    return Model(name, "avaya", "46xxsettings.txt", own_file="{mac}.cfg")
+
+
+def _snom(name: str) -> Model:
+    # Wazo's snom plugin: snom<model>.htm per model, <MAC>.xml per phone.
+    return Model(name, "snom", f"snom{name}.htm", own_file="{MAC}.xml")
 
 
 # PLANET VIP phones are Fanvil-built and share the Fanvil text format.
@@ -78,6 +120,29 @@ MODELS: Mapping[str, Model] = MappingProxyType(
             _yealink("T42S", 67),
             _yealink("T41S", 68),
             _yealink("T54W", 96),
+            _snom("D715"),
+            _snom("D735"),
+            _snom("D765"),
+            _snom("D785"),
+            _snom("D865"),
+            _grandstream("GXP1628"),
+            _grandstream("GXP2170"),
+            _grandstream("GRP2614"),
+            _polycom("VVX250"),
+            _polycom("VVX410"),
+            _polycom("VVX450"),
+            _polycom("Trio8800"),
+            _cisco_spa("SPA504G"),
+            _cisco_spa("SPA508G"),
+            _cisco_spa("SPA525G2"),
+            _gigaset("N670"),
+            _gigaset("N870"),
+            _panasonic("KX-HDV130"),
+            _panasonic("KX-HDV230"),
+            _panasonic("KX-TGP600"),
+            _avaya("J139"),
+            _avaya("J179"),
+            _avaya("J189"),
         )
     }
 )

@@ -37,6 +37,7 @@ from urllib.parse import urlsplit
 
 import jinja2
 
+from netboot import vendors
 from netboot.config import Config
 from netboot.provisioning import tznames
 from netboot.provisioning.events import EVENTS, ActionEvent, action_url
@@ -309,7 +310,7 @@ def template_environment(override: Path | None) -> jinja2.Environment:
     if override is not None:
         loaders.append(jinja2.FileSystemLoader(str(override)))
     loaders.append(jinja2.FileSystemLoader(str(BUILTIN_TEMPLATES)))
-    return jinja2.Environment(
+    env = jinja2.Environment(
         loader=jinja2.ChoiceLoader(loaders),
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,
@@ -317,6 +318,8 @@ def template_environment(override: Path | None) -> jinja2.Environment:
         lstrip_blocks=True,
         autoescape=False,
     )
+    env.globals.update(vendors.TEMPLATE_HELPERS)  # each family's own notations
+    return env
 
 
 @dataclass(frozen=True)
@@ -388,7 +391,7 @@ class ConfigRenderer:
         inv = self.inventory()
         phones = [p for p in inv.phones if mac is None or p.mac == mac]
         names = list(dict.fromkeys(p.model.common_file for p in phones))
-        names.extend(f"{p.mac_hex}.cfg" for p in phones)
+        names.extend(p.model.own_name(p.mac_hex) for p in phones)
         return names
 
     def lookup_input(self, input_id: str) -> str | None:
@@ -418,18 +421,21 @@ class ConfigRenderer:
             return self._render(
                 model.common_file, "common", model, None, inv.common_layout(model), preview
             )
-        match = _MAC_FILE.match(lower)
+        named = vendors.per_mac_name(base)
         phone: InventoryPhone | None = None
-        if match is not None:
-            hexmac = match.group("hex")
-            phone = inv.by_mac(":".join(hexmac[i : i + 2] for i in range(0, 12, 2)))
-        elif lower.endswith(".cfg"):
+        if named is not None:
+            digits = named.digits
+            phone = inv.by_mac(":".join(digits[i : i + 2] for i in range(0, 12, 2)))
+            # Only the name its own family's firmware asks for (a Snom's
+            # <MAC>.xml, not a Fanvil's <mac>.cfg for the same MAC).
+            if phone is not None and phone.model.own_name(digits).lower() != lower:
+                phone = None
+        elif lower.endswith(".cfg") and _MAC_FILE.match(lower) is None:
             phone = inv.by_input(base[: -len(".cfg")])
         if phone is None:
             return None
-        return self._render(
-            f"{phone.mac_hex}.cfg", "mac", phone.model, phone, phone.layout, preview
-        )
+        own = phone.model.own_name(phone.mac_hex)
+        return self._render(own, "mac", phone.model, phone, phone.layout, preview)
 
     def _render(
         self,
@@ -448,6 +454,7 @@ class ConfigRenderer:
                 "model": model,
                 "phone": phone,
                 "layout": layout,
+                "family": vendors.by_name(model.vendor),
             }
             draft = template.render(version=0, **values)
             if preview:

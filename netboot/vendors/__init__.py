@@ -29,6 +29,7 @@ from netboot.vendors.profile import AgentInfo, Identity, VendorProfile, expand, 
 
 __all__ = [
     "PROFILES",
+    "TEMPLATE_HELPERS",
     "AgentInfo",
     "Identity",
     "PerMacName",
@@ -57,6 +58,15 @@ PROFILES: tuple[VendorProfile, ...] = (
 )
 
 _BY_NAME = {p.name: p for p in PROFILES}
+
+# Functions the config templates call for a family's own notations
+# (`snom_timezone`, ...), collected from the family modules.
+TEMPLATE_HELPERS: dict[str, object] = {
+    **snom.TEMPLATE_HELPERS,
+    **grandstream.TEMPLATE_HELPERS,
+    **cisco.TEMPLATE_HELPERS,
+    **panasonic.TEMPLATE_HELPERS,
+}
 _BY_OUI = {oui: p for p in PROFILES for oui in p.ouis}
 
 

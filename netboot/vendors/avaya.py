@@ -14,12 +14,17 @@ Sources:
 - [WAZO-AVAYA] wazo-platform/wazo-provd-plugins plugins/wazo_avaya/common/common.py
   (commit 2321a3f390c23b47e2b4e62348418c15bc8cc09b): User-Agent
   `Mozilla/4.0 (compatible; MSIE 6.0) AVAYA/J179-4.1.3.0.6 (MAC:c81fea83e85a)`;
-  per-MAC `SIP<MAC>.cfg` (1200 series) and `<mac>.cfg`.
+  per-MAC `SIP<MAC>.cfg` (1200 series) and `<mac>.cfg` (J100, lower-case);
+  templates/base-J100series.tpl and v4_1_3/var/tftpboot/J100Supgrade.txt:
+  the J100 settings (`SET SIP_CONTROLLER_LIST host:port;transport=udp`,
+  `SET TIMEZONE Europe/Paris`, `FORCE_SIP_USERNAME`, ...) and `GET
+  $MACADDR.cfg` (the phone fills in its MAC).
+- No HTTP remote control was found for the J100 family: `netboot phone` says so.
 """
 
 from __future__ import annotations
 
-from netboot.vendors.profile import HOST, VendorProfile
+from netboot.vendors.profile import HOST, Identity, VendorProfile
 
 AVAYA = VendorProfile(
     name="avaya",
@@ -35,8 +40,19 @@ AVAYA = VendorProfile(
     url_form=HOST,
     pnp_form="{dir}",
     common_files=(r"^46xxsettings\.txt$", r"^J100Supgrade\.txt$", r"^96x1Supgrade\.txt$"),
-    mac_files=("SIP{MAC}.cfg",),  # [WAZO-AVAYA]
+    mac_files=("SIP{MAC}.cfg", "{mac}.cfg"),  # [WAZO-AVAYA]
     sources=("Avaya J100 admin guide", "wazo_avaya common.py"),
+    identity=Identity(
+        model="J179",
+        firmware="4.1.3.0.6",
+        manufacturer="Avaya",
+        vendor_class=b"ccp.avaya.com",  # [AVAYA-DHCPLOG]
+        prl=bytes((1, 3, 6, 12, 15, 28, 42, 43, 66, 242)),  # assumption: 242 [AVAYA-J100]
+        url_options=(242,),  # [AVAYA-J100] SSON
+        pnp_user_agent="AVAYA/J179-4.1.3.0.6",
+        http_user_agent="Mozilla/4.0 (compatible; MSIE 6.0) AVAYA/{model}-{firmware} (MAC:{mac})",
+        source="Avaya J100 admin guide (option 242), DHCP log fixture, Wazo User-Agent sample",
+    ),
 )
 
 PROFILES = (AVAYA,)

@@ -18,12 +18,21 @@ Sources:
   option 60 `Cisco Systems, Inc. IP Phone CP-7961G`, `Cisco SPA525G2`.
 - [CISCO-SPA-PG] Cisco SPA provisioning guide: macros `$MA` (MAC, lower-case
   hex), `$MAU` (upper-case), `$PSN` (product series number); profile rule from
-  option 66 (TFTP server), 150, or 159/160 (a URL).
+  option 66 (TFTP server), 150, or 159/160 (a URL); a resync URL
+  `http://<phone>/admin/resync?<server>/<file>` (public copies of the guide,
+  tests/data/SOURCES.md) and `/admin/reboot`, as `admin` with `Admin_Passwd`.
+- [WAZO-SPA-TZ] plugins/wazo_cisco_spa/common/common.py `_format_tzinfo`:
+  `Time_Zone` `GMT+01:00`, `Daylight_Saving_Time_Rule`
+  `start=<month>/<day>/<weekday>/<h:m:s>;end=...;save=<h:m:s>` with day -1 for
+  the last week and weekday 1 = Monday ... 7 = Sunday; common file
+  `/spa$PSN.cfg` (`spa504G.cfg`) whose Profile_Rule_B/C name further files.
 """
 
 from __future__ import annotations
 
-from netboot.vendors.profile import HOST, VendorProfile
+from typing import Any
+
+from netboot.vendors.profile import HOST, Identity, VendorProfile
 
 CISCO = VendorProfile(
     name="cisco",
@@ -60,6 +69,44 @@ CISCO_SPA = VendorProfile(
     # [WAZO-CISCO-SPA] <mac>.xml, ATA<MAC>.cnf.xml; [CISCO-SPA-PG] spa$MA.cfg / spa$MA.xml
     mac_files=("{mac}.xml", "spa{mac}.xml", "spa{mac}.cfg", "ATA{MAC}.cnf.xml"),
     sources=("wazo_cisco_spa common.py", "Cisco SPA provisioning guide"),
+    remote="cisco-spa",  # [CISCO-SPA-PG] /admin/resync, /admin/reboot
+    identity=Identity(
+        model="SPA504G",
+        firmware="7.5.5",
+        manufacturer="Cisco",
+        vendor_class=b"Cisco SPA504G",  # [WAZO-CISCO-SPA] form `Cisco SPA508G`
+        # No public capture of a SPA's option 55: netboot's assumption, asking
+        # for the options [CISCO-SPA-PG] names.
+        prl=bytes((1, 3, 6, 15, 42, 43, 66, 150, 159, 160)),
+        url_options=(66,),  # a TFTP server name: it asks for /spa$PSN.cfg there
+        default_file="spa504G.cfg",  # [WAZO-CISCO-SPA] /spa$PSN.cfg, PSN 504G
+        pnp_user_agent="Cisco/SPA504G-7.5.5",
+        http_user_agent="Cisco/{model}-{firmware} ({MAC})(CBT141400UK)",  # [WAZO-CISCO-SPA]
+        source="Wazo option 60 / User-Agent samples and spa$PSN.cfg; SPA provisioning guide",
+    ),
 )
 
 PROFILES = (CISCO_SPA, CISCO)
+
+
+def cisco_time_zone(offset_minutes: int) -> str:
+    """`GMT+01:00` (Time_Zone) [WAZO-SPA-TZ]."""
+    sign = "-" if offset_minutes < 0 else "+"
+    hours, minutes = divmod(abs(offset_minutes), 60)
+    return f"GMT{sign}{hours:02d}:{minutes:02d}"
+
+
+def cisco_dst_rule(dst: Any) -> str:
+    """Daylight_Saving_Time_Rule from render.DstRule [WAZO-SPA-TZ]:
+    `start=3/-1/7/2:0:0;end=10/-1/7/3:0:0;save=1:0:0`."""
+
+    def point(p: Any) -> str:
+        day = -1 if p.week == 5 else (p.week - 1) * 7 + 1
+        weekday = 7 if p.weekday == 0 else p.weekday  # Monday 1 ... Sunday 7
+        return f"{p.month}/{day}/{weekday}/{p.hour}:0:0"
+
+    hours, minutes = divmod(dst.offset_minutes, 60)
+    return f"start={point(dst.start)};end={point(dst.end)};save={hours}:{minutes}:0"
+
+
+TEMPLATE_HELPERS = {"cisco_time_zone": cisco_time_zone, "cisco_dst_rule": cisco_dst_rule}

@@ -36,6 +36,7 @@ PLANET = VendorProfile(
     mac_macro="$mac",
     common_files=(_COMMON,),
     mac_files=("{mac}.cfg",),  # [PLANET] 2.1: 00304f113af8.cfg
+    remote="fanvil",  # [PLANET] chapter 5: /cgi-bin/ConfigManApp.com?key=
     identity=Identity(
         model="VIP-2140PT",
         firmware="2.0.3.2991",  # [PLANET] PnP Event version
@@ -65,6 +66,7 @@ FANVIL = VendorProfile(
     # [WAZO-FANVIL] serie_x entry.py: f0X3shw1.100.cfg, F0V00X5S0000.cfg
     common_files=(_COMMON, r"^F0V00[0-9A-Z]+\.cfg$"),
     mac_files=("{mac}.cfg",),  # [WAZO-FANVIL] _PATH_REGEX
+    remote="fanvil",
     sources=("wazo_fanvil common.py",),
 )
 

@@ -17,11 +17,19 @@ Sources:
 - [GFIBER-TAX] DentonGentry/gfiber-platform cmds/test-dhcpvendortax.sh:
   option 60 `Polycom-VVX310` (text form of later firmware).
 - Issue 17 / [POLY-AG]: option 160 or 66 carries the provisioning server URL.
+- [POLY-MASTER] the master file `000000000000.cfg` lists the files to read
+  next in `CONFIG_FILES` with the `[PHONE_MAC_ADDRESS]` macro (Wazo's
+  v5_5_1 master; Poly UC admin guide): netboot's lists
+  `[PHONE_MAC_ADDRESS]-phone.cfg`, which carries the site and the line.
+- [POLY-REST] Poly UC REST API: `POST /api/v1/mgmt/safeRestart` (restart the
+  application: it reads its configuration again) and `/api/v1/mgmt/safeReboot`,
+  HTTP Basic or Digest as `Polycom` with the admin password, enabled by
+  `apps.restapi.enabled="1"` (public VVX management scripts; tests/data).
 """
 
 from __future__ import annotations
 
-from netboot.vendors.profile import DIRECTORY, VendorProfile
+from netboot.vendors.profile import DIRECTORY, Identity, VendorProfile
 
 POLYCOM = VendorProfile(
     name="polycom",
@@ -45,6 +53,26 @@ POLYCOM = VendorProfile(
         "{mac}-app.log",
     ),
     sources=("Polycom admin guide C-24", "wazo_polycom common.py"),
+    remote="polycom",  # [POLY-REST]
+    identity=Identity(
+        model="VVX_410",
+        firmware="5.9.5.0614",
+        manufacturer="Polycom",
+        # [POLY-AG] RFC 3925: enterprise 13885, sub-options 1 company, 2 part,
+        # 3 part number, 4 application version.
+        vendor_class=bytes.fromhex("0000363d")
+        + bytes((43,))
+        + b"\x01\x07Polycom\x02\x0bVVX-VVX_410\x03\x0f3111-46162-001,1\x04\x0aSIP/5.9.5"
+        + b"\xff",
+        # No public capture of a VVX's option 55: netboot's assumption, asking
+        # for the options [POLY-AG] names (160, 66).
+        prl=bytes((1, 3, 6, 12, 15, 28, 42, 43, 66, 150, 160)),
+        url_options=(160, 66),
+        pnp_user_agent="PolycomVVX-VVX_410-UA/5.9.5.0614",
+        http_user_agent="FileTransport PolycomVVX-VVX_410-UA/{firmware} Type/Application",
+        own_file="{mac}-phone.cfg",  # [POLY-MASTER]
+        source="Polycom admin guide C-24 (option 60), Wazo UA sample, Wazo master file",
+    ),
 )
 
 PROFILES = (POLYCOM,)

@@ -12,7 +12,10 @@ branch on a vendor name:
 - which files does it ask for? (`common_files`, `mac_files`: per-MAC names,
   all lease-bound by the file servers);
 - what does its firmware send? (`identity`: option 60, PRL, PnP User-Agent,
-  file request order, for the lab's phones).
+  file request order, for the lab's phones);
+- which config keys carry its Action URLs (`action_keys`: event slug -> key,
+  only the events its firmware reports) and how it is driven remotely
+  (`remote`: the protocol `netboot phone` speaks to it, "" for none).
 
 Every fact names its public source next to it in the family's module; the
 artefacts the tests check against are in tests/data (see its SOURCES.md).
@@ -22,6 +25,7 @@ No I/O here.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit, urlunsplit
 
@@ -60,6 +64,15 @@ class Identity:
     pnp_user: str = "MAC{mac}"  # the SUBSCRIBE's user part, {mac} = 12 hex digits
     pnp_port: int = 5060  # 0: a random source port (and rport)
     pnp_from_tag: bool = True
+    # Its HTTP User-Agent: {model}, {firmware}, {mac} (lower-case hex), {MAC};
+    # "" = netboot's generic "<manufacturer> <model> <firmware> <mac>".
+    http_user_agent: str = ""
+    # False: it asks for its per-MAC file only (the first name its order finds).
+    fetches_common: bool = True
+    # The per-MAC file it asks for when given a directory ("": its first mac_files).
+    own_file: str = ""
+    # The file it asks a bare TFTP server (option 66 without 67) for ("": none).
+    default_file: str = ""
     source: str = ""  # where each of these facts was read
 
 
@@ -89,6 +102,10 @@ class VendorProfile:
     mac_files: tuple[str, ...] = ()
     identity: Identity | None = None
     sources: tuple[str, ...] = ()
+    # Action URL event slug (provisioning.events) -> the firmware's config key.
+    action_keys: Mapping[str, str] = field(default_factory=dict)
+    # The remote-control protocol (provisioning.activeuri.PROTOCOLS), "" = none.
+    remote: str = ""
 
     # ------------------------------------------------------------ URL forms
 

@@ -16,6 +16,14 @@ Sources:
   both tunnelled in option 43; option 60 supported since 7.3.15.
 - [GFIBER-TAX] DentonGentry/gfiber-platform cmds/test-dhcpvendortax.sh:
   option 60 `snom320`, `snom-m3-SIP/02.11//18-Aug-10 15:36`.
+- [SNOM-KEYS] the Action URL setting names, from the public Snom settings
+  dumps and provisioning code listed in tests/data/SOURCES.md
+  (`snom-action-url-keys.xml`): `action_setup_url`, `action_log_on_url`
+  (registered), `action_log_off_url`, `action_offhook_url`, ...
+- [SNOM-REMOTE] `GET /command.htm?key=<KEY>` (one key per request) and
+  `GET /advanced_update.htm?reboot=Reboot`, HTTP Basic with `http_user` /
+  `http_pass`: public Snom remote-control code (xivo-cti's snom answerer
+  test, several phone-control tools; activeuri.py names them).
 """
 
 from __future__ import annotations
@@ -48,9 +56,61 @@ SNOM = VendorProfile(
         pnp_user_agent="snomD785/10.1.101.11",
         pnp_user="MAC%3a{mac}",  # [SNOM-PNP]
         pnp_port=0,  # [SNOM-PNP] rport, source port chosen by the phone
+        # [WAZO-SNOM] the User-Agent sample, this model and firmware
+        http_user_agent="Mozilla/4.0 (compatible; snom{model}-SIP {firmware} "
+        "2010.12-00004-g9ba52f5 {MAC} SXM:0 UXM:0)",
         source="Snom wiki DHCP options and SIP PnP capture; gfiber dhcpvendortax test data",
     ),
     sources=("wazo_snom common.py", "snom mass deployment FAQ", "Snom PnP wiki"),
+    action_keys={  # [SNOM-KEYS]
+        "setup-completed": "action_setup_url",
+        "registration-succeeded": "action_log_on_url",
+        "registration-disabled": "action_log_off_url",
+        "off-hook": "action_offhook_url",
+        "on-hook": "action_onhook_url",
+        "incoming-call": "action_incoming_url",
+        "outgoing-call": "action_outgoing_url",
+        "call-established": "action_connected_url",
+        "call-terminated": "action_disconnected_url",
+        "dnd-enabled": "action_dnd_on_url",
+        "dnd-disabled": "action_dnd_off_url",
+        "cfwd-always-enabled": "action_redirection_on_url",
+        "cfwd-always-disabled": "action_redirection_off_url",
+        "missed-call": "action_missed_url",
+    },
+    remote="snom",  # [SNOM-REMOTE]
 )
 
 PROFILES = (SNOM,)
+
+
+# Snom's `timezone` setting is a country code and the standard offset in whole
+# hours: `GER+1` (CalloraCTI prov_gen_snom.php), `USA-5` (snom821 dump in
+# tests/data), `GBR-0` (same source's general settings); Wazo's snom plugin
+# builds it as <tone scheme country><offset:+d> from its locale table
+# (GER, USA, ESP, FRA, ITA, NLD). The country per IANA zone below is ours.
+SNOM_COUNTRY = {
+    "Europe/Berlin": "GER",
+    "Europe/Paris": "FRA",
+    "Europe/Madrid": "ESP",
+    "Europe/Rome": "ITA",
+    "Europe/Amsterdam": "NLD",
+    "Europe/London": "GBR",
+    "America/New_York": "USA",
+    "America/Chicago": "USA",
+    "America/Denver": "USA",
+    "America/Los_Angeles": "USA",
+}
+
+
+def snom_timezone(zone: str, offset_minutes: int) -> str:
+    """`GER+1` for Europe/Berlin; "" when netboot knows no Snom name for the
+    zone (the template then gives only `utc_offset`, without daylight saving)."""
+    country = SNOM_COUNTRY.get(zone)
+    if country is None or offset_minutes % 60:
+        return ""
+    hours = offset_minutes // 60
+    return f"{country}{'-0' if hours == 0 else f'{hours:+d}'}"
+
+
+TEMPLATE_HELPERS = {"snom_timezone": snom_timezone}

@@ -52,6 +52,7 @@ YEALINK = VendorProfile(
         source="Yealink auto-provisioning guide (option order), FIELD-NOTES (PnP port)",
     ),
     sources=("wazo_yealink common.py", "Yealink auto-provisioning guide"),
+    remote="yealink",  # Yealink Action URI: /servlet?key=
 )
 
 PROFILES = (YEALINK,)
