@@ -19,11 +19,14 @@ def register(sub: Subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from netboot.app import SERVICE_NAMES
-
     config = validated(args.config, host=not args.no_host, strict=True)
     if config is None:
         return 1
-    enabled = [s for s in SERVICE_NAMES if getattr(config, s).enabled]
+    # In the order a phone meets them (not app.SERVICE_NAMES, the start order).
+    enabled = [
+        s
+        for s in ("dhcp", "pnp", "tftp", "http", "ftp", "lldp", "stun")
+        if getattr(config, s).enabled
+    ]
     print(f"{config.source}: OK ({', '.join(enabled) or 'no service'} enabled)")
     return 0
