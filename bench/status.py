@@ -24,6 +24,7 @@ sys.path.insert(0, str(REPO))
 
 from aiohttp.test_utils import TestClient, TestServer  # noqa: E402
 
+from netboot.app import build_context  # noqa: E402
 from netboot.config import parse_config  # noqa: E402
 from netboot.dhcp.leases import LeaseStore  # noqa: E402
 from netboot.events import (  # noqa: E402
@@ -35,7 +36,6 @@ from netboot.events import (  # noqa: E402
 )
 from netboot.http.app import build_app  # noqa: E402
 from netboot.registry import Registry  # noqa: E402
-from netboot.supervisor import Context  # noqa: E402
 
 
 def seed(reg: Registry, phones: int) -> list[str]:
@@ -111,7 +111,7 @@ async def run(phones: int, requests: int) -> None:
             f"seeded {phones} phones, {phones * 7} events in {time.perf_counter() - started:.1f} s"
         )
         client = TestClient(
-            TestServer(build_app(Context(config, registry, leases)), host="127.0.0.1")
+            TestServer(build_app(build_context(config, registry, leases)), host="127.0.0.1")
         )
         await client.start_server()
         try:

@@ -11,10 +11,11 @@ from __future__ import annotations
 import difflib
 import tomllib
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import MISSING, dataclass, field, fields
+from enum import StrEnum
 from ipaddress import IPv4Address, IPv4Network
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, get_type_hints
 
 from netboot.text import bad_character, describe_character
 from netboot.wire import normalize_mac
@@ -63,35 +64,117 @@ def _without_cascades(problems: list[Problem]) -> list[Problem]:
     return [p for p in problems if not any(_under(p.key, r) for r in roots)]
 
 
+# ---------------------------------------------------------------- schema
+#
+# One declaration per key: the section dataclasses below. A key's type is its
+# field's annotation, its default the field's default, and `setting()` adds the
+# range, the allowed values and a one-line doc. The loader (`_read_section`),
+# the error messages, `schema()` (what tests/test_config_schema.py holds the
+# commented config.toml and README to) all read it from there.
+
+
+class PnpPolicy(StrEnum):
+    """Which SUBSCRIBEs SIP PnP answers."""
+
+    ALL = "all"  # every phone
+    KNOWN = "known"  # phones in phones.inventory
+    DISCOVER = "discover"  # none: phones are recorded, not answered
+
+
+@dataclass(frozen=True)
+class Setting:
+    """What a field's annotation and default do not say about its key."""
+
+    doc: str = ""
+    low: float | None = None  # range (integers: both ends; numbers: the lower)
+    high: float | None = None
+    required: bool = False
+    custom: bool = False  # read by hand in its section's reader, not by _read_section
+
+
+def setting(
+    default: Any = MISSING,
+    doc: str = "",
+    *,
+    low: float | None = None,
+    high: float | None = None,
+    required: bool = False,
+    custom: bool = False,
+    factory: Callable[[], Any] | None = None,
+) -> Any:
+    """A config key: a dataclass field with its default and its Setting."""
+    meta = {"setting": Setting(doc, low, high, required, custom)}
+    if factory is not None:
+        return field(default_factory=factory, metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+SECTIONS: dict[str, type] = {}  # [section] -> its class; filled after the classes
+
+
+@dataclass(frozen=True)
+class Key:
+    """One documented key of the schema (`schema()`)."""
+
+    name: str  # dotted: section.key
+    type: Any
+    default: Any
+    setting: Setting
+
+
 # ---------------------------------------------------------------- sections
 
 
 @dataclass(frozen=True)
 class ApplianceConfig:
-    interface: str
-    address: IPv4Address | None = None
-    state_dir: Path = Path("/var/lib/netboot")
-    name: str = "netboot"
-    state_reserve_kib: int = 8192  # netboot/statedisk.py: space kept back for DHCP leases
+    interface: str = setting(
+        "", "the phone-VLAN interface (or a VLAN subinterface, eth0.100)", required=True
+    )
+    address: IPv4Address | None = setting(
+        None, "this host's IPv4 on it (default: the interface's first address)"
+    )
+    state_dir: Path = setting(Path("/var/lib/netboot"), "leases and the phone registry (SQLite)")
+    name: str = setting("netboot", "the appliance's name (status page, LLDP system name, realm)")
+    # netboot/statedisk.py
+    state_reserve_kib: int = setting(
+        8192, "KiB kept back for DHCP leases when state_dir fills up (0: none)", low=0, high=1 << 22
+    )
 
 
 @dataclass(frozen=True)
 class RegistryConfig:
     """Budgets of the phone registry (netboot/registry.py `Registry.prune`)."""
 
-    retention_days: float = 90.0  # events, and phones not seen for longer, are deleted
-    max_phones: int = 10000  # phone rows; the least recently seen go first (unknown first)
-    max_events: int = 100000  # events of all phones; the oldest go first
-    max_events_per_phone: int = 200  # a phone's latest events are kept
-    unknown_max_age: float = 3600.0  # seconds a never-leased, never-provisioned MAC is kept
-    max_unknown: int = 1000  # never-leased, never-provisioned MACs kept
-    max_queued: int = 20000  # events waiting in memory for the disk
+    retention_days: float = setting(
+        90.0, "events, and phones not seen for longer, are deleted", low=0.01
+    )
+    max_phones: int = setting(
+        10000,
+        "phone rows; the least recently seen go first (unknown first)",
+        low=1,
+        high=10_000_000,
+    )
+    max_events: int = setting(
+        100000, "events of all phones; the oldest go first", low=1, high=100_000_000
+    )
+    max_events_per_phone: int = setting(
+        200, "a phone's latest events are kept", low=1, high=1_000_000
+    )
+    unknown_max_age: float = setting(
+        3600.0, "seconds a never-leased, never-provisioned MAC is kept", low=1.0
+    )
+    max_unknown: int = setting(
+        1000, "never-leased, never-provisioned MACs kept", low=0, high=10_000_000
+    )
+    max_queued: int = setting(
+        20000, "events waiting in memory for the disk", low=100, high=10_000_000
+    )
 
 
 @dataclass(frozen=True)
 class ProvisioningConfig:
-    url: str = ""
-    root: Path = Path("/srv/netboot")
+    url: str = setting("", "what phones are told to fetch; $mac / $input are left for the phone")
+    root: Path = setting(Path("/srv/netboot"), "the files phones fetch (a real file wins)")
 
 
 @dataclass(frozen=True)
@@ -134,22 +217,48 @@ class DhcpHost:
 
 @dataclass(frozen=True)
 class DhcpConfig:
-    enabled: bool = True
-    scopes: tuple[DhcpScope, ...] = ()
-    url_options: tuple[int, ...] = (66, 160)
-    authoritative: bool = True
-    classes: tuple[DhcpClass, ...] = ()
-    hosts: tuple[DhcpHost, ...] = ()
-    ntp: tuple[IPv4Address, ...] = ()
-    ping_check: bool = True
-    ping_timeout_ms: int = 300
-    ignore_other_servers: bool = False
-    guard_probe: int = 5  # seconds the start-up probe for other servers listens
-    guard_interval: int = 300  # seconds between probes while serving; 0: passive only
-    offer_hold: int = 60
-    decline_hold: int = 600
-    require_chaddr_match: bool = False
-    max_clients_per_source: int = 0
+    enabled: bool = setting(True, "serve DHCP")
+    # subnet, pool, router, dns, lease_time, domain, address, interface, vlan:
+    # the [dhcp] scope (DhcpScope, _read_dhcp); [[dhcp.scope]] more of them
+    scopes: tuple[DhcpScope, ...] = setting((), custom=True)
+    url_options: tuple[int, ...] = setting(
+        (66, 160), "options that carry provisioning.url: 66, 43, 150 (IPs), 160, 128..254"
+    )
+    authoritative: bool = setting(
+        True, "NAK foreign addresses; refuse to start if another DHCP server answers"
+    )
+    classes: tuple[DhcpClass, ...] = setting((), custom=True)
+    hosts: tuple[DhcpHost, ...] = setting((), custom=True)
+    ntp: tuple[IPv4Address, ...] = setting((), "NTP servers (option 42)")
+    ping_check: bool = setting(True, "ARP-probe an address before offering it")
+    ping_timeout_ms: int = setting(300, "how long the probe waits", low=10, high=5000)
+    ignore_other_servers: bool = setting(
+        False, "serve even when another DHCP server is on the segment"
+    )
+    guard_probe: int = setting(
+        5, "seconds to listen for other DHCP servers before serving (0: don't)", low=0, high=60
+    )
+    guard_interval: int = setting(
+        300,
+        "seconds between probes for other servers while serving (0: listen only)",
+        low=0,
+        high=86400,
+    )
+    offer_hold: int = setting(
+        60, "seconds an offered address waits for its REQUEST", low=5, high=3600
+    )
+    decline_hold: int = setting(
+        600, "seconds a declined (in use) address is kept out of the pool", low=10, high=86400
+    )
+    require_chaddr_match: bool = setting(
+        False, "hardening: a direct request's chaddr must be its Ethernet source"
+    )
+    max_clients_per_source: int = setting(
+        0,
+        "hardening: client MACs per Ethernet source or relay port (0: no cap)",
+        low=0,
+        high=100000,
+    )
 
 
 @dataclass(frozen=True)
@@ -162,85 +271,125 @@ class PnpRule:
 
 @dataclass(frozen=True)
 class PnpConfig:
-    enabled: bool = True
-    policy: str = "all"
-    allowed_sources: tuple[IPv4Network, ...] | None = None
-    rules: tuple[PnpRule, ...] = ()
-    port: int = 5060
-    rate_limit: float = 2.0
-    max_tracked: int = 4096
+    enabled: bool = setting(True, "answer SIP PnP SUBSCRIBEs")
+    policy: PnpPolicy = setting(
+        PnpPolicy.ALL, "all | known (only inventory MACs) | discover (record, never answer)"
+    )
+    allowed_sources: tuple[IPv4Network, ...] | None = setting(
+        None, "networks answered (default: the served interfaces' subnets)"
+    )
+    rules: tuple[PnpRule, ...] = setting((), custom=True)
+    port: int = setting(5060, "the SIP port SUBSCRIBEs come to", low=1, high=65535)
+    rate_limit: float = setting(2.0, "SUBSCRIBEs per second per source", low=0.01)
+    max_tracked: int = setting(
+        4096,
+        "entries per table (answers, NOTIFYs, rate buckets); the oldest goes",
+        low=16,
+        high=1_000_000,
+    )
 
 
 @dataclass(frozen=True)
 class TftpConfig:
-    enabled: bool = True
-    port: int = 69
-    timeout: float = 1.0
-    retries: int = 5
-    max_client_timeout: int = 5
-    max_sessions: int = 1024
-    max_sessions_per_source: int = 8
+    enabled: bool = setting(True, "serve TFTP")
+    port: int = setting(69, "UDP port", low=1, high=65535)
+    timeout: float = setting(1.0, "seconds before a block is sent again", low=0.05)
+    retries: int = setting(5, "retransmissions to a client that has answered", low=1, high=20)
+    max_client_timeout: int = setting(
+        5, "a client's RFC 2349 timeout option above this is ignored", low=1, high=255
+    )
+    max_sessions: int = setting(1024, "transfers at once", low=1, high=30000)
+    max_sessions_per_source: int = setting(
+        8, "transfers at once per client address", low=1, high=30000
+    )
 
 
 @dataclass(frozen=True)
 class HttpConfig:
-    enabled: bool = True
-    port: int = 80
-    username: str = ""
-    password: str = ""
-    bind_mac_files: bool = True
-    https_port: int = 443
-    tls_cert: Path | None = None
-    tls_key: Path | None = None
-    idle_timeout: float = 15.0
-    body_timeout: float = 10.0
-    max_connections: int = 1024
-    max_connections_per_address: int = 32
-    action_from_lease_only: bool = False
+    enabled: bool = setting(True, "serve HTTP (files, status page, Action URL, /metrics)")
+    port: int = setting(80, "TCP port", low=1, high=65535)
+    username: str = setting("", "set both to require auth (Digest or Basic) for every file")
+    password: str = setting("", "with username")
+    bind_mac_files: bool = setting(
+        True, "a per-MAC file only goes to the IP holding that MAC's lease"
+    )
+    https_port: int = setting(443, "HTTPS port (0: no HTTPS)", low=0, high=65535)
+    tls_cert: Path | None = setting(None, "with tls_key; unset: self-signed, under state_dir")
+    tls_key: Path | None = setting(None, "with tls_cert")
+    idle_timeout: float = setting(
+        15.0,
+        "seconds for a whole request header after connect or the previous response",
+        low=1.0,
+    )
+    body_timeout: float = setting(10.0, "seconds to read a request body (408 after)", low=1.0)
+    max_connections: int = setting(
+        1024, "at once; at the cap the idlest connection is closed", low=1, high=30000
+    )
+    max_connections_per_address: int = setting(
+        32, "at once from one client address", low=1, high=30000
+    )
+    action_from_lease_only: bool = setting(
+        False, "Action URL events only from the IP holding that MAC's lease"
+    )
 
 
 @dataclass(frozen=True)
 class FtpConfig:
-    enabled: bool = False
-    port: int = 21
-    username: str = ""
-    password: str = ""
-    passive_ports: tuple[int, int] = (30000, 30100)
+    enabled: bool = setting(False, "serve FTP (read-only)")
+    port: int = setting(21, "TCP port", low=1, high=65535)
+    username: str = setting("", "one user (empty: anonymous)")
+    password: str = setting("", "its password")
+    passive_ports: tuple[int, int] = setting(
+        (30000, 30100), "[first, last] passive data ports (above 1023)", custom=True
+    )
 
 
 @dataclass(frozen=True)
 class LldpConfig:
-    enabled: bool = True
-    voice_vlan: int | None = None
-    priority: int = 5
-    dscp: int = 46
-    signaling_dscp: int = 26
-    interval: int = 30
-    cdp: bool = True
-    max_neighbors: int = 1024
+    enabled: bool = setting(True, "advertise the voice VLAN with LLDP-MED (and CDP)")
+    voice_vlan: int | None = setting(None, "the voice VLAN ID advertised", low=1, high=4094)
+    priority: int = setting(5, "802.1p priority of voice", low=0, high=7)
+    dscp: int = setting(46, "DSCP of voice", low=0, high=63)
+    signaling_dscp: int = setting(26, "DSCP of signaling", low=0, high=63)
+    interval: int = setting(30, "seconds between LLDPDUs (TTL 4x)", low=5, high=3600)
+    cdp: bool = setting(True, "CDP too")
+    max_neighbors: int = setting(
+        1024,
+        "LLDP/CDP neighbours remembered; the one heard least recently goes",
+        low=16,
+        high=100_000,
+    )
 
 
 @dataclass(frozen=True)
 class StunConfig:
-    enabled: bool = False
-    addresses: tuple[IPv4Address, ...] = ()
-    ports: tuple[int, ...] = (3478, 3479)
-    rate_limit: float = 200.0
+    enabled: bool = setting(False, "answer STUN (belongs on the far side of the NAT)")
+    addresses: tuple[IPv4Address, ...] = setting(
+        (), "one address (binding only) or two (primary and alternate)", custom=True
+    )
+    ports: tuple[int, ...] = setting((3478, 3479), "one or two UDP ports", custom=True)
+    rate_limit: float = setting(200.0, "answers per second per source", low=1.0)
 
 
 @dataclass(frozen=True)
 class PhonesConfig:
-    inventory: Path | None = None
-    sip_server: str = ""
-    sip_port: int = 5060
-    admin_user: str = "admin"
-    admin_password: str = "admin"
-    stun: bool = False
-    stun_server: str = ""
-    rport: bool = True
-    templates: Path | None = None
-    ntp_server: str = ""
-    time_zone: str = "UTC"
+    inventory: Path | None = setting(
+        None, "CSV: mac, model, extension, password, display_name[, input_id[, firmware]]"
+    )
+    sip_server: str = setting("", "the SIP server written into the phones' configs")
+    sip_port: int = setting(5060, "its port", low=1, high=65535)
+    admin_user: str = setting(
+        "admin", "phone web login: written into configs, used by `netboot phone`"
+    )
+    admin_password: str = setting("admin", "its password")
+    stun: bool = setting(False, "phones use this appliance's [stun] server (or stun_server)")
+    stun_server: str = setting("", "host:port of another STUN server")
+    rport: bool = setting(True, "phones ask for rport (RFC 3581)")
+    templates: Path | None = setting(
+        None, "a directory of <vendor>-common.cfg / <vendor>-mac.cfg overrides"
+    )
+    ntp_server: str = setting("", "NTP server written into the phones' configs")
+    time_zone: str = setting("UTC", "IANA time zone of the phones")
 
 
 @dataclass(frozen=True)
@@ -283,6 +432,20 @@ class Config:
             return self.appliance.address
         return None
 
+
+SECTIONS.update(
+    appliance=ApplianceConfig,
+    registry=RegistryConfig,
+    provisioning=ProvisioningConfig,
+    dhcp=DhcpConfig,
+    pnp=PnpConfig,
+    tftp=TftpConfig,
+    http=HttpConfig,
+    ftp=FtpConfig,
+    lldp=LldpConfig,
+    stun=StunConfig,
+    phones=PhonesConfig,
+)
 
 # ---------------------------------------------------------------- reading
 
@@ -496,6 +659,139 @@ class _Table:
             self.problem(name, f"unknown key (did you mean {meant}?)")
 
 
+def _setting(f: Any) -> Setting:
+    found = f.metadata.get("setting")
+    return found if isinstance(found, Setting) else Setting(custom=True)
+
+
+def _read_key(t: _Table, name: str, kind: Any, default: Any, meta: Setting) -> Any:
+    """One key by its declared type, default and range; a problem (and the
+    default) when it is wrong."""
+    low, high = meta.low, meta.high
+    if meta.required and not t.has(name):
+        t.seen.add(name)
+        t.problem(name, "is required", absent=True)
+        return default
+    if kind is bool:
+        return t.boolean(name, default)
+    if kind is int:
+        return t.integer(name, default, _whole(low), _whole(high))
+    if kind is float:
+        return t.number(name, default, 0.0 if low is None else low)
+    if kind is str:
+        return t.string(name, default)
+    if isinstance(kind, type) and issubclass(kind, StrEnum):
+        text = t.string(name, str(default))
+        try:
+            return kind(text)
+        except ValueError:
+            allowed = ", ".join(m.value for m in kind)
+            t.problem(name, f"must be one of {allowed}; got {text!r}")
+            return default
+    if kind == Path:
+        return t.path_value(name, default) or default
+    if kind == Path | None:
+        return t.path_value(name, default)
+    if kind == IPv4Address | None:
+        return t.ipv4(name)
+    if kind == int | None:
+        return t.optional_int(name, _whole(low) or 0, _whole(high) or 0)
+    if kind == tuple[IPv4Address, ...]:
+        return t.ipv4_list(name)
+    if kind == tuple[IPv4Network, ...] | None:
+        return t.network_list(name)
+    if kind == tuple[int, ...]:
+        return t.option_codes(name, default)
+    raise TypeError(f"config schema: no reader for {t.key(name)}: {kind}")
+
+
+def _whole(value: float | None) -> int | None:
+    return None if value is None else int(value)
+
+
+def _read_section(t: _Table, cls: type[T], **custom: Any) -> T:
+    """`cls` from table `t`: every key its schema declares, in field order;
+    `custom` gives the values of the keys read by hand."""
+    hints = get_type_hints(cls)
+    values: dict[str, Any] = {}
+    for f in fields(cls):  # type: ignore[arg-type]
+        meta = _setting(f)
+        if f.name in custom:
+            values[f.name] = custom[f.name]
+            continue
+        if meta.custom:
+            continue
+        default = f.default if f.default is not MISSING else None
+        values[f.name] = _read_key(t, f.name, hints[f.name], default, meta)
+    return cls(**values)
+
+
+def schema() -> list[Key]:
+    """Every key of every section, as declared (docs and the config test)."""
+    keys: list[Key] = []
+    for section, cls in SECTIONS.items():
+        hints = get_type_hints(cls)
+        for f in fields(cls):
+            meta = _setting(f)
+            if meta.custom and not meta.doc:
+                continue  # a table of its own ([[dhcp.class]] ...), documented with it
+            default = f.default if f.default is not MISSING else None
+            keys.append(Key(f"{section}.{f.name}", hints[f.name], default, meta))
+    return keys
+
+
+def _toml(value: Any) -> str:
+    """A default as it would be written in config.toml (`-` for none)."""
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, StrEnum | str | Path):
+        return f'"{value}"'
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, tuple):
+        return "[" + ", ".join(_toml(v) for v in value) + "]"
+    return str(value)
+
+
+def _type_name(kind: Any) -> str:
+    if isinstance(kind, type) and issubclass(kind, StrEnum):
+        return " \\| ".join(f'"{m.value}"' for m in kind)
+    names = {
+        bool: "boolean",
+        int: "integer",
+        float: "number",
+        str: "string",
+        Path: "path",
+        Path | None: "path",
+        IPv4Address | None: "IPv4 address",
+        int | None: "integer",
+        tuple[IPv4Address, ...]: "IPv4 addresses",
+        tuple[IPv4Network, ...] | None: "IPv4 networks",
+        tuple[int, ...]: "integers",
+        tuple[int, int]: "[first, last]",
+    }
+    return names.get(kind, str(kind))
+
+
+def schema_markdown() -> str:
+    """The README's table of every key (tests/test_config_schema.py checks it)."""
+    lines = ["| key | type | default | range | what |", "| --- | --- | --- | --- | --- |"]
+    for key in schema():
+        meta = key.setting
+        if meta.low is None and meta.high is None:
+            bounds = ""
+        elif meta.high is None:
+            bounds = f">= {_toml(meta.low)}"
+        else:
+            bounds = f"{_toml(meta.low)}..{_toml(meta.high)}"
+        default = "required" if meta.required else _toml(key.default)
+        doc = meta.doc.replace("|", "\\|")
+        lines.append(f"| `{key.name}` | {_type_name(key.type)} | {default} | {bounds} | {doc} |")
+    return "\n".join(lines) + "\n"
+
+
 def _shown(value: object) -> str:
     """A value in an error message: a table or long list shortened to its kind."""
     if isinstance(value, dict):
@@ -596,8 +892,8 @@ _SCOPE_KEYS = ("subnet", "pool", "router", "dns", "domain", "address", "interfac
 
 
 def _read_dhcp(t: _Table, appliance: ApplianceConfig | None) -> DhcpConfig:
-    enabled = t.boolean("enabled", True)
-    lease_time = t.integer("lease_time", 3600, 60, 365 * 86400)
+    enabled = t.boolean("enabled", DhcpConfig.enabled)
+    lease_time = t.integer("lease_time", DhcpScope.lease_time, 60, 365 * 86400)
     scopes: list[DhcpScope] = []
     scopes_given = any(t.has(k) for k in ("subnet", "pool", "scope"))
     scope_failed = False
@@ -694,33 +990,19 @@ def _read_dhcp(t: _Table, appliance: ApplianceConfig | None) -> DhcpConfig:
         seen_ip[ip] = index
         hosts.append(DhcpHost(mac, ip, hostname))
 
-    config = DhcpConfig(
+    config = _read_section(
+        t,
+        DhcpConfig,
         enabled=enabled,
         scopes=tuple(scopes),
-        url_options=t.option_codes("url_options", (66, 160)),
-        authoritative=t.boolean("authoritative", True),
         classes=tuple(classes),
         hosts=tuple(hosts),
-        ntp=t.ipv4_list("ntp"),
-        ping_check=t.boolean("ping_check", True),
-        ping_timeout_ms=t.integer("ping_timeout_ms", 300, 10, 5000),
-        ignore_other_servers=t.boolean("ignore_other_servers", False),
-        guard_probe=t.integer("guard_probe", 5, 0, 60),
-        guard_interval=t.integer("guard_interval", 300, 0, 86400),
-        offer_hold=t.integer("offer_hold", 60, 5, 3600),
-        decline_hold=t.integer("decline_hold", 600, 10, 86400),
-        require_chaddr_match=t.boolean("require_chaddr_match", False),
-        max_clients_per_source=t.integer("max_clients_per_source", 0, 0, 100000),
     )
     t.done()
     return config
 
 
 def _read_pnp(t: _Table) -> PnpConfig:
-    policy = t.string("policy", "all")
-    if policy not in ("all", "known", "discover"):
-        t.problem("policy", f"must be one of all, known, discover; got {policy!r}")
-        policy = "all"
     rules: list[PnpRule] = []
     for sub in t.tables("rule"):
         url = sub.required("url", sub.string)
@@ -733,39 +1015,22 @@ def _read_pnp(t: _Table) -> PnpConfig:
         sub.done()
         if url:
             rules.append(rule)
-    config = PnpConfig(
-        enabled=t.boolean("enabled", True),
-        policy=policy,
-        allowed_sources=t.network_list("allowed_sources"),
-        rules=tuple(rules),
-        port=t.integer("port", 5060, 1, 65535),
-        rate_limit=t.number("rate_limit", 2.0, 0.01),
-        max_tracked=t.integer("max_tracked", 4096, 16, 1_000_000),
-    )
+    config = _read_section(t, PnpConfig, rules=tuple(rules))
     t.done()
     return config
 
 
 def _read_lldp(t: _Table) -> LldpConfig:
-    config = LldpConfig(
-        enabled=t.boolean("enabled", True),
-        voice_vlan=t.optional_int("voice_vlan", 1, 4094),
-        priority=t.integer("priority", 5, 0, 7),
-        dscp=t.integer("dscp", 46, 0, 63),
-        signaling_dscp=t.integer("signaling_dscp", 26, 0, 63),
-        interval=t.integer("interval", 30, 5, 3600),
-        cdp=t.boolean("cdp", True),
-        max_neighbors=t.integer("max_neighbors", 1024, 16, 100_000),
-    )
+    config = _read_section(t, LldpConfig)
     t.done()
     return config
 
 
 def _read_stun(t: _Table) -> StunConfig:
-    enabled = t.boolean("enabled", False)
+    enabled = t.boolean("enabled", StunConfig.enabled)
     addresses = t.ipv4_list("addresses")
     ports_raw = t._get("ports", (list,), "a list of one or two UDP ports")
-    ports: tuple[int, ...] = (3478, 3479)
+    ports: tuple[int, ...] = StunConfig.ports
     if ports_raw is not None:
         if not 1 <= len(ports_raw) <= 2 or not all(
             isinstance(p, int) and not isinstance(p, bool) and 1 <= p <= 65535 for p in ports_raw
@@ -781,25 +1046,13 @@ def _read_stun(t: _Table) -> StunConfig:
         t.problem("addresses", "the two addresses must differ")
     if enabled and not addresses:
         t.problem("addresses", "is required when stun is enabled")
-    config = StunConfig(enabled, addresses, ports, t.number("rate_limit", 200.0, 1.0))
+    config = _read_section(t, StunConfig, enabled=enabled, addresses=addresses, ports=ports)
     t.done()
     return config
 
 
 def _read_phones(t: _Table) -> PhonesConfig:
-    config = PhonesConfig(
-        inventory=t.path_value("inventory", None),
-        sip_server=t.string("sip_server"),
-        sip_port=t.integer("sip_port", 5060, 1, 65535),
-        admin_user=t.string("admin_user", "admin"),
-        admin_password=t.string("admin_password", "admin"),
-        stun=t.boolean("stun", False),
-        stun_server=t.string("stun_server"),
-        rport=t.boolean("rport", True),
-        templates=t.path_value("templates", None),
-        ntp_server=t.string("ntp_server"),
-        time_zone=t.string("time_zone", "UTC"),
-    )
+    config = _read_section(t, PhonesConfig)
     t.done()
     return config
 
@@ -810,32 +1063,15 @@ def parse_config(raw: dict[str, Any], source: Path | None = None) -> Config:
     top = _Table(raw, "", problems)
 
     a = _Table(top._get("appliance", (dict,), "a table"), "appliance", problems)
-    interface = a.required("interface", a.string)
-    appliance = ApplianceConfig(
-        interface=interface or "",
-        address=a.ipv4("address"),
-        state_dir=a.path_value("state_dir", Path("/var/lib/netboot")) or Path("/var/lib/netboot"),
-        name=a.string("name", "netboot"),
-        state_reserve_kib=a.integer("state_reserve_kib", 8192, 0, 1 << 22),
-    )
+    appliance = _read_section(a, ApplianceConfig)
     a.done()
 
     r = _Table(top._get("registry", (dict,), "a table"), "registry", problems)
-    registry = RegistryConfig(
-        retention_days=r.number("retention_days", 90.0, 0.01),
-        max_phones=r.integer("max_phones", 10000, 1, 10_000_000),
-        max_events=r.integer("max_events", 100000, 1, 100_000_000),
-        max_events_per_phone=r.integer("max_events_per_phone", 200, 1, 1_000_000),
-        unknown_max_age=r.number("unknown_max_age", 3600.0, 1.0),
-        max_unknown=r.integer("max_unknown", 1000, 0, 10_000_000),
-        max_queued=r.integer("max_queued", 20000, 100, 10_000_000),
-    )
+    registry = _read_section(r, RegistryConfig)
     r.done()
 
     p = _Table(top._get("provisioning", (dict,), "a table"), "provisioning", problems)
-    provisioning = ProvisioningConfig(
-        url=p.string("url"), root=p.path_value("root", Path("/srv/netboot")) or Path("/srv/netboot")
-    )
+    provisioning = _read_section(p, ProvisioningConfig)
     p.done()
     if provisioning.url and "://" not in provisioning.url:
         problems.append(
@@ -849,33 +1085,11 @@ def parse_config(raw: dict[str, Any], source: Path | None = None) -> Config:
     pnp = _read_pnp(_Table(top._get("pnp", (dict,), "a table"), "pnp", problems))
 
     t = _Table(top._get("tftp", (dict,), "a table"), "tftp", problems)
-    tftp = TftpConfig(
-        enabled=t.boolean("enabled", True),
-        port=t.integer("port", 69, 1, 65535),
-        timeout=t.number("timeout", 1.0, 0.05),
-        retries=t.integer("retries", 5, 1, 20),
-        max_client_timeout=t.integer("max_client_timeout", 5, 1, 255),
-        max_sessions=t.integer("max_sessions", 1024, 1, 30000),
-        max_sessions_per_source=t.integer("max_sessions_per_source", 8, 1, 30000),
-    )
+    tftp = _read_section(t, TftpConfig)
     t.done()
 
     h = _Table(top._get("http", (dict,), "a table"), "http", problems)
-    http = HttpConfig(
-        enabled=h.boolean("enabled", True),
-        port=h.integer("port", 80, 1, 65535),
-        username=h.string("username"),
-        password=h.string("password"),
-        bind_mac_files=h.boolean("bind_mac_files", True),
-        https_port=h.integer("https_port", 443, 0, 65535),
-        tls_cert=h.path_value("tls_cert", None),
-        tls_key=h.path_value("tls_key", None),
-        idle_timeout=h.number("idle_timeout", 15.0, 1.0),
-        body_timeout=h.number("body_timeout", 10.0, 1.0),
-        max_connections=h.integer("max_connections", 1024, 1, 30000),
-        max_connections_per_address=h.integer("max_connections_per_address", 32, 1, 30000),
-        action_from_lease_only=h.boolean("action_from_lease_only", False),
-    )
+    http = _read_section(h, HttpConfig)
     if bool(http.username) != bool(http.password):
         h.problem(
             "password" if http.username else "username",
@@ -892,7 +1106,7 @@ def parse_config(raw: dict[str, Any], source: Path | None = None) -> Config:
 
     f = _Table(top._get("ftp", (dict,), "a table"), "ftp", problems)
     passive = f._get("passive_ports", (list,), "a list [first, last]")
-    passive_ports = (30000, 30100)
+    passive_ports = FtpConfig.passive_ports
     if passive is not None:
         if (
             len(passive) == 2
@@ -902,13 +1116,7 @@ def parse_config(raw: dict[str, Any], source: Path | None = None) -> Config:
             passive_ports = (passive[0], passive[1])
         else:
             f.problem("passive_ports", f"must be [first, last] ports above 1023, got {passive!r}")
-    ftp = FtpConfig(
-        enabled=f.boolean("enabled", False),
-        port=f.integer("port", 21, 1, 65535),
-        username=f.string("username"),
-        password=f.string("password"),
-        passive_ports=passive_ports,
-    )
+    ftp = _read_section(f, FtpConfig, passive_ports=passive_ports)
     f.done()
 
     lldp = _read_lldp(_Table(top._get("lldp", (dict,), "a table"), "lldp", problems))

@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
-import importlib
 import logging
 import os
 import signal
@@ -31,6 +30,7 @@ from typing import Protocol
 from netboot.config import Config
 from netboot.dhcp.leases import LeaseStore
 from netboot.health import status_text
+from netboot.provisioning.files import FileResolver
 from netboot.registry import Registry
 from netboot.statedisk import DiskReserve
 
@@ -57,11 +57,13 @@ class Service(Protocol):
 
 @dataclass
 class Context:
-    """What the services share: the config, the phone registry and the leases."""
+    """What the services share: the config, the phone registry, the leases and
+    the file resolver. netboot.app builds it."""
 
     config: Config
     registry: Registry
     leases: LeaseStore
+    files: FileResolver  # TFTP, HTTP and FTP share it (and its renderer)
     services: dict[str, Service] = field(default_factory=dict)
     started: float = field(default_factory=time.time)  # for the uptime
     # A service calls this when what it does changes (DHCP: probing -> serving
@@ -69,36 +71,25 @@ class Context:
     status_changed: Callable[[], None] = lambda: None
 
 
-# (config section, "module:factory"): the factory takes a Context and returns a
-# Service. Only sections whose `enabled` is true are built.
-SERVICES: list[tuple[str, str]] = [
-    ("dhcp", "netboot.dhcp.transport:create"),
-    ("tftp", "netboot.tftp.transport:create"),
-    ("http", "netboot.http.app:create"),
-    ("ftp", "netboot.ftp.server:create"),
-    ("lldp", "netboot.lldp.transport:create"),
-    ("stun", "netboot.stun.transport:create"),
-    ("pnp", "netboot.pnp.transport:create"),
-]
+class Builder(Protocol):
+    """What the supervisor needs of the composition root (netboot.app)."""
+
+    # Every service, by config section, in the order they start.
+    names: tuple[str, ...]
+
+    def build(self, name: str, ctx: Context) -> Service:
+        """The service `name`, built from ctx.config with ctx's shared parts."""
+
+    def reconfigure(self, ctx: Context) -> None:
+        """A reload: the shared parts (the file resolver) follow ctx.config."""
 
 
-def _enabled(config: Config, section: str) -> bool:
-    return bool(getattr(getattr(config, section), "enabled", False))
-
-
-def _factory(section: str) -> Callable[[Context], Service]:
-    target = dict(SERVICES)[section]
-    module_name, _, attr = target.partition(":")
-    factory: Callable[[Context], Service] = getattr(importlib.import_module(module_name), attr)
-    return factory
-
-
-def build_services(ctx: Context) -> list[Service]:
+def build_services(ctx: Context, builder: Builder) -> list[Service]:
     services: list[Service] = []
-    for section, _ in SERVICES:
-        if not _enabled(ctx.config, section):
+    for name in builder.names:
+        if not getattr(getattr(ctx.config, name), "enabled", False):
             continue
-        service = _factory(section)(ctx)
+        service = builder.build(name, ctx)
         ctx.services[service.name] = service
         services.append(service)
     return services
@@ -153,26 +144,17 @@ async def _state_housekeeping(
                 registry.prune(now, keep=keep)
 
 
-async def run(config: Config) -> int:
-    """Run every enabled service until SIGTERM or SIGINT; returns the exit code."""
-    state_dir = config.appliance.state_dir
-    reserve = DiskReserve(state_dir, config.appliance.state_reserve_kib * 1024)
-    with contextlib.suppress(OSError):
-        state_dir.mkdir(parents=True, exist_ok=True)
-    reserve.ensure()
-    leases = LeaseStore(state_dir, reserve)
-    registry = Registry(state_dir, config.registry, paused=lambda: reserve.released)
-    recovered = registry.reconcile(leases)
-    if recovered:
-        log.info("registry: %d DHCP ack event(s) recovered from the lease store", recovered)
-    ctx = Context(config, registry, leases)
-    services = build_services(ctx)
+async def run(ctx: Context, builder: Builder, reserve: DiskReserve) -> int:
+    """Run every enabled service until SIGTERM or SIGINT; returns the exit
+    code. The registry and the lease store are closed when it returns."""
+    config, registry, leases = ctx.config, ctx.registry, ctx.leases
+    services = build_services(ctx, builder)
     if not services:
         log.error("no service is enabled in %s: nothing to do", config.source)
         registry.close()
         leases.close()
         return 1
-    supervisor = Supervisor(ctx)
+    supervisor = Supervisor(ctx, builder)
     stop = asyncio.Event()
     reload_wanted = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -244,8 +226,9 @@ async def run(config: Config) -> int:
 class Supervisor:
     """The running services and their serve tasks; applies a reload."""
 
-    def __init__(self, ctx: Context) -> None:
+    def __init__(self, ctx: Context, builder: Builder) -> None:
         self.ctx = ctx
+        self.builder = builder
         self.running: dict[str, Service] = {}
         self.tasks: dict[str, asyncio.Task[None]] = {}
         self.group: asyncio.TaskGroup | None = None
@@ -274,7 +257,7 @@ class Supervisor:
 
     async def launch(self, name: str) -> None:
         """Build one service from ctx.config, bind its sockets, serve it."""
-        service = _factory(name)(self.ctx)
+        service = self.builder.build(name, self.ctx)
         try:
             await service.start()
         except BaseException:
@@ -286,11 +269,10 @@ class Supervisor:
         self.spawn(service)
 
     def _ordered(self, names: tuple[str, ...]) -> list[str]:
-        return [section for section, _ in SERVICES if section in names]
+        return [name for name in self.builder.names if name in names]
 
     async def reload(self) -> bool:
         """Re-read the config file and apply it, or keep the old one (False)."""
-        from netboot.provisioning.files import refresh_resolver
         from netboot.reload import plan
         from netboot.validate import validate
 
@@ -323,7 +305,7 @@ class Supervisor:
                 log.info("reload: %s", line)
             self.ctx.config = new
             self.ctx.registry.budget = new.registry  # the budgets apply from the next prune
-            refresh_resolver(self.ctx)
+            self.builder.reconfigure(self.ctx)
             failed = await self._restart(decided.restart, decided.start, old)
             if failed is not None:
                 log.error("reload refused: %s; the old config serves on", failed)
@@ -348,8 +330,6 @@ class Supervisor:
         """Restart and start services under ctx.config. If one cannot start (a
         port taken), put back the old config and what ran under it, and say why
         (an old service that cannot come back raises: systemd restarts us)."""
-        from netboot.provisioning.files import refresh_resolver
-
         done: list[str] = []
         for name in self._ordered(restart + start):
             try:
@@ -359,7 +339,7 @@ class Supervisor:
                 done.append(name)
             except OSError as exc:
                 self.ctx.config = old
-                refresh_resolver(self.ctx)
+                self.builder.reconfigure(self.ctx)
                 for back in [*done, name]:
                     if back in self.running:
                         await self.halt(back)

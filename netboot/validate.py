@@ -18,12 +18,10 @@ stay warnings and come only when there is no error.
 
 from __future__ import annotations
 
-import importlib
 import os
 import re
 import tempfile
 import tomllib
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from ipaddress import IPv4Interface
 from pathlib import Path
@@ -39,14 +37,6 @@ from netboot.config import (
     read_config_text,
     site_warnings,
 )
-
-# Checks that need more than the config file (inventory rows, templates):
-# "module:function", function(config) -> list of warnings.
-EXTRA_CHECKS: list[str] = [
-    "netboot.pnp.transport:check",
-    "netboot.provisioning.inventory:check",
-    "netboot.provisioning.render:check",
-]
 
 
 @dataclass
@@ -105,12 +95,12 @@ def validate(path: Path | str, *, host: bool = True) -> Report:
     if host:
         # A malformed inventory (bytes, quoting, control characters) is an
         # error naming file:line:column; bad values in good rows are warnings.
-        from netboot.provisioning.inventory import errors as inventory_errors
+        from netboot.pnp import transport as pnp
+        from netboot.provisioning import inventory, render
 
-        report.degraded.extend(inventory_errors(config))
-        for target in EXTRA_CHECKS:
-            module, _, attr = target.partition(":")
-            check: Callable[[Config], list[str]] = getattr(importlib.import_module(module), attr)
+        report.degraded.extend(inventory.errors(config))
+        # What needs more than the config file: each returns warnings.
+        for check in (pnp.check, inventory.check, render.check):
             report.warnings.extend(check(config))
     return report
 

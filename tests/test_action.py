@@ -9,13 +9,13 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from netboot import metrics
+from netboot.app import build_context
 from netboot.config import parse_config
 from netboot.dhcp.leases import Lease, LeaseStore
 from netboot.http.action import ActionError, parse_action
 from netboot.http.app import build_app
 from netboot.provisioning.events import EVENTS, action_url
 from netboot.registry import Registry
-from netboot.supervisor import Context
 
 MAC = "00:30:4f:11:3a:f8"
 
@@ -105,7 +105,7 @@ def test_http_receiver_records_without_credentials(tmp_path: Path) -> None:
         }
     )
     registry = Registry(tmp_path)
-    ctx = Context(config, registry, LeaseStore(tmp_path))
+    ctx = build_context(config, registry, LeaseStore(tmp_path))
     before = metrics.BAD_INPUT.labels("action")._value.get()
 
     async def run() -> list[int]:
@@ -150,7 +150,7 @@ def test_action_from_lease_only_refuses_other_addresses(tmp_path: Path) -> None:
     leases = LeaseStore(tmp_path)
     other = "00:30:4f:00:00:02"
     leases.stage(Lease(int(IPv4Address("127.0.0.1")), MAC, "bound", time.time() + 600))
-    ctx = Context(config, registry, leases)
+    ctx = build_context(config, registry, leases)
     refused = metrics.LIMITED.labels("action", "not-lease-holder")._value.get()
 
     async def run() -> list[int]:

@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 
 from netboot import metrics
-from netboot.provisioning import files
 from netboot.provisioning.files import (
     FileResolver,
     NameInfo,
@@ -456,12 +455,6 @@ def test_user_agent(
             firmware,
             mac,
         )
-
-
-def test_plugins_are_loaded_by_name() -> None:
-    assert files._plugin("", object()) is None
-    got = files._plugin("os.path:basename", "/a/b")
-    assert got == "b"
 
 
 def test_a_file_the_server_cannot_read_is_unreadable_not_a_bad_name(root: Path) -> None:

@@ -24,6 +24,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
+from netboot.app import build_context
 from netboot.config import parse_config
 from netboot.dhcp.leases import Lease, LeaseStore
 from netboot.http.app import build_app, parse_range
@@ -75,7 +76,7 @@ class Site:
             True,
             registry=self.registry,
         )
-        self.ctx = Context(self.config, self.registry, self.leases)
+        self.ctx = Context(self.config, self.registry, self.leases, self.resolver)
 
     def render(self, name: str) -> bytes | None:
         self.rendered.append(name)
@@ -594,7 +595,7 @@ def test_service_serves_http_and_https_with_a_generated_certificate(tmp_path: Pa
         }
     )
     registry, leases = Registry(state), LeaseStore(state)
-    service = HttpService(Context(config, registry, leases), host="127.0.0.1")
+    service = HttpService(build_context(config, registry, leases), host="127.0.0.1")
 
     async def main() -> None:
         await service.start()
@@ -655,7 +656,7 @@ def test_stop_lets_a_download_in_flight_finish(tmp_path: Path) -> None:
         }
     )
     registry, leases = Registry(state), LeaseStore(state)
-    service = HttpService(Context(config, registry, leases), host="127.0.0.1")
+    service = HttpService(build_context(config, registry, leases), host="127.0.0.1")
 
     async def main() -> None:
         await service.start()
@@ -715,7 +716,7 @@ def test_start_failures_are_one_clear_oserror_and_release_the_http_port(tmp_path
                 "http": {"port": http_port, "https_port": https_port, **tls},
             }
         )
-        return HttpService(Context(config, registry, leases), host="127.0.0.1")
+        return HttpService(build_context(config, registry, leases), host="127.0.0.1")
 
     async def main() -> None:
         bad_cert = service(

@@ -9,12 +9,12 @@ import time
 from pathlib import Path
 
 from netboot import metrics
+from netboot.app import build_context
 from netboot.config import parse_config
 from netboot.dhcp.leases import LeaseStore
 from netboot.http.app import HttpService
 from netboot.http.limits import ConnectionBudget, Verdict
 from netboot.registry import Registry
-from netboot.supervisor import Context
 
 
 def test_per_address_cap_refuses_new_connections() -> None:
@@ -81,7 +81,7 @@ def test_slowloris_from_one_address_leaves_others_served(tmp_path: Path) -> None
         }
     )
     registry = Registry(tmp_path)
-    ctx = Context(config, registry, LeaseStore(tmp_path))
+    ctx = build_context(config, registry, LeaseStore(tmp_path))
     refused = _limited("connections-per-address")
 
     async def run() -> None:
@@ -167,7 +167,7 @@ def test_a_tls_handshake_that_never_comes_is_cut_after_idle_timeout(tmp_path: Pa
         }
     )
     registry = Registry(tmp_path)
-    ctx = Context(config, registry, LeaseStore(tmp_path))
+    ctx = build_context(config, registry, LeaseStore(tmp_path))
 
     async def run() -> float:
         service = HttpService(ctx, host="127.0.0.1")

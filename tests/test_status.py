@@ -20,6 +20,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from prometheus_client.parser import text_string_to_metric_families
 
 from netboot import metrics
+from netboot.app import build_context
 from netboot.config import Config, parse_config
 from netboot.dhcp.leases import Lease, LeaseStore
 from netboot.events import (
@@ -34,7 +35,6 @@ from netboot.events import (
 from netboot.http.app import build_app
 from netboot.http.status import mask_url
 from netboot.registry import Registry
-from netboot.supervisor import Context
 
 PLANET = "00:30:4f:11:3a:f8"
 YEALINK = "80:5e:c0:00:00:02"
@@ -134,7 +134,7 @@ def run_app(tmp_path: Path, body: App, populate_registry: bool = True, **http: A
     leases = LeaseStore(tmp_path)
     if populate_registry:
         populate(registry, time.time() - 60)
-    ctx = Context(config, registry, leases)
+    ctx = build_context(config, registry, leases)
 
     async def main() -> None:
         client = TestClient(TestServer(build_app(ctx)))
@@ -529,7 +529,7 @@ def test_http_and_ftp_count_what_they_cannot_parse(
         }
     )
     registry, leases = Registry(state), LeaseStore(state)
-    ctx = Context(config, registry, leases)
+    ctx = build_context(config, registry, leases)
     http, ftp = HttpService(ctx, host="127.0.0.1"), FtpService(ctx, host="127.0.0.1")
     before = {s: _bad_input(s) for s in ("http", "ftp")}
 

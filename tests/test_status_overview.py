@@ -17,6 +17,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from prometheus_client.parser import text_string_to_metric_families
 
 from netboot import __version__, metrics
+from netboot.app import build_context
 from netboot.config import Config, parse_config
 from netboot.dhcp.leases import Lease, LeaseStore
 from netboot.events import LeaseAcked, LeaseOffered
@@ -92,7 +93,7 @@ def run_app(tmp_path: Path, body: Body, now: float) -> None:
     ):
         leases.stage(lease)
     leases.commit(leases.take_staged())
-    ctx = Context(config, registry, leases, started=now - 3725)
+    ctx = build_context(config, registry, leases, started=now - 3725)
     ctx.services["dhcp"] = FakeService(  # type: ignore[assignment]
         "dhcp",
         Health(RUNNING, "eth0", "another DHCP server on the segment: 192.168.10.3 (MAC x)"),
@@ -280,7 +281,7 @@ def test_status_command_asks_the_running_service_with_its_credentials(
     cfg = load_config(config)
     registry = Registry(cfg.appliance.state_dir)
     leases = LeaseStore(cfg.appliance.state_dir)
-    ctx = Context(cfg, registry, leases)
+    ctx = build_context(cfg, registry, leases)
     ctx.services["http"] = FakeService("http")  # type: ignore[assignment]
     loop = asyncio.new_event_loop()
     runner = web.AppRunner(build_app(ctx))

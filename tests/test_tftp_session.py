@@ -12,10 +12,10 @@ from typing import Any, cast
 import pytest
 
 from netboot import metrics
+from netboot.app import build_context
 from netboot.config import parse_config
 from netboot.dhcp.leases import LeaseStore
 from netboot.registry import Registry
-from netboot.supervisor import Context
 from netboot.tftp import codec, transport
 from netboot.tftp.session import (
     Admission,
@@ -405,7 +405,7 @@ def service(tmp_path: Path) -> Iterator[tuple[TftpService, Path]]:
     (tmp_path / "state").mkdir()
     registry = Registry(config.appliance.state_dir)
     leases = LeaseStore(config.appliance.state_dir)
-    svc = TftpService(Context(config, registry, leases), host="127.0.0.1")
+    svc = TftpService(build_context(config, registry, leases), host="127.0.0.1")
     svc.port = 0  # any free port on loopback
     yield svc, root
     registry.close()

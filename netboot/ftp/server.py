@@ -34,7 +34,7 @@ from pyftpdlib.ioloop import IOLoop
 from pyftpdlib.servers import FTPServer
 
 from netboot import metrics
-from netboot.provisioning.files import FileResolver, Refusal, Resolved, resolver_for
+from netboot.provisioning.files import FileResolver, Refusal, Resolved
 from netboot.supervisor import Context
 
 log = logging.getLogger("netboot.ftp")
@@ -169,7 +169,7 @@ class FtpService:
     def __init__(self, ctx: Context, host: str = "0.0.0.0") -> None:
         self.ctx = ctx
         self.host = host
-        self.resolver = resolver_for(ctx)
+        self.resolver = ctx.files
         self.server: Any = None
         self.thread: threading.Thread | None = None
         self.stopping = threading.Event()

@@ -9,7 +9,7 @@ timeline. Phones send no credentials here, so these routes skip the HTTP file
 authentication; they answer at once with a short 200.
 
 `parse_action` is the pure part (query -> report or a one-line error);
-`add_routes` plugs the handler into the HTTP app (`app.ROUTE_ADDERS`).
+`add_routes` plugs the handler into the HTTP app (`app.build_app`).
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
-"""The HTTP(S) side of the appliance: config and firmware files, and the hooks
-other parts plug their routes into (Action URL, status page, /metrics).
+"""The HTTP(S) side of the appliance: config and firmware files, and
+the other routes of the same app (Action URL, status page, /metrics).
 
 Files: `GET`/`HEAD /<name>` goes through the shared `FileResolver` (common /
 per-MAC / custom / $input names, MAC binding, rendered files). Responses carry
@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
-import importlib
 import logging
 import mimetypes
 import os
@@ -33,19 +32,12 @@ from netboot.config import Config
 from netboot.fdlimit import raise_descriptor_limit
 from netboot.http.auth import Authenticator
 from netboot.http.limits import ConnectionBudget
-from netboot.provisioning.files import FileResolver, Refusal, Resolved, resolver_for
+from netboot.provisioning.files import FileResolver, Refusal, Resolved
 from netboot.ratelog import RateLimitedLog
 from netboot.statedisk import HEALTH
 from netboot.supervisor import Context
 
 log = logging.getLogger("netboot.http")
-
-# Route adders, "module:function", function(app, ctx) adds routes to the app.
-# They run before the catch-all file route, so their paths win. One line each:
-ROUTE_ADDERS: list[str] = [
-    "netboot.http.action:add_routes",  # Action URL receiver
-    "netboot.http.status:add_routes",  # status page and /metrics
-]
 
 CONTEXT = web.AppKey("netboot_context", Context)
 RESOLVER = web.AppKey("netboot_resolver", FileResolver)
@@ -62,16 +54,16 @@ _TEXT_TYPES = (".cfg", ".conf", ".ini", ".txt", ".boot", ".htm", ".cnf")
 def build_app(ctx: Context, resolver: FileResolver | None = None) -> web.Application:
     app = web.Application(client_max_size=64 * 1024, middlewares=[_budget_middleware])
     app[CONTEXT] = ctx
-    app[RESOLVER] = resolver or resolver_for(ctx)
+    app[RESOLVER] = resolver or ctx.files
     http = ctx.config.http
     app[BUDGET] = ConnectionBudget(http.max_connections, http.max_connections_per_address)
     app[AUTH] = Authenticator(http.username, http.password, realm=ctx.config.appliance.name)
-    for target in ROUTE_ADDERS:
-        module, _, attr = target.partition(":")
-        adder: Callable[[web.Application, Context], None] = getattr(
-            importlib.import_module(module), attr
-        )
-        adder(app, ctx)
+    # The other routes go before the catch-all file route, so their paths win.
+    # (Imported here: they use require_auth from this module.)
+    from netboot.http import action, status
+
+    action.add_routes(app, ctx)  # Action URL receiver
+    status.add_routes(app, ctx)  # status page, /api/status and /metrics
     app.router.add_get("/{name:.*}", serve_file)
     return app
 

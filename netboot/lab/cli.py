@@ -135,9 +135,9 @@ def addressing(phones: int) -> Addressing:
 
 
 def available_services() -> set[str]:
-    from netboot.supervisor import SERVICES
+    from netboot.app import SERVICE_NAMES
 
-    return {section for section, _ in SERVICES}
+    return set(SERVICE_NAMES)
 
 
 def has_module(name: str) -> bool:
@@ -938,7 +938,7 @@ def _percentile(values: Sequence[float], pct: float) -> float:
 
 
 def _print_results(results: list[PhoneResult], summary: dict[str, Any]) -> None:
-    from netboot.cli import print_table
+    from netboot.commands.common import print_table
 
     step_names = ["dhcp", "lldp", "dhcp-voice", "pnp", "common", "own", "apply", "action", "stun"]
     used = [s for s in step_names if any(s in r.steps for r in results)]
@@ -977,37 +977,3 @@ def _print_results(results: list[PhoneResult], summary: dict[str, Any]) -> None:
         f"p99 {summary['p99_seconds']:.2f}s), {summary['failed']} failed; "
         f"netboot peak RSS {(summary['server_peak_rss_kb'] or 0) / 1024:.1f} MB"
     )
-
-
-def register(subparsers: Any) -> None:
-    parser = subparsers.add_parser(
-        "lab",
-        help="a virtual phone VLAN on this host: netboot plus simulated phones (root)",
-        description="Create a phone VLAN out of network namespaces, start netboot in it and "
-        "boot simulated phones through DHCP, SIP PnP and file fetches. Removes everything "
-        "on exit.",
-    )
-    parser.add_argument("--phones", type=int, default=10, help="how many phones (default 10)")
-    parser.add_argument(
-        "--mix", default=DEFAULT_MIX, help=f"vendor weights (default {DEFAULT_MIX})"
-    )
-    parser.add_argument(
-        "--vendors",
-        action="store_true",
-        help=f"a mixed fleet: every family the lab has ({', '.join(VENDORS)}), equal shares",
-    )
-    parser.add_argument(
-        "--keep", action="store_true", help="keep the lab running after the phones booted"
-    )
-    parser.add_argument("--json", action="store_true", help="machine-readable results on stdout")
-    parser.add_argument(
-        "--timeout", type=float, default=30.0, help="seconds a phone waits per step (default 30)"
-    )
-    parser.add_argument("--wrong-file", type=int, default=0, help=argparse.SUPPRESS)
-    parser.add_argument(
-        "--templates",
-        metavar="DIR",
-        help="template overrides for the lab's netboot (phones.templates): the lab phones "
-        "apply what they render, and fail on keys their firmware would ignore",
-    )
-    parser.set_defaults(func=run_lab)

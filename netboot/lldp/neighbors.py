@@ -15,17 +15,12 @@ one-key objects for several.
 
 from __future__ import annotations
 
-import argparse
 import json
 import re
 import sqlite3
-import sys
-import time
 from dataclasses import dataclass
 from ipaddress import IPv4Address
 from typing import Any
-
-from netboot.state.db import DB_NAME, open_database
 
 _MAC = re.compile(r"^[0-9a-fA-F]{2}([:-]?[0-9a-fA-F]{2}){5}$")
 
@@ -211,40 +206,3 @@ def table_rows(neighbors: list[Neighbor], now: float) -> list[tuple[Any, ...]]:
             )
         )
     return rows
-
-
-def register(subparsers: Any) -> None:
-    """`netboot neighbors -c FILE [--json]` (cli.EXTRA_COMMANDS)."""
-    from netboot.cli import add_config_arg
-
-    p = subparsers.add_parser(
-        "neighbors",
-        help="LLDP/CDP neighbours the appliance has seen (--json: lldpcli's keys)",
-    )
-    add_config_arg(p)
-    p.add_argument("--json", action="store_true", help="as `lldpcli -f json show neighbors`")
-    p.set_defaults(func=cmd_neighbors)
-
-
-def cmd_neighbors(args: argparse.Namespace) -> int:
-    from netboot.cli import _load, print_table
-
-    config = _load(args.config)
-    now = time.time()
-    neighbors: list[Neighbor] = []
-    if (config.appliance.state_dir / DB_NAME).exists():
-        conn = open_database(config.appliance.state_dir)
-        try:
-            neighbors = read_neighbors(conn)
-        finally:
-            conn.close()
-    if args.json:
-        json.dump(lldpcli_json(neighbors, now), sys.stdout, indent=2)
-        print()
-        return 0
-    print_table(
-        table_rows(neighbors, now),
-        ("INTERFACE", "VIA", "MAC", "NAME", "PORT", "MGMT IP", "MODEL", "VOICE VLAN", "AGE"),
-    )
-    print(f"{len(neighbors)} neighbor(s)")
-    return 0

@@ -27,7 +27,6 @@ the file name, else from the User-Agent, else from the lease of the client IP.
 from __future__ import annotations
 
 import hashlib
-import importlib
 import io
 import logging
 import os
@@ -38,15 +37,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO, Protocol
+from typing import BinaryIO, Protocol
 
 from netboot import metrics, vendors
 from netboot.events import FetchDetail, FetchFacts, FileFetched, FileForbidden, FileNotServed
 from netboot.registry import Registry
 from netboot.wire import format_mac, parse_mac
-
-if TYPE_CHECKING:
-    from netboot.supervisor import Context
 
 log = logging.getLogger("netboot.files")
 
@@ -274,6 +270,21 @@ class FileResolver:
         # directory -> (mtime_ns, {normalized mac name: real name})
         self._mac_index: dict[str, tuple[int, dict[str, str]]] = {}
 
+    def reconfigure(
+        self,
+        root: Path,
+        renderer: Renderer | None,
+        bind_mac_files: bool,
+        input_lookup: InputLookup | None,
+    ) -> None:
+        """A reload: what the new config says, in place (TFTP, HTTP and FTP
+        hold this resolver); the per-MAC spelling index is read afresh."""
+        self.root = Path(root)
+        self.renderer = renderer
+        self.bind_mac_files = bind_mac_files
+        self.input_lookup = input_lookup
+        self._mac_index.clear()
+
     # ------------------------------------------------------------ resolve
 
     def lease_mac(self, client_ip: str) -> str | None:
@@ -456,53 +467,3 @@ def _printable(name: str) -> str:
     """A refused name as it can be shown in a log or the registry."""
     text = name.encode("unicode_escape", "replace").decode("ascii", "replace")
     return text[:120] + ("..." if len(text) > 120 else "")
-
-
-# Plug points for the rendering helper: "module:function", function(ctx) ->
-# Renderer | None (name -> bytes), and function(ctx) -> InputLookup | None
-# ($input ID -> MAC, "" when the inventory row has none). Empty: real files only.
-RENDERER_FACTORY = "netboot.provisioning.render:renderer_factory"
-INPUT_LOOKUP_FACTORY = "netboot.provisioning.render:input_lookup_factory"
-
-_RESOLVERS: dict[int, tuple[object, FileResolver]] = {}
-
-
-def _plugin(target: str, ctx: object) -> Any:
-    if not target:
-        return None
-    module, _, attr = target.partition(":")
-    return getattr(importlib.import_module(module), attr)(ctx)
-
-
-def resolver_for(ctx: Context) -> FileResolver:
-    """The one resolver that TFTP, HTTP and FTP share in a Context."""
-    held = _RESOLVERS.get(id(ctx))
-    if held is not None and held[0] is ctx:
-        return held[1]
-    resolver = FileResolver(
-        ctx.config.provisioning.root,
-        _plugin(RENDERER_FACTORY, ctx),
-        ctx.leases,
-        ctx.config.http.bind_mac_files,
-        registry=ctx.registry,
-        input_lookup=_plugin(INPUT_LOOKUP_FACTORY, ctx),
-    )
-    _RESOLVERS[id(ctx)] = (ctx, resolver)
-    return resolver
-
-
-def refresh_resolver(ctx: Context) -> None:
-    """A reload: the shared resolver takes ctx.config's root, MAC binding and
-    a renderer for its phones, in place (TFTP, HTTP and FTP hold this one)."""
-    from netboot.provisioning import render
-
-    render.forget(ctx)
-    held = _RESOLVERS.get(id(ctx))
-    if held is None or held[0] is not ctx:
-        return
-    resolver = held[1]
-    resolver.root = Path(ctx.config.provisioning.root)
-    resolver.bind_mac_files = ctx.config.http.bind_mac_files
-    resolver.renderer = _plugin(RENDERER_FACTORY, ctx)
-    resolver.input_lookup = _plugin(INPUT_LOOKUP_FACTORY, ctx)
-    resolver._mac_index.clear()

@@ -436,7 +436,7 @@ class InventoryCache:
 
 
 def check(config: Config) -> list[str]:
-    """`netboot check`: every bad inventory row (EXTRA_CHECKS entry: warnings)."""
+    """`netboot check`: every bad inventory row (validate: warnings)."""
     path = config.phones.inventory
     if path is None:
         return []

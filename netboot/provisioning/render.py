@@ -32,7 +32,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import urlsplit
 
 import jinja2
@@ -51,9 +51,6 @@ from netboot.provisioning.inventory import (
 )
 from netboot.state.versions import VersionStore
 from netboot.stun.natcheck import REFRESH, SAVE_FILE, SavedCheck, saved_check
-
-if TYPE_CHECKING:
-    from netboot.supervisor import Context
 
 log = logging.getLogger("netboot.render")
 
@@ -472,41 +469,6 @@ class ConfigRenderer:
         return Rendered(name, kind, text.encode(), version, reference_layout(model.vendor, layout))
 
 
-# ---------------------------------------------------------------- plug points
-
-_RENDERERS: dict[int, tuple[object, ConfigRenderer]] = {}
-
-
-def renderer_for(ctx: Context) -> ConfigRenderer:
-    held = _RENDERERS.get(id(ctx))
-    if held is not None and held[0] is ctx:
-        return held[1]
-    renderer = ConfigRenderer(ctx.config)
-    _RENDERERS[id(ctx)] = (ctx, renderer)
-    return renderer
-
-
-def forget(ctx: Context) -> None:
-    """A reload: the next renderer_for(ctx) reads ctx.config afresh."""
-    held = _RENDERERS.pop(id(ctx), None)
-    if held is not None and held[0] is ctx:
-        held[1].close()
-
-
-def renderer_factory(ctx: Context) -> Callable[[str], bytes | None] | None:
-    """files.RENDERER_FACTORY: name -> bytes (None without an inventory)."""
-    if ctx.config.phones.inventory is None:
-        return None
-    return renderer_for(ctx)
-
-
-def input_lookup_factory(ctx: Context) -> Callable[[str], str | None] | None:
-    """files.INPUT_LOOKUP_FACTORY: $input ID -> MAC."""
-    if ctx.config.phones.inventory is None:
-        return None
-    return renderer_for(ctx).lookup_input
-
-
 def check(config: Config) -> list[str]:
     """`netboot check`: settings or templates that cannot render, and rendered
     files with a module/key no firmware export has (vendorfile)."""
@@ -538,106 +500,8 @@ def check(config: Config) -> list[str]:
     return problems
 
 
-# ---------------------------------------------------------------- CLI
-
-
-def register(subparsers: Any) -> None:
-    """`netboot render -c FILE [--out DIR] [MAC]` (cli.EXTRA_COMMANDS)."""
-    from netboot.cli import add_config_arg
-
-    p = subparsers.add_parser(
-        "render", help="render the config files of the inventory (all, or one phone's)"
-    )
-    add_config_arg(p)
-    p.add_argument("--out", metavar="DIR", help="write the files into DIR instead of printing")
-    p.add_argument(
-        "--check",
-        action="store_true",
-        help="parse every rendered file with the vendor's rules and fail on any module/key "
-        "absent from the reference firmware exports",
-    )
-    p.add_argument("mac", nargs="?", help="only this phone's common and own file")
-    p.set_defaults(func=cmd_render)
-
-
 def check_file(rendered: Rendered) -> list[str]:
     """The key-level check of one rendered file (vendorfile.check_rendered)."""
     from netboot.provisioning.vendorfile import check_rendered
 
     return check_rendered(rendered.layout, rendered.data.decode("utf-8", "replace"))
-
-
-def _check_files(renderer: ConfigRenderer, names: list[str]) -> int:
-    import sys
-
-    bad = 0
-    for name in names:
-        try:
-            rendered = renderer.render(name)
-        except RenderError as exc:
-            print(f"{name}: {exc}", file=sys.stderr)
-            bad += 1
-            continue
-        assert rendered is not None
-        problems = check_file(rendered)
-        print(f"{name}  {rendered.layout}  {'ok' if not problems else 'FAILED'}")
-        for problem in problems:
-            print(f"  {problem}")
-        bad += bool(problems)
-    if bad:
-        print(f"netboot: render --check: {bad} of {len(names)} files fail", file=sys.stderr)
-    return 1 if bad else 0
-
-
-def cmd_render(args: Any) -> int:
-    import os
-    import sys
-
-    from netboot.cli import _load
-    from netboot.wire import normalize_mac
-
-    config = _load(args.config)
-    if config.phones.inventory is None:
-        print("netboot: render: phones.inventory is not set", file=sys.stderr)
-        return 1
-    mac: str | None = None
-    if args.mac:
-        try:
-            mac = normalize_mac(args.mac)
-        except ValueError as exc:
-            print(f"netboot: render: {exc}", file=sys.stderr)
-            return 2
-    renderer = ConfigRenderer(config)
-    try:
-        inv = renderer.inventory_cache.get()
-        for problem in inv.problems:
-            print(f"netboot: warning: {problem}", file=sys.stderr)
-        if mac is not None and inv.by_mac(mac) is None:
-            print(f"netboot: render: {mac} is not in the inventory", file=sys.stderr)
-            return 1
-        names = renderer.file_names(mac)
-        if args.check:
-            return _check_files(renderer, names)
-        out = Path(args.out) if args.out else None
-        if out is not None:
-            out.mkdir(parents=True, exist_ok=True)
-        for name in names:
-            try:
-                rendered = renderer.render(name)
-            except RenderError as exc:
-                print(f"netboot: render: {name}: {exc}", file=sys.stderr)
-                return 1
-            assert rendered is not None
-            if out is None:
-                if len(names) > 1:
-                    print(f"==> {name} (version {rendered.version}) <==")
-                sys.stdout.write(rendered.data.decode())
-                continue
-            tmp = out / f".{name}.tmp"
-            tmp.write_bytes(rendered.data)
-            os.chmod(tmp, 0o640 if rendered.kind == "mac" else 0o644)
-            os.replace(tmp, out / name)
-            print(f"{out / name}  version {rendered.version}  {len(rendered.data)} bytes")
-        return 0
-    finally:
-        renderer.close()

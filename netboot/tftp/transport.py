@@ -45,7 +45,7 @@ from typing import Any, cast
 from netboot import metrics
 from netboot.config import Config
 from netboot.fdlimit import raise_descriptor_limit
-from netboot.provisioning.files import FileResolver, Refusal, Resolved, resolver_for
+from netboot.provisioning.files import FileResolver, Refusal, Resolved
 from netboot.ratelog import LogBudget, RateLimitedLog
 from netboot.sockbuf import set_receive_buffer
 from netboot.supervisor import Context
@@ -318,7 +318,7 @@ class TftpService:
     ) -> None:
         self.ctx = ctx
         self.config = ctx.config.tftp
-        self.resolver = resolver or resolver_for(ctx)
+        self.resolver = resolver or ctx.files
         self.host = host
         self.port = self.config.port
         self.listener: asyncio.DatagramTransport | None = None
