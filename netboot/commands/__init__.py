@@ -12,6 +12,8 @@ from __future__ import annotations
 import argparse
 from typing import Protocol
 
+from netboot.commands import export
+
 
 class Command(Protocol):
     """What cli.build_parser needs of a command module."""
@@ -19,4 +21,4 @@ class Command(Protocol):
     def register(self, sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None: ...
 
 
-COMMANDS: tuple[Command, ...] = ()
+COMMANDS: tuple[Command, ...] = (export,)
