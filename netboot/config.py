@@ -150,6 +150,15 @@ class DhcpConfig:
     decline_hold: int = 600
     require_chaddr_match: bool = False
     max_clients_per_source: int = 0
+    # "netboot": netboot answers DHCP; "kea": Kea does (`netboot export kea`)
+    # and netboot reads its leases from the control sockets (netboot/kea/control.py).
+    mode: str = "netboot"
+    kea_control_sockets: tuple[str, ...] = ("/run/kea/kea4-ctrl-socket",)
+    kea_poll_interval: float = 2.0  # seconds between lease reads
+    kea_max_leases: int = 100000  # leases read per poll, all sockets together
+
+
+DHCP_MODES = ("netboot", "kea")
 
 
 @dataclass(frozen=True)
@@ -711,9 +720,48 @@ def _read_dhcp(t: _Table, appliance: ApplianceConfig | None) -> DhcpConfig:
         decline_hold=t.integer("decline_hold", 600, 10, 86400),
         require_chaddr_match=t.boolean("require_chaddr_match", False),
         max_clients_per_source=t.integer("max_clients_per_source", 0, 0, 100000),
+        mode=_dhcp_mode(t),
+        kea_control_sockets=_kea_sockets(t),
+        kea_poll_interval=_kea_poll(t),
+        kea_max_leases=t.integer("kea_max_leases", 100000, 100, 10_000_000),
     )
     t.done()
     return config
+
+
+def _dhcp_mode(t: _Table) -> str:
+    mode = t.string("mode", "netboot")
+    if mode not in DHCP_MODES:
+        t.problem("mode", f"must be one of {', '.join(DHCP_MODES)}, got {mode!r}")
+        return "netboot"
+    return mode
+
+
+def _kea_sockets(t: _Table) -> tuple[str, ...]:
+    default = DhcpConfig.kea_control_sockets
+    value = t._get("kea_control_sockets", (list,), "a list of socket paths")
+    if value is None:
+        return default
+    out: list[str] = []
+    for item in value:
+        if not isinstance(item, str) or not item.startswith("/") or "\0" in item:
+            t.problem("kea_control_sockets", f"not an absolute socket path: {_shown(item)}")
+        else:
+            out.append(item)
+    if not value:
+        t.problem("kea_control_sockets", "needs at least one socket path")
+    if len(out) > 8:
+        t.problem("kea_control_sockets", "at most 8 sockets")
+        out = out[:8]
+    return tuple(out) or default
+
+
+def _kea_poll(t: _Table) -> float:
+    value = t.number("kea_poll_interval", 2.0, 0.1)
+    if value > 300:
+        t.problem("kea_poll_interval", f"must be at most 300 seconds, got {value}")
+        return 2.0
+    return value
 
 
 def _read_pnp(t: _Table) -> PnpConfig:

@@ -86,8 +86,14 @@ def _enabled(config: Config, section: str) -> bool:
     return bool(getattr(getattr(config, section), "enabled", False))
 
 
-def _factory(section: str) -> Callable[[Context], Service]:
+# [dhcp] mode = "kea": Kea answers DHCP, netboot's `dhcp` service reads its leases.
+KEA_SERVICE = "netboot.kea.control:create"
+
+
+def _factory(section: str, config: Config | None = None) -> Callable[[Context], Service]:
     target = dict(SERVICES)[section]
+    if section == "dhcp" and config is not None and config.dhcp.mode == "kea":
+        target = KEA_SERVICE
     module_name, _, attr = target.partition(":")
     factory: Callable[[Context], Service] = getattr(importlib.import_module(module_name), attr)
     return factory
@@ -98,7 +104,7 @@ def build_services(ctx: Context) -> list[Service]:
     for section, _ in SERVICES:
         if not _enabled(ctx.config, section):
             continue
-        service = _factory(section)(ctx)
+        service = _factory(section, ctx.config)(ctx)
         ctx.services[service.name] = service
         services.append(service)
     return services
@@ -274,7 +280,7 @@ class Supervisor:
 
     async def launch(self, name: str) -> None:
         """Build one service from ctx.config, bind its sockets, serve it."""
-        service = _factory(name)(self.ctx)
+        service = _factory(name, self.ctx.config)(self.ctx)
         try:
             await service.start()
         except BaseException:
@@ -315,6 +321,9 @@ class Supervisor:
             for warning in report.warnings:
                 log.warning("reload: %s", warning)
             new = report.config
+            if new.dhcp.mode != old.dhcp.mode:
+                log.error("reload refused: dhcp.mode changes only with a restart")
+                return False
             decided = plan(old, new, tuple(self.running))
             if decided.refused:
                 log.error("reload refused: %s", decided.refused)

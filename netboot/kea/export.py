@@ -110,7 +110,13 @@ def _hex_option(code: int, data: bytes) -> dict[str, Any]:
         raise ExportError(
             f"option {code} is Kea's {_TYPED[code]} (not text): netboot's value cannot go there"
         )
-    return {"code": code, "space": "dhcp4", "csv-format": False, "data": data.hex().upper()}
+    return {
+        "code": code,
+        "space": "dhcp4",
+        "csv-format": False,
+        "data": data.hex().upper(),
+        "always-send": True,  # netboot sends them whether or not the phone asked
+    }
 
 
 # ---------------------------------------------------------------- classes
@@ -253,8 +259,16 @@ def client_classes(config: Config) -> tuple[list[dict[str, Any]], list[str]]:
         data = _url_option_data(codes or dhcp.url_options, url, profile, cls, server)
         if cls is not None:
             data = _merge(data, _class_option_data(cls))
-        if data:
-            classes.append({"name": name, "test": all_of(tests), "option-data": data})
+        if not data:
+            return
+        entry: dict[str, Any] = {"name": name, "test": all_of(tests), "option-data": data}
+        if any(item["code"] == 43 for item in data):
+            # Kea decodes 43 as sub-options unless a class redefines it
+            # (Kea ARM §8.2.12 "Vendor-Specific Options": binary in a class).
+            entry["option-def"] = [
+                {"name": "vendor-encapsulated-options", "code": 43, "type": "binary"}
+            ]
+        classes.append(entry)
 
     for cls, cname in zip(dhcp.classes, class_names, strict=True):
         if cls.url:  # a class url is sent as written, whatever the family
@@ -292,12 +306,24 @@ def client_classes(config: Config) -> tuple[list[dict[str, Any]], list[str]]:
 def _subnet(index: int, scope: DhcpScope, config: Config) -> dict[str, Any]:
     data: list[dict[str, Any]] = []
     if scope.router is not None:
-        data.append({"name": "routers", "data": str(scope.router)})
+        data.append({"name": "routers", "data": str(scope.router), "always-send": True})
     if scope.dns:
-        data.append({"name": "domain-name-servers", "data": ", ".join(map(str, scope.dns))})
+        data.append(
+            {
+                "name": "domain-name-servers",
+                "data": ", ".join(map(str, scope.dns)),
+                "always-send": True,
+            }
+        )
     if scope.domain:
-        data.append({"name": "domain-name", "data": scope.domain})
-    data.append({"name": "broadcast-address", "data": str(scope.subnet.broadcast_address)})
+        data.append({"name": "domain-name", "data": scope.domain, "always-send": True})
+    data.append(
+        {
+            "name": "broadcast-address",
+            "data": str(scope.subnet.broadcast_address),
+            "always-send": True,
+        }
+    )
     t = scope.lease_time
     subnet: dict[str, Any] = {
         "id": index,
@@ -372,7 +398,9 @@ def kea_config(config: Config, options: ExportOptions, this: str | None = None) 
         )
     glob: list[dict[str, Any]] = []
     if dhcp.ntp:
-        glob.append({"name": "ntp-servers", "data": ", ".join(map(str, dhcp.ntp))})
+        glob.append(
+            {"name": "ntp-servers", "data": ", ".join(map(str, dhcp.ntp)), "always-send": True}
+        )
     t = dhcp.scopes[0].lease_time
     dhcp4: dict[str, Any] = {
         "interfaces-config": {"interfaces": list(dict.fromkeys(s.interface for s in dhcp.scopes))},
