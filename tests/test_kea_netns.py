@@ -264,6 +264,21 @@ def test_kea_ha_pair_serves_netboots_options_and_fails_over(segment: Segment) ->
     )
     assert segment.curl(segment.other, "02:00:00:5a:01:04") == 403
     assert "kea:" in nb.log()  # the dead socket is reported
+
+    # 5. The status page counts Kea's leases and raises the dead peer; the
+    # registry has each phone's `dhcp ack` with the address Kea gave.
+    def status() -> dict[str, Any]:
+        out = segment.nb.run(["curl", "-s", "-m", "5", "http://127.0.0.1/api/status"]).stdout
+        answer: dict[str, Any] = json.loads(out)
+        return answer
+
+    wait_for(
+        lambda: "kea1.sock" in status()["services"]["dhcp"]["alarm"], 10, "the dead-peer alarm"
+    )
+    assert status()["pools"][0]["bound"] >= 3
+    phone = json.loads(nb.cli("phones", "--json", PLANET_MAC).stdout)
+    assert any(e["service"] == "dhcp" and e["kind"] == "ack" for e in phone["timeline"]), phone
+    assert phone["phone"]["ip"] == planet_ip, phone
     nb.stop()
 
 

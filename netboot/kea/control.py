@@ -289,7 +289,9 @@ class KeaLeaseService:
             self.health = Health(NOT_RUNNING, "no Kea control socket answers")
         elif answered < total:
             self.health = Health(
-                RUNNING, f"Kea leases from {answered} of {total} sockets", alarm=""
+                RUNNING,
+                f"Kea leases from {answered} of {total} sockets",
+                alarm=f"Kea control socket not answering: {', '.join(sorted(self.failing))}",
             )
         else:
             self.health = Health(RUNNING, f"Kea leases from {answered} socket(s)")
