@@ -244,3 +244,63 @@ def test_changes_follow_kea_with_a_stepped_clock() -> None:
         Mirror(), merge([[declined, outside]]), now=1001, scopes=(IPv4Network("192.168.10.0/24"),)
     )
     assert [(x.ip, x.state) for x in write] == [(declined.ip, "declined")] and acks == []
+
+
+def _kea_answers(pages: list[Any]) -> Any:
+    """A stand-in control socket server answering lease4-get-page from `pages`
+    (Kea's protocol: one JSON command per connection, one answer, close)."""
+    import asyncio
+
+    asked: list[dict[str, Any]] = []
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        asked.append(json.loads(await reader.read(65536)))
+        answer = pages.pop(0)
+        writer.write(answer if isinstance(answer, bytes) else json.dumps(answer).encode())
+        await writer.drain()
+        writer.close()
+
+    return handle, asked
+
+
+def _entry(i: int) -> dict[str, Any]:
+    return {"ip-address": f"192.168.10.{i}", "hw-address": f"00:30:4f:00:00:{i:02x}",
+            "cltt": 1000, "valid-lft": 600, "state": 0}  # fmt: skip
+
+
+def test_client_pages_through_leases_and_skips_malformed(tmp_path: Path) -> None:
+    import asyncio
+
+    from netboot.kea import control
+    from netboot.kea.control import KeaClient, KeaError
+
+    async def scenario() -> None:
+        path = tmp_path / "kea.sock"
+        full = [_entry(i % 250 + 1) for i in range(control.PAGE)]
+        full[5] = {"ip-address": "bogus"}
+        pages: list[Any] = [
+            {"result": 0, "arguments": {"leases": full, "count": control.PAGE}},
+            {"result": 0, "arguments": {"leases": [_entry(7)], "count": 1}},
+        ]
+        handle, asked = _kea_answers(pages)
+        server = await asyncio.start_unix_server(handle, path=str(path))
+        async with server:
+            leases, bad = await KeaClient(str(path)).leases(budget=5000)
+            assert (len(leases), bad) == (control.PAGE, 1)
+            assert asked[0]["arguments"] == {"from": "start", "limit": control.PAGE}
+            assert asked[1]["arguments"]["from"] == full[-1]["ip-address"]  # the next page
+            # The budget bounds what is asked for.
+            pages.append({"result": 3, "text": "0 IPv4 lease(s) found."})
+            assert await KeaClient(str(path)).leases(budget=150) == ([], 0)
+            assert asked[-1]["arguments"]["limit"] == 150
+            # An error result, and an answer that is not JSON: one clear error each.
+            pages.append({"result": 2, "text": "lease4-get-page: unsupported"})
+            with pytest.raises(KeaError, match="unsupported"):
+                await KeaClient(str(path)).leases(budget=10)
+            pages.append(b"\x00garbage")
+            with pytest.raises(KeaError, match="not a JSON answer"):
+                await KeaClient(str(path)).leases(budget=10)
+        with pytest.raises(KeaError, match=str(path)):
+            await KeaClient(str(path)).leases(budget=10)
+
+    asyncio.run(scenario())

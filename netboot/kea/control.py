@@ -34,6 +34,7 @@ from typing import Any, Protocol
 
 from netboot.dhcp.leases import Lease
 from netboot.health import NOT_RUNNING, RUNNING, STARTING, Health
+from netboot.statedisk import StateWriteError
 from netboot.wire import normalize_mac
 
 log = logging.getLogger("netboot.kea")
@@ -202,7 +203,8 @@ class KeaClient:
                 break
             if result != 0:
                 raise KeaError(f"{self.path}: lease4-get-page: {answer.get('text', result)}")
-            items = (answer.get("arguments") or {}).get("leases") or []
+            arguments = answer.get("arguments")
+            items = arguments.get("leases") if isinstance(arguments, dict) else None
             if not isinstance(items, list) or not items:
                 break
             for item in items:
@@ -275,7 +277,13 @@ class KeaLeaseService:
             store.stage(lease)
         batch = store.take_staged()
         if batch:
-            await asyncio.to_thread(store.commit, batch)
+            try:
+                await asyncio.to_thread(store.commit, batch)
+            except StateWriteError as exc:
+                # The mirror is not on disk: staged again, written with the next poll.
+                for lease in batch:
+                    store.stage(lease)
+                log.warning("kea: %d lease(s) not written to state_dir: %s", len(batch), exc)
         for lease in acks:
             ip = str(lease.address)
             detail = {"ip": ip, "state": "kea", "expires": int(lease.expires)}
@@ -303,7 +311,7 @@ class KeaLeaseService:
         while True:
             before = self.health
             await self.poll()
-            if first or before.state != self.health.state:
+            if first or before != self.health:
                 self.ctx.status_changed()
                 first = False
             await asyncio.sleep(self.ctx.config.dhcp.kea_poll_interval)
