@@ -35,6 +35,7 @@ netboot's config cannot express today.
 from __future__ import annotations
 
 import re
+import sysconfig
 from dataclasses import dataclass
 from ipaddress import IPv4Address
 from typing import Any
@@ -53,7 +54,9 @@ from netboot.kea.match import (
 )
 from netboot.vendors import PROFILES, VendorProfile
 
-HOOKS_DIR = "/usr/lib/x86_64-linux-gnu/kea/hooks"
+# Debian's kea-dhcp4-server puts the hooks under the multiarch directory
+# (x86_64-linux-gnu here, aarch64-linux-gnu on a Raspberry Pi).
+HOOKS_DIR = f"/usr/lib/{sysconfig.get_config_var('MULTIARCH') or 'x86_64-linux-gnu'}/kea/hooks"
 CONTROL_SOCKET = "/run/kea/kea4-ctrl-socket"
 LEASE_FILE = "/var/lib/kea/kea-leases4.csv"
 
