@@ -321,9 +321,6 @@ class Supervisor:
             for warning in report.warnings:
                 log.warning("reload: %s", warning)
             new = report.config
-            if new.dhcp.mode != old.dhcp.mode:
-                log.error("reload refused: dhcp.mode changes only with a restart")
-                return False
             decided = plan(old, new, tuple(self.running))
             if decided.refused:
                 log.error("reload refused: %s", decided.refused)

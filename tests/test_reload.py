@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import tomllib
+from dataclasses import replace
 from ipaddress import IPv4Address
 from pathlib import Path
 
@@ -114,6 +115,13 @@ def test_state_dir_change_is_refused() -> None:
     assert decided.refused is not None
     assert "appliance.state_dir changed" in decided.refused
     assert "restart netboot" in decided.refused
+
+
+def test_dhcp_mode_change_restarts_dhcp_as_the_other_service() -> None:
+    kea = replace(config(), dhcp=replace(config().dhcp, mode="kea"))
+    decided = plan(config(), kea, ALL)
+    assert decided.refused is None
+    assert decided.restart == ("dhcp",) and "dhcp.mode" in decided.changed
 
 
 def test_changed_keys_are_dotted() -> None:
