@@ -90,15 +90,15 @@ def test_export_carries_each_familys_url_form() -> None:
     yealink = by_name("yealink")
     assert yealink is not None
     # [[dhcp.class]] yealink, url_options [66, 43], a Yealink phone: the directory.
-    data = {d["code"]: d for d in classes["nb-class-yealink-yealink"]["option-data"]}
+    data = {d["code"]: d for d in classes["nb-class-yealink.yealink"]["option-data"]}
     assert set(data) == {66, 43}
     assert bytes.fromhex(data[66]["data"]) == yealink.url_for_option(66, url).encode()
     assert bytes.fromhex(data[66]["data"]) == b"http://192.168.10.2/"
     assert all(d["always-send"] and d["csv-format"] is False for d in data.values())
     # Option 43 is redefined as binary where a class sends it.
-    assert classes["nb-class-yealink-yealink"]["option-def"][0]["code"] == 43
+    assert classes["nb-class-yealink.yealink"]["option-def"][0]["code"] == 43
     # No class, no family: the site URL in dhcp.url_options.
-    default = {d["code"]: d for d in classes["nb-opts-default"]["option-data"]}
+    default = {d["code"]: d for d in classes["nb-opts.default"]["option-data"]}
     assert set(default) == {66, 160}
     assert bytes.fromhex(default[160]["data"]) == url.encode()
     # The PLANET class matches its OUI as netboot does.

@@ -247,8 +247,10 @@ def client_classes(config: Config) -> tuple[list[dict[str, Any]], list[str]]:
     classes, family_names, notes = _family_classes()
     profiles = {f"nb-vendor-{_slug(p.name)}": p for p in PROFILES}
     class_names: list[str] = []
-    for cls in dhcp.classes:
+    for index, cls in enumerate(dhcp.classes):
         name = f"nb-class-{_slug(cls.name)}"
+        if name in class_names:  # two names that write the same ("a b", "a-b")
+            name = f"{name}-{index}"
         earlier = [f"not {member(n)}" for n in class_names]
         classes.append({"name": name, "test": all_of([*earlier, _netboot_class_test(cls)])})
         class_names.append(name)
@@ -275,27 +277,27 @@ def client_classes(config: Config) -> tuple[list[dict[str, Any]], list[str]]:
 
     for cls, cname in zip(dhcp.classes, class_names, strict=True):
         if cls.url:  # a class url is sent as written, whatever the family
-            situation(f"{cname}-opts", [member(cname)], cls, None)
+            situation(f"{cname}.any", [member(cname)], cls, None)
             continue
         for fname in family_names:
             situation(
-                f"{cname}-{fname.removeprefix('nb-vendor-')}",
+                f"{cname}.{fname.removeprefix('nb-vendor-')}",
                 [member(cname), member(fname)],
                 cls,
                 profiles[fname],
             )
         tests = [member(cname)] + ([f"not ({any_family})"] if any_family else [])
-        situation(f"{cname}-opts", tests, cls, None)
+        situation(f"{cname}.any", tests, cls, None)
     no_class = [f"not ({any_class})"] if any_class else []
     for fname in family_names:
         situation(
-            f"nb-opts-{fname.removeprefix('nb-vendor-')}",
+            f"nb-opts.{fname.removeprefix('nb-vendor-')}",
             [*no_class, member(fname)],
             None,
             profiles[fname],
         )
     situation(
-        "nb-opts-default",
+        "nb-opts.default",
         no_class + ([f"not ({any_family})"] if any_family else []),
         None,
         None,
