@@ -2,9 +2,9 @@
 
 Kea's control socket (a Unix stream socket, `control-socket` in Dhcp4) takes
 one JSON command per connection and answers one JSON object, then closes
-(Kea ARM §18 "Management API"). With `libdhcp_lease_cmds.so` loaded,
+(Kea ARM, "Management API"). With `libdhcp_lease_cmds.so` loaded,
 `lease4-get-page` pages through the leases (`from` "start", then the last
-address seen; result 3 = no more; ARM §16.6 "lease_cmds").
+address seen; result 3 = no more; Kea ARM, "lease_cmds").
 
 Every `kea_poll_interval` seconds each socket in `kea_control_sockets` is read
 (at most `kea_max_leases` leases in all); the sockets of an HA pair both hold

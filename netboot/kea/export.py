@@ -4,7 +4,7 @@ What a phone is sent depends, in netboot, on two things (netboot/dhcp/engine.py
 `reply_options`): the first `[[dhcp.class]]` it matches (option 60 substring,
 MAC prefix) and its phone family (`netboot.vendors.identify`: RFC 3925
 enterprise number, option 60 text, OUI). The export writes that as Kea client
-classes (Kea ARM §8 "Client Classification"), evaluated in order:
+classes (Kea ARM, "Client Classification"), evaluated in order:
 
 1. `nb-e-<family>`, `nb-r-<family>`: the family's enterprise number and its
    option 60 text (netboot/kea/match.py writes the regexes as Kea
@@ -22,7 +22,8 @@ times: T1 = 1/2, T2 = 7/8 as netboot), reservations (`[[dhcp.host]]`), a
 memfile lease database, the control socket with `libdhcp_lease_cmds.so`
 (netboot's kea mode reads `lease4-get-page` from it), and with HA peers
 `libdhcp_ha.so` in hot-standby, its peers talking over the HA hook's own
-HTTP listener (`multi-threading.http-dedicated-listener`, Kea ARM §16.2.4:
+HTTP listener (`multi-threading.http-dedicated-listener`, Kea ARM hooks
+chapter, "Multi-Threaded Configuration (HA+MT)":
 no kea-ctrl-agent needed), one file per peer differing only in
 `this-server-name`.
 
@@ -74,7 +75,7 @@ class HaPeer:
 
 @dataclass(frozen=True)
 class HaTiming:
-    """libdhcp_ha.so timers (Kea ARM §16.2.4; Kea's defaults)."""
+    """libdhcp_ha.so timers (Kea ARM, "High Availability"; Kea's defaults)."""
 
     heartbeat_delay_ms: int = 10000
     max_response_delay_ms: int = 60000
@@ -269,7 +270,8 @@ def client_classes(config: Config) -> tuple[list[dict[str, Any]], list[str]]:
         entry: dict[str, Any] = {"name": name, "test": all_of(tests), "option-data": data}
         if any(item["code"] == 43 for item in data):
             # Kea decodes 43 as sub-options unless a class redefines it
-            # (Kea ARM §8.2.12 "Vendor-Specific Options": binary in a class).
+            # (Kea ARM, "DHCPv4 Vendor-Specific Options": binary in a class;
+            # checked against a real client in tests/test_kea_netns.py).
             entry["option-def"] = [
                 {"name": "vendor-encapsulated-options", "code": 43, "type": "binary"}
             ]

@@ -1,9 +1,10 @@
 """netboot's client matching written as Kea 2.2 class expressions (no I/O).
 
-Kea 2.2's expression language (Kea ARM §8.2 "Using Expressions in
+Kea 2.2's expression language (Kea ARM, "Using Expressions in
 Classification") has `==`, `substring`, `and`/`or`/`not`, `member`,
 `option[N].text`/`.hex`, `pkt4.mac` and hex literals, but no regular
-expression, no "contains" and no case folding (`lcase` came in 2.5). So:
+expression, no "contains" and no case folding (none of these is among
+libkea-eval 2.2's tokens). So:
 
 - a substring anywhere in option 60 (a `[[dhcp.class]]` vendor) is an `or`
   of `substring(option[60].text, i, n) == '...'` over every offset an option
