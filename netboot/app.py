@@ -19,7 +19,7 @@ import logging
 from collections.abc import Callable
 
 from netboot import supervisor
-from netboot.config import Config
+from netboot.config import Config, DhcpMode
 from netboot.dhcp import transport as dhcp_transport
 from netboot.dhcp.leases import LeaseStore
 from netboot.pnp import transport as pnp_transport
@@ -54,10 +54,20 @@ def _lldp(ctx: Context) -> Service:
     return create(ctx)
 
 
+def _dhcp(ctx: Context) -> Service:
+    """netboot's DHCP server, or with dhcp.mode = "kea" the reader of Kea's
+    leases (netboot.kea.control), under the same name `dhcp`."""
+    if ctx.config.dhcp.mode == DhcpMode.KEA:
+        from netboot.kea.control import create
+
+        return create(ctx)
+    return dhcp_transport.create(ctx)
+
+
 # Config section -> builder, in the order the services start (DHCP first: a
 # phone's first packet; PnP last: it points phones at the file servers).
 _BUILDERS: dict[str, Callable[[Context], Service]] = {
-    "dhcp": dhcp_transport.create,
+    "dhcp": _dhcp,
     "tftp": tftp_transport.create,
     "http": _http,
     "ftp": _ftp,

@@ -73,6 +73,16 @@ def _without_cascades(problems: list[Problem]) -> list[Problem]:
 # commented config.toml and README to) all read it from there.
 
 
+class DhcpMode(StrEnum):
+    """Who answers DHCP: netboot itself, or Kea (netboot reads its leases)."""
+
+    NETBOOT = "netboot"
+    KEA = "kea"
+
+
+DHCP_MODES = tuple(m.value for m in DhcpMode)
+
+
 class PnpPolicy(StrEnum):
     """Which SUBSCRIBEs SIP PnP answers."""
 
@@ -258,6 +268,24 @@ class DhcpConfig:
         "hardening: client MACs per Ethernet source or relay port (0: no cap)",
         low=0,
         high=100000,
+    )
+    mode: DhcpMode = setting(
+        DhcpMode.NETBOOT,
+        "netboot (answer DHCP) | kea (Kea answers, netboot reads its leases: `netboot export kea`)",
+    )
+    kea_control_sockets: tuple[str, ...] = setting(
+        ("/run/kea/kea4-ctrl-socket",),
+        "dhcp.mode = kea: Kea control sockets to read leases from (absolute paths, at most 8)",
+        custom=True,
+    )
+    kea_poll_interval: float = setting(
+        2.0, "dhcp.mode = kea: seconds between lease reads", low=0.1, high=300
+    )
+    kea_max_leases: int = setting(
+        100000,
+        "dhcp.mode = kea: leases read per poll, all sockets together",
+        low=100,
+        high=10_000_000,
     )
 
 
@@ -677,7 +705,11 @@ def _read_key(t: _Table, name: str, kind: Any, default: Any, meta: Setting) -> A
     if kind is int:
         return t.integer(name, default, _whole(low), _whole(high))
     if kind is float:
-        return t.number(name, default, 0.0 if low is None else low)
+        value = t.number(name, default, 0.0 if low is None else low)
+        if high is not None and value > high:
+            t.problem(name, f"must be at most {high:g}, got {value}")
+            return default
+        return value
     if kind is str:
         return t.string(name, default)
     if isinstance(kind, type) and issubclass(kind, StrEnum):
@@ -770,6 +802,7 @@ def _type_name(kind: Any) -> str:
         tuple[IPv4Address, ...]: "IPv4 addresses",
         tuple[IPv4Network, ...] | None: "IPv4 networks",
         tuple[int, ...]: "integers",
+        tuple[str, ...]: "strings",
         tuple[int, int]: "[first, last]",
     }
     return names.get(kind, str(kind))
@@ -997,9 +1030,29 @@ def _read_dhcp(t: _Table, appliance: ApplianceConfig | None) -> DhcpConfig:
         scopes=tuple(scopes),
         classes=tuple(classes),
         hosts=tuple(hosts),
+        kea_control_sockets=_kea_sockets(t),
     )
     t.done()
     return config
+
+
+def _kea_sockets(t: _Table) -> tuple[str, ...]:
+    default = DhcpConfig.kea_control_sockets
+    value = t._get("kea_control_sockets", (list,), "a list of socket paths")
+    if value is None:
+        return default
+    out: list[str] = []
+    for item in value:
+        if not isinstance(item, str) or not item.startswith("/") or "\0" in item:
+            t.problem("kea_control_sockets", f"not an absolute socket path: {_shown(item)}")
+        else:
+            out.append(item)
+    if not value:
+        t.problem("kea_control_sockets", "needs at least one socket path")
+    if len(out) > 8:
+        t.problem("kea_control_sockets", "at most 8 sockets")
+        out = out[:8]
+    return tuple(out) or default
 
 
 def _read_pnp(t: _Table) -> PnpConfig:

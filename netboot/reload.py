@@ -27,7 +27,11 @@ from netboot.config import Config
 # Service name -> what its sockets are made from. Equal before and after: the
 # service stays up and is reconfigured in place.
 SOCKET_KEYS: dict[str, Callable[[Config], Any]] = {
-    "dhcp": lambda c: tuple((s.interface, s.address, s.subnet) for s in c.dhcp.scopes),
+    # dhcp.mode: netboot's DHCP server or the Kea lease reader (netboot/kea), another service.
+    "dhcp": lambda c: (
+        c.dhcp.mode,
+        tuple((s.interface, s.address, s.subnet) for s in c.dhcp.scopes),
+    ),
     "tftp": lambda c: c.tftp.port,
     "http": lambda c: (
         c.http.port,

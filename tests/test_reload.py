@@ -4,12 +4,13 @@
 from __future__ import annotations
 
 import tomllib
+from dataclasses import replace
 from ipaddress import IPv4Address
 from pathlib import Path
 
 import pytest
 
-from netboot.config import Config, parse_config
+from netboot.config import Config, DhcpMode, parse_config
 from netboot.dhcp.engine import DhcpEngine
 from netboot.dhcp.leases import LeaseStore
 from netboot.lldp.advertiser import Advertiser, lldp_ttl
@@ -114,6 +115,13 @@ def test_state_dir_change_is_refused() -> None:
     assert decided.refused is not None
     assert "appliance.state_dir changed" in decided.refused
     assert "restart netboot" in decided.refused
+
+
+def test_dhcp_mode_change_restarts_dhcp_as_the_other_service() -> None:
+    kea = replace(config(), dhcp=replace(config().dhcp, mode=DhcpMode.KEA))
+    decided = plan(config(), kea, ALL)
+    assert decided.refused is None
+    assert decided.restart == ("dhcp",) and "dhcp.mode" in decided.changed
 
 
 def test_changed_keys_are_dotted() -> None:

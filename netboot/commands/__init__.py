@@ -16,6 +16,7 @@ from typing import Protocol
 from netboot.commands import (
     check,
     completion,
+    export,
     lab,
     leases,
     manpage,
@@ -47,6 +48,7 @@ COMMANDS: tuple[Command, ...] = (
     neighbors,
     status,
     lab,
+    export,
     completion,
     manpage,
 )
