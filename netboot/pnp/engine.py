@@ -60,6 +60,7 @@ from netboot import vendors
 from netboot.config import PnpRule
 from netboot.pnp import codec
 from netboot.pnp.codec import SipMessage, UaProfile
+from netboot.ratelimit import TokenBuckets
 from netboot.wire import DecodeError, parse_mac
 
 T1 = 0.5
@@ -67,6 +68,7 @@ T2 = 4.0
 TIMER_F = 64 * T1
 TIMER_J = 64 * T1
 MAX_TRACKED = 4096  # bounded state per table, whatever the phones send
+BUCKET_IDLE = 60.0  # a source's rate bucket is forgotten after this long unused
 
 Address = tuple[str, int]
 
@@ -130,21 +132,22 @@ class _NotifyTransaction:
 
 
 @dataclass
-class _Bucket:
-    tokens: float
-    last: float
-
-
-@dataclass
 class PnpResponder:
     site: Site
     known_macs: frozenset[str] = frozenset()
     token: Callable[[], str] = field(default_factory=lambda: _random_token)
     _answers: dict[tuple[str, str, int], tuple[Send, float]] = field(default_factory=dict)
     _notifies: dict[str, _NotifyTransaction] = field(default_factory=dict)
-    _buckets: dict[str, _Bucket] = field(default_factory=dict)
+    _buckets: TokenBuckets[str] = field(init=False)
     _answered: dict[str, float] = field(default_factory=dict)  # address -> when it answered
     _limited: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self._buckets = self._new_buckets(self.site)
+
+    @staticmethod
+    def _new_buckets(site: Site) -> TokenBuckets[str]:
+        return TokenBuckets(site.rate_limit, site.burst, site.max_tracked)
 
     # ------------------------------------------------------------ input
 
@@ -363,11 +366,7 @@ class PnpResponder:
             if self._answers[key][1] > now:
                 break
             del self._answers[key]
-        while self._buckets:
-            ip = next(iter(self._buckets))
-            if now - self._buckets[ip].last <= 60.0:
-                break
-            del self._buckets[ip]
+        self._buckets.expire(now, BUCKET_IDLE)
 
     # ------------------------------------------------------------ decisions
 
@@ -407,21 +406,16 @@ class PnpResponder:
         return any(address in net for net in self.site.on_link)
 
     def _take_token(self, key: str, now: float) -> bool:
-        bucket = self._buckets.pop(key, None)  # re-inserted last: least recently heard first
-        if bucket is None:
-            while len(self._buckets) >= self.site.max_tracked:
-                del self._buckets[next(iter(self._buckets))]
-                self._limited.append("buckets-evicted")
-            bucket = _Bucket(self.site.burst, now)
-        self._buckets[key] = bucket
-        bucket.tokens = min(
-            self.site.burst, bucket.tokens + (now - bucket.last) * self.site.rate_limit
-        )
-        bucket.last = now
-        if bucket.tokens < 1.0:
-            return False
-        bucket.tokens -= 1.0
-        return True
+        buckets = self._buckets
+        if (buckets.rate, buckets.burst, buckets.max_keys) != (
+            self.site.rate_limit,
+            self.site.burst,
+            self.site.max_tracked,
+        ):  # a reload changed the limit: the new one from now on
+            buckets.reconfigure(self.site.rate_limit, self.site.burst, self.site.max_tracked)
+        allowed = buckets.allow(key, now)
+        self._limited.extend(["buckets-evicted"] * buckets.take_evicted())
+        return allowed
 
     @staticmethod
     def _response_dest(top: codec.Via, source: Address) -> Address:
