@@ -13,7 +13,8 @@ from netboot import metrics
 from netboot.config import ApplianceConfig, Config, DhcpConfig, DhcpScope, LldpConfig
 from netboot.lldp.advertiser import Advertiser, LocalPort, Transmit
 from netboot.lldp.codec import decode_lldp, encode_lldp
-from netboot.lldp.transport import LldpService, physical_interface, physical_interfaces
+from netboot.lldp.transport import LldpService
+from netboot.netif import physical_interface, physical_interfaces
 from netboot.registry import Registry
 from tests.test_lldp_advertiser import CONFIG, PORT
 from tests.test_lldp_codec import LLDPD_PHONE, LLDPD_SHUTDOWN, OURS, phone_cdp_query

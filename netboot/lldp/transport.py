@@ -26,10 +26,9 @@ import struct
 import time
 from collections.abc import Iterable
 from ipaddress import IPv4Address
-from pathlib import Path
 from typing import Any
 
-from netboot import metrics
+from netboot import metrics, netif
 from netboot.config import Config
 from netboot.lldp.advertiser import (
     Advertiser,
@@ -71,28 +70,6 @@ CDP_CAP_PHONE = 0x80
 # Then yield to the loop: a new neighbour's frame takes ~0.7 ms to decode, so
 # a flood of new phones holds other services (DHCP) up for at most ~3 ms.
 READS_PER_WAKEUP = 4
-
-
-def physical_interface(name: str, proc_vlan: Path = Path("/proc/self/net/vlan")) -> str:
-    """The interface an untagged frame for `name` goes out on: a VLAN's parent."""
-    try:
-        for line in (proc_vlan / name).read_text().splitlines():
-            key, _, value = line.partition(":")
-            if key.strip() == "Device" and value.strip():
-                return value.strip()
-    except OSError:
-        pass
-    parent, dot, vid = name.rpartition(".")
-    return parent if dot and parent and vid.isdigit() else name
-
-
-def physical_interfaces(names: Iterable[str]) -> tuple[str, ...]:
-    out: list[str] = []
-    for name in names:
-        parent = physical_interface(name)
-        if parent not in out:
-            out.append(parent)
-    return tuple(out)
 
 
 def is_phone_lldp(neighbor: LldpNeighbor) -> bool:
@@ -157,18 +134,12 @@ def _first_ipv4(addresses: Iterable[str]) -> str | None:
     return None
 
 
-def _interface_mac(name: str) -> str:
-    return (Path("/sys/class/net") / name / "address").read_text().strip()
-
-
 def _interface_ipv4(name: str) -> IPv4Address | None:
-    import netifaces
-
     try:
-        entries = netifaces.ifaddresses(name).get(netifaces.AF_INET, [])
-    except ValueError:
+        found = netif.addresses(name)
+    except OSError:
         return None
-    return IPv4Address(entries[0]["addr"]) if entries else None
+    return found[0].ip if found else None
 
 
 class LldpService:
@@ -192,11 +163,11 @@ class LldpService:
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
-        for name in physical_interfaces(self.config.interfaces):
+        for name in netif.physical_interfaces(self.config.interfaces):
             try:
                 port = LocalPort(
                     name=name,
-                    mac=_interface_mac(name),
+                    mac=format_mac(netif.mac(name)),
                     if_index=socket.if_nametoindex(name),
                     address=self._address_for(name),
                 )

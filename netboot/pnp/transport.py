@@ -18,24 +18,21 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
-import csv
 import logging
 import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from ipaddress import IPv4Address, IPv4Interface, IPv4Network
-from pathlib import Path
+from ipaddress import IPv4Address, IPv4Network
 from typing import TYPE_CHECKING
 
-import netifaces
-
-from netboot import metrics
+from netboot import metrics, netif
 from netboot.pnp import codec
 from netboot.pnp.engine import Outcome, PnpResponder, Send, Site
+from netboot.provisioning.inventory import InventoryCache, load_inventory
 from netboot.ratelog import LogBudget, RateLimitedLog
 from netboot.sockbuf import set_receive_buffer, set_send_buffer
-from netboot.wire import DecodeError, normalize_mac
+from netboot.wire import DecodeError
 
 if TYPE_CHECKING:
     from netboot.config import Config
@@ -48,37 +45,6 @@ READS_PER_WAKE = 64
 MAX_BACKLOG = 4096  # sends waiting for room in a full socket buffer (oldest dropped)
 IP_RECVERR = 11  # <linux/in.h>: ICMP errors of an unconnected socket, on its error queue
 SOCK_EE_OFFENDER = 16  # sizeof(struct sock_extended_err)
-
-
-def interface_networks(ifname: str) -> list[IPv4Interface]:
-    """The IPv4 addresses (with prefix) of an interface; OSError if it does not exist."""
-    if ifname not in netifaces.interfaces():
-        raise OSError(f"interface {ifname} does not exist")
-    out = []
-    for entry in netifaces.ifaddresses(ifname).get(netifaces.AF_INET, []):
-        out.append(IPv4Interface(f"{entry['addr']}/{entry.get('netmask', '255.255.255.255')}"))
-    return out
-
-
-def inventory_macs(path: Path | None) -> frozenset[str]:
-    """The `mac` column of the phone inventory CSV (first column when there is
-    no header row); rows whose MAC does not parse are skipped."""
-    if path is None:
-        return frozenset()
-    macs: set[str] = set()
-    with path.open(newline="", encoding="utf-8", errors="replace") as f:
-        rows = [row for row in csv.reader(f) if row and not row[0].lstrip().startswith("#")]
-    column = 0
-    if rows and any(cell.strip().lower() == "mac" for cell in rows[0]):
-        column = [cell.strip().lower() for cell in rows[0]].index("mac")
-        rows = rows[1:]
-    for row in rows:
-        if len(row) > column:
-            try:
-                macs.add(normalize_mac(row[column].strip()))
-            except ValueError:
-                continue
-    return frozenset(macs)
 
 
 @dataclass
@@ -106,7 +72,7 @@ class PnpService:
         self.expiries = RateLimitedLog(log)
         self.events = LogBudget(log)  # a line per phone, but not per spoofed SUBSCRIBE
         self._wake = asyncio.Event()
-        self._inventory_mtime: float | None = None
+        self._inventory = InventoryCache(None)
         self._known: frozenset[str] = frozenset()
         self._subnets: tuple[IPv4Network, ...] = ()
 
@@ -118,7 +84,7 @@ class PnpService:
         names = config.interfaces
         found: list[tuple[str, IPv4Address, list[IPv4Network]]] = []
         for ifname in names:
-            nets = interface_networks(ifname)
+            nets = netif.addresses(ifname)
             configured = config.server_address(ifname)
             if configured is not None:
                 address = configured
@@ -181,7 +147,7 @@ class PnpService:
         """A reload: URL, policy, rules, allowed sources, rate limit and the
         inventory, on the same sockets; NOTIFYs in flight go on."""
         allowed = self._allowed(config)
-        self._inventory_mtime = None
+        self._inventory = InventoryCache(None)
         self._known = frozenset()
         self._refresh_inventory()
         for link in self.links:
@@ -434,21 +400,19 @@ class PnpService:
                 )
 
     def _refresh_inventory(self) -> None:
-        """Re-read the inventory's MACs when the file changed (policy "known")."""
+        """Re-read the inventory's MACs when the file changed (policy "known");
+        the rows are parsed and checked as everywhere (netboot.provisioning.inventory)."""
         path = self.ctx.config.phones.inventory
         if self.ctx.config.pnp.policy != "known" or path is None:
             return
-        try:
-            mtime = path.stat().st_mtime
-            if mtime == self._inventory_mtime:
-                return
-            self._known = inventory_macs(path)
-            self._inventory_mtime = mtime
-        except OSError as exc:
-            self.bad.warning("inventory", f"pnp: cannot read inventory {path}: {exc}", self.clock())
-            self._known = frozenset()
-            self._inventory_mtime = None
+        if self._inventory.path != path:
+            self._inventory = InventoryCache(path)
+        inventory = self._inventory.get()
+        if inventory.macs == self._known:
             return
+        self._known = inventory.macs
+        for error in inventory.errors:
+            self.bad.warning("inventory", f"pnp: {error}", self.clock())
         log.info("pnp: %d known MACs in %s", len(self._known), path)
 
 
@@ -465,11 +429,8 @@ def check(config: Config) -> list[str]:
                 'pnp.policy: "known" needs phones.inventory (no phone would be answered)'
             )
         else:
-            try:
-                if not inventory_macs(path):
-                    problems.append(f'pnp.policy: "known" but {path} lists no valid MAC')
-            except OSError as exc:
-                problems.append(f"phones.inventory: cannot read {path}: {exc.strerror}")
+            if not load_inventory(path).macs:
+                problems.append(f'pnp.policy: "known" but {path} lists no valid phone')
     if pnp.allowed_sources == ():
         problems.append("pnp.allowed_sources: empty, so no phone is answered")
     return problems
