@@ -10,7 +10,7 @@ import pytest
 
 from netboot.cli import main
 from netboot.lldp.codec import CdpNeighbor, Inventory, LldpNeighbor, MedCapabilities, NetworkPolicy
-from netboot.lldp.transport import cdp_detail, lldp_detail
+from netboot.lldp.engine import cdp_detail, lldp_detail
 from netboot.registry import Registry
 
 PHONE = "00:30:4f:11:3a:f8"
