@@ -55,6 +55,7 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv4Network
+from typing import TYPE_CHECKING, Any
 
 from netboot import vendors
 from netboot.config import PnpRule
@@ -62,6 +63,9 @@ from netboot.pnp import codec
 from netboot.pnp.codec import SipMessage, UaProfile
 from netboot.ratelimit import TokenBuckets
 from netboot.wire import DecodeError, parse_mac
+
+if TYPE_CHECKING:
+    from netboot.config import Config
 
 T1 = 0.5
 T2 = 4.0
@@ -467,3 +471,105 @@ def _with_tag(addr: codec.NameAddr, raw: str, tag: str) -> str:
     if addr.tag:
         return raw
     return f"{raw};tag={tag}"
+
+
+# ---------------------------------------------------------------- config and reports
+
+
+def allowed_sources(config: Config, subnets: tuple[IPv4Network, ...]) -> tuple[IPv4Network, ...]:
+    """pnp.allowed_sources, by default the served interfaces' subnets."""
+    if config.pnp.allowed_sources is not None:
+        return tuple(config.pnp.allowed_sources)
+    return subnets
+
+
+def site_for(
+    config: Config,
+    address: IPv4Address,
+    allowed: tuple[IPv4Network, ...],
+    on_link: tuple[IPv4Network, ...],
+) -> Site:
+    """The responder's view of the config for the link whose address is `address`."""
+    pnp = config.pnp
+    return Site(
+        on_link=on_link,
+        max_tracked=pnp.max_tracked,
+        url=config.provisioning.url,
+        local_ip=str(address),
+        local_port=pnp.port,
+        policy=pnp.policy,
+        allowed_sources=allowed,
+        rules=pnp.rules,
+        rate_limit=pnp.rate_limit,
+        burst=max(4.0, 3 * pnp.rate_limit),
+    )
+
+
+@dataclass(frozen=True)
+class Record:
+    """One registry event: `registry.record(mac, "pnp", event, detail, **facts)`."""
+
+    mac: str
+    event: str
+    detail: dict[str, Any]
+    facts: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Report:
+    """What one outcome means for the metrics, the log and the registry."""
+
+    refused: str | None = None  # a SUBSCRIBE refused, for why (metric, rate-limited line)
+    answered: bool = False  # a NOTIFY carrying the URL was started (metric)
+    lines: tuple[str, ...] = ()  # a line per phone, within the log budget
+    records: tuple[Record, ...] = ()
+
+
+def report(method: str | None, out: Outcome, source: Address) -> Report:
+    """The registry events and log lines of one outcome. A spoofable refusal
+    (source, rate, off-link) and a retransmission record nothing: a flood of
+    forged SUBSCRIBEs must not write the registry."""
+    if out.answered is not None:
+        line = f"pnp: {out.answered or source[0]} answered the NOTIFY with {out.status}"
+        answered = (Record(out.answered, "notify-answered", {"status": out.status}),)
+        return Report(lines=(line,), records=answered if out.answered else ())
+    if method != "SUBSCRIBE":
+        return Report()
+    profile = out.profile
+    if profile is None or out.retransmission or out.refused in ("source", "rate", "off-link"):
+        return Report(refused=out.refused)
+    lines: list[str] = []
+    records: list[Record] = []
+    if profile.mac is None:
+        lines.append(
+            f"pnp: SUBSCRIBE from {source[0]} without a MAC"
+            f" ({profile.vendor} {profile.model} {profile.firmware})"
+        )
+    else:
+        detail = {
+            "from": f"{source[0]}:{source[1]}",
+            "profile_type": profile.profile_type,
+            "user_agent": profile.user_agent,
+            "vendor_from_oui": profile.vendor_from_oui or None,
+            "refused": out.refused,
+        }
+        facts = {
+            "ip": source[0],
+            "vendor": profile.vendor,
+            "model": profile.model,
+            "firmware": profile.firmware,
+        }
+        detail = {k: v for k, v in detail.items() if v is not None}
+        records.append(Record(profile.mac, "subscribe", detail, facts))
+    if out.url is not None:
+        notify_to = out.sends[1].dest if len(out.sends) > 1 else source
+        lines.append(
+            f"pnp: {profile.mac or '?'} {profile.vendor or '?'} {profile.model or '?'}"
+            f" at {source[0]} -> NOTIFY {out.url}"
+        )
+        if profile.mac is not None:
+            to = f"{notify_to[0]}:{notify_to[1]}"
+            records.append(
+                Record(profile.mac, "notify", {"url": out.url, "to": to}, {"url": out.url})
+            )
+    return Report(out.refused, out.url is not None, tuple(lines), tuple(records))

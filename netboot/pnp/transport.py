@@ -28,7 +28,14 @@ from typing import TYPE_CHECKING
 
 from netboot import metrics, netif
 from netboot.pnp import codec
-from netboot.pnp.engine import Outcome, PnpResponder, Send, Site
+from netboot.pnp.engine import (
+    Outcome,
+    PnpResponder,
+    Send,
+    allowed_sources,
+    report,
+    site_for,
+)
 from netboot.provisioning.inventory import InventoryCache, load_inventory
 from netboot.ratelog import LogBudget, RateLimitedLog
 from netboot.sockbuf import set_receive_buffer, set_send_buffer
@@ -100,7 +107,7 @@ class PnpService:
         for ifname, address, _ in found:
             sock = self._open(ifname, address, pnp.port)
             engine = PnpResponder(
-                self._site(config, address, allowed, tuple(nets_of[ifname])),
+                site_for(config, address, allowed, tuple(nets_of[ifname])),
                 known_macs=self._known,
             )
             self.links.append(Link(ifname, address, sock, engine))
@@ -117,31 +124,7 @@ class PnpService:
         )
 
     def _allowed(self, config: Config) -> tuple[IPv4Network, ...]:
-        """pnp.allowed_sources, by default the served interfaces' subnets."""
-        if config.pnp.allowed_sources is not None:
-            return tuple(config.pnp.allowed_sources)
-        return self._subnets
-
-    @staticmethod
-    def _site(
-        config: Config,
-        address: IPv4Address,
-        allowed: tuple[IPv4Network, ...],
-        on_link: tuple[IPv4Network, ...],
-    ) -> Site:
-        pnp = config.pnp
-        return Site(
-            on_link=on_link,
-            max_tracked=pnp.max_tracked,
-            url=config.provisioning.url,
-            local_ip=str(address),
-            local_port=pnp.port,
-            policy=pnp.policy,
-            allowed_sources=allowed,
-            rules=pnp.rules,
-            rate_limit=pnp.rate_limit,
-            burst=max(4.0, 3 * pnp.rate_limit),
-        )
+        return allowed_sources(config, self._subnets)
 
     def reconfigure(self, config: Config) -> None:
         """A reload: URL, policy, rules, allowed sources, rate limit and the
@@ -151,7 +134,7 @@ class PnpService:
         self._known = frozenset()
         self._refresh_inventory()
         for link in self.links:
-            link.engine.site = self._site(config, link.address, allowed, link.engine.site.on_link)
+            link.engine.site = site_for(config, link.address, allowed, link.engine.site.on_link)
             link.engine.known_macs = self._known
         log.info(
             "pnp: reconfigured: policy %s, %d rule(s), answering %s",
@@ -330,74 +313,19 @@ class PnpService:
     def _report(
         self, method: str | None, out: Outcome, source: tuple[str, int], now: float
     ) -> None:
-        registry = self.ctx.registry
-        profile = out.profile
-        if out.answered is not None:
-            self.events.info(
-                now, "pnp: %s answered the NOTIFY with %s", out.answered or source[0], out.status
+        """Do what `report` (the engine) says one outcome means."""
+        said = report(method, out, source)
+        if said.refused is not None:
+            metrics.PNP_REFUSED.labels(said.refused).inc()
+            self.refusals.warning(  # one key per reason: spoofed sources must not grow it
+                said.refused, f"pnp: not answering {source[0]}:{source[1]}: {said.refused}", now
             )
-            if out.answered:
-                registry.record(out.answered, "pnp", "notify-answered", {"status": out.status})
-            return
-        if method != "SUBSCRIBE":
-            return
-        if out.refused is not None:
-            metrics.PNP_REFUSED.labels(out.refused).inc()
-            self.refusals.warning(
-                out.refused,  # one key per reason: spoofed sources must not grow the table
-                f"pnp: not answering {source[0]}:{source[1]}: {out.refused}",
-                now,
-            )
-        if profile is None or out.retransmission or out.refused in ("source", "rate", "off-link"):
-            return
-        if profile.mac is None:
-            self.events.info(
-                now,
-                "pnp: SUBSCRIBE from %s without a MAC (%s %s %s)",
-                source[0],
-                profile.vendor,
-                profile.model,
-                profile.firmware,
-            )
-        else:
-            detail = {
-                "from": f"{source[0]}:{source[1]}",
-                "profile_type": profile.profile_type,
-                "user_agent": profile.user_agent,
-                "vendor_from_oui": profile.vendor_from_oui or None,
-                "refused": out.refused,
-            }
-            detail = {k: v for k, v in detail.items() if v is not None}
-            registry.record(
-                profile.mac,
-                "pnp",
-                "subscribe",
-                detail,
-                ip=source[0],
-                vendor=profile.vendor,
-                model=profile.model,
-                firmware=profile.firmware,
-            )
-        if out.url is not None:
+        if said.answered:
             metrics.PNP_ANSWERS.inc()
-            notify_to = out.sends[1].dest if len(out.sends) > 1 else source
-            self.events.info(
-                now,
-                "pnp: %s %s %s at %s -> NOTIFY %s",
-                profile.mac or "?",
-                profile.vendor or "?",
-                profile.model or "?",
-                source[0],
-                out.url,
-            )
-            if profile.mac is not None:
-                registry.record(
-                    profile.mac,
-                    "pnp",
-                    "notify",
-                    {"url": out.url, "to": f"{notify_to[0]}:{notify_to[1]}"},
-                    url=out.url,
-                )
+        for line in said.lines:
+            self.events.info(now, "%s", line)
+        for r in said.records:
+            self.ctx.registry.record(r.mac, "pnp", r.event, r.detail, **r.facts)
 
     def _refresh_inventory(self) -> None:
         """Re-read the inventory's MACs when the file changed (policy "known");
