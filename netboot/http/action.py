@@ -17,13 +17,13 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from ipaddress import IPv4Address
 from typing import Any
 
 from aiohttp import web
 
 from netboot import metrics
+from netboot.phonerecord import PhoneRecord
 from netboot.provisioning.events import BY_SLUG, VARIABLES
 from netboot.provisioning.files import parse_user_agent
 from netboot.ratelog import RateLimitedLog
@@ -38,12 +38,7 @@ _NAMES = {name for name, _ in VARIABLES}
 _ALIASES = {"ip_address": "ip", "callid": "call_id", "user": "active_user", "host": "active_host"}
 
 
-@dataclass(frozen=True)
-class ActionReport:
-    mac: str
-    event: str
-    detail: dict[str, str]
-    facts: dict[str, Any] = field(default_factory=dict)
+ActionReport = PhoneRecord  # registry.record(mac, "action", event, detail, **facts)
 
 
 class ActionError(ValueError):

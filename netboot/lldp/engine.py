@@ -15,7 +15,7 @@ new becomes a `Record` for the registry, as does a phone's shutdown LLDPDU.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from netboot.config import Config
@@ -40,6 +40,7 @@ from netboot.lldp.codec import (
     encode_lldp,
     is_cdp,
 )
+from netboot.phonerecord import PhoneRecord
 from netboot.wire import DecodeError, format_mac, parse_mac
 
 CDP_CAP_PHONE = 0x80
@@ -107,14 +108,7 @@ def _first_ipv4(addresses: Iterable[str]) -> str | None:
     return None
 
 
-@dataclass(frozen=True)
-class Record:
-    """One registry event: `registry.record(mac, "lldp", event, detail, **facts)`."""
-
-    mac: str
-    event: str
-    detail: dict[str, Any]
-    facts: dict[str, Any] = field(default_factory=dict)  # registry FACTS: ip, vendor, ...
+Record = PhoneRecord  # registry.record(mac, "lldp", event, detail, **facts)
 
 
 @dataclass(frozen=True)

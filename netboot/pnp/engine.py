@@ -55,10 +55,11 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv4Network
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from netboot import vendors
 from netboot.config import PnpRule
+from netboot.phonerecord import PhoneRecord
 from netboot.pnp import codec
 from netboot.pnp.codec import SipMessage, UaProfile
 from netboot.ratelimit import TokenBuckets
@@ -505,14 +506,7 @@ def site_for(
     )
 
 
-@dataclass(frozen=True)
-class Record:
-    """One registry event: `registry.record(mac, "pnp", event, detail, **facts)`."""
-
-    mac: str
-    event: str
-    detail: dict[str, Any]
-    facts: dict[str, Any] = field(default_factory=dict)
+Record = PhoneRecord  # registry.record(mac, "pnp", event, detail, **facts)
 
 
 @dataclass(frozen=True)
