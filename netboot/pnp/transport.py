@@ -17,16 +17,15 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import contextlib
 import logging
 import socket
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv4Network
 from typing import TYPE_CHECKING
 
 from netboot import metrics, netif
+from netboot.clock import Clock, LoopClock, Timer
 from netboot.pnp import codec
 from netboot.pnp.engine import (
     Outcome,
@@ -70,15 +69,15 @@ class Link:
 class PnpService:
     name = "pnp"
 
-    def __init__(self, ctx: Context, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, ctx: Context, clock: Clock | None = None) -> None:
         self.ctx = ctx
-        self.clock = clock
+        self.clock = clock or LoopClock()
+        self._timer: Timer | None = None
         self.links: list[Link] = []
         self.bad = RateLimitedLog(log)
         self.refusals = RateLimitedLog(log, every=30.0)
         self.expiries = RateLimitedLog(log)
         self.events = LogBudget(log)  # a line per phone, but not per spoofed SUBSCRIBE
-        self._wake = asyncio.Event()
         self._inventory = InventoryCache(None)
         self._known: frozenset[str] = frozenset()
         self._subnets: tuple[IPv4Network, ...] = ()
@@ -164,15 +163,22 @@ class PnpService:
         return sock
 
     async def serve(self) -> None:
-        while True:
-            deadlines = [d for link in self.links if (d := link.engine.next_deadline()) is not None]
-            timeout = max(0.0, min(deadlines) - self.clock()) if deadlines else None
-            self._wake.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout)
-            self._poll()
+        self._tick()
+        await asyncio.get_running_loop().create_future()  # the timer does the work until cancelled
+
+    def _tick(self) -> None:
+        """Retransmissions and expiries due now, then one timer at the next deadline."""
+        self._poll()
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        deadlines = [d for link in self.links if (d := link.engine.next_deadline()) is not None]
+        if deadlines:
+            self._timer = self.clock.call_at(min(deadlines), self._tick)
 
     async def stop(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
         loop = asyncio.get_running_loop()
         for link in self.links:
             loop.remove_reader(link.sock.fileno())
@@ -184,7 +190,7 @@ class PnpService:
     # ------------------------------------------------------------ work
 
     def _poll(self) -> None:
-        now = self.clock()
+        now = self.clock.now()
         for link in self.links:
             sends, expired = link.engine.poll(now)
             for send in sends:
@@ -216,7 +222,7 @@ class PnpService:
                 continue
             self.receive(link, data, (source[0], source[1]))
         self._read_errors(link)
-        self._wake.set()
+        self._tick()
 
     def _read_errors(self, link: Link) -> None:
         """The ICMP errors queued on the socket (IP_RECVERR): each names the
@@ -239,7 +245,7 @@ class PnpService:
                     "unreachable",
                     f"pnp: {notify.dest[0]}:{notify.dest[1]} ({notify.mac or 'no MAC'}) is"
                     " unreachable (ICMP): NOTIFY given up",
-                    self.clock(),
+                    self.clock.now(),
                 )
 
     def _count_limited(self, link: Link) -> None:
@@ -254,7 +260,7 @@ class PnpService:
             return None
 
     def receive(self, link: Link, data: bytes, source: tuple[str, int]) -> None:
-        now = self.clock()
+        now = self.clock.now()
         try:
             msg = codec.decode(data)
             if msg.method == "SUBSCRIBE":
@@ -282,7 +288,9 @@ class PnpService:
             self._queue(link, send)
         except OSError as exc:
             self.bad.warning(
-                "send", f"pnp: cannot send to {send.dest[0]}:{send.dest[1]}: {exc}", self.clock()
+                "send",
+                f"pnp: cannot send to {send.dest[0]}:{send.dest[1]}: {exc}",
+                self.clock.now(),
             )
 
     def _queue(self, link: Link, send: Send) -> None:
@@ -305,7 +313,7 @@ class PnpService:
                 self.bad.warning(
                     "send",
                     f"pnp: cannot send to {send.dest[0]}:{send.dest[1]}: {exc}",
-                    self.clock(),
+                    self.clock.now(),
                 )
             link.backlog.popleft()
         asyncio.get_running_loop().remove_writer(link.sock.fileno())
@@ -340,7 +348,7 @@ class PnpService:
             return
         self._known = inventory.macs
         for error in inventory.errors:
-            self.bad.warning("inventory", f"pnp: {error}", self.clock())
+            self.bad.warning("inventory", f"pnp: {error}", self.clock.now())
         log.info("pnp: %d known MACs in %s", len(self._known), path)
 
 
