@@ -1,7 +1,8 @@
 """Warnings about bad input that a flood cannot turn into a flood of log lines.
 
 A transport that drops a malformed packet says so, but a misbehaving or
-hostile sender can send thousands a second. `RateLimitedLog` writes a kind of
+hostile sender can send thousands a second. This is the one place for it:
+services do not keep their own "last warned at" counters. `RateLimitedLog` writes a kind of
 problem (a key: "decode", "send", ...) at most once per `every` seconds; the
 next line it writes for that key says how many it held back in between.
 """
@@ -9,6 +10,8 @@ next line it writes for that key says how many it held back in between.
 from __future__ import annotations
 
 import logging
+
+from netboot.ratelimit import TokenBucket
 
 
 class RateLimitedLog:
@@ -44,18 +47,15 @@ class LogBudget:
         self.logger = logger
         self.rate = rate
         self.burst = burst
-        self.tokens = burst
-        self.last: float | None = None
+        self.bucket: TokenBucket | None = None  # full at the first line
         self.suppressed = 0
 
     def info(self, now: float, message: str, *args: object) -> None:
-        if self.last is not None:
-            self.tokens = min(self.burst, self.tokens + (now - self.last) * self.rate)
-        self.last = now
-        if self.tokens < 1.0:
+        if self.bucket is None:
+            self.bucket = TokenBucket(self.rate, self.burst, now)
+        if not self.bucket.take(now):
             self.suppressed += 1
             return
-        self.tokens -= 1.0
         if self.suppressed:
             self.logger.info("(%d similar lines suppressed)", self.suppressed)
             self.suppressed = 0

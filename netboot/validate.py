@@ -27,8 +27,7 @@ from ipaddress import IPv4Interface
 from pathlib import Path
 from typing import Any
 
-import netifaces
-
+from netboot import netif
 from netboot.config import (
     Config,
     ConfigError,
@@ -193,14 +192,6 @@ def line_of(lines: dict[str, int], key: str) -> int:
 # ---------------------------------------------------------------- this host
 
 
-def _addresses(ifname: str) -> list[IPv4Interface]:
-    out = []
-    for entry in netifaces.ifaddresses(ifname).get(netifaces.AF_INET, []):
-        mask = entry.get("netmask", "255.255.255.255")
-        out.append(IPv4Interface(f"{entry['addr']}/{mask}"))
-    return out
-
-
 def _shown(addrs: list[IPv4Interface]) -> str:
     return ", ".join(str(a) for a in addrs) or "no IPv4 address"
 
@@ -242,7 +233,7 @@ def host_problems(config: Config, raw: dict[str, Any]) -> list[Problem]:
     """What `serve` would refuse on this host: each problem once, at the key
     that names it."""
     problems: list[Problem] = []
-    present = set(netifaces.interfaces())
+    present = set(netif.names())
     dhcp_raw = raw.get("dhcp", {}) if isinstance(raw.get("dhcp"), dict) else {}
 
     # Where each scope came from: [dhcp] itself first when it has subnet/pool.
@@ -275,7 +266,7 @@ def host_problems(config: Config, raw: dict[str, Any]) -> list[Problem]:
 
     appliance = config.appliance
     if interface_ok("appliance.interface", appliance.interface) and appliance.address:
-        addrs = _addresses(appliance.interface)
+        addrs = netif.addresses(appliance.interface)
         if appliance.address not in [a.ip for a in addrs]:
             problems.append(
                 Problem(
@@ -289,7 +280,7 @@ def host_problems(config: Config, raw: dict[str, Any]) -> list[Problem]:
         if_key = f"{key}.interface" if explicit(key, "interface") else "appliance.interface"
         if not interface_ok(if_key, scope.interface):
             continue
-        addrs = _addresses(scope.interface)
+        addrs = netif.addresses(scope.interface)
         if scope.address is not None:
             if explicit(key, "address") and scope.address not in [a.ip for a in addrs]:
                 problems.append(
@@ -309,7 +300,11 @@ def host_problems(config: Config, raw: dict[str, Any]) -> list[Problem]:
             )
     if config.pnp.enabled:
         for name in config.interfaces:
-            if name in present and config.server_address(name) is None and not _addresses(name):
+            if (
+                name in present
+                and config.server_address(name) is None
+                and not netif.addresses(name)
+            ):
                 key = "appliance.interface" if name == appliance.interface else "dhcp.scope"
                 problems.append(Problem(key, f"{name} has no IPv4 address (SIP PnP needs one)"))
 
@@ -340,7 +335,7 @@ def host_problems(config: Config, raw: dict[str, Any]) -> list[Problem]:
             )
 
     if config.stun.enabled:
-        local = {a.ip for name in present for a in _addresses(name)}
+        local = {a.ip for name in present for a in netif.addresses(name)}
         for address in config.stun.addresses:
             if address not in local:
                 problems.append(

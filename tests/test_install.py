@@ -16,7 +16,7 @@ VENV = Path("/opt/netboot")
 @pytest.mark.skipif(not (VENV / "bin" / "python").exists(), reason="install.sh has not run here")
 def test_venv_is_debian_python_without_system_packages() -> None:
     probe = (
-        "import sys, pyftpdlib.handlers, netifaces, scapy, aiohttp;"
+        "import sys, pyftpdlib.handlers, netifaces, dns.resolver, aiohttp;"
         "print(sys.base_prefix, sys.version_info[:2], any('dist-packages' in p for p in sys.path))"
     )
     out = subprocess.run(

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from ipaddress import IPv4Address
 from typing import cast
 
@@ -16,16 +17,10 @@ from netboot.lldp.codec import (
     CAP_TELEPHONE,
     CdpAdvertisement,
     LldpAdvertisement,
-    LLDPDUDot3MacPhy,
-    LLDPDUMedCapabilities,
-    LLDPDUMedHardwareRevision,
-    LLDPDUMedModel,
-    LLDPDUMedNetworkPolicy,
-    LLDPDUMedSerialNumber,
-    LLDPDUMedSoftwareRevision,
     MacPhy,
     MedCapabilities,
     NetworkPolicy,
+    cdp_checksum,
     decode_cdp,
     decode_lldp,
     encode_cdp,
@@ -33,6 +28,18 @@ from netboot.lldp.codec import (
     is_cdp,
 )
 from netboot.wire import DecodeError
+from tests.scapy_lldp import (
+    LLDPDUDot3MacPhy,
+    LLDPDUMedCapabilities,
+    LLDPDUMedHardwareRevision,
+    LLDPDUMedModel,
+    LLDPDUMedNetworkPolicy,
+    LLDPDUMedSerialNumber,
+    LLDPDUMedSoftwareRevision,
+    scapy_decode_lldp,
+    scapy_encode_cdp,
+    scapy_encode_lldp,
+)
 
 # Captured on a veth pair from lldpd 1.0.16 (`lldpd -M 3`, inventory set with
 # `configure inventory ...`, hostname VIP-2140PT-desk12, MAC 00:30:4f:11:3a:f8).
@@ -284,6 +291,35 @@ def test_round_trip_property(adv: LldpAdvertisement) -> None:
     assert (n.mac_phy, n.med, n.policies) == (adv.mac_phy, adv.med, adv.policies)
 
 
+@settings(max_examples=150, deadline=None)
+@given(advertisements())
+def test_our_frames_are_scapys_frames(adv: LldpAdvertisement) -> None:
+    # scapy as an independent codec: it builds the same bytes, and reads in
+    # our frame exactly what we read in its frame.
+    ours = encode_lldp(adv)
+    assert ours == scapy_encode_lldp(adv)
+    assert scapy_decode_lldp(ours) == decode_lldp(ours)
+
+
+@pytest.mark.parametrize("ttl", [0, 120])
+def test_shutdown_and_full_frames_match_scapy(ttl: int) -> None:
+    adv = dataclasses.replace(OURS, ttl=ttl)
+    assert encode_lldp(adv) == scapy_encode_lldp(adv)
+    assert decode_lldp(LLDPD_PHONE) == scapy_decode_lldp(LLDPD_PHONE)
+    assert decode_lldp(_reserved_tlv_frame()) == scapy_decode_lldp(_reserved_tlv_frame())
+
+
+def test_texts_longer_than_802_1ab_allows_are_cut() -> None:
+    long = dataclasses.replace(OURS, system_name="n" * 300, port_id="p" * 300)
+    n = decode_lldp(encode_lldp(long))
+    assert n.system_name == "n" * 255 and n.port_id == "p" * 255
+
+
+def test_end_only_lldpdu_is_a_decode_error() -> None:
+    with pytest.raises(DecodeError, match="missing"):
+        decode_lldp(LLDPD_SHUTDOWN[:14] + b"\x00\x00")
+
+
 @settings(max_examples=400, deadline=None)
 @given(st.binary(max_size=300))
 def test_any_lldp_payload_decodes_or_raises_decode_error(payload: bytes) -> None:
@@ -329,6 +365,42 @@ def test_cdp_frame_decoded_by_scapy() -> None:
     rebuilt = Dot3(frame)
     rebuilt[scapy_cdp.CDPv2_HDR].cksum = None
     assert bytes(rebuilt)[:60] == frame[: len(bytes(rebuilt)[:60])]
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.builds(
+        CdpAdvertisement,
+        mac=st.binary(min_size=6, max_size=6).map(lambda b: b.hex(":")),
+        device_id=_printable,
+        port_id=_printable,
+        ttl=st.integers(0, 255),
+        software_version=st.just("") | _printable,
+        platform=st.just("") | _printable,
+        capabilities=st.integers(0, 2**32 - 1),
+        address=st.none() | _IPV4,
+        voice_vlan=st.none() | st.integers(0, 4095),
+    )
+)
+def test_cdp_frames_are_scapys_frames(adv: CdpAdvertisement) -> None:
+    # Same bytes as scapy's CDPv2 (its checksum included, odd lengths too).
+    frame = encode_cdp(adv)
+    assert frame == scapy_encode_cdp(adv)
+    n = decode_cdp(frame)
+    assert (n.device_id, n.port_id, n.ttl, n.voip_vlan_reply) == (
+        adv.device_id,
+        adv.port_id,
+        adv.ttl,
+        adv.voice_vlan,
+    )
+
+
+def test_cdp_checksum_odd_length_rule() -> None:
+    # Cisco's rule for an odd length (module doc): last byte <= 0x80 is the
+    # low byte of a word with high byte 0; above, 0xff and the byte less one.
+    assert cdp_checksum(b"\x02\xb4\x00\x00\x41") == (~(0x02B4 + 0x0041) & 0xFFFF)
+    # 0x02b4 + 0xff8f = 0x10243, the carry folded back in: 0x0244.
+    assert cdp_checksum(b"\x02\xb4\x00\x00\x90") == (~0x0244 & 0xFFFF)
 
 
 def test_cdp_round_trip() -> None:

@@ -1,4 +1,5 @@
-"""The transport's receive path and interface choice, without sockets."""
+"""The LLDP service's receive path, timers and interface choice, on a stepped clock
+without sockets."""
 
 from __future__ import annotations
 
@@ -10,10 +11,13 @@ from pathlib import Path
 import pytest
 
 from netboot import metrics
+from netboot.clock import SteppedClock
 from netboot.config import ApplianceConfig, Config, DhcpConfig, DhcpScope, LldpConfig
-from netboot.lldp.advertiser import Advertiser, LocalPort, Transmit
+from netboot.lldp.advertiser import LocalPort, Transmit
 from netboot.lldp.codec import decode_lldp, encode_lldp
-from netboot.lldp.transport import LldpService, physical_interface, physical_interfaces
+from netboot.lldp.engine import LldpEngine
+from netboot.lldp.transport import LldpService
+from netboot.netif import physical_interface, physical_interfaces
 from netboot.registry import Registry
 from tests.test_lldp_advertiser import CONFIG, PORT
 from tests.test_lldp_codec import LLDPD_PHONE, LLDPD_SHUTDOWN, OURS, phone_cdp_query
@@ -54,9 +58,8 @@ def test_config_interfaces_map_to_parent(tmp_path: Path) -> None:
 def service(tmp_path: Path) -> Iterator[LldpService]:
     config = replace(CONFIG, appliance=replace(CONFIG.appliance, state_dir=tmp_path))
     registry = Registry(tmp_path)
-    svc = LldpService(config, registry)
-    svc.ports["eth0"] = PORT
-    svc.advertiser = Advertiser(config.lldp, ("eth0",), now=0.0)
+    svc = LldpService(config, registry, SteppedClock())
+    svc.engine = LldpEngine(config, {"eth0": PORT}, now=0.0)
     yield svc
     registry.close()
 
@@ -66,8 +69,10 @@ def bad_count() -> float:
 
 
 def test_phone_inventory_recorded_once(service: LldpService) -> None:
-    service.received("eth0", "lldp", LLDPD_PHONE, now=1.0)
-    service.received("eth0", "lldp", LLDPD_PHONE, now=31.0)
+    service.clock.advance(1.0 - service.clock.now())  # type: ignore[attr-defined]
+    service.received("eth0", "lldp", LLDPD_PHONE)
+    service.clock.advance(31.0 - service.clock.now())  # type: ignore[attr-defined]
+    service.received("eth0", "lldp", LLDPD_PHONE)
     phone = service.registry.phone("00:30:4f:11:3a:f8")
     assert phone is not None
     assert (phone.vendor, phone.model, phone.firmware, phone.ip) == (
@@ -87,45 +92,52 @@ def test_phone_inventory_recorded_once(service: LldpService) -> None:
 
 
 def test_new_med_endpoint_wakes_the_sender(service: LldpService) -> None:
-    assert not service._wake.is_set()
-    service.received("eth0", "lldp", LLDPD_PHONE, now=1.0)
-    assert service._wake.is_set()
+    service.clock.advance(1.0 - service.clock.now())  # type: ignore[attr-defined]
+    assert service.received("eth0", "lldp", LLDPD_PHONE).wake
 
 
 def test_shutdown_recorded(service: LldpService) -> None:
-    service.received("eth0", "lldp", LLDPD_PHONE, now=1.0)
-    service.received("eth0", "lldp", LLDPD_SHUTDOWN, now=2.0)
+    service.clock.advance(1.0 - service.clock.now())  # type: ignore[attr-defined]
+    service.received("eth0", "lldp", LLDPD_PHONE)
+    service.clock.advance(2.0 - service.clock.now())  # type: ignore[attr-defined]
+    service.received("eth0", "lldp", LLDPD_SHUTDOWN)
     kinds = [e.kind for e in service.registry.timeline("00:30:4f:11:3a:f8")]
     assert kinds == ["neighbor", "neighbor-gone"]
 
 
 def test_non_phone_neighbor_not_recorded(service: LldpService) -> None:
     switch = replace(OURS, mac="02:00:5e:00:00:99")
-    service.received("eth0", "lldp", encode_lldp(switch), now=1.0)
+    service.clock.advance(1.0 - service.clock.now())  # type: ignore[attr-defined]
+    service.received("eth0", "lldp", encode_lldp(switch))
     assert service.registry.phones() == []
-    assert service.advertiser is not None and len(service.advertiser.neighbors(1.0)) == 1
+    assert service.engine is not None and len(service.engine.advertiser.neighbors(1.0)) == 1
 
 
 def test_own_frames_ignored(service: LldpService) -> None:
-    service._own_macs.add(bytes.fromhex("02005e000001"))
-    service.received("eth0", "lldp", encode_lldp(OURS), now=1.0)
-    assert service.advertiser is not None and service.advertiser.neighbors(1.0) == []
+    assert service.engine is not None
+    service.engine.own_macs.add(bytes.fromhex("02005e000001"))
+    service.clock.advance(1.0 - service.clock.now())  # type: ignore[attr-defined]
+    service.received("eth0", "lldp", encode_lldp(OURS))
+    assert service.engine.advertiser.neighbors(1.0) == []
 
 
 def test_bad_frames_counted_and_dropped(service: LldpService) -> None:
     before = bad_count()
-    service.received("eth0", "lldp", LLDPD_PHONE[:100], now=1.0)
-    service.received("eth0", "cdp", phone_cdp_query()[:40], now=1.0)
+    service.clock.advance(1.0 - service.clock.now())  # type: ignore[attr-defined]
+    service.received("eth0", "lldp", LLDPD_PHONE[:100])
+    service.clock.advance(1.0 - service.clock.now())  # type: ignore[attr-defined]
+    service.received("eth0", "cdp", phone_cdp_query()[:40])
     assert bad_count() == before + 2
     assert service.registry.phones() == []
     # Not CDP at all (STP on the 802.2 socket): silently ignored, not bad input.
-    service.received("eth0", "cdp", bytes.fromhex("0180c2000000") + bytes(50), now=1.0)
+    service.clock.advance(1.0 - service.clock.now())  # type: ignore[attr-defined]
+    service.received("eth0", "cdp", bytes.fromhex("0180c2000000") + bytes(50))
     assert bad_count() == before + 2
 
 
 def test_cdp_phone_recorded_and_answered(service: LldpService) -> None:
-    service.received("eth0", "cdp", phone_cdp_query(), now=5.0)
-    assert service._wake.is_set()
+    service.clock.advance(5.0 - service.clock.now())  # type: ignore[attr-defined]
+    assert service.received("eth0", "cdp", phone_cdp_query()).wake
     phone = service.registry.phone("00:11:22:33:44:55")
     assert phone is not None
     assert (phone.vendor, phone.model, phone.firmware) == (
@@ -136,9 +148,10 @@ def test_cdp_phone_recorded_and_answered(service: LldpService) -> None:
 
 
 def test_frames_are_built_once(service: LldpService) -> None:
-    first = service.frame(Transmit("eth0", "lldp", 120))
-    assert service.frame(Transmit("eth0", "lldp", 120)) is first
-    assert service.frame(Transmit("eth0", "lldp", 0)) != first
+    assert service.engine is not None
+    first = service.engine.frame(Transmit("eth0", "lldp", 120))
+    assert service.engine.frame(Transmit("eth0", "lldp", 120)) is first
+    assert service.engine.frame(Transmit("eth0", "lldp", 0)) != first
     assert len(first) >= 60
 
 
@@ -147,13 +160,43 @@ def test_lldp_config_keys_reach_the_frame(tmp_path: Path) -> None:
         appliance=ApplianceConfig(interface="eth0", state_dir=tmp_path, name="x"),
         lldp=LldpConfig(voice_vlan=321, priority=3, dscp=34, signaling_dscp=24),
     )
-    svc = LldpService(config, Registry(tmp_path))
+    registry = Registry(tmp_path)
     try:
-        svc.ports["eth0"] = LocalPort("eth0", "02:00:5e:00:00:01", 2)
-        n = decode_lldp(svc.frame(Transmit("eth0", "lldp", 120)))
+        engine = LldpEngine(config, {"eth0": LocalPort("eth0", "02:00:5e:00:00:01", 2)}, 0.0)
+        n = decode_lldp(engine.frame(Transmit("eth0", "lldp", 120)))
         assert [(p.app_type, p.vlan, p.priority, p.dscp) for p in n.policies] == [
             (1, 321, 3, 34),
             (2, 321, 3, 24),
         ]
     finally:
-        svc.registry.close()
+        registry.close()
+
+
+class _Wire:
+    """Stands in for a packet socket: keeps what was sent, with the clock's time."""
+
+    def __init__(self, clock: SteppedClock) -> None:
+        self.clock = clock
+        self.sent: list[tuple[float, bytes]] = []
+
+    def send(self, frame: bytes) -> int:
+        self.sent.append((self.clock.now(), frame))
+        return len(frame)
+
+
+def test_timers_send_fast_start_then_the_interval(service: LldpService) -> None:
+    """802.1AB txFastInit on a stepped clock: a new MED endpoint gets 4 LLDPDUs
+    1 s apart, then the normal interval (30 s in CONFIG)."""
+    clock = service.clock
+    assert isinstance(clock, SteppedClock)
+    wire = _Wire(clock)
+    service._sockets[("eth0", "lldp")] = wire  # type: ignore[assignment]
+    service._tick()  # what serve() does first
+    assert [t for t, _ in wire.sent] == [0.0]
+    clock.advance(10.0)
+    service.received("eth0", "lldp", LLDPD_PHONE)  # new endpoint at t=10
+    clock.advance(60.0)
+    times = [t for t, _ in wire.sent]
+    assert times == [0.0, 10.0, 11.0, 12.0, 13.0, 43.0]
+    assert all(decode_lldp(f).ttl == 120 for _, f in wire.sent)
+    assert clock.pending == 1  # one timer armed, never one per wake-up

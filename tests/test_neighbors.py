@@ -11,7 +11,7 @@ import pytest
 from netboot.cli import main
 from netboot.events import LeaseAcked, NeighborGone
 from netboot.lldp.codec import CdpNeighbor, Inventory, LldpNeighbor, MedCapabilities, NetworkPolicy
-from netboot.lldp.transport import cdp_seen, lldp_seen
+from netboot.lldp.engine import cdp_seen, lldp_seen
 from netboot.registry import Registry
 
 PHONE = "00:30:4f:11:3a:f8"

@@ -10,7 +10,7 @@ import pytest
 
 from netboot.config import PnpRule
 from netboot.pnp import codec
-from netboot.pnp.engine import T1, T2, TIMER_F, PnpResponder, Send, Site
+from netboot.pnp.engine import T1, T2, TIMER_F, PnpResponder, Report, Send, Site, report
 from tests.test_pnp_codec import GRANDSTREAM, PLANET, SNOM, YEALINK
 
 LAN = IPv4Network("192.168.0.0/16")
@@ -410,7 +410,7 @@ def test_buckets_forget_in_time_order() -> None:
     r.receive(_subscribe(1), ("192.168.10.31", 5060), 0.0)
     r.receive(_subscribe(2), ("192.168.10.32", 5060), 30.0)
     r.receive(_subscribe(3), ("192.168.10.33", 5060), 61.0)  # .31 is 61 s old: gone
-    assert list(r._buckets) == ["192.168.10.32 any", "192.168.10.33 any"]
+    assert r._buckets.keys() == ["192.168.10.32 any", "192.168.10.33 any"]
 
 
 def test_subscribes_forged_in_a_phones_address_do_not_starve_it() -> None:
@@ -428,3 +428,46 @@ def test_subscribes_forged_in_a_phones_address_do_not_starve_it() -> None:
     ]
     assert refused == [None, None, "rate", "rate", "rate"]
     assert r.receive(_subscribe(9), ("192.168.10.31", 5060), 0.0, lease).refused is None
+
+
+# ---------------------------------------------------------------- reports
+
+
+def test_report_of_an_answered_subscribe_records_subscribe_and_notify() -> None:
+    source = ("192.168.10.31", 1029)
+    out = responder().receive(codec.decode(SNOM), source, 0.0)
+    said = report("SUBSCRIBE", out, source)
+    assert said.answered and said.refused is None
+    assert [(r.mac, r.kind) for r in said.records] == [
+        (SNOM_MAC, "subscribe"),
+        (SNOM_MAC, "notify"),
+    ]
+    assert said.records[0].facts()["ip"] == "192.168.10.31"
+    assert said.records[1].detail() == {"url": out.url, "to": "192.168.10.31:1029"}
+    assert len(said.lines) == 1 and "NOTIFY" in said.lines[0]
+
+
+@pytest.mark.parametrize("refused_source", [("10.9.9.9", 1029)])
+def test_report_of_a_spoofable_refusal_records_nothing(refused_source: tuple[str, int]) -> None:
+    out = responder().receive(codec.decode(SNOM), refused_source, 0.0)
+    said = report("SUBSCRIBE", out, refused_source)
+    assert (said.refused, said.records, said.lines, said.answered) == ("source", (), (), False)
+
+
+def test_report_of_a_retransmission_records_nothing() -> None:
+    r = responder()
+    source = ("192.168.10.31", 1029)
+    r.receive(codec.decode(SNOM), source, 0.0)
+    again = r.receive(codec.decode(SNOM), source, 0.1)
+    assert again.retransmission
+    assert report("SUBSCRIBE", again, source) == Report()
+
+
+def test_report_of_a_discover_policy_records_the_phone_without_answering() -> None:
+    source = ("192.168.10.31", 1029)
+    out = responder(policy="discover").receive(codec.decode(SNOM), source, 0.0)
+    said = report("SUBSCRIBE", out, source)
+    assert said.refused == "discover" and not said.answered
+    assert [(r.kind, r.detail().get("refused")) for r in said.records] == [
+        ("subscribe", "discover")
+    ]

@@ -28,9 +28,7 @@ from dataclasses import dataclass, field
 from ipaddress import IPv4Address
 from typing import TYPE_CHECKING
 
-import netifaces
-
-from netboot import metrics
+from netboot import metrics, netif
 from netboot.dhcp import codec
 from netboot.dhcp.codec import TYPE_NAMES, DhcpMessage
 from netboot.dhcp.engine import Decision, DhcpEngine, Origin, Reply
@@ -115,20 +113,6 @@ def _packet_socket(
     return sock
 
 
-def interface_addresses(ifname: str) -> tuple[bytes, list[tuple[IPv4Address, int]]]:
-    """(MAC, [(address, prefix length)]) of an interface; OSError if it does not exist."""
-    if ifname not in netifaces.interfaces():
-        raise OSError(f"interface {ifname} does not exist")
-    info = netifaces.ifaddresses(ifname)
-    link = info.get(netifaces.AF_LINK, [{}])[0].get("addr", "")
-    mac = bytes.fromhex(link.replace(":", "")) if link else b"\x00" * 6
-    addrs = []
-    for entry in info.get(netifaces.AF_INET, []):
-        prefix = IPv4Address(entry.get("netmask", "255.255.255.255"))
-        addrs.append((IPv4Address(entry["addr"]), bin(int(prefix)).count("1")))
-    return mac, addrs
-
-
 @dataclass
 class Link:
     """One served interface and its sockets."""
@@ -186,7 +170,8 @@ class DhcpService:
         (the other services do not wait for it)."""
         server_ips: dict[str, int] = {}
         for scope in self.config.scopes:
-            mac, addrs = interface_addresses(scope.interface)
+            mac = netif.mac(scope.interface)
+            addrs = [(a.ip, a.network.prefixlen) for a in netif.addresses(scope.interface)]
             if scope.address is not None:
                 ip = scope.address
                 if addrs and ip not in [a for a, _ in addrs]:

@@ -25,6 +25,7 @@ from netboot import metrics
 from netboot.events import ActionReceived
 from netboot.provisioning.events import BY_SLUG, VARIABLES
 from netboot.provisioning.files import parse_user_agent
+from netboot.ratelog import RateLimitedLog
 from netboot.supervisor import Context
 from netboot.wire import normalize_mac
 
@@ -105,23 +106,9 @@ def parse_action(
     )
 
 
-class _Limiter:
-    """One warning per kind every `every` seconds."""
-
-    def __init__(self, every: float = 10.0) -> None:
-        self.every = every
-        self.last: dict[str, float] = {}
-
-    def warn(self, key: str, message: str) -> None:
-        now = time.monotonic()
-        if now - self.last.get(key, -1e9) >= self.every:
-            self.last[key] = now
-            log.warning("%s", message)
-
-
 def add_routes(app: web.Application, ctx: Context) -> None:
     """`GET /action/<event>`: record the event, answer 200 (no auth)."""
-    limiter = _Limiter()
+    limiter = RateLimitedLog(log)
 
     async def handle(request: web.Request) -> web.Response:
         remote = request.remote or ""
@@ -139,14 +126,16 @@ def add_routes(app: web.Application, ctx: Context) -> None:
             )
         except ActionError as exc:
             metrics.BAD_INPUT.labels("action").inc()
-            limiter.warn("bad", f"action: {remote}: {exc}")
+            limiter.warning("bad", f"action: {remote}: {exc}", time.monotonic())
             return web.Response(status=400, text=f"400: {exc}\n")
         if ctx.config.http.action_from_lease_only and lease_mac != report.mac:
             # Hardening (off by default): only the address holding the MAC's
             # DHCP lease may report events for it; anyone can forge a query.
             metrics.LIMITED.labels("action", "not-lease-holder").inc()
-            limiter.warn(
-                "lease", f"action: {remote} holds no lease for {report.mac}: event refused"
+            limiter.warning(
+                "lease",
+                f"action: {remote} holds no lease for {report.mac}: event refused",
+                time.monotonic(),
             )
             return web.Response(status=403, text="403: not this phone's address\n")
         metrics.ACTION_EVENTS.labels(report.event).inc()

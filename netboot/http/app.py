@@ -412,9 +412,7 @@ class RequestErrorLogger(logging.LoggerAdapter):  # type: ignore[type-arg]
 
     def __init__(self, logger: logging.Logger, every: float = 10.0) -> None:
         super().__init__(logger, {})
-        self.every = every
-        self.last = -1e9
-        self.suppressed = 0
+        self.limited = RateLimitedLog(logger, every)
 
     def log(self, level: int, msg: object, *args: Any, **kwargs: Any) -> None:
         exc = kwargs.get("exc_info")
@@ -422,16 +420,13 @@ class RequestErrorLogger(logging.LoggerAdapter):  # type: ignore[type-arg]
             super().log(level, msg, *args, **kwargs)
             return
         metrics.BAD_INPUT.labels("http").inc()
-        now = asyncio.get_running_loop().time()
-        if now - self.last < self.every:
-            self.suppressed += 1
-            return
-        self.last, extra = now, self.suppressed
-        self.suppressed = 0
         peer = args[0] if args else "?"
         reason = (exc.message or type(exc).__name__).splitlines()[0][:120]
-        more = f" ({extra} more since)" if extra else ""
-        self.logger.warning("http: dropped a malformed request from %s: %s%s", peer, reason, more)
+        self.limited.warning(
+            "malformed",
+            f"http: dropped a malformed request from {peer}: {reason}",
+            asyncio.get_running_loop().time(),
+        )
 
 
 class HttpService:

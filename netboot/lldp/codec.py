@@ -1,4 +1,4 @@
-"""LLDP (with LLDP-MED) and CDP frames <-> frozen dataclasses.
+"""LLDP (with LLDP-MED) and CDP frames <-> frozen dataclasses, in plain bytes.
 
 LLDP (IEEE 802.1AB-2016 §8-9) is one untagged Ethernet frame to
 01:80:c2:00:00:0e, ethertype 0x88cc, carrying TLVs with a 7-bit type and a
@@ -15,66 +15,41 @@ subtype; LLDP-MED (ANSI/TIA-1057 §10.2) uses OUI 00-12-BB:
      number, manufacturer, model, asset ID            (TIA-1057 §10.2.6)
 
 and IEEE 802.3 (OUI 00-12-0F) subtype 1 is MAC/PHY configuration/status
-(802.3-2018 §79.3.1). scapy 2.8.0 parses MED and MAC/PHY only as generic
-org-specific TLVs, so this module defines them as scapy packets and inserts
-them into scapy's type-127 dispatch list: `Ether(raw)` of any LLDP frame then
-yields these classes.
+(802.3-2018 §79.3.1). A fixed-size org-specific TLV of the wrong length, an
+unknown OUI or subtype, and the reserved types 9-126 (§8.4.1) are skipped;
+the TLVs after them still count.
 
 CDP (Cisco, version 2) is an 802.3 length frame to 01:00:0c:cc:cc:cc with
 LLC/SNAP (OUI 00-00-0C, protocol 0x2000), a 4-byte header (version, TTL,
 checksum) and 16-bit type / 16-bit length TLVs. A phone asks for its voice
 VLAN with the VoIP VLAN Query TLV (0x000f); the switch answers with the VoIP
-VLAN Reply TLV (0x000e: one byte 0x01, then the VLAN ID).
+VLAN Reply TLV (0x000e: one byte 0x01, then the VLAN ID). The checksum is the
+IP one's-complement sum over the CDP header and TLVs, Cisco's way for an odd
+length (the last byte taken as the low byte of a word whose high byte is 0,
+or 0xff with the byte less one when it is above 0x80): what Wireshark and
+scapy compute too.
 
-Decoding walks the TLVs with `netboot.wire.Reader` first, checking every
-length against what scapy's fields will read, so scapy only ever sees a frame
-whose structure is sound; every failure is a `DecodeError`.
+Everything is `struct` and `netboot.wire.Reader`: no scapy here (it costs
+tens of MB and ~1 ms a frame on the serve path). The tests check both
+directions against scapy as an independent implementation. Every failure on
+input is one `DecodeError` with what was wrong.
 """
 
 from __future__ import annotations
 
+import struct
 from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv6Address
 from typing import Any
 
-from scapy.config import conf
-from scapy.contrib import cdp as scapy_cdp
-from scapy.contrib import lldp as scapy_lldp
-from scapy.contrib.lldp import (
-    LLDPDU,
-    LLDPDUChassisID,
-    LLDPDUEndOfLLDPDU,
-    LLDPDUGenericOrganisationSpecific,
-    LLDPDUManagementAddress,
-    LLDPDUPortDescription,
-    LLDPDUPortID,
-    LLDPDUSystemCapabilities,
-    LLDPDUSystemDescription,
-    LLDPDUSystemName,
-    LLDPDUTimeToLive,
-)
-from scapy.fields import (
-    BitEnumField,
-    BitField,
-    BitFieldLenField,
-    ByteEnumField,
-    ByteField,
-    FlagsField,
-    ShortEnumField,
-    ShortField,
-    StrLenField,
-    ThreeBytesField,
-)
-from scapy.layers.l2 import LLC, SNAP, Dot3, Ether
-
-from netboot.wire import DecodeError, Reader, format_mac
+from netboot.wire import DecodeError, Reader, format_mac, parse_mac
 
 LLDP_MULTICAST = "01:80:c2:00:00:0e"
 LLDP_ETHERTYPE = 0x88CC
 CDP_MULTICAST = "01:00:0c:cc:cc:cc"
 OUI_MED = 0x0012BB
 OUI_8023 = 0x00120F
-MAX_TLVS = 64  # real LLDPDUs carry ~20; bounds scapy's per-layer recursion
+MAX_TLVS = 64  # real LLDPDUs carry ~20; bounds the work one frame costs
 
 # 802.1AB §8.5.8.1 system capabilities bits.
 CAP_OTHER = 0x0001
@@ -131,184 +106,13 @@ CDP_CAPABILITIES = 0x0004
 CDP_SOFTWARE_VERSION = 0x0005
 CDP_PLATFORM = 0x0006
 CDP_NATIVE_VLAN = 0x000A
+CDP_DUPLEX = 0x000B
 CDP_VOIP_VLAN_REPLY = 0x000E
 CDP_VOIP_VLAN_QUERY = 0x000F
 CDP_CAP_ROUTER = 0x01
 CDP_CAP_SWITCH = 0x08
 CDP_CAP_HOST = 0x10
 CDP_CAP_IGMP = 0x20
-
-
-# ---------------------------------------------------------------- scapy classes
-
-
-class _OrgSpecific(LLDPDUGenericOrganisationSpecific):
-    """An org-specific TLV of one (OUI, subtype); `LENGTH` is the exact TLV
-    length for fixed-size ones, None for variable ones."""
-
-    OUI = 0
-    SUBTYPE = 0
-    LENGTH: int | None = None
-
-    @classmethod
-    def _match_organization_specific(cls, payload: bytes) -> bool:
-        if len(payload) < 6:
-            return False
-        length = ((payload[0] & 1) << 8) | payload[1]
-        return (
-            int.from_bytes(payload[2:5], "big") == cls.OUI
-            and payload[5] == cls.SUBTYPE
-            and (cls.LENGTH is None or length == cls.LENGTH)
-        )
-
-    def _check(self) -> None:
-        if (
-            conf.contribs["LLDP"].strict_mode()
-            and self.LENGTH is not None
-            and self._length is not None
-            and self._length != self.LENGTH
-        ):
-            raise scapy_lldp.LLDPInvalidLengthField(
-                f"length must be {self.LENGTH} - got {self._length}"
-            )
-
-
-class LLDPDUMedCapabilities(_OrgSpecific):
-    """TIA-1057 §10.2.2: LLDP-MED capabilities and device type."""
-
-    name = "LLDP-MED Capabilities"
-    OUI, SUBTYPE, LENGTH = OUI_MED, 1, 7
-    fields_desc = [  # noqa: RUF012 (scapy's own convention)
-        BitEnumField("_type", 127, 7, LLDPDU.TYPES),
-        BitField("_length", 7, 9),
-        ThreeBytesField("org_code", OUI_MED),
-        ByteField("subtype", 1),
-        FlagsField(
-            "capabilities",
-            MED_CAP_CAPABILITIES,
-            16,
-            [
-                "capabilities",
-                "network_policy",
-                "location",
-                "mdi_pse",
-                "mdi_pd",
-                "inventory",
-            ],
-        ),
-        ByteEnumField("device_type", MED_NETWORK_CONNECTIVITY, MED_DEVICE_TYPES),
-    ]
-
-
-class LLDPDUMedNetworkPolicy(_OrgSpecific):
-    """TIA-1057 §10.2.3: one application's VLAN, 802.1p priority and DSCP."""
-
-    name = "LLDP-MED Network Policy"
-    OUI, SUBTYPE, LENGTH = OUI_MED, 2, 8
-    fields_desc = [  # noqa: RUF012
-        BitEnumField("_type", 127, 7, LLDPDU.TYPES),
-        BitField("_length", 8, 9),
-        ThreeBytesField("org_code", OUI_MED),
-        ByteField("subtype", 2),
-        ByteEnumField("app_type", APP_VOICE, MED_APP_TYPES),
-        BitField("unknown", 0, 1),
-        BitField("tagged", 1, 1),
-        BitField("reserved", 0, 1),
-        BitField("vlan", 0, 12),
-        BitField("priority", 0, 3),
-        BitField("dscp", 0, 6),
-    ]
-
-
-class LLDPDUMedInventory(_OrgSpecific):
-    """TIA-1057 §10.2.6: an inventory string (subclasses fix the subtype)."""
-
-    name = "LLDP-MED Inventory"
-    OUI = OUI_MED
-    fields_desc = [  # noqa: RUF012
-        BitEnumField("_type", 127, 7, LLDPDU.TYPES),
-        BitFieldLenField("_length", None, 9, length_of="value", adjust=lambda pkt, x: x + 4),
-        ThreeBytesField("org_code", OUI_MED),
-        ByteEnumField("subtype", 5, INVENTORY_SUBTYPES),
-        StrLenField("value", b"", length_from=lambda pkt: (pkt._length or 4) - 4),
-    ]
-
-
-def _inventory_class(subtype: int, title: str) -> type[LLDPDUMedInventory]:
-    fields = list(LLDPDUMedInventory.fields_desc)
-    fields[3] = ByteEnumField("subtype", subtype, INVENTORY_SUBTYPES)
-    cls = type(
-        f"LLDPDUMed{title.replace(' ', '')}",
-        (LLDPDUMedInventory,),
-        {"name": f"LLDP-MED {title}", "SUBTYPE": subtype, "fields_desc": fields},
-    )
-    return cls
-
-
-LLDPDUMedHardwareRevision = _inventory_class(5, "Hardware Revision")
-LLDPDUMedFirmwareRevision = _inventory_class(6, "Firmware Revision")
-LLDPDUMedSoftwareRevision = _inventory_class(7, "Software Revision")
-LLDPDUMedSerialNumber = _inventory_class(8, "Serial Number")
-LLDPDUMedManufacturer = _inventory_class(9, "Manufacturer")
-LLDPDUMedModel = _inventory_class(10, "Model")
-LLDPDUMedAssetID = _inventory_class(11, "Asset ID")
-INVENTORY_CLASSES: dict[int, type[LLDPDUMedInventory]] = {
-    5: LLDPDUMedHardwareRevision,
-    6: LLDPDUMedFirmwareRevision,
-    7: LLDPDUMedSoftwareRevision,
-    8: LLDPDUMedSerialNumber,
-    9: LLDPDUMedManufacturer,
-    10: LLDPDUMedModel,
-    11: LLDPDUMedAssetID,
-}
-
-
-class LLDPDUDot3MacPhy(_OrgSpecific):
-    """IEEE 802.3-2018 §79.3.1: MAC/PHY configuration/status."""
-
-    name = "IEEE 802.3 MAC/PHY Configuration/Status"
-    OUI, SUBTYPE, LENGTH = OUI_8023, 1, 9
-    fields_desc = [  # noqa: RUF012
-        BitEnumField("_type", 127, 7, LLDPDU.TYPES),
-        BitField("_length", 9, 9),
-        ThreeBytesField("org_code", OUI_8023),
-        ByteField("subtype", 1),
-        FlagsField("autoneg", 0x03, 8, ["supported", "enabled"]),
-        ShortField("pmd_capabilities", 0),
-        ShortEnumField("mau_type", 0, {16: "100BASE-TX FD", 30: "1000BASE-T FD"}),
-    ]
-
-
-class LLDPDUReserved(LLDPDU):
-    """TLV types 9-126 (reserved, §8.4.1): kept as bytes so that the TLVs
-    after one still parse (scapy would swallow the rest as Raw)."""
-
-    name = "LLDP Reserved TLV"
-    fields_desc = [  # noqa: RUF012
-        BitField("_type", 9, 7),
-        BitFieldLenField("_length", None, 9, length_of="data"),
-        StrLenField("data", b"", length_from=lambda pkt: pkt._length or 0),
-    ]
-
-
-def _register() -> None:
-    """Put our classes in front of scapy's generic org-specific TLV."""
-    dispatch: dict[int, Any] = scapy_lldp.LLDPDU_CLASS_TYPES
-    org: list[type[Any]] = dispatch[127]
-    ours: list[type[Any]] = [
-        LLDPDUMedCapabilities,
-        LLDPDUMedNetworkPolicy,
-        *INVENTORY_CLASSES.values(),
-        LLDPDUDot3MacPhy,
-    ]
-    for cls in reversed(ours):
-        if cls not in org:
-            org.insert(0, cls)
-    for tlv_type in range(9, 127):
-        dispatch.setdefault(tlv_type, LLDPDUReserved)
-
-
-_register()
 
 
 # ---------------------------------------------------------------- dataclasses
@@ -431,80 +235,94 @@ class CdpNeighbor:
 
 # ---------------------------------------------------------------- LLDP encode
 
+MAX_TEXT = 255  # 802.1AB §8.5.3-8.5.7: port ID, descriptions and name are 0-255 octets
+_LLDP_GROUP = parse_mac(LLDP_MULTICAST)
+_CDP_GROUP = parse_mac(CDP_MULTICAST)
+_CDP_SNAP = b"\xaa\xaa\x03\x00\x00\x0c\x20\x00"
+_CAPABILITY_MASK = 0x07FF  # 802.1AB §8.5.8.1 defines bits 0-10; the rest are reserved
+MIN_FRAME = 60  # Ethernet minimum without the FCS
+
+
+def _tlv(tlv_type: int, value: bytes) -> bytes:
+    if len(value) > 0x1FF:
+        raise ValueError(f"LLDP TLV {tlv_type} of {len(value)} bytes (at most 511)")
+    return struct.pack("!H", tlv_type << 9 | len(value)) + value
+
+
+def _org(oui: int, subtype: int, value: bytes) -> bytes:
+    return _tlv(127, oui.to_bytes(3, "big") + bytes((subtype,)) + value)
+
+
+def _clip(text: str) -> bytes:
+    return text.encode()[:MAX_TEXT]
+
+
+def _pad(frame: bytes) -> bytes:
+    return frame.ljust(MIN_FRAME, b"\x00")
+
 
 def encode_lldp(adv: LldpAdvertisement) -> bytes:
-    """The Ethernet frame (padded to 60 bytes) for one LLDPDU."""
-    frame: Any = (
-        Ether(dst=LLDP_MULTICAST, src=adv.mac, type=LLDP_ETHERTYPE)
-        / LLDPDUChassisID(subtype=LLDPDUChassisID.SUBTYPE_MAC_ADDRESS, id=adv.mac)
-        / LLDPDUPortID(subtype=LLDPDUPortID.SUBTYPE_INTERFACE_NAME, id=adv.port_id.encode())
-        / LLDPDUTimeToLive(ttl=adv.ttl)
-    )
+    """The Ethernet frame (padded to 60 bytes) for one LLDPDU. Texts longer
+    than the 255 octets 802.1AB allows are cut there."""
+    mac = parse_mac(adv.mac)
+    parts = [
+        _LLDP_GROUP,
+        mac,
+        struct.pack("!H", LLDP_ETHERTYPE),
+        _tlv(1, b"\x04" + mac),  # chassis ID, subtype 4: MAC address (§8.5.2.2)
+        _tlv(2, b"\x05" + _clip(adv.port_id)),  # port ID, subtype 5: interface name
+        _tlv(3, struct.pack("!H", adv.ttl)),
+    ]
     if adv.ttl > 0:  # a shutdown LLDPDU carries only the mandatory TLVs (§9.2.7.5)
         if adv.port_description:
-            frame /= LLDPDUPortDescription(description=adv.port_description.encode())
+            parts.append(_tlv(4, _clip(adv.port_description)))
         if adv.system_name:
-            frame /= LLDPDUSystemName(system_name=adv.system_name.encode())
+            parts.append(_tlv(5, _clip(adv.system_name)))
         if adv.system_description:
-            frame /= LLDPDUSystemDescription(description=adv.system_description.encode())
+            parts.append(_tlv(6, _clip(adv.system_description)))
         if adv.capabilities:
-            frame /= LLDPDUSystemCapabilities(
-                **_capability_bits(adv.capabilities, "available"),
-                **_capability_bits(adv.enabled_capabilities, "enabled"),
+            parts.append(
+                _tlv(
+                    7,
+                    struct.pack(
+                        "!HH",
+                        adv.capabilities & _CAPABILITY_MASK,
+                        adv.enabled_capabilities & _CAPABILITY_MASK,
+                    ),
+                )
             )
         if adv.management_address is not None:
-            frame /= LLDPDUManagementAddress(
-                management_address_subtype=LLDPDUManagementAddress.SUBTYPE_MANAGEMENT_ADDRESS_IPV4,
-                management_address=adv.management_address.packed,
-                interface_numbering_subtype=LLDPDUManagementAddress.SUBTYPE_INTERFACE_NUMBER_IF_INDEX,
-                interface_number=adv.if_index,
+            # §8.5.9: string length (subtype + address), subtype 1 (IPv4),
+            # address, numbering subtype 2 (ifIndex), number, OID length 0.
+            parts.append(
+                _tlv(
+                    8,
+                    b"\x05\x01"
+                    + adv.management_address.packed
+                    + struct.pack("!BIB", 2, adv.if_index, 0),
+                )
             )
         if adv.mac_phy is not None:
-            frame /= LLDPDUDot3MacPhy(
-                autoneg=int(adv.mac_phy.autoneg_supported) | int(adv.mac_phy.autoneg_enabled) << 1,
-                pmd_capabilities=adv.mac_phy.pmd_capabilities,
-                mau_type=adv.mac_phy.mau_type,
+            p = adv.mac_phy
+            autoneg = int(p.autoneg_supported) | int(p.autoneg_enabled) << 1
+            parts.append(
+                _org(OUI_8023, 1, struct.pack("!BHH", autoneg, p.pmd_capabilities, p.mau_type))
             )
         if adv.med is not None:
-            frame /= LLDPDUMedCapabilities(
-                capabilities=adv.med.capabilities, device_type=adv.med.device_type
+            parts.append(
+                _org(OUI_MED, 1, struct.pack("!HB", adv.med.capabilities, adv.med.device_type))
             )
         for policy in adv.policies:
-            frame /= LLDPDUMedNetworkPolicy(
-                app_type=policy.app_type,
-                unknown=int(policy.unknown),
-                tagged=int(policy.tagged),
-                vlan=policy.vlan,
-                priority=policy.priority,
-                dscp=policy.dscp,
+            bits = (
+                int(policy.unknown) << 23
+                | int(policy.tagged) << 22
+                | (policy.vlan & 0xFFF) << 9
+                | (policy.priority & 0x7) << 6
+                | (policy.dscp & 0x3F)
             )
-    frame /= LLDPDUEndOfLLDPDU()
-    return bytes(frame)
-
-
-_CAPABILITY_NAMES = (
-    "other",
-    "repeater",
-    "mac_bridge",
-    "wlan_access_point",
-    "router",
-    "telephone",
-    "docsis_cable_device",
-    "station_only",
-    "c_vlan_component",
-    "s_vlan_component",
-    "two_port_mac_relay",
-)
-
-
-def _capability_bits(bitmap: int, suffix: str) -> dict[str, Any]:
-    return {f"{name}_{suffix}": (bitmap >> bit) & 1 for bit, name in enumerate(_CAPABILITY_NAMES)}
-
-
-def _capability_bitmap(tlv: Any, suffix: str) -> int:
-    return sum(
-        int(getattr(tlv, f"{name}_{suffix}")) << bit for bit, name in enumerate(_CAPABILITY_NAMES)
-    )
+            parts.append(_org(OUI_MED, 2, bytes((policy.app_type,)) + bits.to_bytes(3, "big")))
+    parts.append(b"\x00\x00")  # End of LLDPDU
+    return _pad(b"".join(parts))
 
 
 # ---------------------------------------------------------------- LLDP decode
@@ -522,10 +340,73 @@ def _ethernet_payload(frame: bytes) -> tuple[str, int, Reader]:
     return source, ethertype, r
 
 
-def _check_lldp_tlvs(r: Reader) -> int:
-    """Walk the TLVs; raise DecodeError unless scapy's fields will read each
-    one exactly. Returns where the LLDPDU ends."""
-    seen: set[int] = set()
+def _text(data: bytes) -> str:
+    return data.decode("utf-8", errors="replace").rstrip("\x00")
+
+
+def _id_text(value: bytes, mac_subtype: int, address_subtype: int) -> str:
+    """A chassis or port ID (§8.5.2-8.5.3) as text: a MAC spelt as netboot
+    does, an address in its usual form, a printable string as is, else hex."""
+    subtype, data = value[0], value[1:]
+    if subtype == mac_subtype:
+        return format_mac(data)
+    if subtype == address_subtype:
+        family, address = data[0], data[1:]
+        if family == 1:
+            return str(IPv4Address(address))
+        if family == 2:
+            return str(IPv6Address(address))
+        return address.hex()
+    text = data.decode("utf-8", errors="replace")
+    return text if text.isprintable() else data.hex(":")
+
+
+def _check_id(tlv_type: int, value: bytes) -> None:
+    length = len(value)
+    if length < 2:
+        raise DecodeError(f"LLDP: ID TLV {tlv_type} too short")
+    subtype = value[0]
+    mac_subtype, address_subtype = (4, 5) if tlv_type == 1 else (3, 4)
+    if subtype == mac_subtype and length != 7:
+        raise DecodeError(f"LLDP: MAC ID of {length - 1} bytes")
+    if subtype == address_subtype and (
+        length < 3 or (value[1] == 1 and length != 6) or (value[1] == 2 and length != 18)
+    ):
+        raise DecodeError("LLDP: bad network address ID")
+
+
+def _management_address(value: bytes) -> str | None:
+    """§8.5.9: address string length (1 + 1..31), subtype + address,
+    interface numbering subtype, number (4), OID length, OID. The address,
+    when it is IPv4 or IPv6."""
+    length = len(value)
+    if length < 9:
+        raise DecodeError("LLDP: management address TLV too short")
+    address_length = value[0]
+    if not 2 <= address_length <= 32 or address_length + 7 > length:
+        raise DecodeError("LLDP: bad management address length")
+    oid_length = value[address_length + 6]
+    if address_length + 7 + oid_length != length:
+        raise DecodeError("LLDP: management address TLV length mismatch")
+    subtype, raw = value[1], value[2 : 1 + address_length]
+    if subtype == 1 and len(raw) == 4:
+        return str(IPv4Address(raw))
+    if subtype == 2 and len(raw) == 16:
+        return str(IPv6Address(raw))
+    return None
+
+
+def decode_lldp(frame: bytes) -> LldpNeighbor:
+    """One received Ethernet frame -> what it says; DecodeError if it is not a
+    well-formed LLDPDU (§8.2: Chassis ID, Port ID, TTL first, once each;
+    every TLV inside the frame; End of length 0)."""
+    source, ethertype, r = _ethernet_payload(frame)
+    if ethertype != LLDP_ETHERTYPE:
+        raise DecodeError(f"not LLDP: ethertype 0x{ethertype:04x}")
+    fields: dict[str, Any] = {}
+    addresses: list[str] = []
+    policies: list[NetworkPolicy] = []
+    inventory: dict[str, str] = {}
     index = 0
     while r.remaining >= 2:
         header = r.u16()
@@ -534,142 +415,51 @@ def _check_lldp_tlvs(r: Reader) -> int:
         if tlv_type == 0:
             if length != 0:
                 raise DecodeError(f"LLDP: End TLV with length {length}")
-            return r.pos
+            break
         if index < 3 and tlv_type != index + 1:
             raise DecodeError(f"LLDP: TLV {index + 1} must be type {index + 1}, not {tlv_type}")
-        if tlv_type in (1, 2, 3):
-            if tlv_type in seen:
-                raise DecodeError(f"LLDP: TLV type {tlv_type} repeated")
-            seen.add(tlv_type)
+        if index >= 3 and tlv_type in (1, 2, 3):
+            raise DecodeError(f"LLDP: TLV type {tlv_type} repeated")
         index += 1
         if index > MAX_TLVS:
             raise DecodeError(f"LLDP: more than {MAX_TLVS} TLVs")
-        _check_tlv_value(tlv_type, value)
+        if tlv_type == 1:
+            _check_id(1, value)
+            fields["chassis_subtype"] = value[0]
+            fields["chassis_id"] = _id_text(value, 4, 5)
+        elif tlv_type == 2:
+            _check_id(2, value)
+            fields["port_subtype"] = value[0]
+            fields["port_id"] = _id_text(value, 3, 4)
+        elif tlv_type == 3:
+            if length != 2:
+                raise DecodeError(f"LLDP: TTL TLV of length {length}")
+            fields["ttl"] = int.from_bytes(value, "big")
+        elif tlv_type == 4:
+            fields["port_description"] = _text(value)
+        elif tlv_type == 5:
+            fields["system_name"] = _text(value)
+        elif tlv_type == 6:
+            fields["system_description"] = _text(value)
+        elif tlv_type == 7:
+            if length != 4:
+                raise DecodeError(f"LLDP: capabilities TLV of length {length}")
+            available, enabled = struct.unpack("!HH", value)
+            fields["capabilities"] = available & _CAPABILITY_MASK
+            fields["enabled_capabilities"] = enabled & _CAPABILITY_MASK
+        elif tlv_type == 8:
+            address = _management_address(value)
+            if address is not None:
+                addresses.append(address)
+        elif tlv_type == 127:
+            if length < 4:
+                raise DecodeError("LLDP: organisationally specific TLV shorter than its OUI")
+            _org_specific(value, fields, policies, inventory)
+    else:
+        if r.remaining:
+            raise DecodeError("LLDP: odd byte after the last TLV")
     if index < 3:
         raise DecodeError("LLDP: missing Chassis ID, Port ID or TTL")
-    if r.remaining:
-        raise DecodeError("LLDP: odd byte after the last TLV")
-    return r.pos
-
-
-def _check_tlv_value(tlv_type: int, value: bytes) -> None:
-    length = len(value)
-    if tlv_type in (1, 2):
-        if length < 2:
-            raise DecodeError(f"LLDP: ID TLV {tlv_type} too short")
-        subtype = value[0]
-        mac_subtype, address_subtype = (4, 5) if tlv_type == 1 else (3, 4)
-        if subtype == mac_subtype and length != 7:
-            raise DecodeError(f"LLDP: MAC ID of {length - 1} bytes")
-        if subtype == address_subtype and (
-            (value[1] == 1 and length != 6) or (value[1] == 2 and length != 18) or length < 3
-        ):
-            raise DecodeError("LLDP: bad network address ID")
-    elif tlv_type == 3 and length != 2:
-        raise DecodeError(f"LLDP: TTL TLV of length {length}")
-    elif tlv_type == 7 and length != 4:
-        raise DecodeError(f"LLDP: capabilities TLV of length {length}")
-    elif tlv_type == 8:
-        # §8.5.9: address string length (1 + 1..31), subtype + address,
-        # interface numbering subtype, number (4), OID length, OID.
-        if length < 9:
-            raise DecodeError("LLDP: management address TLV too short")
-        address_length = value[0]
-        if not 2 <= address_length <= 32 or address_length + 7 > length:
-            raise DecodeError("LLDP: bad management address length")
-        oid_length = value[address_length + 6]
-        if address_length + 7 + oid_length != length:
-            raise DecodeError("LLDP: management address TLV length mismatch")
-    elif tlv_type == 127 and length < 4:
-        raise DecodeError("LLDP: organisationally specific TLV shorter than its OUI")
-
-
-def _text(data: bytes) -> str:
-    return data.decode("utf-8", errors="replace").rstrip("\x00")
-
-
-def _id_text(subtype: int, tlv: Any, mac_subtype: int, address_subtype: int) -> str:
-    if subtype == mac_subtype:
-        return str(tlv.id)
-    if subtype == address_subtype:
-        return str(tlv.id) if tlv.family in (1, 2) else bytes(tlv.id).hex()
-    data = bytes(tlv.id)
-    text = data.decode("utf-8", errors="replace")
-    return text if text.isprintable() else data.hex(":")
-
-
-def decode_lldp(frame: bytes) -> LldpNeighbor:
-    """One received Ethernet frame -> what it says; DecodeError if it is not a
-    well-formed LLDPDU."""
-    source, ethertype, r = _ethernet_payload(frame)
-    if ethertype != LLDP_ETHERTYPE:
-        raise DecodeError(f"not LLDP: ethertype 0x{ethertype:04x}")
-    start = r.pos
-    end = _check_lldp_tlvs(r)
-    try:
-        # The structure has been checked above; scapy raising here would be
-        # a disagreement between the check and scapy's fields.
-        pdu = LLDPDU(frame[start:end])
-    except Exception as exc:
-        raise DecodeError(f"LLDP: {exc}") from exc
-    return _neighbor(source, pdu)
-
-
-def _neighbor(source: str, pdu: Any) -> LldpNeighbor:
-    fields: dict[str, Any] = {}
-    addresses: list[str] = []
-    policies: list[NetworkPolicy] = []
-    inventory: dict[str, str] = {}
-    layer = pdu.payload
-    while layer is not None and not isinstance(layer, conf.padding_layer):
-        if isinstance(layer, LLDPDUChassisID):
-            fields["chassis_subtype"] = layer.subtype
-            fields["chassis_id"] = _id_text(layer.subtype, layer, 4, 5)
-        elif isinstance(layer, LLDPDUPortID):
-            fields["port_subtype"] = layer.subtype
-            fields["port_id"] = _id_text(layer.subtype, layer, 3, 4)
-        elif isinstance(layer, LLDPDUTimeToLive):
-            fields["ttl"] = layer.ttl
-        elif isinstance(layer, LLDPDUPortDescription):
-            fields["port_description"] = _text(layer.description)
-        elif isinstance(layer, LLDPDUSystemName):
-            fields["system_name"] = _text(layer.system_name)
-        elif isinstance(layer, LLDPDUSystemDescription):
-            fields["system_description"] = _text(layer.description)
-        elif isinstance(layer, LLDPDUSystemCapabilities):
-            fields["capabilities"] = _capability_bitmap(layer, "available")
-            fields["enabled_capabilities"] = _capability_bitmap(layer, "enabled")
-        elif isinstance(layer, LLDPDUManagementAddress):
-            raw = bytes(layer.management_address)
-            if layer.management_address_subtype == 1 and len(raw) == 4:
-                addresses.append(str(IPv4Address(raw)))
-            elif layer.management_address_subtype == 2 and len(raw) == 16:
-                addresses.append(str(IPv6Address(raw)))
-        elif isinstance(layer, LLDPDUMedCapabilities):
-            fields["med"] = MedCapabilities(int(layer.capabilities), layer.device_type)
-        elif isinstance(layer, LLDPDUMedNetworkPolicy):
-            policies.append(
-                NetworkPolicy(
-                    app_type=layer.app_type,
-                    vlan=layer.vlan,
-                    priority=layer.priority,
-                    dscp=layer.dscp,
-                    tagged=bool(layer.tagged),
-                    unknown=bool(layer.unknown),
-                )
-            )
-        elif isinstance(layer, LLDPDUMedInventory):
-            inventory[INVENTORY_SUBTYPES[layer.subtype]] = _text(layer.value)
-        elif isinstance(layer, LLDPDUDot3MacPhy):
-            fields["mac_phy"] = MacPhy(
-                autoneg_supported=bool(int(layer.autoneg) & 1),
-                autoneg_enabled=bool(int(layer.autoneg) & 2),
-                pmd_capabilities=layer.pmd_capabilities,
-                mau_type=layer.mau_type,
-            )
-        elif isinstance(layer, LLDPDUEndOfLLDPDU):
-            break
-        layer = layer.payload if layer.payload else None
     return LldpNeighbor(
         source=source,
         management_addresses=tuple(addresses),
@@ -679,56 +469,104 @@ def _neighbor(source: str, pdu: Any) -> LldpNeighbor:
     )
 
 
+def _org_specific(
+    value: bytes,
+    fields: dict[str, Any],
+    policies: list[NetworkPolicy],
+    inventory: dict[str, str],
+) -> None:
+    """The MED and 802.3 TLVs we read (§8.6); a fixed-size one of another
+    length, and any other OUI or subtype, is skipped."""
+    oui, subtype, body = int.from_bytes(value[:3], "big"), value[3], value[4:]
+    if oui == OUI_MED:
+        if subtype == 1 and len(body) == 3:
+            capabilities, device_type = struct.unpack("!HB", body)
+            fields["med"] = MedCapabilities(capabilities, device_type)
+        elif subtype == 2 and len(body) == 4:
+            bits = int.from_bytes(body[1:], "big")
+            policies.append(
+                NetworkPolicy(
+                    app_type=body[0],
+                    vlan=(bits >> 9) & 0xFFF,
+                    priority=(bits >> 6) & 0x7,
+                    dscp=bits & 0x3F,
+                    tagged=bool(bits >> 22 & 1),
+                    unknown=bool(bits >> 23 & 1),
+                )
+            )
+        elif subtype in INVENTORY_SUBTYPES:
+            inventory[INVENTORY_SUBTYPES[subtype]] = _text(body)
+    elif oui == OUI_8023 and subtype == 1 and len(body) == 5:
+        autoneg, pmd, mau = struct.unpack("!BHH", body)
+        fields["mac_phy"] = MacPhy(
+            autoneg_supported=bool(autoneg & 1),
+            autoneg_enabled=bool(autoneg & 2),
+            pmd_capabilities=pmd,
+            mau_type=mau,
+        )
+
+
 # ---------------------------------------------------------------- CDP
+
+
+def cdp_checksum(data: bytes) -> int:
+    """The CDP header checksum over `data` (header with checksum 0, then the
+    TLVs): RFC 1071's sum, an odd last byte padded Cisco's way (module doc)."""
+    if len(data) % 2:
+        last = data[-1]
+        data = data[:-1] + (bytes((0, last)) if last <= 0x80 else bytes((0xFF, last - 1)))
+    total: int = sum(struct.unpack(f"!{len(data) // 2}H", data))
+    while total >> 16:
+        total = (total & 0xFFFF) + (total >> 16)
+    return ~total & 0xFFFF
+
+
+def _cdp_tlv(tlv_type: int, value: bytes) -> bytes:
+    if len(value) > 0xFFFF - 4:
+        raise ValueError(f"CDP TLV 0x{tlv_type:04x} of {len(value)} bytes")
+    return struct.pack("!HH", tlv_type, len(value) + 4) + value
 
 
 def encode_cdp(adv: CdpAdvertisement) -> bytes:
     """A CDPv2 frame (802.3 + LLC/SNAP), padded to 60 bytes."""
-    messages: list[Any] = [
-        scapy_cdp.CDPMsgDeviceID(val=adv.device_id.encode()),
-    ]
+    tlvs = [_cdp_tlv(CDP_DEVICE_ID, adv.device_id.encode())]
     if adv.address is not None:
-        messages.append(
-            scapy_cdp.CDPMsgAddr(naddr=1, addr=[scapy_cdp.CDPAddrRecordIPv4(addr=str(adv.address))])
-        )
-    messages.append(scapy_cdp.CDPMsgPortID(iface=adv.port_id.encode()))
-    messages.append(scapy_cdp.CDPMsgCapabilities(cap=adv.capabilities))
+        # One address: protocol type 1 (NLPID), length 1, protocol 0xcc (IP).
+        record = b"\x01\x01\xcc" + struct.pack("!H", 4) + adv.address.packed
+        tlvs.append(_cdp_tlv(CDP_ADDRESSES, struct.pack("!I", 1) + record))
+    tlvs.append(_cdp_tlv(CDP_PORT_ID, adv.port_id.encode()))
+    tlvs.append(_cdp_tlv(CDP_CAPABILITIES, struct.pack("!I", adv.capabilities)))
     if adv.software_version:
-        messages.append(scapy_cdp.CDPMsgSoftwareVersion(val=adv.software_version.encode()))
+        tlvs.append(_cdp_tlv(CDP_SOFTWARE_VERSION, adv.software_version.encode()))
     if adv.platform:
-        messages.append(scapy_cdp.CDPMsgPlatform(val=adv.platform.encode()))
-    messages.append(scapy_cdp.CDPMsgDuplex(duplex=1))
+        tlvs.append(_cdp_tlv(CDP_PLATFORM, adv.platform.encode()))
+    tlvs.append(_cdp_tlv(CDP_DUPLEX, b"\x01"))  # full duplex
     if adv.voice_vlan is not None:
-        messages.append(scapy_cdp.CDPMsgVoIPVLANReply(status=1, vlan=adv.voice_vlan))
-    frame = (
-        Dot3(dst=CDP_MULTICAST, src=adv.mac)
-        / LLC(dsap=0xAA, ssap=0xAA, ctrl=3)
-        / SNAP(OUI=0x00000C, code=0x2000)
-        / scapy_cdp.CDPv2_HDR(vers=2, ttl=adv.ttl, msg=messages)
-    )
-    return bytes(frame).ljust(60, b"\x00")
+        tlvs.append(_cdp_tlv(CDP_VOIP_VLAN_REPLY, struct.pack("!BH", 1, adv.voice_vlan)))
+    body = b"".join(tlvs)
+    checksum = cdp_checksum(struct.pack("!BBH", 2, adv.ttl, 0) + body)
+    pdu = _CDP_SNAP + struct.pack("!BBH", 2, adv.ttl, checksum) + body
+    if len(pdu) > 1500:
+        raise ValueError(f"CDP frame of {len(pdu)} bytes (802.3 allows 1500)")
+    return _pad(_CDP_GROUP + parse_mac(adv.mac) + struct.pack("!H", len(pdu)) + pdu)
 
 
 def is_cdp(frame: bytes) -> bool:
     """Cheap test for the 802.2 socket, which also sees STP and other LLC."""
-    return (
-        len(frame) >= 22
-        and frame[:6] == b"\x01\x00\x0c\xcc\xcc\xcc"
-        and frame[14:22] == b"\xaa\xaa\x03\x00\x00\x0c\x20\x00"
-    )
+    return len(frame) >= 22 and frame[:6] == _CDP_GROUP and frame[14:22] == _CDP_SNAP
 
 
 def decode_cdp(frame: bytes) -> CdpNeighbor:
     """One received 802.3 frame -> what its CDP says; DecodeError otherwise."""
     r = Reader(frame)
-    if r.take(6) != b"\x01\x00\x0c\xcc\xcc\xcc":
+    if r.take(6) != _CDP_GROUP:
         raise DecodeError("CDP: wrong destination")
     source = format_mac(r.take(6))
     length = r.u16()
     if length > 1500 or length < 12:
         raise DecodeError(f"CDP: 802.3 length {length}")
     body = r.sub(length)
-    if body.take(8) != b"\xaa\xaa\x03\x00\x00\x0c\x20\x00":
+    if body.take(8) != _CDP_SNAP:
         raise DecodeError("CDP: not LLC/SNAP 00000c/2000")
     version = body.u8()
     if version not in (1, 2):
@@ -786,12 +624,14 @@ def _cdp_addresses(r: Reader) -> list[str]:
 __all__ = [
     "CdpAdvertisement",
     "CdpNeighbor",
+    "DecodeError",
     "Inventory",
     "LldpAdvertisement",
     "LldpNeighbor",
     "MacPhy",
     "MedCapabilities",
     "NetworkPolicy",
+    "cdp_checksum",
     "decode_cdp",
     "decode_lldp",
     "encode_cdp",

@@ -55,18 +55,25 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv4Network
+from typing import TYPE_CHECKING
 
 from netboot import vendors
 from netboot.config import PnpRule
+from netboot.events import PnpAnswered, PnpNotified, PnpSubscribed
 from netboot.pnp import codec
 from netboot.pnp.codec import SipMessage, UaProfile
+from netboot.ratelimit import TokenBuckets
 from netboot.wire import DecodeError, parse_mac
+
+if TYPE_CHECKING:
+    from netboot.config import Config
 
 T1 = 0.5
 T2 = 4.0
 TIMER_F = 64 * T1
 TIMER_J = 64 * T1
 MAX_TRACKED = 4096  # bounded state per table, whatever the phones send
+BUCKET_IDLE = 60.0  # a source's rate bucket is forgotten after this long unused
 
 Address = tuple[str, int]
 
@@ -130,21 +137,22 @@ class _NotifyTransaction:
 
 
 @dataclass
-class _Bucket:
-    tokens: float
-    last: float
-
-
-@dataclass
 class PnpResponder:
     site: Site
     known_macs: frozenset[str] = frozenset()
     token: Callable[[], str] = field(default_factory=lambda: _random_token)
     _answers: dict[tuple[str, str, int], tuple[Send, float]] = field(default_factory=dict)
     _notifies: dict[str, _NotifyTransaction] = field(default_factory=dict)
-    _buckets: dict[str, _Bucket] = field(default_factory=dict)
+    _buckets: TokenBuckets[str] = field(init=False)
     _answered: dict[str, float] = field(default_factory=dict)  # address -> when it answered
     _limited: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self._buckets = self._new_buckets(self.site)
+
+    @staticmethod
+    def _new_buckets(site: Site) -> TokenBuckets[str]:
+        return TokenBuckets(site.rate_limit, site.burst, site.max_tracked)
 
     # ------------------------------------------------------------ input
 
@@ -363,11 +371,7 @@ class PnpResponder:
             if self._answers[key][1] > now:
                 break
             del self._answers[key]
-        while self._buckets:
-            ip = next(iter(self._buckets))
-            if now - self._buckets[ip].last <= 60.0:
-                break
-            del self._buckets[ip]
+        self._buckets.expire(now, BUCKET_IDLE)
 
     # ------------------------------------------------------------ decisions
 
@@ -407,21 +411,16 @@ class PnpResponder:
         return any(address in net for net in self.site.on_link)
 
     def _take_token(self, key: str, now: float) -> bool:
-        bucket = self._buckets.pop(key, None)  # re-inserted last: least recently heard first
-        if bucket is None:
-            while len(self._buckets) >= self.site.max_tracked:
-                del self._buckets[next(iter(self._buckets))]
-                self._limited.append("buckets-evicted")
-            bucket = _Bucket(self.site.burst, now)
-        self._buckets[key] = bucket
-        bucket.tokens = min(
-            self.site.burst, bucket.tokens + (now - bucket.last) * self.site.rate_limit
-        )
-        bucket.last = now
-        if bucket.tokens < 1.0:
-            return False
-        bucket.tokens -= 1.0
-        return True
+        buckets = self._buckets
+        if (buckets.rate, buckets.burst, buckets.max_keys) != (
+            self.site.rate_limit,
+            self.site.burst,
+            self.site.max_tracked,
+        ):  # a reload changed the limit: the new one from now on
+            buckets.reconfigure(self.site.rate_limit, self.site.burst, self.site.max_tracked)
+        allowed = buckets.allow(key, now)
+        self._limited.extend(["buckets-evicted"] * buckets.take_evicted())
+        return allowed
 
     @staticmethod
     def _response_dest(top: codec.Via, source: Address) -> Address:
@@ -473,3 +472,95 @@ def _with_tag(addr: codec.NameAddr, raw: str, tag: str) -> str:
     if addr.tag:
         return raw
     return f"{raw};tag={tag}"
+
+
+# ---------------------------------------------------------------- config and reports
+
+
+def allowed_sources(config: Config, subnets: tuple[IPv4Network, ...]) -> tuple[IPv4Network, ...]:
+    """pnp.allowed_sources, by default the served interfaces' subnets."""
+    if config.pnp.allowed_sources is not None:
+        return tuple(config.pnp.allowed_sources)
+    return subnets
+
+
+def site_for(
+    config: Config,
+    address: IPv4Address,
+    allowed: tuple[IPv4Network, ...],
+    on_link: tuple[IPv4Network, ...],
+) -> Site:
+    """The responder's view of the config for the link whose address is `address`."""
+    pnp = config.pnp
+    return Site(
+        on_link=on_link,
+        max_tracked=pnp.max_tracked,
+        url=config.provisioning.url,
+        local_ip=str(address),
+        local_port=pnp.port,
+        policy=pnp.policy,
+        allowed_sources=allowed,
+        rules=pnp.rules,
+        rate_limit=pnp.rate_limit,
+        burst=max(4.0, 3 * pnp.rate_limit),
+    )
+
+
+Record = PnpAnswered | PnpSubscribed | PnpNotified  # what the transport records
+
+
+@dataclass(frozen=True)
+class Report:
+    """What one outcome means for the metrics, the log and the registry."""
+
+    refused: str | None = None  # a SUBSCRIBE refused, for why (metric, rate-limited line)
+    answered: bool = False  # a NOTIFY carrying the URL was started (metric)
+    lines: tuple[str, ...] = ()  # a line per phone, within the log budget
+    records: tuple[Record, ...] = ()
+
+
+def report(method: str | None, out: Outcome, source: Address) -> Report:
+    """The registry events and log lines of one outcome. A spoofable refusal
+    (source, rate, off-link) and a retransmission record nothing: a flood of
+    forged SUBSCRIBEs must not write the registry."""
+    if out.answered is not None:
+        line = f"pnp: {out.answered or source[0]} answered the NOTIFY with {out.status}"
+        answered = (PnpAnswered(mac=out.answered, status=out.status),)
+        return Report(lines=(line,), records=answered if out.answered else ())
+    if method != "SUBSCRIBE":
+        return Report()
+    profile = out.profile
+    if profile is None or out.retransmission or out.refused in ("source", "rate", "off-link"):
+        return Report(refused=out.refused)
+    lines: list[str] = []
+    records: list[Record] = []
+    if profile.mac is None:
+        lines.append(
+            f"pnp: SUBSCRIBE from {source[0]} without a MAC"
+            f" ({profile.vendor} {profile.model} {profile.firmware})"
+        )
+    else:
+        records.append(
+            PnpSubscribed(
+                mac=profile.mac,
+                source=f"{source[0]}:{source[1]}",
+                profile_type=profile.profile_type,
+                user_agent=profile.user_agent,
+                vendor_from_oui=profile.vendor_from_oui or None,
+                refused=out.refused,
+                ip=source[0],
+                vendor=profile.vendor,
+                model=profile.model,
+                firmware=profile.firmware,
+            )
+        )
+    if out.url is not None:
+        notify_to = out.sends[1].dest if len(out.sends) > 1 else source
+        lines.append(
+            f"pnp: {profile.mac or '?'} {profile.vendor or '?'} {profile.model or '?'}"
+            f" at {source[0]} -> NOTIFY {out.url}"
+        )
+        if profile.mac is not None:
+            to = f"{notify_to[0]}:{notify_to[1]}"
+            records.append(PnpNotified(mac=profile.mac, url=out.url, to=to))
+    return Report(out.refused, out.url is not None, tuple(lines), tuple(records))

@@ -17,26 +17,29 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import contextlib
-import csv
 import logging
 import socket
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from ipaddress import IPv4Address, IPv4Interface, IPv4Network
-from pathlib import Path
+from ipaddress import IPv4Address, IPv4Network
 from typing import TYPE_CHECKING
 
-import netifaces
-
-from netboot import metrics
-from netboot.events import PnpAnswered, PnpNotified, PnpSubscribed, PnpTimedOut
+from netboot import metrics, netif
+from netboot.clock import Clock, LoopClock, Timer
+from netboot.events import PnpTimedOut
 from netboot.pnp import codec
-from netboot.pnp.engine import Outcome, PnpResponder, Send, Site
+from netboot.pnp.engine import (
+    Outcome,
+    PnpResponder,
+    Send,
+    allowed_sources,
+    report,
+    site_for,
+)
+from netboot.provisioning.inventory import InventoryCache, load_inventory
 from netboot.ratelog import LogBudget, RateLimitedLog
 from netboot.sockbuf import set_receive_buffer, set_send_buffer
-from netboot.wire import DecodeError, normalize_mac
+from netboot.wire import DecodeError
 
 if TYPE_CHECKING:
     from netboot.config import Config
@@ -49,37 +52,6 @@ READS_PER_WAKE = 64
 MAX_BACKLOG = 4096  # sends waiting for room in a full socket buffer (oldest dropped)
 IP_RECVERR = 11  # <linux/in.h>: ICMP errors of an unconnected socket, on its error queue
 SOCK_EE_OFFENDER = 16  # sizeof(struct sock_extended_err)
-
-
-def interface_networks(ifname: str) -> list[IPv4Interface]:
-    """The IPv4 addresses (with prefix) of an interface; OSError if it does not exist."""
-    if ifname not in netifaces.interfaces():
-        raise OSError(f"interface {ifname} does not exist")
-    out = []
-    for entry in netifaces.ifaddresses(ifname).get(netifaces.AF_INET, []):
-        out.append(IPv4Interface(f"{entry['addr']}/{entry.get('netmask', '255.255.255.255')}"))
-    return out
-
-
-def inventory_macs(path: Path | None) -> frozenset[str]:
-    """The `mac` column of the phone inventory CSV (first column when there is
-    no header row); rows whose MAC does not parse are skipped."""
-    if path is None:
-        return frozenset()
-    macs: set[str] = set()
-    with path.open(newline="", encoding="utf-8", errors="replace") as f:
-        rows = [row for row in csv.reader(f) if row and not row[0].lstrip().startswith("#")]
-    column = 0
-    if rows and any(cell.strip().lower() == "mac" for cell in rows[0]):
-        column = [cell.strip().lower() for cell in rows[0]].index("mac")
-        rows = rows[1:]
-    for row in rows:
-        if len(row) > column:
-            try:
-                macs.add(normalize_mac(row[column].strip()))
-            except ValueError:
-                continue
-    return frozenset(macs)
 
 
 @dataclass
@@ -98,16 +70,16 @@ class Link:
 class PnpService:
     name = "pnp"
 
-    def __init__(self, ctx: Context, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, ctx: Context, clock: Clock | None = None) -> None:
         self.ctx = ctx
-        self.clock = clock
+        self.clock = clock or LoopClock()
+        self._timer: Timer | None = None
         self.links: list[Link] = []
         self.bad = RateLimitedLog(log)
         self.refusals = RateLimitedLog(log, every=30.0)
         self.expiries = RateLimitedLog(log)
         self.events = LogBudget(log)  # a line per phone, but not per spoofed SUBSCRIBE
-        self._wake = asyncio.Event()
-        self._inventory_mtime: float | None = None
+        self._inventory = InventoryCache(None)
         self._known: frozenset[str] = frozenset()
         self._subnets: tuple[IPv4Network, ...] = ()
 
@@ -119,7 +91,7 @@ class PnpService:
         names = config.interfaces
         found: list[tuple[str, IPv4Address, list[IPv4Network]]] = []
         for ifname in names:
-            nets = interface_networks(ifname)
+            nets = netif.addresses(ifname)
             configured = config.server_address(ifname)
             if configured is not None:
                 address = configured
@@ -135,7 +107,7 @@ class PnpService:
         for ifname, address, _ in found:
             sock = self._open(ifname, address, pnp.port)
             engine = PnpResponder(
-                self._site(config, address, allowed, tuple(nets_of[ifname])),
+                site_for(config, address, allowed, tuple(nets_of[ifname])),
                 known_macs=self._known,
             )
             self.links.append(Link(ifname, address, sock, engine))
@@ -152,41 +124,17 @@ class PnpService:
         )
 
     def _allowed(self, config: Config) -> tuple[IPv4Network, ...]:
-        """pnp.allowed_sources, by default the served interfaces' subnets."""
-        if config.pnp.allowed_sources is not None:
-            return tuple(config.pnp.allowed_sources)
-        return self._subnets
-
-    @staticmethod
-    def _site(
-        config: Config,
-        address: IPv4Address,
-        allowed: tuple[IPv4Network, ...],
-        on_link: tuple[IPv4Network, ...],
-    ) -> Site:
-        pnp = config.pnp
-        return Site(
-            on_link=on_link,
-            max_tracked=pnp.max_tracked,
-            url=config.provisioning.url,
-            local_ip=str(address),
-            local_port=pnp.port,
-            policy=pnp.policy,
-            allowed_sources=allowed,
-            rules=pnp.rules,
-            rate_limit=pnp.rate_limit,
-            burst=max(4.0, 3 * pnp.rate_limit),
-        )
+        return allowed_sources(config, self._subnets)
 
     def reconfigure(self, config: Config) -> None:
         """A reload: URL, policy, rules, allowed sources, rate limit and the
         inventory, on the same sockets; NOTIFYs in flight go on."""
         allowed = self._allowed(config)
-        self._inventory_mtime = None
+        self._inventory = InventoryCache(None)
         self._known = frozenset()
         self._refresh_inventory()
         for link in self.links:
-            link.engine.site = self._site(config, link.address, allowed, link.engine.site.on_link)
+            link.engine.site = site_for(config, link.address, allowed, link.engine.site.on_link)
             link.engine.known_macs = self._known
         log.info(
             "pnp: reconfigured: policy %s, %d rule(s), answering %s",
@@ -216,15 +164,22 @@ class PnpService:
         return sock
 
     async def serve(self) -> None:
-        while True:
-            deadlines = [d for link in self.links if (d := link.engine.next_deadline()) is not None]
-            timeout = max(0.0, min(deadlines) - self.clock()) if deadlines else None
-            self._wake.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout)
-            self._poll()
+        self._tick()
+        await asyncio.get_running_loop().create_future()  # the timer does the work until cancelled
+
+    def _tick(self) -> None:
+        """Retransmissions and expiries due now, then one timer at the next deadline."""
+        self._poll()
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        deadlines = [d for link in self.links if (d := link.engine.next_deadline()) is not None]
+        if deadlines:
+            self._timer = self.clock.call_at(min(deadlines), self._tick)
 
     async def stop(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
         loop = asyncio.get_running_loop()
         for link in self.links:
             loop.remove_reader(link.sock.fileno())
@@ -236,7 +191,7 @@ class PnpService:
     # ------------------------------------------------------------ work
 
     def _poll(self) -> None:
-        now = self.clock()
+        now = self.clock.now()
         for link in self.links:
             sends, expired = link.engine.poll(now)
             for send in sends:
@@ -265,7 +220,7 @@ class PnpService:
                 continue
             self.receive(link, data, (source[0], source[1]))
         self._read_errors(link)
-        self._wake.set()
+        self._tick()
 
     def _read_errors(self, link: Link) -> None:
         """The ICMP errors queued on the socket (IP_RECVERR): each names the
@@ -288,7 +243,7 @@ class PnpService:
                     "unreachable",
                     f"pnp: {notify.dest[0]}:{notify.dest[1]} ({notify.mac or 'no MAC'}) is"
                     " unreachable (ICMP): NOTIFY given up",
-                    self.clock(),
+                    self.clock.now(),
                 )
 
     def _count_limited(self, link: Link) -> None:
@@ -303,7 +258,7 @@ class PnpService:
             return None
 
     def receive(self, link: Link, data: bytes, source: tuple[str, int]) -> None:
-        now = self.clock()
+        now = self.clock.now()
         try:
             msg = codec.decode(data)
             if msg.method == "SUBSCRIBE":
@@ -331,7 +286,9 @@ class PnpService:
             self._queue(link, send)
         except OSError as exc:
             self.bad.warning(
-                "send", f"pnp: cannot send to {send.dest[0]}:{send.dest[1]}: {exc}", self.clock()
+                "send",
+                f"pnp: cannot send to {send.dest[0]}:{send.dest[1]}: {exc}",
+                self.clock.now(),
             )
 
     def _queue(self, link: Link, send: Send) -> None:
@@ -354,7 +311,7 @@ class PnpService:
                 self.bad.warning(
                     "send",
                     f"pnp: cannot send to {send.dest[0]}:{send.dest[1]}: {exc}",
-                    self.clock(),
+                    self.clock.now(),
                 )
             link.backlog.popleft()
         asyncio.get_running_loop().remove_writer(link.sock.fileno())
@@ -362,83 +319,34 @@ class PnpService:
     def _report(
         self, method: str | None, out: Outcome, source: tuple[str, int], now: float
     ) -> None:
-        registry = self.ctx.registry
-        profile = out.profile
-        if out.answered is not None:
-            self.events.info(
-                now, "pnp: %s answered the NOTIFY with %s", out.answered or source[0], out.status
+        """Do what `report` (the engine) says one outcome means."""
+        said = report(method, out, source)
+        if said.refused is not None:
+            metrics.PNP_REFUSED.labels(said.refused).inc()
+            self.refusals.warning(  # one key per reason: spoofed sources must not grow it
+                said.refused, f"pnp: not answering {source[0]}:{source[1]}: {said.refused}", now
             )
-            if out.answered:
-                registry.record(PnpAnswered(mac=out.answered, status=out.status))
-            return
-        if method != "SUBSCRIBE":
-            return
-        if out.refused is not None:
-            metrics.PNP_REFUSED.labels(out.refused).inc()
-            self.refusals.warning(
-                out.refused,  # one key per reason: spoofed sources must not grow the table
-                f"pnp: not answering {source[0]}:{source[1]}: {out.refused}",
-                now,
-            )
-        if profile is None or out.retransmission or out.refused in ("source", "rate", "off-link"):
-            return
-        if profile.mac is None:
-            self.events.info(
-                now,
-                "pnp: SUBSCRIBE from %s without a MAC (%s %s %s)",
-                source[0],
-                profile.vendor,
-                profile.model,
-                profile.firmware,
-            )
-        else:
-            registry.record(
-                PnpSubscribed(
-                    mac=profile.mac,
-                    source=f"{source[0]}:{source[1]}",
-                    profile_type=profile.profile_type,
-                    user_agent=profile.user_agent,
-                    vendor_from_oui=profile.vendor_from_oui or None,
-                    refused=out.refused,
-                    ip=source[0],
-                    vendor=profile.vendor,
-                    model=profile.model,
-                    firmware=profile.firmware,
-                )
-            )
-        if out.url is not None:
+        if said.answered:
             metrics.PNP_ANSWERS.inc()
-            notify_to = out.sends[1].dest if len(out.sends) > 1 else source
-            self.events.info(
-                now,
-                "pnp: %s %s %s at %s -> NOTIFY %s",
-                profile.mac or "?",
-                profile.vendor or "?",
-                profile.model or "?",
-                source[0],
-                out.url,
-            )
-            if profile.mac is not None:
-                registry.record(
-                    PnpNotified(mac=profile.mac, url=out.url, to=f"{notify_to[0]}:{notify_to[1]}")
-                )
+        for line in said.lines:
+            self.events.info(now, "%s", line)
+        for r in said.records:
+            self.ctx.registry.record(r)
 
     def _refresh_inventory(self) -> None:
-        """Re-read the inventory's MACs when the file changed (policy "known")."""
+        """Re-read the inventory's MACs when the file changed (policy "known");
+        the rows are parsed and checked as everywhere (netboot.provisioning.inventory)."""
         path = self.ctx.config.phones.inventory
         if self.ctx.config.pnp.policy != "known" or path is None:
             return
-        try:
-            mtime = path.stat().st_mtime
-            if mtime == self._inventory_mtime:
-                return
-            self._known = inventory_macs(path)
-            self._inventory_mtime = mtime
-        except OSError as exc:
-            self.bad.warning("inventory", f"pnp: cannot read inventory {path}: {exc}", self.clock())
-            self._known = frozenset()
-            self._inventory_mtime = None
+        if self._inventory.path != path:
+            self._inventory = InventoryCache(path)
+        inventory = self._inventory.get()
+        if inventory.macs == self._known:
             return
+        self._known = inventory.macs
+        for error in inventory.errors:
+            self.bad.warning("inventory", f"pnp: {error}", self.clock.now())
         log.info("pnp: %d known MACs in %s", len(self._known), path)
 
 
@@ -455,11 +363,8 @@ def check(config: Config) -> list[str]:
                 'pnp.policy: "known" needs phones.inventory (no phone would be answered)'
             )
         else:
-            try:
-                if not inventory_macs(path):
-                    problems.append(f'pnp.policy: "known" but {path} lists no valid MAC')
-            except OSError as exc:
-                problems.append(f"phones.inventory: cannot read {path}: {exc.strerror}")
+            if not load_inventory(path).macs:
+                problems.append(f'pnp.policy: "known" but {path} lists no valid phone')
     if pnp.allowed_sources == ():
         problems.append("pnp.allowed_sources: empty, so no phone is answered")
     return problems

@@ -204,6 +204,11 @@ class Inventory:
     def by_mac(self, mac: str) -> InventoryPhone | None:
         return self._by_mac.get(mac)
 
+    @property
+    def macs(self) -> frozenset[str]:
+        """The MACs of the rows that parsed (PnP's policy "known")."""
+        return frozenset(self._by_mac)
+
     def by_input(self, input_id: str) -> InventoryPhone | None:
         return self._by_input.get(input_id)
 

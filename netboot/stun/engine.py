@@ -34,6 +34,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from ipaddress import IPv4Address
 
+from netboot.ratelimit import TokenBuckets
 from netboot.stun import codec
 from netboot.stun.codec import (
     AddressAttribute,
@@ -226,46 +227,13 @@ def is_bare(data: bytes) -> bool:
     return len(data) == BARE_SIZE and data[:4] == BARE_HEAD
 
 
-class RateLimiter:
-    """Token bucket per source IP; bounded memory (idle buckets are dropped)."""
+class RateLimiter(TokenBuckets[int]):
+    """STUN's token bucket per source IP (as an int: hashing an IPv4Address
+    is slow): `BURST_SECONDS` of `rate`, at least `MIN_BURST`; at most
+    `MAX_SOURCES` buckets (netboot.ratelimit)."""
 
     def __init__(self, rate: float) -> None:
-        self.rate = rate
-        self.burst = max(MIN_BURST, rate * BURST_SECONDS)
-        self._buckets: dict[int, tuple[float, float]] = {}  # IP as int -> (tokens, last)
-
-    def allow(self, ip: IPv4Address, now: float) -> bool:
-        return self.allow_key(int(ip), now)
-
-    def allow_key(self, ip: int, now: float) -> bool:
-        """`allow` for the address as an int (hashing an IPv4Address is slow)."""
-        bucket = self._buckets.get(ip)
-        if bucket is None:
-            if len(self._buckets) >= MAX_SOURCES:
-                self._expire(now)
-            tokens = self.burst
-        else:
-            tokens = bucket[0] + (now - bucket[1]) * self.rate
-            if tokens > self.burst:
-                tokens = self.burst
-        if tokens < 1.0:
-            self._buckets[ip] = (tokens, now)
-            return False
-        self._buckets[ip] = (tokens - 1.0, now)
-        return True
-
-    def _expire(self, now: float) -> None:
-        full_after = self.burst / self.rate
-        stale = [k for k, (_, last) in self._buckets.items() if now - last >= full_after]
-        for key in stale:
-            del self._buckets[key]
-        if len(self._buckets) >= MAX_SOURCES:  # a flood of live sources: forget the oldest
-            oldest = sorted(self._buckets, key=lambda k: self._buckets[k][1])
-            for key in oldest[: MAX_SOURCES // 4]:
-                del self._buckets[key]
-
-    def __len__(self) -> int:
-        return len(self._buckets)
+        super().__init__(rate, max(MIN_BURST, rate * BURST_SECONDS), MAX_SOURCES)
 
 
 class StunEngine:
@@ -283,7 +251,7 @@ class StunEngine:
         """`handle` for a bare Binding request (`is_bare(data)`): the reply bytes
         and kind, always sent from `local` back to `source`; None: silence."""
         ip = int(source[0])
-        if not self.limiter.allow_key(ip, now):
+        if not self.limiter.allow(ip, now):
             return None
         key = (ip, source[1], local, data[4:8] == codec.COOKIE_BYTES)
         try:
@@ -315,13 +283,13 @@ class StunEngine:
     def handle(
         self, request: StunMessage, size: int, source: Endpoint, local: SocketId, now: float
     ) -> Reply | None:
-        if not self.limiter.allow(source[0], now):
+        if not self.limiter.allow(int(source[0]), now):
             return None
         return respond(request, source, local, self.site, size)
 
     def handle_malformed(
         self, data: bytes, error: DecodeError, source: Endpoint, local: SocketId, now: float
     ) -> Reply | None:
-        if codec.peek_header(data) is None or not self.limiter.allow(source[0], now):
+        if codec.peek_header(data) is None or not self.limiter.allow(int(source[0]), now):
             return None
         return respond_malformed(data, error, source, local)

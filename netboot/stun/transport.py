@@ -25,6 +25,7 @@ from ipaddress import IPv4Address
 from typing import TYPE_CHECKING
 
 from netboot import metrics
+from netboot.ratelog import RateLimitedLog
 from netboot.stun import batch as mmsg
 from netboot.stun import codec
 from netboot.stun.engine import (
@@ -47,7 +48,6 @@ log = logging.getLogger("netboot.stun")
 
 BATCH = 64
 ROUNDS = 8  # batches per wake-up at most, so one busy socket cannot starve the loop
-LOG_EVERY = 10.0
 MAX_SOURCES = 65536
 RCVBUF = 1 << 20  # room for bursts from many phones (the kernel caps it at rmem_max)
 
@@ -64,8 +64,7 @@ class StunService:
         self.rate_limit = cfg.rate_limit
         self.clock = clock
         self.sockets: dict[SocketId, socket.socket] = {}
-        self._last_log = -LOG_EVERY
-        self._suppressed = 0
+        self._log = RateLimitedLog(log)  # one key: a line every 10 s, whatever went wrong
         self._addr_cache: dict[str, IPv4Address] = {}
         self._sources: dict[bytes, Endpoint] = {}  # sockaddr port+address bytes -> endpoint
         self._batch = mmsg.Batch(BATCH) if mmsg.available() else None
@@ -209,14 +208,7 @@ class StunService:
         metrics.STUN_RESPONSES.labels(reply.kind).inc()
 
     def _warn(self, message: str, now: float) -> None:
-        if now - self._last_log < LOG_EVERY:
-            self._suppressed += 1
-            return
-        if self._suppressed:
-            message += f" (and {self._suppressed} more since the last message)"
-        self._suppressed = 0
-        self._last_log = now
-        log.warning("%s", message)
+        self._log.warning("stun", message, now)
 
 
 def create(ctx: Context) -> StunService:
