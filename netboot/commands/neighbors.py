@@ -9,7 +9,7 @@ import time
 
 from netboot.commands.common import Subparsers, add_config_arg, load_or_exit, print_table
 from netboot.lldp.neighbors import Neighbor, lldpcli_json, read_neighbors, table_rows
-from netboot.state.db import DB_NAME, open_database
+from netboot.state.db import open_reader, tolerant
 
 
 def register(sub: Subparsers) -> None:
@@ -26,10 +26,10 @@ def run(args: argparse.Namespace) -> int:
     config = load_or_exit(args.config)
     now = time.time()
     neighbors: list[Neighbor] = []
-    if (config.appliance.state_dir / DB_NAME).exists():
-        conn = open_database(config.appliance.state_dir)
+    conn = open_reader(config.appliance.state_dir)  # read-only: never creates the database
+    if conn is not None:
         try:
-            neighbors = read_neighbors(conn)
+            neighbors = tolerant(read_neighbors, conn, [])
         finally:
             conn.close()
     if args.json:

@@ -414,33 +414,28 @@ async def send_one(
     url = f"http://{host}{uri}"
     basic = "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
     client_timeout = aiohttp.ClientTimeout(total=timeout)
-    try:
+
+    async def ask(authorization: str) -> tuple[int, str | None, bytes, list[str]]:
         async with session.request(
             method,
             url,
-            headers={"Authorization": basic, **_body_headers(method)},
+            headers={"Authorization": authorization, **_body_headers(method)},
             data=b"{}" if method == "POST" else None,
             timeout=client_timeout,
             allow_redirects=False,
         ) as resp:
             body = await resp.content.read(MAX_ANSWER)
-            status, reason = resp.status, resp.reason
-            challenges = _digest_challenges(resp.headers.getall("WWW-Authenticate", []))
+            return resp.status, resp.reason, body, resp.headers.getall("WWW-Authenticate", [])
+
+    try:
+        status, reason, body, offered = await ask(basic)
+        challenges = _digest_challenges(offered)
         if status == 401 and challenges:
             cnonce = os.urandom(8).hex()
             auth = digest_authorization(challenges[0], user, password, method, uri, cnonce)
             if auth is None:
                 return done(False, "401 unsupported Digest challenge")
-            async with session.request(
-                method,
-                url,
-                headers={"Authorization": auth, **_body_headers(method)},
-                data=b"{}" if method == "POST" else None,
-                timeout=client_timeout,
-                allow_redirects=False,
-            ) as resp:
-                body = await resp.content.read(MAX_ANSWER)
-                status, reason = resp.status, resp.reason
+            status, reason, body, _ = await ask(auth)
     except TimeoutError:
         return done(False, f"timeout after {timeout:g} s")
     except aiohttp.ClientConnectorError as exc:
