@@ -207,7 +207,9 @@ def encode_options(options: dict[int, bytes]) -> bytes:
     return b"".join(parts)
 
 
-def encode(msg: DhcpMessage, min_size: int = MIN_BOOTP) -> bytes:
+def encode(msg: DhcpMessage, min_size: int = MIN_BOOTP, options_wire: bytes | None = None) -> bytes:
+    """The message on the wire; `options_wire`, when given, is `msg.options`
+    already encoded (a reply template) and is used as it is."""
     if len(msg.sname) > 64 or len(msg.file) > 128:
         raise ValueError("sname or file too long")
     header = _HEADER.pack(
@@ -226,10 +228,11 @@ def encode(msg: DhcpMessage, min_size: int = MIN_BOOTP) -> bytes:
         msg.sname.ljust(64, b"\x00"),
         msg.file.ljust(128, b"\x00"),
     )
-    out = header + MAGIC + encode_options(msg.options)
-    if len(out) < min_size:
-        out += b"\x00" * (min_size - len(out))
-    return out
+    wire = encode_options(msg.options) if options_wire is None else options_wire
+    pad = min_size - HEADER_LEN - 4 - len(wire)
+    if pad > 0:
+        return b"".join((header, MAGIC, wire, bytes(pad)))
+    return b"".join((header, MAGIC, wire))
 
 
 # ---------------------------------------------------------------- frames

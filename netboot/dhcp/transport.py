@@ -29,6 +29,7 @@ from ipaddress import IPv4Address
 from typing import TYPE_CHECKING
 
 import netifaces
+from prometheus_client import Counter
 
 from netboot import metrics
 from netboot.dhcp import codec
@@ -498,7 +499,7 @@ class DhcpService:
         if udp.src_mac == link.mac:
             return  # our own broadcast
         kind = msg.msg_type
-        metrics.DHCP_MESSAGES.labels("in", TYPE_NAMES.get(kind or 0, "other")).inc()
+        _counted("in", kind or 0).inc()
         self._decide(link, msg, now, 0, Origin(format_mac(udp.src_mac), udp.src_ip))
 
     def _decide(
@@ -543,10 +544,10 @@ class DhcpService:
 
     def send(self, reply: Reply) -> None:
         link = self.links[reply.interface]
-        payload = codec.encode(reply.message)
+        payload = codec.encode(reply.message, options_wire=reply.options_wire)
         route = reply.route
         kind = reply.message.msg_type or 0
-        metrics.DHCP_MESSAGES.labels("out", TYPE_NAMES.get(kind, "other")).inc()
+        _counted("out", kind).inc()
         try:
             if route.kind in ("relay", "unicast"):
                 assert link.udp is not None
@@ -746,6 +747,20 @@ class DhcpService:
                     1 for lease in self.ctx.leases if lease.state == "bound" and lease.expires > now
                 )
             )
+
+
+_COUNTERS: dict[tuple[str, int], Counter] = {}
+
+
+def _counted(direction: str, kind: int) -> Counter:
+    """The message counter's child for (direction, type), looked up once
+    (`labels()` takes a lock and builds a key on every call)."""
+    child = _COUNTERS.get((direction, kind))
+    if child is None:
+        child = metrics.DHCP_MESSAGES.labels(direction, TYPE_NAMES.get(kind, "other"))
+        if len(_COUNTERS) < 1024:  # 2 directions x 256 types at most
+            _COUNTERS[(direction, kind)] = child
+    return child
 
 
 def create(ctx: Context) -> DhcpService:
