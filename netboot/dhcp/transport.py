@@ -16,7 +16,6 @@ thread, then sends every reply that waited on them (group commit).
 from __future__ import annotations
 
 import asyncio
-import ctypes
 import logging
 import os
 import socket
@@ -32,7 +31,7 @@ import netifaces
 from prometheus_client import Counter
 
 from netboot import metrics
-from netboot.dhcp import codec
+from netboot.dhcp import bpf, codec
 from netboot.dhcp.codec import TYPE_NAMES, DhcpMessage
 from netboot.dhcp.engine import Decision, DhcpEngine, Origin, Reply
 from netboot.dhcp.guard import PROBING, REFUSE, SERVE, ProbeSend, RogueGuard, Sighting, describe
@@ -48,71 +47,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("netboot.dhcp")
 
-ETH_P_ALL = 0x0003
-SO_ATTACH_FILTER = 26
-SOL_PACKET = 263
-SKF_AD_PKTTYPE = 0xFFFFF000 + 4
-PACKET_OTHERHOST = 3
 IP_PKTINFO = 8  # <linux/in.h>; the stdlib constant is missing from the type stubs
 GUARD_TICK = 30.0  # the guard loop wakes at least this often (alarm expiry)
 MAX_REHANDLE = 3
-
-
-def _bpf_udp_dport(port: int) -> list[tuple[int, int, int, int]]:
-    """Classic BPF: IPv4, UDP, not a fragment, destination `port`, addressed to
-    this host. A frame tagged for a VLAN that has no interface here reaches the
-    parent's sockets with its tag removed and pkt_type OTHERHOST (as does a
-    frame seen only in promiscuous mode): it is not ours to answer."""
-    return [
-        (0x20, 0, 0, SKF_AD_PKTTYPE),  # ld pkttype
-        (0x15, 10, 0, PACKET_OTHERHOST),  # jeq OTHERHOST -> drop
-        (0x28, 0, 0, 12),  # ldh [12] ethertype
-        (0x15, 0, 8, 0x0800),  # jne IPv4 -> drop
-        (0x30, 0, 0, 23),  # ldb [23] protocol
-        (0x15, 0, 6, 17),  # jne UDP -> drop
-        (0x28, 0, 0, 20),  # ldh [20] flags/fragment offset
-        (0x45, 4, 0, 0x1FFF),  # jset fragment -> drop
-        (0xB1, 0, 0, 14),  # ldxb 4*([14]&0xf)
-        (0x48, 0, 0, 16),  # ldh [x+16] UDP destination port
-        (0x15, 0, 1, port),  # jne port -> drop
-        (0x06, 0, 0, 0x40000),  # accept
-        (0x06, 0, 0, 0),  # drop
-    ]
-
-
-def _bpf_arp_reply() -> list[tuple[int, int, int, int]]:
-    return [
-        (0x28, 0, 0, 12),  # ldh [12]
-        (0x15, 0, 3, 0x0806),  # jne ARP -> drop
-        (0x28, 0, 0, 20),  # ldh [20] ARP op
-        (0x15, 0, 1, 2),  # jne reply -> drop
-        (0x06, 0, 0, 0x40000),
-        (0x06, 0, 0, 0),
-    ]
-
-
-def _attach_filter(sock: socket.socket, program: list[tuple[int, int, int, int]]) -> None:
-    code = b"".join(struct.pack("HBBI", *insn) for insn in program)
-    buf = ctypes.create_string_buffer(code)
-    fprog = struct.pack("HL", len(program), ctypes.addressof(buf))
-    sock.setsockopt(socket.SOL_SOCKET, SO_ATTACH_FILTER, fprog)
-
-
-def _packet_socket(
-    ifname: str, ethertype: int, program: list[tuple[int, int, int, int]]
-) -> socket.socket:
-    # Opened with protocol 0 (receives nothing), filtered, then bound: no
-    # unfiltered packet can slip in between.
-    sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0)
-    try:
-        _attach_filter(sock, program)
-        sock.bind((ifname, ethertype))
-        sock.setblocking(False)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
-    except OSError:
-        sock.close()
-        raise
-    return sock
 
 
 def interface_addresses(ifname: str) -> tuple[bytes, list[tuple[IPv4Address, int]]]:
@@ -217,7 +154,7 @@ class DhcpService:
         loop = asyncio.get_running_loop()
         for link in self.links.values():
             try:
-                link.guard = _packet_socket(link.name, codec.ETH_P_IP, _bpf_udp_dport(68))
+                link.guard = bpf.packet_socket(link.name, codec.ETH_P_IP, bpf.udp_dport(68))
             except PermissionError:
                 raise OSError("dhcp: raw sockets need root or CAP_NET_RAW") from None
             loop.add_reader(link.guard.fileno(), self._guard_readable, link)
@@ -233,8 +170,8 @@ class DhcpService:
     def _open_sockets(self) -> None:
         for link in self.links.values():
             try:
-                link.raw = _packet_socket(link.name, codec.ETH_P_IP, _bpf_udp_dport(67))
-                link.arp = _packet_socket(link.name, codec.ETH_P_ARP, _bpf_arp_reply())
+                link.raw = bpf.packet_socket(link.name, codec.ETH_P_IP, bpf.udp_dport(67))
+                link.arp = bpf.packet_socket(link.name, codec.ETH_P_ARP, bpf.arp_reply())
                 udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
                 udp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
                 udp.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, link.name.encode())
