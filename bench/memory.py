@@ -26,8 +26,8 @@ sys.path.insert(0, str(REPO))
 
 from bench.dhcp import NETBOOT_CONFIG, Bed, rate_run  # noqa: E402
 from netboot.config import RegistryConfig  # noqa: E402
-from netboot.dhcp.leases import Lease, LeaseStore  # noqa: E402
 from netboot.registry import Registry  # noqa: E402
+from netboot.state.leases import Lease, LeaseStore  # noqa: E402
 from tests.netns import Lab, NetbootServer  # noqa: E402
 
 LLDP_ON = "[lldp]\nenabled = true\nvoice_vlan = 100\n"

@@ -25,9 +25,9 @@ sys.path.insert(0, str(REPO))
 from aiohttp.test_utils import TestClient, TestServer  # noqa: E402
 
 from netboot.config import parse_config  # noqa: E402
-from netboot.dhcp.leases import LeaseStore  # noqa: E402
 from netboot.http.app import build_app  # noqa: E402
 from netboot.registry import Registry  # noqa: E402
+from netboot.state.leases import LeaseStore  # noqa: E402
 from netboot.supervisor import Context  # noqa: E402
 
 

@@ -118,7 +118,7 @@ def print_table(rows: Sequence[Sequence[Any]], header: Sequence[str]) -> None:
 
 
 def cmd_leases(args: argparse.Namespace) -> int:
-    from netboot.dhcp.leases import read_leases
+    from netboot.state.leases import read_leases
 
     config = _load(args.config)
     now = time.time()

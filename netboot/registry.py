@@ -34,7 +34,7 @@ from netboot.ratelog import RateLimitedLog
 from netboot.statedisk import HEALTH, StateWriteError, classify
 
 if TYPE_CHECKING:
-    from netboot.dhcp.leases import Lease
+    from netboot.state.leases import Lease
 
 _T = TypeVar("_T")
 PRUNE_BATCH = 2000  # events a prune call removes at most per budget (a few ms of the loop)

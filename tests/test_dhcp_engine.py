@@ -20,7 +20,7 @@ from netboot.config import parse_config
 from netboot.dhcp import codec
 from netboot.dhcp.codec import DhcpMessage
 from netboot.dhcp.engine import Decision, DhcpEngine, Origin, Reply
-from netboot.dhcp.leases import LeaseStore
+from netboot.state.leases import LeaseStore
 from netboot.wire import parse_mac
 
 SERVER = "192.168.10.2"

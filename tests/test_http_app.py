@@ -25,11 +25,11 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from netboot.config import parse_config
-from netboot.dhcp.leases import Lease, LeaseStore
 from netboot.http.app import build_app, parse_range
 from netboot.http.auth import parse_params
 from netboot.provisioning.files import FileResolver
 from netboot.registry import Event, Registry
+from netboot.state.leases import Lease, LeaseStore
 from netboot.supervisor import Context
 
 OWN_MAC = "00:30:4f:11:3a:f8"  # holds the lease of 127.0.0.1 (the test client)

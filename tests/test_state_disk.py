@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from netboot.dhcp.leases import Lease, LeaseStore, read_leases
 from netboot.provisioning.render import VersionStore
 from netboot.registry import Registry, RegistryReader
+from netboot.state.leases import Lease, LeaseStore, read_leases
 from netboot.statedisk import HEALTH, WRITABLE, WRITE_FAILURES, DiskReserve, StateWriteError
 from tests.tmpfs import fill, remount, tiny_tmpfs
 

@@ -20,10 +20,10 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from netboot import metrics
 from netboot.config import Config, parse_config
-from netboot.dhcp.leases import Lease, LeaseStore
 from netboot.http.app import build_app
 from netboot.http.status import mask_url
 from netboot.registry import Registry
+from netboot.state.leases import Lease, LeaseStore
 from netboot.supervisor import Context
 
 PLANET = "00:30:4f:11:3a:f8"

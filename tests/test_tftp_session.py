@@ -13,8 +13,8 @@ import pytest
 
 from netboot import metrics
 from netboot.config import parse_config
-from netboot.dhcp.leases import LeaseStore
 from netboot.registry import Registry
+from netboot.state.leases import LeaseStore
 from netboot.supervisor import Context
 from netboot.tftp import codec, transport
 from netboot.tftp.session import (

@@ -56,7 +56,6 @@ from netboot.dhcp.codec import (
     REQUEST,
     DhcpMessage,
 )
-from netboot.dhcp.leases import Lease, LeaseStore
 from netboot.dhcp.options import (
     decode_vendor_class,
     encode_suboptions,
@@ -64,6 +63,7 @@ from netboot.dhcp.options import (
     url_option_value,
     vendor_class_text,
 )
+from netboot.state.leases import Lease, LeaseStore
 from netboot.vendors import VendorProfile
 from netboot.wire import format_mac
 

@@ -35,9 +35,9 @@ from netboot.dhcp import bpf, codec
 from netboot.dhcp.codec import TYPE_NAMES, DhcpMessage
 from netboot.dhcp.engine import Decision, DhcpEngine, Origin, Reply
 from netboot.dhcp.guard import PROBING, REFUSE, SERVE, ProbeSend, RogueGuard, Sighting, describe
-from netboot.dhcp.leases import Lease
 from netboot.health import NOT_RUNNING, RUNNING, STARTING, Health
 from netboot.ratelog import RateLimitedLog
+from netboot.state.leases import Lease
 from netboot.statedisk import HEALTH, StateWriteError
 from netboot.wire import DecodeError, format_mac
 

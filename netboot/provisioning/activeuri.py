@@ -84,8 +84,8 @@ class Target:
 
 def _known_addresses(config: Config, now: float) -> dict[str, str]:
     """MAC -> IP from the active leases, then the registry for the rest."""
-    from netboot.dhcp.leases import read_leases
     from netboot.registry import DB_NAME, open_database, read_phones
+    from netboot.state.leases import read_leases
 
     found: dict[str, str] = {}
     state_dir = config.appliance.state_dir

@@ -1,4 +1,8 @@
-"""DHCP leases: an in-memory index mirrored in SQLite under state_dir.
+"""The lease store: DHCP leases, an in-memory index mirrored in SQLite under
+state_dir (the appliance's one database file, shared with the registry; the opening and
+rollback helpers come from netboot.registry until netboot/state/db.py holds
+them). The DHCP engine decides on the index it is handed; the transport
+commits.
 
 A lease is on disk before its ACK leaves: the engine `stage`s a lease (the
 in-memory index changes at once, so later decisions see it), the transport
