@@ -320,6 +320,27 @@ def build_udp_frame(
     return _ETH.pack(dst_mac, src_mac, ETH_P_IP) + ip_header + udp_header + payload
 
 
+ICMP_PROBE_PAYLOAD = b"netboot-dhcp-probe"
+
+
+def build_icmp_echo(ident: int, seq: int) -> bytes:
+    """An ICMP echo request (RFC 792) for a raw IPPROTO_ICMP socket: the
+    conflict check of an address behind a relay."""
+    header = struct.pack("!BBHHH", 8, 0, 0, ident, seq)
+    csum = checksum(header + ICMP_PROBE_PAYLOAD)
+    return struct.pack("!BBHHH", 8, 0, csum, ident, seq) + ICMP_PROBE_PAYLOAD
+
+
+def icmp_echo_reply_id(packet: bytes) -> int | None:
+    """The identifier of an ICMP echo reply as a raw socket reads it (IPv4
+    header first); None for anything else."""
+    ihl = (packet[0] & 0x0F) * 4 if packet else 0
+    if len(packet) < ihl + 8 or packet[ihl] != 0:
+        return None
+    ident: int = struct.unpack_from("!H", packet, ihl + 4)[0]
+    return ident
+
+
 @dataclass(frozen=True, slots=True)
 class ArpPacket:
     op: int

@@ -23,7 +23,7 @@ import struct
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from ipaddress import IPv4Address
 from typing import TYPE_CHECKING
 
@@ -35,6 +35,7 @@ from netboot.dhcp import bpf, codec
 from netboot.dhcp.codec import TYPE_NAMES, DhcpMessage
 from netboot.dhcp.engine import Decision, DhcpEngine, Origin, Reply
 from netboot.dhcp.guard import PROBING, REFUSE, SERVE, ProbeSend, RogueGuard, Sighting, describe
+from netboot.dhcp.probes import ProbeTable
 from netboot.health import NOT_RUNNING, RUNNING, STARTING, Health
 from netboot.ratelog import RateLimitedLog
 from netboot.state.leases import Lease
@@ -80,13 +81,6 @@ class Link:
     down: bool = False  # the last receive failed (link down): logged once, until it works
 
 
-@dataclass
-class _Probe:
-    link: Link
-    waiting: list[tuple[DhcpMessage, int, Origin | None]] = field(default_factory=list)
-    timer: asyncio.Handle | None = None
-
-
 class DhcpService:
     name = "dhcp"
 
@@ -102,7 +96,11 @@ class DhcpService:
         self._waiting: list[tuple[Reply, str, Decision]] = []
         self._wake = asyncio.Event()
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dhcp-commit")
-        self._probes: dict[int, _Probe] = {}
+        # Conflict checks in flight (ARP / ICMP echo), on the loop's monotonic clock.
+        self.probes: ProbeTable[tuple[DhcpMessage, int, Origin | None]] = ProbeTable(
+            self.config.ping_timeout_ms / 1000
+        )
+        self._probe_timer: asyncio.TimerHandle | None = None
         self.guard: RogueGuard | None = None
         # The guard's timers run on a monotonic clock: a Pi has no RTC, and its
         # wall clock jumps when NTP first syncs, often inside the start-up probe.
@@ -362,6 +360,7 @@ class DhcpService:
     def reconfigure(self, config: Config) -> None:
         """A reload (same interfaces and addresses: netboot.reload decides)."""
         self.config = config.dhcp
+        self.probes.timeout = config.dhcp.ping_timeout_ms / 1000
         if self.engine is not None:
             self.engine.reconfigure(config.dhcp, config.provisioning.url)
         log.info(
@@ -515,38 +514,48 @@ class DhcpService:
     def _start_probe(
         self, link: Link, msg: DhcpMessage, ip: int, rounds: int, origin: Origin | None
     ) -> None:
-        probe = self._probes.get(ip)
-        if probe is None:
-            probe = _Probe(link)
-            self._probes[ip] = probe
-            loop = asyncio.get_running_loop()
-            try:
-                if msg.giaddr:
-                    self._send_echo(ip)
-                else:
-                    assert link.arp is not None
-                    link.arp.send(codec.build_arp_request(link.mac, link.ip, ip))
-            except OSError as exc:
-                # Cannot probe (no route to the relay's subnet, ...): offer anyway.
-                self.bad.warning(
-                    "probe", f"dhcp: probe for {IPv4Address(ip)} failed: {exc}", self.clock()
-                )
-                probe.timer = loop.call_soon(self._probe_done, ip, None)
-                probe.waiting.append((msg, rounds, origin))
-                return
-            probe.timer = loop.call_later(
-                self.config.ping_timeout_ms / 1000, self._probe_done, ip, None
+        loop = asyncio.get_running_loop()
+        first = self.probes.start(ip, link.name, (msg, rounds, origin), loop.time())
+        if first is None:  # too many checks in flight: offer without one
+            metrics.LIMITED.labels("dhcp", "probes").inc()
+            loop.call_soon(self._checked, ip, None, link.name, [(msg, rounds, origin)])
+            return
+        if not first:
+            return
+        try:
+            if msg.giaddr:
+                assert self.icmp is not None
+                self._icmp_seq = (self._icmp_seq + 1) & 0xFFFF
+                echo = codec.build_icmp_echo(self._icmp_id, self._icmp_seq)
+                self.icmp.sendto(echo, (str(IPv4Address(ip)), 0))
+            else:
+                assert link.arp is not None
+                link.arp.send(codec.build_arp_request(link.mac, link.ip, ip))
+        except OSError as exc:
+            # Cannot probe (no route to the relay's subnet, ...): offer anyway.
+            self.bad.warning(
+                "probe", f"dhcp: probe for {IPv4Address(ip)} failed: {exc}", self.clock()
             )
-        probe.waiting.append((msg, rounds, origin))
+            loop.call_soon(self._probe_done, ip, None)
+            return
+        self._arm_probe_timer()
 
-    def _send_echo(self, ip: int) -> None:
-        assert self.icmp is not None
-        self._icmp_seq = (self._icmp_seq + 1) & 0xFFFF
-        header = struct.pack("!BBHHH", 8, 0, 0, self._icmp_id, self._icmp_seq)
-        payload = b"netboot-dhcp-probe"
-        csum = codec.checksum(header + payload)
-        packet = struct.pack("!BBHHH", 8, 0, csum, self._icmp_id, self._icmp_seq) + payload
-        self.icmp.sendto(packet, (str(IPv4Address(ip)), 0))
+    def _arm_probe_timer(self) -> None:
+        """One timer, for the earliest deadline of the checks in flight."""
+        deadline = self.probes.next_deadline()
+        timer = self._probe_timer
+        if timer is not None and deadline is not None and timer.when() <= deadline:
+            return
+        if timer is not None:
+            timer.cancel()
+        loop = asyncio.get_running_loop()
+        self._probe_timer = None if deadline is None else loop.call_at(deadline, self._probes_due)
+
+    def _probes_due(self) -> None:
+        self._probe_timer = None
+        for ip, check in self.probes.expired(asyncio.get_running_loop().time()):
+            self._checked(ip, None, check.interface, check.waiting)
+        self._arm_probe_timer()
 
     def _icmp_readable(self) -> None:
         assert self.icmp is not None
@@ -558,12 +567,8 @@ class DhcpService:
             except OSError as exc:  # an ICMP error queued on the socket
                 log.debug("dhcp: icmp: %s", exc)
                 continue
-            ihl = (data[0] & 0x0F) * 4 if data else 0
-            if len(data) < ihl + 8:
-                continue
-            kind, _, _, ident = struct.unpack_from("!BBHH", data, ihl)
             ip = int(IPv4Address(source))
-            if kind == 0 and ident == self._icmp_id and ip in self._probes:
+            if codec.icmp_echo_reply_id(data) == self._icmp_id and ip in self.probes:
                 self._probe_done(ip, b"\x00" * 6)  # answered through a relay: MAC unknown
 
     def _arp_readable(self, link: Link) -> None:
@@ -580,15 +585,23 @@ class DhcpService:
                 arp = codec.parse_arp(data)
             except DecodeError:
                 continue
-            if arp.sender_ip in self._probes:
+            if arp.sender_ip in self.probes:
                 self._probe_done(arp.sender_ip, arp.sender_mac)
 
     def _probe_done(self, ip: int, in_use_by: bytes | None) -> None:
-        probe = self._probes.pop(ip, None)
-        if probe is None or self.engine is None:
+        check = self.probes.finish(ip)
+        if check is not None:
+            self._checked(ip, in_use_by, check.interface, check.waiting)
+
+    def _checked(
+        self,
+        ip: int,
+        in_use_by: bytes | None,
+        interface: str,
+        waiting: list[tuple[DhcpMessage, int, Origin | None]],
+    ) -> None:
+        if self.engine is None:
             return
-        if probe.timer is not None:
-            probe.timer.cancel()
         now = self.clock()
         self.engine.probe_result(ip, in_use_by, now)
         if in_use_by is not None:
@@ -604,8 +617,9 @@ class DhcpService:
                 {"ip": str(IPv4Address(ip))},
                 ip=str(IPv4Address(ip)),
             )
-        for msg, rounds, origin in probe.waiting:
-            self._decide(probe.link, msg, now, rounds + 1, origin)
+        link = self.links[interface]
+        for msg, rounds, origin in waiting:
+            self._decide(link, msg, now, rounds + 1, origin)
         if self.ctx.leases.staged:
             self._wake.set()
 
