@@ -171,7 +171,7 @@ def bench_netboot(lab: Lab, tmp: Path, seconds: int, rate: int) -> dict[str, flo
     result["rss_mb"] = int(re.search(r"VmHWM:\s+(\d+)", status).group(1)) / 1024  # type: ignore[union-attr]
     server.stop()
     # The ACK count must match leases that reached the disk, not just packets.
-    from netboot.dhcp.leases import read_leases
+    from netboot.state.leases import read_leases
 
     result["leases_on_disk"] = sum(
         1 for lease in read_leases(tmp / "nb-state") if lease.state == "bound"

@@ -26,7 +26,6 @@ from aiohttp.test_utils import TestClient, TestServer  # noqa: E402
 
 from netboot.app import build_context  # noqa: E402
 from netboot.config import parse_config  # noqa: E402
-from netboot.dhcp.leases import LeaseStore  # noqa: E402
 from netboot.events import (  # noqa: E402
     ActionReceived,
     FileFetched,
@@ -36,6 +35,7 @@ from netboot.events import (  # noqa: E402
 )
 from netboot.http.app import build_app  # noqa: E402
 from netboot.registry import Registry  # noqa: E402
+from netboot.state.leases import LeaseStore  # noqa: E402
 
 
 def seed(reg: Registry, phones: int) -> list[str]:

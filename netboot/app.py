@@ -21,11 +21,11 @@ from collections.abc import Callable
 from netboot import supervisor
 from netboot.config import Config, DhcpMode
 from netboot.dhcp import transport as dhcp_transport
-from netboot.dhcp.leases import LeaseStore
 from netboot.pnp import transport as pnp_transport
 from netboot.provisioning.files import FileResolver
 from netboot.provisioning.render import ConfigRenderer
 from netboot.registry import Registry
+from netboot.state.leases import LeaseStore
 from netboot.statedisk import DiskReserve
 from netboot.stun import transport as stun_transport
 from netboot.supervisor import Context, Service

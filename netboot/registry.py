@@ -44,7 +44,7 @@ from netboot.state.registry import (
 from netboot.statedisk import HEALTH, classify
 
 if TYPE_CHECKING:
-    from netboot.dhcp.leases import Lease
+    from netboot.state.leases import Lease
 
 PRUNE_BATCH = 2000  # events a prune call removes at most per budget (a few ms of the loop)
 PRUNE_PHONES = 500  # phones (each with its events) a prune call removes at most per budget

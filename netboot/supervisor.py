@@ -28,10 +28,10 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from netboot.config import Config
-from netboot.dhcp.leases import LeaseStore
 from netboot.health import status_text
 from netboot.provisioning.files import FileResolver
 from netboot.registry import Registry
+from netboot.state.leases import LeaseStore
 from netboot.statedisk import DiskReserve
 
 # Registry events per transaction: ~20 µs each, so a flush holds the loop ~2 ms.

@@ -11,11 +11,11 @@ from aiohttp.test_utils import TestClient, TestServer
 from netboot import metrics
 from netboot.app import build_context
 from netboot.config import parse_config
-from netboot.dhcp.leases import Lease, LeaseStore
 from netboot.http.action import ActionError, parse_action
 from netboot.http.app import build_app
 from netboot.provisioning.events import EVENTS, action_url
 from netboot.registry import Registry
+from netboot.state.leases import Lease, LeaseStore
 
 MAC = "00:30:4f:11:3a:f8"
 

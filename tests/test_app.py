@@ -10,10 +10,10 @@ import pytest
 
 from netboot.app import SERVICE_NAMES, SERVICES, build_context
 from netboot.config import Config, load_config, parse_config
-from netboot.dhcp.leases import LeaseStore
 from netboot.provisioning.files import Resolved
 from netboot.provisioning.render import ConfigRenderer
 from netboot.registry import Registry
+from netboot.state.leases import LeaseStore
 from netboot.supervisor import Context
 from tests.test_render import write_config
 

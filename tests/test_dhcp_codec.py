@@ -274,3 +274,14 @@ def test_arp_request_parses_back() -> None:
     assert arp.target_ip == 0xC0A80A64
     assert arp.sender_mac == MAC
     assert struct.unpack("!H", frame[12:14])[0] == codec.ETH_P_ARP
+
+
+def test_icmp_echo_probe_and_its_reply() -> None:
+    echo = codec.build_icmp_echo(0x1234, 7)
+    assert echo[0] == 8 and codec.checksum(echo) == 0  # a valid RFC 792 checksum
+    ip_header = bytes([0x45]) + bytes(19)
+    reply = ip_header + bytes([0]) + echo[1:]  # type 0: echo reply, same id
+    assert codec.icmp_echo_reply_id(reply) == 0x1234
+    assert codec.icmp_echo_reply_id(ip_header + echo) is None  # a request is not a reply
+    assert codec.icmp_echo_reply_id(ip_header + b"\x00\x00") is None  # truncated
+    assert codec.icmp_echo_reply_id(b"") is None

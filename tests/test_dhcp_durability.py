@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from netboot.dhcp.leases import read_leases
+from netboot.state.leases import read_leases
 from tests.netns import Lab, NetbootServer, stop_process, wait_for
 
 pytestmark = pytest.mark.netns

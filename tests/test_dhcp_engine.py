@@ -20,8 +20,8 @@ from netboot.config import parse_config
 from netboot.dhcp import codec
 from netboot.dhcp.codec import DhcpMessage
 from netboot.dhcp.engine import Decision, DhcpEngine, Origin, Reply
-from netboot.dhcp.leases import LeaseStore
 from netboot.events import LeaseAcked, LeaseDeclined, LeaseReleased, PoolExhausted
+from netboot.state.leases import LeaseStore
 from netboot.wire import parse_mac
 
 SERVER = "192.168.10.2"
@@ -531,3 +531,34 @@ def test_expired_offers_leave_no_index_behind(engine: DhcpEngine) -> None:
         engine.handle(msg(DISCOVER, f"02:00:00:00:20:{i:02x}"), "eth0", clock.step(1))
     engine.expire(clock.step(100))
     assert engine.offers == {} and engine.offer_by_mac == {}
+
+
+def test_reply_templates_encode_as_the_options_do_and_follow_the_family(
+    engine: DhcpEngine,
+) -> None:
+    """A reply built from a template is byte for byte the reply encoded from
+    its options; two families get two templates; a relay's option 82 is
+    echoed per request (no template)."""
+    plain_a = engine.handle(msg(DISCOVER, "02:00:00:00:00:01"), "eth0", 0.0).reply
+    plain_b = engine.handle(msg(DISCOVER, "02:00:00:00:00:02"), "eth0", 0.0).reply
+    planet = engine.handle(msg(DISCOVER, "02:00:00:00:00:03", vendor=b"PLANET"), "eth0", 0.0).reply
+    for reply in (plain_a, plain_b, planet):
+        assert reply is not None and reply.options_wire is not None
+        assert reply.options_wire == codec.encode_options(reply.message.options)
+        assert codec.encode(reply.message, options_wire=reply.options_wire) == codec.encode(
+            reply.message
+        )
+    assert plain_a is not None and plain_b is not None and planet is not None
+    assert plain_a.options_wire is plain_b.options_wire  # built once
+    assert planet.options_wire != plain_a.options_wire  # the class's own options
+    assert planet.message.options[42] == IPv4Address("192.168.10.1").packed
+    agent = bytes([1, 2, 0, 7])
+    relayed = engine.handle(
+        msg(DISCOVER, "02:00:00:00:00:04", giaddr="192.168.10.1", extra={82: agent}), "eth0", 0.0
+    ).reply
+    assert relayed is not None and relayed.options_wire is None
+    assert relayed.message.options[82] == agent
+    engine.reconfigure(engine.config, "http://192.168.10.2/other/$mac.cfg")
+    again = engine.handle(msg(DISCOVER, "02:00:00:00:00:05"), "eth0", 0.0).reply
+    assert again is not None and again.options_wire != plain_a.options_wire  # new URL, new template
+    assert b"other" in (again.options_wire or b"")

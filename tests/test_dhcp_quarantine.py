@@ -17,7 +17,7 @@ SQUATTER = bytes.fromhex("02aabbccddee")
 
 
 def probing_engine(tmp_path: Path) -> DhcpEngine:
-    from netboot.dhcp.leases import LeaseStore
+    from netboot.state.leases import LeaseStore
 
     config = parse_config(tomllib.loads(CONFIG.replace("ping_check = false", "ping_check = true")))
     return DhcpEngine(

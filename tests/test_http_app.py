@@ -26,11 +26,11 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from netboot.app import build_context
 from netboot.config import parse_config
-from netboot.dhcp.leases import Lease, LeaseStore
 from netboot.http.app import build_app, parse_range
 from netboot.http.auth import parse_params
 from netboot.provisioning.files import FileResolver
 from netboot.registry import Registry
+from netboot.state.leases import Lease, LeaseStore
 from netboot.state.registry import TimelineEntry
 from netboot.supervisor import Context
 

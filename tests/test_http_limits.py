@@ -11,10 +11,10 @@ from pathlib import Path
 from netboot import metrics
 from netboot.app import build_context
 from netboot.config import parse_config
-from netboot.dhcp.leases import LeaseStore
 from netboot.http.app import HttpService
 from netboot.http.limits import ConnectionBudget, Verdict
 from netboot.registry import Registry
+from netboot.state.leases import LeaseStore
 
 
 def test_per_address_cap_refuses_new_connections() -> None:

@@ -14,10 +14,10 @@ from typing import Any
 import pytest
 
 from netboot.config import ConfigError, load_config, parse_config
-from netboot.dhcp.leases import Lease
 from netboot.kea.control import KeaLease, changes, merge, parse_lease
 from netboot.kea.export import ExportError, ExportOptions, HaPeer, export, kea_config, parse_peer
 from netboot.kea.match import expand_regex, substring_test, text_test
+from netboot.state.leases import Lease
 from netboot.vendors import by_name
 
 REPO = Path(__file__).resolve().parent.parent

@@ -7,10 +7,10 @@ import os
 from pathlib import Path
 
 from netboot.config import RegistryConfig
-from netboot.dhcp.leases import Lease, LeaseStore
 from netboot.events import FileFetched, LeaseAcked, LeaseInformed, LeaseOffered
 from netboot.http.status import render_index
 from netboot.registry import PRUNED, Registry
+from netboot.state.leases import Lease, LeaseStore
 
 T0 = 1_800_000_000.0
 

@@ -12,9 +12,9 @@ import pytest
 
 from netboot.config import Config, DhcpMode, parse_config
 from netboot.dhcp.engine import DhcpEngine
-from netboot.dhcp.leases import LeaseStore
 from netboot.lldp.advertiser import Advertiser, lldp_ttl
 from netboot.reload import changed_keys, plan
+from netboot.state.leases import LeaseStore
 from tests.test_dhcp_engine import DISCOVER, REQUEST, SERVER, dora, msg, reply_of
 
 BASE = """

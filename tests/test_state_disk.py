@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from netboot.dhcp.leases import Lease, LeaseStore, read_leases
 from netboot.events import LeaseAcked, LeaseInformed, LeaseOffered
 from netboot.registry import Registry
+from netboot.state.leases import Lease, LeaseStore, read_leases
 from netboot.state.registry import RegistryReader
 from netboot.state.versions import VersionStore
 from netboot.statedisk import HEALTH, WRITABLE, WRITE_FAILURES, DiskReserve, StateWriteError

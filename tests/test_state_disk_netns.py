@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from netboot.dhcp.leases import read_leases
+from netboot.state.leases import read_leases
 from tests.netns import REPO, Lab, NetbootServer, udhcpc_lease, wait_for
 from tests.tmpfs import fill, remount, tiny_tmpfs
 

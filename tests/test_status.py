@@ -22,7 +22,6 @@ from prometheus_client.parser import text_string_to_metric_families
 from netboot import metrics
 from netboot.app import build_context
 from netboot.config import Config, parse_config
-from netboot.dhcp.leases import Lease, LeaseStore
 from netboot.events import (
     ActionReceived,
     FileFetched,
@@ -35,6 +34,7 @@ from netboot.events import (
 from netboot.http.app import build_app
 from netboot.http.status import mask_url
 from netboot.registry import Registry
+from netboot.state.leases import Lease, LeaseStore
 
 PLANET = "00:30:4f:11:3a:f8"
 YEALINK = "80:5e:c0:00:00:02"

@@ -19,12 +19,12 @@ from prometheus_client.parser import text_string_to_metric_families
 from netboot import __version__, metrics
 from netboot.app import build_context
 from netboot.config import Config, parse_config
-from netboot.dhcp.leases import Lease, LeaseStore
 from netboot.events import LeaseAcked, LeaseOffered
 from netboot.health import NOT_RUNNING, RUNNING, STARTING, Health
 from netboot.http.app import build_app
 from netboot.http.overview import phone_leases, pool_usage, uptime_text, voice_scopes
 from netboot.registry import Registry
+from netboot.state.leases import Lease, LeaseStore
 from netboot.supervisor import Context
 from tests.test_status import Cells, parse
 

@@ -14,8 +14,8 @@ import pytest
 from netboot import metrics
 from netboot.app import build_context
 from netboot.config import parse_config
-from netboot.dhcp.leases import LeaseStore
 from netboot.registry import Registry
+from netboot.state.leases import LeaseStore
 from netboot.tftp import codec, transport
 from netboot.tftp.session import (
     Admission,

@@ -18,11 +18,11 @@ from netboot.config import parse_config
 from netboot.dhcp import codec
 from netboot.dhcp.codec import DhcpMessage
 from netboot.dhcp.engine import DhcpEngine
-from netboot.dhcp.leases import LeaseStore
 from netboot.dhcp.options import decode_vendor_class
 from netboot.pnp import codec as sip
 from netboot.pnp.engine import PnpResponder, Site
 from netboot.provisioning.files import Refusal, classify, parse_user_agent
+from netboot.state.leases import LeaseStore
 from netboot.wire import parse_mac
 from tests import test_pnp_codec
 from tests.test_files import content, resolver

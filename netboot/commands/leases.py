@@ -19,7 +19,7 @@ def register(sub: Subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from netboot.dhcp.leases import read_leases
+    from netboot.state.leases import read_leases
 
     config = load_or_exit(args.config)
     now = time.time()

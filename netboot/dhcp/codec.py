@@ -207,7 +207,9 @@ def encode_options(options: dict[int, bytes]) -> bytes:
     return b"".join(parts)
 
 
-def encode(msg: DhcpMessage, min_size: int = MIN_BOOTP) -> bytes:
+def encode(msg: DhcpMessage, min_size: int = MIN_BOOTP, options_wire: bytes | None = None) -> bytes:
+    """The message on the wire; `options_wire`, when given, is `msg.options`
+    already encoded (a reply template) and is used as it is."""
     if len(msg.sname) > 64 or len(msg.file) > 128:
         raise ValueError("sname or file too long")
     header = _HEADER.pack(
@@ -226,10 +228,11 @@ def encode(msg: DhcpMessage, min_size: int = MIN_BOOTP) -> bytes:
         msg.sname.ljust(64, b"\x00"),
         msg.file.ljust(128, b"\x00"),
     )
-    out = header + MAGIC + encode_options(msg.options)
-    if len(out) < min_size:
-        out += b"\x00" * (min_size - len(out))
-    return out
+    wire = encode_options(msg.options) if options_wire is None else options_wire
+    pad = min_size - HEADER_LEN - 4 - len(wire)
+    if pad > 0:
+        return b"".join((header, MAGIC, wire, bytes(pad)))
+    return b"".join((header, MAGIC, wire))
 
 
 # ---------------------------------------------------------------- frames
@@ -315,6 +318,27 @@ def build_udp_frame(
     ip_header = _IP.pack(0x45, tos, 20 + udp_len, _ip_id, 0, 64, 17, 0, src_ip, dst_ip)
     ip_header = ip_header[:10] + struct.pack("!H", checksum(ip_header)) + ip_header[12:]
     return _ETH.pack(dst_mac, src_mac, ETH_P_IP) + ip_header + udp_header + payload
+
+
+ICMP_PROBE_PAYLOAD = b"netboot-dhcp-probe"
+
+
+def build_icmp_echo(ident: int, seq: int) -> bytes:
+    """An ICMP echo request (RFC 792) for a raw IPPROTO_ICMP socket: the
+    conflict check of an address behind a relay."""
+    header = struct.pack("!BBHHH", 8, 0, 0, ident, seq)
+    csum = checksum(header + ICMP_PROBE_PAYLOAD)
+    return struct.pack("!BBHHH", 8, 0, csum, ident, seq) + ICMP_PROBE_PAYLOAD
+
+
+def icmp_echo_reply_id(packet: bytes) -> int | None:
+    """The identifier of an ICMP echo reply as a raw socket reads it (IPv4
+    header first); None for anything else."""
+    ihl = (packet[0] & 0x0F) * 4 if packet else 0
+    if len(packet) < ihl + 8 or packet[ihl] != 0:
+        return None
+    ident: int = struct.unpack_from("!H", packet, ihl + 4)[0]
+    return ident
 
 
 @dataclass(frozen=True, slots=True)

@@ -40,7 +40,7 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass, replace
 from ipaddress import IPv4Address
-from typing import TypedDict
+from typing import Any, TypedDict
 
 from netboot import metrics, vendors
 from netboot.config import DhcpClass, DhcpConfig, DhcpScope
@@ -56,7 +56,6 @@ from netboot.dhcp.codec import (
     REQUEST,
     DhcpMessage,
 )
-from netboot.dhcp.leases import Lease, LeaseStore
 from netboot.dhcp.options import (
     decode_vendor_class,
     encode_suboptions,
@@ -75,11 +74,18 @@ from netboot.events import (
     LeaseReleased,
     PoolExhausted,
 )
+from netboot.state.leases import Lease, LeaseStore
 from netboot.vendors import VendorProfile
 from netboot.wire import format_mac
 
 BROADCAST_IP = 0xFFFFFFFF
 MAX_SOURCES = 4096  # sources tracked for max_clients_per_source (oldest forgotten)
+# Memo budgets: client identities (option 60 and OUI) and reply templates seen.
+MAX_IDENTITIES = 4096
+MAX_TEMPLATES = 1024
+# A reply whose options fit in this many bytes fits every client's buffer
+# (576-byte IP datagram minimum, RFC 2131 §2: 576 - 28 - 236 - 4 cookie).
+SMALLEST_OPTIONS_ROOM = 576 - 28 - codec.HEADER_LEN - 4
 # Options that are never trimmed to fit a small client buffer.
 ESSENTIAL = frozenset({53, 54, 51, 58, 59, 1, 3, 6})
 
@@ -107,6 +113,9 @@ class Reply:
     interface: str
     server_ip: int
     durable: bool = False
+    # The options already encoded (a reply template's, see `DhcpEngine._reply`):
+    # the transport then packs only the fixed header in front of them.
+    options_wire: bytes | None = None
 
 
 # Every event the DHCP service records.
@@ -188,6 +197,16 @@ class DhcpEngine:
         # source -> {client MAC: last seen}, for max_clients_per_source
         self.clients_of: dict[str, dict[str, float]] = {}
         self.reclaimed = 0  # offers taken back from a full pool (a metric)
+        # (option 60, OUI) -> (family, facts): the same few phone models ask
+        # again and again; bounded, forgotten all at once when full.
+        self._identities: dict[
+            tuple[bytes, bytes, bytes], tuple[VendorProfile | None, dict[str, Any]]
+        ] = {}
+        # Encoded options of a reply that depends only on its scope, type,
+        # class and family (no relay agent option to echo): built once.
+        self._templates: dict[
+            tuple[int, int, bool, str | None, str | None], tuple[dict[int, bytes], bytes]
+        ] = {}
 
     def reconfigure(self, config: DhcpConfig, url: str) -> None:
         """A reload with the same interfaces and server addresses: classes,
@@ -207,6 +226,7 @@ class DhcpEngine:
         self.by_interface = {s.scope.interface: s for s in self.scopes}
         self.reserved_ip = {int(h.ip): h.mac for h in config.hosts}
         self.reserved_mac = {h.mac: int(h.ip) for h in config.hosts}
+        self._templates.clear()
 
     # ------------------------------------------------------------ lookup
 
@@ -231,16 +251,33 @@ class DhcpEngine:
                 return cls
         return None
 
-    @staticmethod
-    def profile_for(msg: DhcpMessage) -> VendorProfile | None:
+    def profile_for(self, msg: DhcpMessage) -> VendorProfile | None:
         """The client's phone family: option 60 (text or RFC 3925), else OUI."""
-        raw = msg.options.get(60)
+        return self._identity(msg)[0]
+
+    def _identity(self, msg: DhcpMessage) -> tuple[VendorProfile | None, dict[str, Any]]:
+        """(family, facts without the hostname) of a client, memoised by its
+        option 60 and OUI (MAX_IDENTITIES of them)."""
+        raw = msg.options.get(60, b"")
+        key = (raw, msg.chaddr[:3], bytes((msg.hlen,)))
+        known = self._identities.get(key)
+        if known is not None:
+            return known
         decoded = decode_vendor_class(raw) if raw else None
-        return vendors.identify(
+        profile = vendors.identify(
             decoded.text if decoded else "",
             decoded.enterprise if decoded else None,
             msg.mac_bytes,
         )
+        facts: dict[str, Any] = {}
+        if raw:
+            facts["vendor_class"] = vendor_class_text(raw)
+        if profile is not None:  # the family: `netboot phones` names it
+            facts["vendor"] = profile.label
+        if len(self._identities) >= MAX_IDENTITIES:
+            self._identities.clear()
+        self._identities[key] = (profile, facts)
+        return profile, facts
 
     def url_for(self, profile: VendorProfile | None, cls: DhcpClass | None, code: int) -> str:
         """The provisioning URL option `code` carries for a client of family
@@ -664,13 +701,12 @@ class DhcpEngine:
 
     def _client_facts(self, msg: DhcpMessage) -> ClientFacts:
         """What the client says about itself: option 60, its family (`netboot
-        phones` names it), option 12."""
-        raw = msg.options.get(60)
-        profile = self.profile_for(msg)
+        phones` names it; both memoised by `_identity`), option 12."""
+        facts = self._identity(msg)[1]
         host = msg.options.get(12)
         return {
-            "vendor_class": vendor_class_text(raw) if raw else None,
-            "vendor": profile.label if profile is not None else None,
+            "vendor_class": facts.get("vendor_class"),
+            "vendor": facts.get("vendor"),
             "hostname": host.decode("ascii", "replace")[:63] if host else None,
         }
 
@@ -750,8 +786,12 @@ class DhcpEngine:
         durable: bool = False,
     ) -> Reply:
         informing = msg.msg_type == INFORM
-        opts = self.reply_options(state, msg, kind, not informing, cls)
-        opts = self._fit(msg, opts, set(self._url_options(cls)))
+        wire: bytes | None = None
+        if 82 in msg.options:  # echoed per request: no template
+            opts = self.reply_options(state, msg, kind, not informing, cls)
+            opts = self._fit(msg, opts, set(self._url_options(cls)))
+        else:
+            opts, wire = self._template(state, msg, kind, not informing, cls)
         message = DhcpMessage(
             op=codec.BOOTREPLY,
             xid=msg.xid,
@@ -765,7 +805,33 @@ class DhcpEngine:
             giaddr=msg.giaddr,
             options=opts,
         )
-        return Reply(message, self.route(msg, ip), interface, state.server_ip, durable)
+        return Reply(message, self.route(msg, ip), interface, state.server_ip, durable, wire)
+
+    def _template(
+        self, state: ScopeState, msg: DhcpMessage, kind: int, lease: bool, cls: DhcpClass | None
+    ) -> tuple[dict[int, bytes], bytes | None]:
+        """The reply's options and their encoding, built once per scope, type,
+        class and family. A reply too big for the smallest client buffer is
+        fitted to each client (`_fit`) and not kept."""
+        profile = None if cls is not None and cls.url else self.profile_for(msg)
+        key = (
+            id(state),
+            kind,
+            lease,
+            cls.name if cls is not None else None,
+            profile.name if profile is not None else None,
+        )
+        known = self._templates.get(key)
+        if known is not None:
+            return known
+        opts = self.reply_options(state, msg, kind, lease, cls)
+        wire = codec.encode_options(opts)
+        if len(wire) > SMALLEST_OPTIONS_ROOM:
+            return self._fit(msg, opts, set(self._url_options(cls))), None
+        if len(self._templates) >= MAX_TEMPLATES:
+            self._templates.clear()
+        self._templates[key] = (opts, wire)
+        return opts, wire
 
     @staticmethod
     def route(msg: DhcpMessage, yiaddr: int) -> Route:

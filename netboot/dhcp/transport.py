@@ -16,7 +16,6 @@ thread, then sends every reply that waited on them (group commit).
 from __future__ import annotations
 
 import asyncio
-import ctypes
 import logging
 import os
 import socket
@@ -24,19 +23,22 @@ import struct
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from ipaddress import IPv4Address
 from typing import TYPE_CHECKING
 
+from prometheus_client import Counter
+
 from netboot import metrics, netif
-from netboot.dhcp import codec
+from netboot.dhcp import bpf, codec
 from netboot.dhcp.codec import TYPE_NAMES, DhcpMessage
 from netboot.dhcp.engine import Decision, DhcpEngine, Origin, Reply
 from netboot.dhcp.guard import PROBING, REFUSE, SERVE, ProbeSend, RogueGuard, Sighting, describe
-from netboot.dhcp.leases import Lease
+from netboot.dhcp.probes import ProbeTable
 from netboot.events import AckWithheld, AddressConflict, LeaseAcked
 from netboot.health import NOT_RUNNING, RUNNING, STARTING, Health
 from netboot.ratelog import RateLimitedLog
+from netboot.state.leases import Lease
 from netboot.statedisk import HEALTH, StateWriteError
 from netboot.wire import DecodeError, format_mac
 
@@ -46,71 +48,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("netboot.dhcp")
 
-ETH_P_ALL = 0x0003
-SO_ATTACH_FILTER = 26
-SOL_PACKET = 263
-SKF_AD_PKTTYPE = 0xFFFFF000 + 4
-PACKET_OTHERHOST = 3
 IP_PKTINFO = 8  # <linux/in.h>; the stdlib constant is missing from the type stubs
 GUARD_TICK = 30.0  # the guard loop wakes at least this often (alarm expiry)
 MAX_REHANDLE = 3
-
-
-def _bpf_udp_dport(port: int) -> list[tuple[int, int, int, int]]:
-    """Classic BPF: IPv4, UDP, not a fragment, destination `port`, addressed to
-    this host. A frame tagged for a VLAN that has no interface here reaches the
-    parent's sockets with its tag removed and pkt_type OTHERHOST (as does a
-    frame seen only in promiscuous mode): it is not ours to answer."""
-    return [
-        (0x20, 0, 0, SKF_AD_PKTTYPE),  # ld pkttype
-        (0x15, 10, 0, PACKET_OTHERHOST),  # jeq OTHERHOST -> drop
-        (0x28, 0, 0, 12),  # ldh [12] ethertype
-        (0x15, 0, 8, 0x0800),  # jne IPv4 -> drop
-        (0x30, 0, 0, 23),  # ldb [23] protocol
-        (0x15, 0, 6, 17),  # jne UDP -> drop
-        (0x28, 0, 0, 20),  # ldh [20] flags/fragment offset
-        (0x45, 4, 0, 0x1FFF),  # jset fragment -> drop
-        (0xB1, 0, 0, 14),  # ldxb 4*([14]&0xf)
-        (0x48, 0, 0, 16),  # ldh [x+16] UDP destination port
-        (0x15, 0, 1, port),  # jne port -> drop
-        (0x06, 0, 0, 0x40000),  # accept
-        (0x06, 0, 0, 0),  # drop
-    ]
-
-
-def _bpf_arp_reply() -> list[tuple[int, int, int, int]]:
-    return [
-        (0x28, 0, 0, 12),  # ldh [12]
-        (0x15, 0, 3, 0x0806),  # jne ARP -> drop
-        (0x28, 0, 0, 20),  # ldh [20] ARP op
-        (0x15, 0, 1, 2),  # jne reply -> drop
-        (0x06, 0, 0, 0x40000),
-        (0x06, 0, 0, 0),
-    ]
-
-
-def _attach_filter(sock: socket.socket, program: list[tuple[int, int, int, int]]) -> None:
-    code = b"".join(struct.pack("HBBI", *insn) for insn in program)
-    buf = ctypes.create_string_buffer(code)
-    fprog = struct.pack("HL", len(program), ctypes.addressof(buf))
-    sock.setsockopt(socket.SOL_SOCKET, SO_ATTACH_FILTER, fprog)
-
-
-def _packet_socket(
-    ifname: str, ethertype: int, program: list[tuple[int, int, int, int]]
-) -> socket.socket:
-    # Opened with protocol 0 (receives nothing), filtered, then bound: no
-    # unfiltered packet can slip in between.
-    sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0)
-    try:
-        _attach_filter(sock, program)
-        sock.bind((ifname, ethertype))
-        sock.setblocking(False)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
-    except OSError:
-        sock.close()
-        raise
-    return sock
 
 
 @dataclass
@@ -125,13 +65,6 @@ class Link:
     arp: socket.socket | None = None
     guard: socket.socket | None = None  # BOOTREPLYs to port 68: the rogue-DHCP guard
     down: bool = False  # the last receive failed (link down): logged once, until it works
-
-
-@dataclass
-class _Probe:
-    link: Link
-    waiting: list[tuple[DhcpMessage, int, Origin | None]] = field(default_factory=list)
-    timer: asyncio.Handle | None = None
 
 
 class DhcpService:
@@ -149,7 +82,11 @@ class DhcpService:
         self._waiting: list[tuple[Reply, str, Decision]] = []
         self._wake = asyncio.Event()
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dhcp-commit")
-        self._probes: dict[int, _Probe] = {}
+        # Conflict checks in flight (ARP / ICMP echo), on the loop's monotonic clock.
+        self.probes: ProbeTable[tuple[DhcpMessage, int, Origin | None]] = ProbeTable(
+            self.config.ping_timeout_ms / 1000
+        )
+        self._probe_timer: asyncio.TimerHandle | None = None
         self.guard: RogueGuard | None = None
         # The guard's timers run on a monotonic clock: a Pi has no RTC, and its
         # wall clock jumps when NTP first syncs, often inside the start-up probe.
@@ -202,7 +139,7 @@ class DhcpService:
         loop = asyncio.get_running_loop()
         for link in self.links.values():
             try:
-                link.guard = _packet_socket(link.name, codec.ETH_P_IP, _bpf_udp_dport(68))
+                link.guard = bpf.packet_socket(link.name, codec.ETH_P_IP, bpf.udp_dport(68))
             except PermissionError:
                 raise OSError("dhcp: raw sockets need root or CAP_NET_RAW") from None
             loop.add_reader(link.guard.fileno(), self._guard_readable, link)
@@ -218,8 +155,8 @@ class DhcpService:
     def _open_sockets(self) -> None:
         for link in self.links.values():
             try:
-                link.raw = _packet_socket(link.name, codec.ETH_P_IP, _bpf_udp_dport(67))
-                link.arp = _packet_socket(link.name, codec.ETH_P_ARP, _bpf_arp_reply())
+                link.raw = bpf.packet_socket(link.name, codec.ETH_P_IP, bpf.udp_dport(67))
+                link.arp = bpf.packet_socket(link.name, codec.ETH_P_ARP, bpf.arp_reply())
                 udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
                 udp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
                 udp.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, link.name.encode())
@@ -410,6 +347,7 @@ class DhcpService:
     def reconfigure(self, config: Config) -> None:
         """A reload (same interfaces and addresses: netboot.reload decides)."""
         self.config = config.dhcp
+        self.probes.timeout = config.dhcp.ping_timeout_ms / 1000
         if self.engine is not None:
             self.engine.reconfigure(config.dhcp, config.provisioning.url)
         log.info(
@@ -484,7 +422,7 @@ class DhcpService:
         if udp.src_mac == link.mac:
             return  # our own broadcast
         kind = msg.msg_type
-        metrics.DHCP_MESSAGES.labels("in", TYPE_NAMES.get(kind or 0, "other")).inc()
+        _counted("in", kind or 0).inc()
         self._decide(link, msg, now, 0, Origin(format_mac(udp.src_mac), udp.src_ip))
 
     def _decide(
@@ -529,10 +467,10 @@ class DhcpService:
 
     def send(self, reply: Reply) -> None:
         link = self.links[reply.interface]
-        payload = codec.encode(reply.message)
+        payload = codec.encode(reply.message, options_wire=reply.options_wire)
         route = reply.route
         kind = reply.message.msg_type or 0
-        metrics.DHCP_MESSAGES.labels("out", TYPE_NAMES.get(kind, "other")).inc()
+        _counted("out", kind).inc()
         try:
             if route.kind in ("relay", "unicast"):
                 assert link.udp is not None
@@ -563,38 +501,48 @@ class DhcpService:
     def _start_probe(
         self, link: Link, msg: DhcpMessage, ip: int, rounds: int, origin: Origin | None
     ) -> None:
-        probe = self._probes.get(ip)
-        if probe is None:
-            probe = _Probe(link)
-            self._probes[ip] = probe
-            loop = asyncio.get_running_loop()
-            try:
-                if msg.giaddr:
-                    self._send_echo(ip)
-                else:
-                    assert link.arp is not None
-                    link.arp.send(codec.build_arp_request(link.mac, link.ip, ip))
-            except OSError as exc:
-                # Cannot probe (no route to the relay's subnet, ...): offer anyway.
-                self.bad.warning(
-                    "probe", f"dhcp: probe for {IPv4Address(ip)} failed: {exc}", self.clock()
-                )
-                probe.timer = loop.call_soon(self._probe_done, ip, None)
-                probe.waiting.append((msg, rounds, origin))
-                return
-            probe.timer = loop.call_later(
-                self.config.ping_timeout_ms / 1000, self._probe_done, ip, None
+        loop = asyncio.get_running_loop()
+        first = self.probes.start(ip, link.name, (msg, rounds, origin), loop.time())
+        if first is None:  # too many checks in flight: offer without one
+            metrics.LIMITED.labels("dhcp", "probes").inc()
+            loop.call_soon(self._checked, ip, None, link.name, [(msg, rounds, origin)])
+            return
+        if not first:
+            return
+        try:
+            if msg.giaddr:
+                assert self.icmp is not None
+                self._icmp_seq = (self._icmp_seq + 1) & 0xFFFF
+                echo = codec.build_icmp_echo(self._icmp_id, self._icmp_seq)
+                self.icmp.sendto(echo, (str(IPv4Address(ip)), 0))
+            else:
+                assert link.arp is not None
+                link.arp.send(codec.build_arp_request(link.mac, link.ip, ip))
+        except OSError as exc:
+            # Cannot probe (no route to the relay's subnet, ...): offer anyway.
+            self.bad.warning(
+                "probe", f"dhcp: probe for {IPv4Address(ip)} failed: {exc}", self.clock()
             )
-        probe.waiting.append((msg, rounds, origin))
+            loop.call_soon(self._probe_done, ip, None)
+            return
+        self._arm_probe_timer()
 
-    def _send_echo(self, ip: int) -> None:
-        assert self.icmp is not None
-        self._icmp_seq = (self._icmp_seq + 1) & 0xFFFF
-        header = struct.pack("!BBHHH", 8, 0, 0, self._icmp_id, self._icmp_seq)
-        payload = b"netboot-dhcp-probe"
-        csum = codec.checksum(header + payload)
-        packet = struct.pack("!BBHHH", 8, 0, csum, self._icmp_id, self._icmp_seq) + payload
-        self.icmp.sendto(packet, (str(IPv4Address(ip)), 0))
+    def _arm_probe_timer(self) -> None:
+        """One timer, for the earliest deadline of the checks in flight."""
+        deadline = self.probes.next_deadline()
+        timer = self._probe_timer
+        if timer is not None and deadline is not None and timer.when() <= deadline:
+            return
+        if timer is not None:
+            timer.cancel()
+        loop = asyncio.get_running_loop()
+        self._probe_timer = None if deadline is None else loop.call_at(deadline, self._probes_due)
+
+    def _probes_due(self) -> None:
+        self._probe_timer = None
+        for ip, check in self.probes.expired(asyncio.get_running_loop().time()):
+            self._checked(ip, None, check.interface, check.waiting)
+        self._arm_probe_timer()
 
     def _icmp_readable(self) -> None:
         assert self.icmp is not None
@@ -606,12 +554,8 @@ class DhcpService:
             except OSError as exc:  # an ICMP error queued on the socket
                 log.debug("dhcp: icmp: %s", exc)
                 continue
-            ihl = (data[0] & 0x0F) * 4 if data else 0
-            if len(data) < ihl + 8:
-                continue
-            kind, _, _, ident = struct.unpack_from("!BBHH", data, ihl)
             ip = int(IPv4Address(source))
-            if kind == 0 and ident == self._icmp_id and ip in self._probes:
+            if codec.icmp_echo_reply_id(data) == self._icmp_id and ip in self.probes:
                 self._probe_done(ip, b"\x00" * 6)  # answered through a relay: MAC unknown
 
     def _arp_readable(self, link: Link) -> None:
@@ -628,15 +572,23 @@ class DhcpService:
                 arp = codec.parse_arp(data)
             except DecodeError:
                 continue
-            if arp.sender_ip in self._probes:
+            if arp.sender_ip in self.probes:
                 self._probe_done(arp.sender_ip, arp.sender_mac)
 
     def _probe_done(self, ip: int, in_use_by: bytes | None) -> None:
-        probe = self._probes.pop(ip, None)
-        if probe is None or self.engine is None:
+        check = self.probes.finish(ip)
+        if check is not None:
+            self._checked(ip, in_use_by, check.interface, check.waiting)
+
+    def _checked(
+        self,
+        ip: int,
+        in_use_by: bytes | None,
+        interface: str,
+        waiting: list[tuple[DhcpMessage, int, Origin | None]],
+    ) -> None:
+        if self.engine is None:
             return
-        if probe.timer is not None:
-            probe.timer.cancel()
         now = self.clock()
         self.engine.probe_result(ip, in_use_by, now)
         if in_use_by is not None:
@@ -648,8 +600,9 @@ class DhcpService:
             self.ctx.registry.record(
                 AddressConflict(mac=format_mac(in_use_by), ip=str(IPv4Address(ip)))
             )
-        for msg, rounds, origin in probe.waiting:
-            self._decide(probe.link, msg, now, rounds + 1, origin)
+        link = self.links[interface]
+        for msg, rounds, origin in waiting:
+            self._decide(link, msg, now, rounds + 1, origin)
         if self.ctx.leases.staged:
             self._wake.set()
 
@@ -725,6 +678,20 @@ class DhcpService:
                     1 for lease in self.ctx.leases if lease.state == "bound" and lease.expires > now
                 )
             )
+
+
+_COUNTERS: dict[tuple[str, int], Counter] = {}
+
+
+def _counted(direction: str, kind: int) -> Counter:
+    """The message counter's child for (direction, type), looked up once
+    (`labels()` takes a lock and builds a key on every call)."""
+    child = _COUNTERS.get((direction, kind))
+    if child is None:
+        child = metrics.DHCP_MESSAGES.labels(direction, TYPE_NAMES.get(kind, "other"))
+        if len(_COUNTERS) < 1024:  # 2 directions x 256 types at most
+            _COUNTERS[(direction, kind)] = child
+    return child
 
 
 def create(ctx: Context) -> DhcpService:

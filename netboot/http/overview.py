@@ -17,9 +17,9 @@ from typing import Any
 
 from netboot import __version__
 from netboot.config import Config, DhcpScope
-from netboot.dhcp.leases import Lease
 from netboot.health import NOT_RUNNING, health_of, status_text
 from netboot.provisioning.inventory import Inventory
+from netboot.state.leases import Lease
 
 SERVICE_SECTIONS = ("dhcp", "pnp", "tftp", "http", "ftp", "lldp", "stun")
 

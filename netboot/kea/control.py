@@ -32,9 +32,9 @@ from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Network
 from typing import TYPE_CHECKING, Any, Protocol
 
-from netboot.dhcp.leases import Lease
 from netboot.events import LeaseAcked
 from netboot.health import NOT_RUNNING, RUNNING, STARTING, Health
+from netboot.state.leases import Lease
 from netboot.statedisk import StateWriteError
 from netboot.wire import normalize_mac
 

@@ -36,8 +36,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from netboot.dhcp import codec
+from netboot.dhcp.bpf import attach_filter, packet_socket, udp_dport
 from netboot.dhcp.codec import DhcpMessage
-from netboot.dhcp.transport import _attach_filter, _packet_socket
 from netboot.lab.netns import Netns
 from netboot.lab.vlan import AUXDATA, PACKET_AUXDATA, SOL_PACKET, frame_vid
 from netboot.wire import DecodeError, Reader, Writer
@@ -54,25 +54,6 @@ MED_OUI = bytes.fromhex("0012bb")
 # ------------------------------------------------------------------ DHCP
 
 
-def _bpf_to_client_port() -> list[tuple[int, int, int, int]]:
-    """IPv4/UDP to port 68, whatever the destination MAC: the replies go by L2
-    unicast to each phone's own MAC, which the interface only sees because it
-    is promiscuous (the server's filter drops exactly these)."""
-    return [
-        (0x28, 0, 0, 12),  # ldh [12] ethertype
-        (0x15, 0, 8, 0x0800),  # jne IPv4 -> drop
-        (0x30, 0, 0, 23),  # ldb [23] protocol
-        (0x15, 0, 6, 17),  # jne UDP -> drop
-        (0x28, 0, 0, 20),  # ldh [20] flags/fragment offset
-        (0x45, 4, 0, 0x1FFF),  # jset fragment -> drop
-        (0xB1, 0, 0, 14),  # ldxb 4*([14]&0xf)
-        (0x48, 0, 0, 16),  # ldh [x+16] UDP destination port
-        (0x15, 0, 1, 68),  # jne 68 -> drop
-        (0x06, 0, 0, 0x40000),  # accept
-        (0x06, 0, 0, 0),  # drop
-    ]
-
-
 class DhcpMux:
     """One raw socket per interface, replies routed to phones by xid."""
 
@@ -83,7 +64,7 @@ class DhcpMux:
         for name in interfaces:
             # ETH_P_ALL: a frame tagged for a VLAN with no device here loses
             # its tag before protocol handlers see it; taps still have it.
-            sock = _packet_socket(name, ETH_P_ALL, _bpf_to_client_port())
+            sock = packet_socket(name, ETH_P_ALL, udp_dport(68, any_host=True))
             sock.setsockopt(SOL_PACKET, PACKET_AUXDATA, 1)
             self.sockets[name] = sock
         self.bad = 0
@@ -244,7 +225,7 @@ class LldpListener:
 
     def start(self) -> None:
         sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0)
-        _attach_filter(sock, _bpf_lldp_cdp())
+        attach_filter(sock, _bpf_lldp_cdp())
         sock.bind((self.interface, ETH_P_ALL))
         sock.setblocking(False)
         self.sock = sock

@@ -35,7 +35,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from netboot.dhcp.transport import _attach_filter
+from netboot.dhcp.bpf import attach_filter
 
 log = logging.getLogger("netboot.lab")
 
@@ -102,7 +102,7 @@ def add_tag(frame: bytes, vid: int, priority: int = PRIORITY) -> bytes:
 def _open(ifname: str, program: list[tuple[int, int, int, int]]) -> socket.socket:
     sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0)  # receives nothing yet
     try:
-        _attach_filter(sock, program)
+        attach_filter(sock, program)
         sock.setsockopt(SOL_PACKET, PACKET_AUXDATA, 1)
         sock.bind((ifname, ETH_P_ALL))
         sock.setblocking(False)

@@ -226,8 +226,8 @@ def _known_addresses(
     """MAC -> IP from the active leases, then the registry for the rest.
     `every` receives IP -> MAC for every active lease (a phone moved to its
     voice VLAN holds two)."""
-    from netboot.dhcp.leases import read_leases
     from netboot.state.db import open_reader, tolerant
+    from netboot.state.leases import read_leases
     from netboot.state.registry import Phone, read_phones
 
     found: dict[str, str] = {}
