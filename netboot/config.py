@@ -180,6 +180,7 @@ class TftpConfig:
     max_client_timeout: int = 5
     max_sessions: int = 1024
     max_sessions_per_source: int = 8
+    max_queued: int = 4096
 
 
 @dataclass(frozen=True)
@@ -857,6 +858,7 @@ def parse_config(raw: dict[str, Any], source: Path | None = None) -> Config:
         max_client_timeout=t.integer("max_client_timeout", 5, 1, 255),
         max_sessions=t.integer("max_sessions", 1024, 1, 30000),
         max_sessions_per_source=t.integer("max_sessions_per_source", 8, 1, 30000),
+        max_queued=t.integer("max_queued", 4096, 0, 100000),
     )
     t.done()
 

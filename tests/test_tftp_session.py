@@ -17,14 +17,7 @@ from netboot.dhcp.leases import LeaseStore
 from netboot.registry import Registry
 from netboot.supervisor import Context
 from netboot.tftp import codec, transport
-from netboot.tftp.session import (
-    Admission,
-    Negotiated,
-    ReadSession,
-    SessionView,
-    admit,
-    negotiate,
-)
+from netboot.tftp.session import Negotiated, ReadSession, negotiate
 from netboot.tftp.transport import FileChunks, TftpService, netascii
 
 
@@ -255,39 +248,7 @@ def test_unconfirmed_session_retransmits_little_and_answers_a_repeated_rrq() -> 
     assert s.on_timer(4.5) == [] and s.failed == "timeout"
 
 
-PEER_VIEWS = {
-    ("10.0.0.1", 1000): SessionView(0.0, 0.0, False),
-    ("10.0.0.1", 1001): SessionView(1.0, 1.0, True),
-    ("10.0.0.2", 1000): SessionView(2.0, 2.0, False),
-    ("10.0.0.3", 1000): SessionView(3.0, 3.5, True),
-}
-
-
-@pytest.mark.parametrize(
-    ("peer", "max_sessions", "per_source", "expected"),
-    [
-        (("10.0.0.9", 1), 10, 8, Admission()),
-        # Per source: the source's oldest silent session makes room.
-        (("10.0.0.1", 1), 10, 2, Admission(evict=(("10.0.0.1", 1000),))),
-        # Its sessions all answered: refused.
-        (("10.0.0.3", 1), 10, 1, Admission(refused="per-source")),
-        # Global: the oldest silent session anywhere.
-        (("10.0.0.9", 1), 4, 8, Admission(evict=(("10.0.0.1", 1000),))),
-        # Both budgets: one eviction serves both, or two different silent sessions go.
-        (("10.0.0.1", 1), 4, 2, Admission(evict=(("10.0.0.1", 1000),))),
-        (("10.0.0.1", 1), 3, 2, Admission(evict=(("10.0.0.1", 1000), ("10.0.0.2", 1000)))),
-    ],
-)
-def test_admission(
-    peer: tuple[str, int], max_sessions: int, per_source: int, expected: Admission
-) -> None:
-    assert admit(peer, dict(PEER_VIEWS), 0, max_sessions, per_source) == expected
-
-
-def test_admission_refuses_when_every_session_answered() -> None:
-    live = {p: SessionView(v.started, v.last_heard, True) for p, v in PEER_VIEWS.items()}
-    assert admit(("10.0.0.9", 1), live, 0, 4, 8) == Admission(refused="global")
-    assert admit(("10.0.0.9", 1), live, 1, 5, 8) == Admission(refused="global")  # one opening
+# Admission (budgets, the boot-storm queue, eviction): tests/test_tftp_engine.py.
 
 
 def test_requested_timeout_option_is_used() -> None:

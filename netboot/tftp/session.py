@@ -122,9 +122,6 @@ class ReadSession:
         self.last_heard = 0.0  # when the client last made progress (or `started`)
         self.confirmed = False  # the client answered once: its address is real
 
-    def view(self) -> SessionView:
-        return SessionView(self.started, self.last_heard, self.confirmed)
-
     @property
     def finished(self) -> bool:
         return self.done or self.failed is not None
@@ -235,59 +232,6 @@ class ReadSession:
         if self._oack_pending:
             return [codec.encode(codec.OptionAck(self.oack))]
         return self._window()
-
-
-@dataclass(frozen=True)
-class SessionView:
-    """What admission needs to know of a running session."""
-
-    started: float
-    last_heard: float
-    confirmed: bool
-
-
-@dataclass(frozen=True)
-class Admission:
-    """`admit`'s answer: start the new session (after ending `evict`), or refuse."""
-
-    evict: tuple[tuple[str, int], ...] = ()
-    refused: str | None = None  # "per-source" | "global"
-
-
-def admit(
-    peer: tuple[str, int],
-    running: dict[tuple[str, int], SessionView],
-    pending: int,
-    max_sessions: int,
-    per_source: int,
-) -> Admission:
-    """May a new read from `peer` start while `running` (and `pending`, being
-    opened) transfers go on? Each transfer costs a socket (its TID), so the
-    table has a global and a per-source budget. At a budget, a session whose
-    client never answered (a spoofed request, or a client that went away) is
-    ended to make room, the one started first; when every session in the way
-    has a live client, the request is refused ("busy")."""
-    host = peer[0]
-    evict: list[tuple[str, int]] = []
-    mine = [p for p in running if p[0] == host]
-    if len(mine) >= per_source:
-        victims = _unconfirmed_oldest(mine, running)
-        if not victims:
-            return Admission(refused="per-source")
-        evict.append(victims[0])
-    if len(running) - len(evict) + pending >= max_sessions:
-        victims = [p for p in _unconfirmed_oldest(list(running), running) if p not in evict]
-        if not victims:
-            return Admission(refused="global")
-        evict.append(victims[0])
-    return Admission(evict=tuple(evict))
-
-
-def _unconfirmed_oldest(
-    peers: list[tuple[str, int]], running: dict[tuple[str, int], SessionView]
-) -> list[tuple[str, int]]:
-    candidates = [p for p in peers if not running[p].confirmed]
-    return sorted(candidates, key=lambda p: running[p].started)
 
 
 class _SourceShort(Exception):

@@ -50,7 +50,8 @@ from netboot.ratelog import LogBudget, RateLimitedLog
 from netboot.sockbuf import set_receive_buffer
 from netboot.supervisor import Context
 from netboot.tftp import codec
-from netboot.tftp.session import Admission, ReadSession, admit, negotiate
+from netboot.tftp.engine import AdmissionQueue
+from netboot.tftp.session import ReadSession, negotiate
 from netboot.wire import DecodeError
 
 log = logging.getLogger("netboot.tftp")
@@ -327,7 +328,13 @@ class TftpService:
         self.pending: set[asyncio.Task[None]] = set()
         self.bad = RateLimitedLog(log)
         self.limits = RateLimitedLog(log)
-        self.by_host: dict[str, int] = {}  # running transfers per client address
+        self.admission: AdmissionQueue[Any] = AdmissionQueue(
+            self.config.max_sessions,
+            self.config.max_sessions_per_source,
+            self.config.max_queued,
+            grace=self.config.timeout,
+        )
+        self.tick_handle: asyncio.TimerHandle | None = None
         self.held: dict[tuple[str, int], int] = {}  # bytes of in-memory sources per transfer
         self.events = LogBudget(log)  # a line per refused or failed file, within a budget
 
@@ -366,6 +373,10 @@ class TftpService:
             protocol = self.listener.get_protocol()
             if isinstance(protocol, _Listener):
                 await protocol.closed
+        if self.tick_handle is not None:
+            self.tick_handle.cancel()
+            self.tick_handle = None
+        self.admission.max_sessions = 0  # nothing starts from the queue any more
         for task in list(self.pending):
             task.cancel()
         for transfer in list(self.transfers.values()):
@@ -413,6 +424,8 @@ class TftpService:
             # (resent once if our first window was lost; ignored once it answered).
             running.request_again()
             return
+        if self.admission.running(peer):
+            return  # its transfer is being opened
         mode = message.mode.lower()
         if mode not in ("octet", "netascii"):
             self._reply_error(peer, codec.ERR_ILLEGAL, f"unsupported mode {message.mode!r}")
@@ -431,44 +444,70 @@ class TftpService:
             self.resolver.record(outcome, "tftp")
             self._reply_error(peer, code, text)
             return
-        if (
-            len(self.transfers) + len(self.pending) < self.config.max_sessions
-            and self.by_host.get(peer[0], 0) < self.config.max_sessions_per_source
-        ):
-            verdict = Admission()  # far from both budgets: no need to look at every session
-        else:
-            verdict = admit(
-                peer,
-                {p: t.session.view() for p, t in self.transfers.items()},
-                len(self.pending),
-                self.config.max_sessions,
-                self.config.max_sessions_per_source,
-            )
-        if verdict.refused is not None:
-            metrics.LIMITED.labels("tftp", f"sessions-{verdict.refused}").inc()
+        now = time.monotonic()
+        verdict = self.admission.offer(peer, (message, mode, outcome), now)
+        if verdict.action == "refused":
+            metrics.LIMITED.labels("tftp", f"sessions-{verdict.reason}").inc()
             self.limits.warning(
-                verdict.refused,
-                f"tftp: refusing {peer[0]}:{peer[1]}: {verdict.refused} session budget reached",
-                time.monotonic(),
+                verdict.reason,
+                f"tftp: refusing {peer[0]}:{peer[1]}: {verdict.reason} session budget reached",
+                now,
             )
             self._reply_error(peer, codec.ERR_UNDEFINED, "busy")  # shorter than any RRQ
             return
-        for victim in verdict.evict:
+        if verdict.action == "queued":
+            metrics.LIMITED.labels("tftp", "sessions-queued").inc()
+            self._arm()
+            return
+        self._evict(verdict.evict, now)
+        self._launch(peer, message, mode, outcome)
+
+    def _evict(self, victims: tuple[tuple[str, int], ...], now: float) -> None:
+        for victim in victims:
             metrics.LIMITED.labels("tftp", "sessions-evicted").inc()
             self.limits.warning(
                 "evict",
                 f"tftp: session budget reached: ending the silent transfer to {victim[0]}:{victim[1]}",
-                time.monotonic(),
+                now,
             )
-            evicted = self.transfers[victim]
-            evicted.session.failed = "evicted"
-            evicted.finish()
+            evicted = self.transfers.get(victim)
+            if evicted is not None:
+                evicted.session.failed = "evicted"
+                evicted.finish()
+
+    def _launch(
+        self, peer: tuple[str, int], message: codec.ReadRequest, mode: str, outcome: Resolved
+    ) -> None:
         try:
             task = asyncio.get_running_loop().create_task(self._open(message, mode, outcome, peer))
         except RuntimeError:
+            self.admission.cancel(peer)
             return
         self.pending.add(task)
         task.add_done_callback(self.pending.discard)
+
+    def _arm(self) -> None:
+        """One timer for the admission engine's next decision."""
+        deadline = self.admission.deadline()
+        if self.tick_handle is not None:
+            if deadline is not None and self.tick_handle.when() <= deadline:
+                return
+            self.tick_handle.cancel()
+            self.tick_handle = None
+        if deadline is not None:
+            self.tick_handle = asyncio.get_running_loop().call_at(deadline, self._tick)
+
+    def _tick(self) -> None:
+        self.tick_handle = None
+        now = time.monotonic()
+        tick = self.admission.tick(now)
+        self._evict(tick.evict, now)
+        self._start(tick.start)
+        self._arm()
+
+    def _start(self, starts: tuple[tuple[tuple[str, int], Any], ...]) -> None:
+        for peer, (message, mode, outcome) in starts:
+            self._launch(peer, message, mode, outcome)
 
     async def _open(
         self, request: codec.ReadRequest, mode: str, outcome: Resolved, peer: tuple[str, int]
@@ -483,6 +522,7 @@ class TftpService:
                     self._reply_error(
                         peer, codec.ERR_ILLEGAL, "file too big for netascii: use octet"
                     )
+                    self._give_back(peer)
                     return
                 # Served from memory (netascii, rendered files): within a
                 # budget, or a flood of such requests would hold it many times.
@@ -494,6 +534,7 @@ class TftpService:
                         time.monotonic(),
                     )
                     self._reply_error(peer, codec.ERR_UNDEFINED, "busy")
+                    self._give_back(peer)
                     return
                 with outcome.open() as handle:
                     raw = handle.read()
@@ -506,6 +547,7 @@ class TftpService:
             log.warning("tftp: cannot read %s: %s", outcome.name, exc.strerror)
             self._reply_error(peer, *_ERROR_FOR["unreadable"])
             self.resolver.record(outcome, "tftp", result="unreadable")
+            self._give_back(peer)
             return
         session = ReadSession(
             source,
@@ -516,6 +558,7 @@ class TftpService:
         )
         if peer in self.transfers:  # the RRQ came again while the file was opened
             return
+        self.admission.attach(peer, session)
         if session.last_block > BIG_BLOCKS and self.threads < MAX_THREADS:
             self._start_thread(peer, session, outcome)
             return
@@ -540,6 +583,7 @@ class TftpService:
             sock.close()
             self.held.pop(peer, None)
             log.warning("tftp: cannot open a socket for %s:%d: %s", *peer, exc.strerror)
+            self._give_back(peer)
             return
         transfer = _ThreadedTransfer(self, peer, session, outcome, sock)
         self._register(peer, transfer)
@@ -548,20 +592,33 @@ class TftpService:
 
     def _register(self, peer: tuple[str, int], transfer: _Transfer | _ThreadedTransfer) -> None:
         self.transfers[peer] = transfer
-        self.by_host[peer[0]] = self.by_host.get(peer[0], 0) + 1
+
+    def _give_back(self, peer: tuple[str, int]) -> None:
+        """A slot reserved for `peer` that never became a transfer."""
+        self.admission.cancel(peer)
+        now = time.monotonic()
+        tick = self.admission.release(peer, now, answered=False)
+        self._evict(tick.evict, now)
+        self._start(tick.start)
+        self._arm()
+
+    @property
+    def by_host(self) -> dict[str, int]:
+        """Running transfers per client address (the admission engine's)."""
+        return self.admission.by_host
 
     def transfer_ended(self, transfer: _Transfer | _ThreadedTransfer) -> None:
         if isinstance(transfer, _ThreadedTransfer):
             self.threads -= 1
+        session = transfer.session
         if self.transfers.get(transfer.peer) is transfer:
             del self.transfers[transfer.peer]
-            left = self.by_host[transfer.peer[0]] - 1
-            if left:
-                self.by_host[transfer.peer[0]] = left
-            else:
-                del self.by_host[transfer.peer[0]]
             self.held.pop(transfer.peer, None)
-        session = transfer.session
+            now = time.monotonic()
+            tick = self.admission.release(transfer.peer, now, session.confirmed)
+            self._evict(tick.evict, now)
+            self._start(tick.start)
+            self._arm()
         if session.done:
             self.resolver.record(transfer.outcome, "tftp", sent=session.bytes_sent)
         elif session.failed is not None:
