@@ -148,6 +148,7 @@ class PhoneResult:
     error: str = ""
     started: float = 0.0
     finished: float = 0.0
+    retries: int = 0  # DHCP retransmissions and file downloads tried again
 
     @property
     def total(self) -> float:
@@ -168,6 +169,7 @@ class PhoneResult:
             "steps": {k: round(v, 4) for k, v in self.steps.items()},
             "appliance": self.appliance,
             "total": round(self.total, 4),
+            "retries": self.retries,
             "result": "ok" if self.ok else "failed",
             "error": self.error,
         }
@@ -194,6 +196,42 @@ def expected_common_file(vendor: Vendor) -> bytes:
         f"<<VOIP CONFIG FILE>>Version:2.0000000000\n"
         f"<GLOBAL CONFIG MODULE>\nModel              :{vendor.model}\n<<END OF FILE>>\n"
     ).encode()
+
+
+# ------------------------------------------------------------------ retries and back-off
+
+# DHCP (RFC 2131 §4.1): "the delay before the first retransmission SHOULD be 4
+# seconds randomized by the value of a uniform random number chosen from the
+# range -1 to +1 ... The delay before the next retransmission SHOULD be 8
+# seconds randomized ... up to a maximum of 64 seconds."
+DHCP_FIRST_WAIT = 4.0
+DHCP_MAX_WAIT = 64.0
+
+# A file download that fails (no answer, a TFTP ERROR such as "busy", an HTTP
+# 5xx, a refused connection) is tried again after a pause, a few times, as
+# Yealink firmware does: `static.auto_provision.attempt_before_failed` attempts
+# with `static.auto_provision.retry_delay_after_file_transfer_failed` seconds
+# between them (Yealink Auto Provisioning Guide; the key names as in the
+# exported configs of T4x/T5x firmware). PLANET/Fanvil and Snom document no
+# such knob; the lab gives them the same behaviour.
+FETCH_ATTEMPTS = 3
+FETCH_RETRY_DELAY = 5.0
+# Within one TFTP download the client retransmits its last packet when no
+# answer came within its timeout (RFC 1350 §2), then gives up the transfer.
+TFTP_CLIENT_TIMEOUT = 1.0
+TFTP_CLIENT_RETRIES = 5
+
+
+def dhcp_backoff(attempt: int, rng: random.Random | None = None) -> float:
+    """Seconds to wait after transmission number `attempt` (0: the first)
+    of a DHCP message before sending it again (RFC 2131 §4.1)."""
+    base: float = min(DHCP_FIRST_WAIT * 2.0**attempt, DHCP_MAX_WAIT)
+    jitter: float = (rng or random).uniform(-1.0, 1.0)
+    return base + jitter
+
+
+class Retryable(StepFailed):
+    """A download failure the firmware tries again after a pause."""
 
 
 # ------------------------------------------------------------------ file fetching
@@ -282,7 +320,7 @@ async def tftp_get(
             except TimeoutError:
                 tries += 1
                 if tries > retries:
-                    raise StepFailed(f"TFTP {name}: no answer from {server}") from None
+                    raise Retryable(f"TFTP {name}: no answer from {server}") from None
                 transport.sendto(last_sent, last_to)
                 continue
             if peer is None and addr[0] == server:
@@ -292,7 +330,9 @@ async def tftp_get(
             opcode, number = struct.unpack("!HH", data[:4])
             if opcode == 5:
                 text = data[4:].split(b"\x00")[0].decode(errors="replace")
-                raise StepFailed(f"TFTP {name}: error {number} {text}")
+                if number == 1:  # file not found: trying again will not help
+                    raise StepFailed(f"TFTP {name}: error {number} {text}")
+                raise Retryable(f"TFTP {name}: error {number} {text}")
             if opcode != 3:
                 continue
             ack = struct.pack("!HH", 4, number)
@@ -704,11 +744,27 @@ class Phone:
         return "", ""
 
     async def fetch(self, url: str) -> bytes:
+        """`url`'s body, tried FETCH_ATTEMPTS times FETCH_RETRY_DELAY apart
+        when the download fails in a way a retry may mend."""
+        attempt = 1
+        while True:
+            try:
+                return await self._fetch_once(url)
+            except (Retryable, OSError, TimeoutError) as exc:
+                if attempt >= FETCH_ATTEMPTS:
+                    raise StepFailed(f"{exc} (after {attempt} attempts)") from None
+            attempt += 1
+            self.result.retries += 1
+            await asyncio.sleep(FETCH_RETRY_DELAY * random.uniform(0.9, 1.1))
+
+    async def _fetch_once(self, url: str) -> bytes:
         parts = urlsplit(url)
         if parts.scheme == "http":
             status, body = await http_get(
                 url, self.result.ip, self.vendor.user_agent(self.mac), self.env.timeout
             )
+            if status >= 500:
+                raise Retryable(f"GET {url}: HTTP {status}")
             if status != 200:
                 raise StepFailed(f"GET {url}: HTTP {status}")
             return body
@@ -718,13 +774,13 @@ class Phone:
                 parts.port or 69,
                 parts.path.lstrip("/"),
                 self.result.ip,
-                timeout=1.0,
-                retries=max(3, int(self.env.timeout)),
+                timeout=TFTP_CLIENT_TIMEOUT,
+                retries=TFTP_CLIENT_RETRIES,
             )
         raise StepFailed(f"cannot fetch {url}: scheme {parts.scheme!r}")
 
     async def dhcp(self, interface: str, vlan: int | None) -> DhcpMessage:
-        """DISCOVER/OFFER/REQUEST/ACK with back-off (RFC 2131 §4.1): 1, 2, 4, 4 ... s."""
+        """DISCOVER/OFFER/REQUEST/ACK with back-off (RFC 2131 §4.1: 4, 8, 16 ... 64 s, ±1 s)."""
         xid = int.from_bytes(os.urandom(4), "big")
         inbox: asyncio.Queue[tuple[DhcpMessage, int | None]] = asyncio.Queue()
         self.env.dhcp.waiting[xid] = inbox.put_nowait
@@ -772,10 +828,10 @@ class Phone:
         inbox: asyncio.Queue[tuple[DhcpMessage, int | None]],
         deadline: float,
     ) -> DhcpMessage:
-        wait = 1.0
+        attempt = 0
         while True:
             self.env.dhcp.send(interface, self.mac, msg, vlan)
-            until = min(time.monotonic() + wait * random.uniform(0.9, 1.1), deadline)
+            until = min(time.monotonic() + dhcp_backoff(attempt), deadline)
             while (left := until - time.monotonic()) > 0:
                 try:
                     reply, reply_vlan = await asyncio.wait_for(inbox.get(), left)
@@ -790,4 +846,5 @@ class Phone:
             if time.monotonic() >= deadline:
                 name = codec.TYPE_NAMES.get(want, str(want))
                 raise StepFailed(f"no DHCP{name} within {self.env.timeout:.0f} s")
-            wait = min(wait * 2, 4.0)
+            attempt += 1
+            self.result.retries += 1
