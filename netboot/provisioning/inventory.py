@@ -145,7 +145,11 @@ class Inventory:
 
     def models(self) -> list[Model]:
         """Models that at least one phone has, in first-seen order."""
-        return list({p.model.name: p.model for p in self.phones}.values())
+        return list(self._models)
+
+    @functools.cached_property
+    def _models(self) -> tuple[Model, ...]:
+        return tuple({p.model.name: p.model for p in self.phones}.values())
 
     def common_layout(self, model: Model) -> int:
         """The layout of `model`'s common file: the one all its phones have
@@ -166,6 +170,10 @@ class Inventory:
         return out
 
     def layout_problems(self) -> list[str]:
+        return list(self._layout_problems)
+
+    @functools.cached_property
+    def _layout_problems(self) -> tuple[str, ...]:
         out = []
         for model in self.models():
             layouts = self._layouts.get(model, set())
@@ -174,7 +182,7 @@ class Inventory:
                     f"{model.name}: phones with firmware 1.x and 2.x share one common file "
                     f"{model.common_file}; it is written for layout {model.layout}"
                 )
-        return out
+        return tuple(out)
 
 
 REQUIRED = ("mac", "model", "extension", "password", "display_name")
