@@ -291,11 +291,82 @@ def _unchunk(data: bytes) -> bytes:
 
 
 class _TftpClient(asyncio.DatagramProtocol):
-    def __init__(self) -> None:
-        self.queue: asyncio.Queue[tuple[bytes, tuple[str, int]]] = asyncio.Queue()
+    """An RFC 1350 read in octet mode, lock-step, 512-byte blocks, driven by
+    the datagrams themselves: each DATA is acknowledged as it arrives (no
+    task or queue per block: a lab runs thousands of these at once), one
+    timer retransmits the last packet after `timeout` without progress, up
+    to `retries` times (RFC 1350 §2)."""
+
+    def __init__(self, server: tuple[str, int], name: str, timeout: float, retries: int) -> None:
+        self.server = server
+        self.name = name
+        self.timeout = timeout
+        self.retries = retries
+        self.request = struct.pack("!H", 1) + name.encode() + b"\x00octet\x00"
+        self.loop = asyncio.get_running_loop()
+        self.done: asyncio.Future[bytes] = self.loop.create_future()
+        self.transport: asyncio.DatagramTransport | None = None
+        self.peer: tuple[str, int] | None = None
+        self.last: tuple[bytes, tuple[str, int]] = (self.request, server)
+        self.out = bytearray()
+        self.expected = 1
+        self.tries = 0
+        self.timer: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.DatagramTransport, transport)
+        self._send(self.request, self.server)
+
+    def _send(self, packet: bytes, to: tuple[str, int]) -> None:
+        assert self.transport is not None
+        self.last = (packet, to)
+        self.transport.sendto(packet, to)
+        if self.timer is not None:
+            self.timer.cancel()
+        self.timer = self.loop.call_later(self.timeout, self._expired)
+
+    def _expired(self) -> None:
+        self.tries += 1
+        if self.tries > self.retries:
+            self._end(Retryable(f"TFTP {self.name}: no answer from {self.server[0]}"))
+        elif not self.done.done():
+            self._send(*self.last)
+
+    def _end(self, outcome: bytes | Exception) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+        if self.done.done():
+            return
+        if isinstance(outcome, Exception):
+            self.done.set_exception(outcome)
+        else:
+            self.done.set_result(outcome)
 
     def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
-        self.queue.put_nowait((data, addr))
+        if self.done.done():
+            return
+        if self.peer is None and addr[0] == self.server[0]:
+            self.peer = addr
+        if addr != self.peer or len(data) < 4:
+            return
+        opcode, number = struct.unpack("!HH", data[:4])
+        if opcode == 5:
+            text = data[4:].split(b"\x00")[0].decode(errors="replace")
+            failure = StepFailed if number == 1 else Retryable  # not found: no use retrying
+            self._end(failure(f"TFTP {self.name}: error {number} {text}"))
+            return
+        if opcode != 3:
+            return
+        if number == self.expected & 0xFFFF:
+            self.out += data[4:]
+            self.expected += 1
+            self.tries = 0
+        self._send(struct.pack("!HH", 4, number), addr)
+        if number == (self.expected - 1) & 0xFFFF and len(data) - 4 < 512:
+            self._end(bytes(self.out))
+
+    def error_received(self, exc: Exception) -> None:
+        pass  # an ICMP error about a packet of ours: the timer decides
 
 
 async def tftp_get(
@@ -304,47 +375,15 @@ async def tftp_get(
     """An RFC 1350 read in octet mode, lock-step, 512-byte blocks."""
     loop = asyncio.get_running_loop()
     transport, proto = await loop.create_datagram_endpoint(
-        _TftpClient, local_addr=(source_ip, 0), family=socket.AF_INET
+        lambda: _TftpClient((server, port), name, timeout, retries),
+        local_addr=(source_ip, 0),
+        family=socket.AF_INET,
     )
     try:
-        out = bytearray()
-        request = struct.pack("!H", 1) + name.encode() + b"\x00octet\x00"
-        peer: tuple[str, int] | None = None
-        expected = 1
-        last_sent, last_to = request, (server, port)
-        transport.sendto(request, (server, port))
-        tries = 0
-        while True:
-            try:
-                data, addr = await asyncio.wait_for(proto.queue.get(), timeout)
-            except TimeoutError:
-                tries += 1
-                if tries > retries:
-                    raise Retryable(f"TFTP {name}: no answer from {server}") from None
-                transport.sendto(last_sent, last_to)
-                continue
-            if peer is None and addr[0] == server:
-                peer = addr
-            if addr != peer or len(data) < 4:
-                continue
-            opcode, number = struct.unpack("!HH", data[:4])
-            if opcode == 5:
-                text = data[4:].split(b"\x00")[0].decode(errors="replace")
-                if number == 1:  # file not found: trying again will not help
-                    raise StepFailed(f"TFTP {name}: error {number} {text}")
-                raise Retryable(f"TFTP {name}: error {number} {text}")
-            if opcode != 3:
-                continue
-            ack = struct.pack("!HH", 4, number)
-            if number == expected & 0xFFFF:
-                out += data[4:]
-                expected += 1
-                tries = 0
-            transport.sendto(ack, peer)
-            last_sent, last_to = ack, peer
-            if number == (expected - 1) & 0xFFFF and len(data) - 4 < 512:
-                return bytes(out)
+        return await proto.done
     finally:
+        if proto.timer is not None:
+            proto.timer.cancel()
         transport.close()
 
 
