@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -60,7 +61,7 @@ def run(phones: int, limit: float) -> dict[str, Any]:
     errors: dict[str, int] = {}
     for r in results:
         if r["result"] != "ok":
-            kind = r["error"].split(":")[0]
+            kind = re.sub(r"[0-9a-fA-F]{12}|\d+(\.\d+)+", "N", r["error"])[:90]
             errors[kind] = errors.get(kind, 0) + 1
     return {**report, "wall_seconds": round(wall, 1), "step_p50": steps, "errors": errors}
 
@@ -92,7 +93,7 @@ def main() -> int:
             f"{n:>7} {r['provisioned']:>11} {r['fleet_seconds']:>8.1f} {r['p50_seconds']:>6.2f} "
             f"{r['p99_seconds']:>6.2f} {r.get('retries', 0):>7} {rss:>7.1f} "
             f"{r.get('server_cpu_seconds')!s:>13} {r.get('lab_cpu_seconds')!s:>9}  {steps}"
-            + (f"  errors {r['errors']}" if r["errors"] else ""),
+            + "".join(f"\n{'':>9}{count} x {kind}" for kind, count in r["errors"].items()),
             flush=True,
         )
     if args.json:

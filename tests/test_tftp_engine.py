@@ -81,15 +81,21 @@ def test_a_silent_session_is_ended_after_grace_only_while_requests_wait() -> Non
     assert q.deadline() is None
 
 
-def test_the_queue_has_a_budget_and_drops_the_longest_waiting_unproven_request() -> None:
+def test_the_queue_has_a_budget_a_full_queue_drops_the_newcomer() -> None:
     q = engine(max_sessions=1, per_source=8, max_queued=3)
     start(q, ("10.0.0.1", 1000), 0.0, answered=True)
     for i in range(3):
         assert q.offer((f"10.0.1.{i}", 1000), str(i), 0.1 * i).action == "queued"
-    assert q.offer(("10.0.1.9", 1000), "9", 1.0).action == "queued"
+    assert q.offer(("10.0.1.9", 1000), "9", 1.0).action == "dropped"
     assert q.queued == 3 and q.dropped == 1
     started = q.release(("10.0.0.1", 1000), 2.0, answered=True).start
-    assert started == ((("10.0.1.1", 1000), "1"),)  # 10.0.1.0 was dropped
+    assert started == ((("10.0.1.0", 1000), "0"),)  # those waiting kept their places
+    # A proven source takes the place of the newest unproven request.
+    q.known["10.0.0.1"] = None
+    assert q.offer(("10.0.1.8", 1000), "8", 2.1).action == "queued"
+    assert q.offer(("10.0.0.1", 1001), "proven", 2.2).action == "queued"
+    assert list(q.proven) == [("10.0.0.1", 1001)]
+    assert list(q.unproven) == [("10.0.1.1", 1000), ("10.0.1.2", 1000)]
 
 
 def test_per_source_budget_in_the_queue_keeps_the_newest() -> None:

@@ -217,9 +217,11 @@ DHCP_MAX_WAIT = 64.0
 FETCH_ATTEMPTS = 3
 FETCH_RETRY_DELAY = 5.0
 # Within one TFTP download the client retransmits its last packet when no
-# answer came within its timeout (RFC 1350 §2), then gives up the transfer.
+# answer came within its timeout (RFC 1350 §2), then gives up the transfer:
+# 10 times, as U-Boot's TFTP client does (net/tftp.c TIMEOUT_COUNT), every
+# second (a phone's application client is quicker than U-Boot's 5 s).
 TFTP_CLIENT_TIMEOUT = 1.0
-TFTP_CLIENT_RETRIES = 5
+TFTP_CLIENT_RETRIES = 10
 
 
 def dhcp_backoff(attempt: int, rng: random.Random | None = None) -> float:

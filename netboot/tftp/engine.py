@@ -25,8 +25,9 @@ A flood of spoofed RRQs (issue 16) must not starve real phones:
   that starts first, so a phone fetching its second file is not queued behind
   the flood; the set of proven sources has a budget (least recently proven
   forgotten first);
-- the queue is bounded: when full, the longest-waiting unproven entry is
-  dropped (the client retransmits its RRQ, and is queued again); each source
+- the queue is bounded: when full, a new request is dropped without an
+  answer (its client retransmits its RRQ; those waiting keep their places),
+  a proven source's request taking the place of the newest unproven one; each source
   has at most `per_source` entries waiting, as it has at most that many
   running, past it its own longest-waiting entry is dropped (so requests
   forged in a phone's name do not hold its place); an entry not heard from
@@ -43,7 +44,9 @@ from typing import Generic, Protocol, TypeVar
 Peer = tuple[str, int]
 T = TypeVar("T")
 
-IDLE = 15.0  # a waiting client that has not repeated its RRQ for this long has given up
+# A waiting client that has not repeated its RRQ for this long has given up
+# (clients retransmit every 1 to 5 s: tftp-hpa's client every 5 s).
+IDLE = 8.0
 KNOWN_BUDGET = 16384  # proven source addresses remembered
 
 
@@ -69,7 +72,8 @@ class _Waiting(Generic[T]):
 @dataclass(frozen=True)
 class Verdict:
     """`offer`'s answer. `action` is "start" (after ending `evict`), "queued"
-    (waits; also for a repeated RRQ of a waiting request), or "refused"
+    (waits; also for a repeated RRQ of a waiting request), "dropped" (the
+    queue is full: no answer, the client repeats its RRQ), or "refused"
     (`reason`: "per-source": the source runs its budget, every client answering)."""
 
     action: str
@@ -241,9 +245,13 @@ class AdmissionQueue(Generic[T]):
             self._unqueue(self.proven if oldest in self.proven else self.unproven, oldest)
             self.dropped += 1
         elif self.queued >= self.max_queued:
-            full = self.unproven if self.unproven else self.proven
-            self._unqueue(full, next(iter(full)))
+            # Full: the newcomer is dropped (its client repeats the RRQ: the
+            # requests already waiting keep their places), unless it is a
+            # proven source and an unproven request can make room.
             self.dropped += 1
+            if host not in self.known or not self.unproven:
+                return Verdict("dropped")
+            self._unqueue(self.unproven, next(reversed(self.unproven)))
         queue = self.proven if host in self.known else self.unproven
         queue[peer] = _Waiting(item, now)
         self.queued_by_host.setdefault(host, []).append(peer)

@@ -459,6 +459,12 @@ class TftpService:
             metrics.LIMITED.labels("tftp", "sessions-queued").inc()
             self._arm()
             return
+        if verdict.action == "dropped":
+            metrics.LIMITED.labels("tftp", "queue").inc()
+            self.limits.warning(
+                "queue", "tftp: queue full: a request waits for its repetition", now
+            )
+            return
         self._evict(verdict.evict, now)
         self._launch(peer, message, mode, outcome)
 
