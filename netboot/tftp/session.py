@@ -11,7 +11,8 @@ it was lost and is resent from there).
 
 - Retransmission: when `deadline` passes without progress, the unacknowledged
   window (or the OACK) is sent again, up to `retries` times, then the transfer
-  fails with "timeout". Until the client has answered once (`confirmed`), the
+  fails with "timeout". The client's first answer is waited for `first_wait`
+  (at least `timeout`). Until the client has answered once (`confirmed`), the
   source address may be spoofed: the timer retransmits at most
   `unconfirmed_retries` times (none by default: RFC 1350 has the client
   retransmit its RRQ, and a repeated RRQ resends the first window), so one
@@ -99,6 +100,7 @@ class ReadSession:
         timeout: float = 1.0,
         retries: int = 5,
         unconfirmed_retries: int = 0,
+        first_wait: float = 0.0,
     ) -> None:
         self.source = source
         self.size = size
@@ -108,6 +110,10 @@ class ReadSession:
         self.timeout = negotiated.timeout or timeout
         self.retries = retries
         self.unconfirmed_retries = min(unconfirmed_retries, retries)
+        # How long a client that has not answered yet is waited for (at least
+        # `timeout`): during a boot storm a loaded server sees the first ACK
+        # late, and a session ended before it came fails a real phone.
+        self.first_wait = first_wait
         # Blocks are 1-based; the last one is shorter than blksize (maybe empty).
         self.last_block = size // self.blksize + 1
         self.acked = 0  # highest block the client has confirmed
@@ -128,7 +134,7 @@ class ReadSession:
 
     def start(self, now: float) -> list[bytes]:
         self.started = self.last_heard = now
-        self.deadline = now + self.timeout
+        self.deadline = now + max(self.timeout, self.first_wait)
         if self._oack_pending:
             return [codec.encode(codec.OptionAck(self.oack))]
         return self._window()
@@ -228,7 +234,8 @@ class ReadSession:
         return self._resend(now)
 
     def _resend(self, now: float) -> list[bytes]:
-        self.deadline = now + self.timeout
+        wait = self.timeout if self.confirmed else max(self.timeout, self.first_wait)
+        self.deadline = now + wait
         if self._oack_pending:
             return [codec.encode(codec.OptionAck(self.oack))]
         return self._window()
