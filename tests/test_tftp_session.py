@@ -18,7 +18,8 @@ from netboot.registry import Registry
 from netboot.supervisor import Context
 from netboot.tftp import codec, transport
 from netboot.tftp.session import Negotiated, ReadSession, negotiate
-from netboot.tftp.transport import FileChunks, TftpService, netascii
+from netboot.tftp.source import CHUNK, FileChunks, netascii
+from netboot.tftp.transport import TftpService
 
 
 def source_of(data: bytes) -> tuple[list[tuple[int, int]], object]:
@@ -325,7 +326,7 @@ def test_file_chunks_hold_no_descriptor_and_one_block_before_progress(tmp_path: 
     assert len(chunks.data) == 512  # block 1 alone: a silent client costs one block
     assert len(os.listdir("/proc/self/fd")) == before
     assert chunks(512, 512) == data[512:1024]
-    assert len(chunks.data) == transport.CHUNK
+    assert len(chunks.data) == CHUNK
 
 
 def test_file_chunks_notice_a_replaced_file(tmp_path: Path) -> None:
@@ -621,3 +622,28 @@ def test_service_memory_budget_for_netascii(
             await svc.stop()
 
     asyncio.run(run())
+
+
+def test_ending_says_how_a_transfer_ended_for_the_record() -> None:
+    s = session(payload(600), timeout=1.0, retries=1, unconfirmed_retries=0)
+    assert s.ending is None
+    s.start(0.0)
+    assert s.on_timer(1.0) == [] and s.ending == "unanswered"  # never answered
+    s = session(payload(600), timeout=1.0, retries=1)
+    s.start(0.0)
+    s.receive(codec.Error(codec.ERR_OPTIONS, "no"), 0.1)
+    assert s.ending == "client-abort"
+    s = session(payload(600), timeout=1.0, retries=1)
+    s.start(0.0)
+    s.ack(1, 0.1)
+    assert s.on_timer(1.1) != [] and s.on_timer(2.1) == [] and s.ending == "timeout"
+    s = session(payload(600), timeout=1.0, retries=1)
+    s.start(0.0)
+    s.ack(1, 0.1)
+    s.receive(codec.Error(0, "gone"), 0.2)
+    assert s.ending == "aborted"
+    s = session(payload(600), timeout=1.0, retries=1)
+    s.start(0.0)
+    s.ack(1, 0.1)
+    s.ack(2, 0.2)
+    assert s.ending == "ok"

@@ -132,6 +132,26 @@ class ReadSession:
     def finished(self) -> bool:
         return self.done or self.failed is not None
 
+    @property
+    def ending(self) -> str | None:
+        """How the transfer ended, for the record (None: it has not):
+        "ok"; "unanswered" (the client never answered: a spoofed request or
+        a client that left at once, so the address proves nothing and no
+        phone's timeline gets it); "client-abort" (the client refused our
+        options or the size before any data, and usually retries plainly);
+        "timeout" or "aborted" (a phone's failed download)."""
+        if self.done:
+            return "ok"
+        failed = self.failed
+        if failed is None:
+            return None
+        client_error = failed.startswith("client error")
+        if not self.confirmed and not client_error:
+            return "unanswered"
+        if client_error and self.acked == 0:
+            return "client-abort"
+        return "timeout" if failed == "timeout" else "aborted"
+
     def start(self, now: float) -> list[bytes]:
         self.started = self.last_heard = now
         self.deadline = now + max(self.timeout, self.first_wait)

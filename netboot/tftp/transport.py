@@ -51,13 +51,12 @@ from netboot.sockbuf import set_receive_buffer
 from netboot.supervisor import Context
 from netboot.tftp import codec
 from netboot.tftp.engine import AdmissionQueue
-from netboot.tftp.session import ReadSession, negotiate
+from netboot.tftp.session import BlockSource, ReadSession, negotiate
+from netboot.tftp.source import MAX_NETASCII, FileChunks, bytes_source, netascii
 from netboot.wire import DecodeError
 
 log = logging.getLogger("netboot.tftp")
 
-CHUNK = 256 * 1024
-MAX_NETASCII = 1024 * 1024  # netascii is for config files; firmware goes octet
 MEMORY_BUDGET = 64 * 1024 * 1024  # bytes held by transfers served from memory, all together
 BIG_BLOCKS = 64  # transfers longer than this get a thread (see the module docstring)
 MAX_THREADS = 8
@@ -75,42 +74,6 @@ _ERROR_FOR = {
     "refused-name": (codec.ERR_ACCESS, "access violation: bad file name"),
     "unreadable": (codec.ERR_ACCESS, "access violation: file not readable"),
 }
-
-
-class FileChunks:
-    """`BlockSource` over a file: one aligned chunk cached at a time, the file
-    opened only while a chunk is read. Block 1 is read alone: until a client
-    answers, its session holds one block, not a chunk."""
-
-    def __init__(self, path: str | os.PathLike[str], identity: os.stat_result) -> None:
-        self.path = path
-        self.identity = _identity(identity)
-        self.start = 0
-        self.data = b""
-
-    def __call__(self, offset: int, length: int) -> bytes:
-        end = offset + length
-        if not (self.start <= offset and end <= self.start + len(self.data)):
-            start = offset - offset % CHUNK
-            need = length if offset == 0 else max(CHUNK, end - start)
-            fd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC)
-            try:
-                if _identity(os.fstat(fd)) != self.identity:
-                    return b""  # replaced or changed: the session reports it
-                self.data = os.pread(fd, need, start)
-            finally:
-                os.close(fd)
-            self.start = start
-        return self.data[offset - self.start : end - self.start]
-
-
-def _identity(st: os.stat_result) -> tuple[int, int, int, int]:
-    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
-
-
-def netascii(data: bytes) -> bytes:
-    """RFC 1350/RFC 764: CR -> CR NUL, LF -> CR LF."""
-    return data.replace(b"\r", b"\r\0").replace(b"\n", b"\r\n")
 
 
 class _Transfer(asyncio.DatagramProtocol):
@@ -532,7 +495,7 @@ class TftpService:
             if outcome.path is not None and mode == "octet":
                 st = os.stat(outcome.path)
                 size = st.st_size
-                source = FileChunks(outcome.path, st)
+                source: BlockSource = FileChunks(outcome.path, st)
             else:
                 if outcome.size > MAX_NETASCII:
                     self._reply_error(
@@ -556,7 +519,7 @@ class TftpService:
                     raw = handle.read()
                 data = netascii(raw) if mode == "netascii" else raw
                 size = len(data)
-                source = _bytes_source(data)
+                source = bytes_source(data)
                 if peer not in self.transfers:
                     self.held[peer] = size
         except OSError as exc:
@@ -636,26 +599,20 @@ class TftpService:
             self._evict(tick.evict, now)
             self._start(tick.start)
             self._arm()
-        if session.done:
+        ending = session.ending
+        if ending == "ok":
             self.resolver.record(transfer.outcome, "tftp", sent=session.bytes_sent)
-        elif session.failed is not None:
-            if not session.confirmed and not session.failed.startswith("client error"):
-                # Never answered: a spoofed request, or a client that left at
-                # once. Counted and logged at a bounded rate, not put in a
-                # phone's timeline (the address proves nothing).
-                metrics.FILES_SERVED.labels("tftp", "unanswered").inc()
-                self.limits.warning(
-                    "unanswered",
-                    f"tftp: {transfer.peer[0]}:{transfer.peer[1]} never answered"
-                    f" for {transfer.outcome.name} ({session.failed})",
-                    time.monotonic(),
-                )
-                return
-            if session.failed.startswith("client error") and session.acked == 0:
-                # The client refused our options or the size before any data
-                # (it usually retries plainly): counted, not a phone failure.
-                metrics.FILES_SERVED.labels("tftp", "client-abort").inc()
-                return
+        elif ending == "unanswered":
+            metrics.FILES_SERVED.labels("tftp", "unanswered").inc()
+            self.limits.warning(
+                "unanswered",
+                f"tftp: {transfer.peer[0]}:{transfer.peer[1]} never answered"
+                f" for {transfer.outcome.name} ({session.failed})",
+                time.monotonic(),
+            )
+        elif ending == "client-abort":
+            metrics.FILES_SERVED.labels("tftp", "client-abort").inc()
+        elif ending is not None:
             self.events.info(
                 time.monotonic(),
                 "tftp: %s:%d %s: %s",
@@ -663,17 +620,7 @@ class TftpService:
                 transfer.outcome.name,
                 session.failed,
             )
-            result = "timeout" if session.failed == "timeout" else "aborted"
-            self.resolver.record(transfer.outcome, "tftp", sent=session.bytes_sent, result=result)
-
-
-def _bytes_source(data: bytes) -> Any:
-    view = memoryview(data)
-
-    def read(offset: int, length: int) -> bytes:
-        return bytes(view[offset : offset + length])
-
-    return read
+            self.resolver.record(transfer.outcome, "tftp", sent=session.bytes_sent, result=ending)
 
 
 def create(ctx: Context) -> TftpService:
