@@ -7,7 +7,7 @@ retransmitted RRQ (same client address and port while its transfer runs) is
 ignored instead of starting a second transfer. Write requests are refused with
 ERROR 2 (read-only server).
 
-Files are read in chunks with `os.pread` as blocks are needed (a 32 MB firmware
+Files are read (source.py) in chunks with `os.pread` as blocks are needed (a 32 MB firmware
 costs a chunk of memory per transfer, not 32 MB); rendered files are bytes
 already. A transfer holds no open file between chunks: the file is opened for
 each chunk and must still be the same file (inode, size, mtime), so a session
@@ -16,9 +16,10 @@ costs one block of memory.
 
 Budgets (issue 16: ~2200 spoofed RRQs used to exhaust the descriptors):
 `max_sessions` transfers at once and `max_sessions_per_source` per client
-address; at a budget the oldest transfer whose client never answered is ended
-to make room, else the request gets ERROR 0 "busy" (a reply no longer than
-any RRQ). A client's `timeout` option over `max_client_timeout` is ignored.
+address; which request runs, waits or is refused is the admission engine's
+decision (engine.py: a boot storm waits in a bounded queue, a flood of forged
+requests drains); this module only carries it out. A client's `timeout`
+option over `max_client_timeout` is ignored.
 
 Long transfers (firmware: more than BIG_BLOCKS blocks) run in a thread of
 their own on a blocking socket, up to MAX_THREADS at once; the rest (config
