@@ -185,6 +185,15 @@ class Bed:
         self.big = self.root / "firmware.bin"
         self.big.write_bytes(os.urandom(size_mb * 1024 * 1024))
         self.small = small
+        # Many phones at once come from many addresses (netboot allows
+        # tftp.max_sessions_per_source = 8 transfers per address): the small
+        # files are fetched from one client address each.
+        if small > 240:
+            raise SystemExit("--small: at most 240 (one client address each in a /24)")
+        self.cli.run(
+            ["ip", "-batch", "-"],
+            input="".join(f"address add {client_ip(i)}/24 dev eth0\n" for i in range(small)),
+        )
         for i in range(small):
             (self.root / f"f0phone{i}hw1.100.cfg").write_bytes(os.urandom(1500 + i))
         self.out = tmp / "out"
@@ -239,7 +248,9 @@ class Bed:
         urls = [f"{scheme}://{SERVER}:{port}/f0phone{i}hw1.100.cfg" for i in range(self.small)]
         argv = ["curl", "-sS", "-Z", "--parallel-max", str(self.small), "--parallel-immediate"]
         for i, url in enumerate(urls):
-            argv += ["-o", str(self.out / f"s{i}"), url]
+            if i:
+                argv.append("--next")
+            argv += ["--interface", client_ip(i), "-o", str(self.out / f"s{i}"), url]
         took = run(self.cli, argv)
         for i in range(self.small):
             self.check(self.out / f"s{i}", self.root / f"f0phone{i}hw1.100.cfg")
@@ -251,6 +262,11 @@ class Bed:
         took = run(self.cli, ["curl", "-sS", "-o", str(out), url])
         self.check(out, self.big)
         return took
+
+
+def client_ip(i: int) -> str:
+    """The address of small-file client `i` (one phone each)."""
+    return f"10.66.0.{10 + i}"
 
 
 def row(label: str, ours: float | None, ref: float | None, unit: str, higher: bool) -> None:

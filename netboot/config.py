@@ -330,6 +330,12 @@ class TftpConfig:
     max_sessions_per_source: int = setting(
         8, "transfers at once per client address", low=1, high=30000
     )
+    max_queued: int = setting(
+        4096,
+        "requests over max_sessions that wait for a free slot (when full, one is dropped unanswered)",
+        low=0,
+        high=100000,
+    )
 
 
 @dataclass(frozen=True)

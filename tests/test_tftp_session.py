@@ -17,15 +17,9 @@ from netboot.config import parse_config
 from netboot.registry import Registry
 from netboot.state.leases import LeaseStore
 from netboot.tftp import codec, transport
-from netboot.tftp.session import (
-    Admission,
-    Negotiated,
-    ReadSession,
-    SessionView,
-    admit,
-    negotiate,
-)
-from netboot.tftp.transport import FileChunks, TftpService, netascii
+from netboot.tftp.session import Negotiated, ReadSession, negotiate
+from netboot.tftp.source import CHUNK, FileChunks, netascii
+from netboot.tftp.transport import TftpService
 
 
 def source_of(data: bytes) -> tuple[list[tuple[int, int]], object]:
@@ -255,39 +249,7 @@ def test_unconfirmed_session_retransmits_little_and_answers_a_repeated_rrq() -> 
     assert s.on_timer(4.5) == [] and s.failed == "timeout"
 
 
-PEER_VIEWS = {
-    ("10.0.0.1", 1000): SessionView(0.0, 0.0, False),
-    ("10.0.0.1", 1001): SessionView(1.0, 1.0, True),
-    ("10.0.0.2", 1000): SessionView(2.0, 2.0, False),
-    ("10.0.0.3", 1000): SessionView(3.0, 3.5, True),
-}
-
-
-@pytest.mark.parametrize(
-    ("peer", "max_sessions", "per_source", "expected"),
-    [
-        (("10.0.0.9", 1), 10, 8, Admission()),
-        # Per source: the source's oldest silent session makes room.
-        (("10.0.0.1", 1), 10, 2, Admission(evict=(("10.0.0.1", 1000),))),
-        # Its sessions all answered: refused.
-        (("10.0.0.3", 1), 10, 1, Admission(refused="per-source")),
-        # Global: the oldest silent session anywhere.
-        (("10.0.0.9", 1), 4, 8, Admission(evict=(("10.0.0.1", 1000),))),
-        # Both budgets: one eviction serves both, or two different silent sessions go.
-        (("10.0.0.1", 1), 4, 2, Admission(evict=(("10.0.0.1", 1000),))),
-        (("10.0.0.1", 1), 3, 2, Admission(evict=(("10.0.0.1", 1000), ("10.0.0.2", 1000)))),
-    ],
-)
-def test_admission(
-    peer: tuple[str, int], max_sessions: int, per_source: int, expected: Admission
-) -> None:
-    assert admit(peer, dict(PEER_VIEWS), 0, max_sessions, per_source) == expected
-
-
-def test_admission_refuses_when_every_session_answered() -> None:
-    live = {p: SessionView(v.started, v.last_heard, True) for p, v in PEER_VIEWS.items()}
-    assert admit(("10.0.0.9", 1), live, 0, 4, 8) == Admission(refused="global")
-    assert admit(("10.0.0.9", 1), live, 1, 5, 8) == Admission(refused="global")  # one opening
+# Admission (budgets, the boot-storm queue, eviction): tests/test_tftp_engine.py.
 
 
 def test_requested_timeout_option_is_used() -> None:
@@ -364,7 +326,7 @@ def test_file_chunks_hold_no_descriptor_and_one_block_before_progress(tmp_path: 
     assert len(chunks.data) == 512  # block 1 alone: a silent client costs one block
     assert len(os.listdir("/proc/self/fd")) == before
     assert chunks(512, 512) == data[512:1024]
-    assert len(chunks.data) == transport.CHUNK
+    assert len(chunks.data) == CHUNK
 
 
 def test_file_chunks_notice_a_replaced_file(tmp_path: Path) -> None:
@@ -660,3 +622,28 @@ def test_service_memory_budget_for_netascii(
             await svc.stop()
 
     asyncio.run(run())
+
+
+def test_ending_says_how_a_transfer_ended_for_the_record() -> None:
+    s = session(payload(600), timeout=1.0, retries=1, unconfirmed_retries=0)
+    assert s.ending is None
+    s.start(0.0)
+    assert s.on_timer(1.0) == [] and s.ending == "unanswered"  # never answered
+    s = session(payload(600), timeout=1.0, retries=1)
+    s.start(0.0)
+    s.receive(codec.Error(codec.ERR_OPTIONS, "no"), 0.1)
+    assert s.ending == "client-abort"
+    s = session(payload(600), timeout=1.0, retries=1)
+    s.start(0.0)
+    s.ack(1, 0.1)
+    assert s.on_timer(1.1) != [] and s.on_timer(2.1) == [] and s.ending == "timeout"
+    s = session(payload(600), timeout=1.0, retries=1)
+    s.start(0.0)
+    s.ack(1, 0.1)
+    s.receive(codec.Error(0, "gone"), 0.2)
+    assert s.ending == "aborted"
+    s = session(payload(600), timeout=1.0, retries=1)
+    s.start(0.0)
+    s.ack(1, 0.1)
+    s.ack(2, 0.2)
+    assert s.ending == "ok"

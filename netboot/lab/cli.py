@@ -305,6 +305,15 @@ def interface_mac(ns: Netns, ifname: str) -> str:
     return out
 
 
+def cpu_seconds(pid: int) -> float | None:
+    """User + system CPU time of process `pid` so far (/proc/PID/stat)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def peak_rss_kb(pid: int) -> int | None:
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
@@ -572,6 +581,9 @@ def _serve(
         "p50_seconds": round(_percentile(totals, 50), 3),
         "p99_seconds": round(_percentile(totals, 99), 3),
         "server_peak_rss_kb": server_rss,
+        "server_cpu_seconds": stats.get("server_cpu"),
+        "lab_cpu_seconds": stats.get("lab_cpu"),
+        "retries": sum(r.retries for r in results),
         "services": sorted(k for k, v in features.items() if v),
         "applied": sum(r.ok and "apply" in r.steps for r in results),
         "active_uri": stats.get("active_uri"),
@@ -680,9 +692,15 @@ async def _boot_all(
     await web.start()
     progress = Progress(len(phones), sys.stderr.isatty())
     t = time.monotonic()
+    server_cpu, lab_cpu = cpu_seconds(server.pid), time.process_time()
     try:
         try:
             results = await run_fleet(phones, mux, plumber, progress)
+            fleet_time = time.monotonic() - t
+            after = cpu_seconds(server.pid)
+            if after is not None and server_cpu is not None:
+                stats["server_cpu"] = round(after - server_cpu, 2)
+            stats["lab_cpu"] = round(time.process_time() - lab_cpu, 2)
         finally:
             if listener is not None:
                 listener.close()
@@ -707,7 +725,7 @@ async def _boot_all(
         web.close()
         for phone in phones:  # the phones stay on (SIP socket open) until checked
             phone.close()
-    return results, time.monotonic() - t, peak_rss_kb(server.pid)
+    return results, fleet_time, peak_rss_kb(server.pid)
 
 
 def phone_lookup(
@@ -974,6 +992,8 @@ def _print_results(results: list[PhoneResult], summary: dict[str, Any]) -> None:
     print(
         f"\n{summary['provisioned']}/{summary['phones']} phones provisioned in "
         f"{summary['fleet_seconds']:.1f}s (p50 {summary['p50_seconds']:.2f}s, "
-        f"p99 {summary['p99_seconds']:.2f}s), {summary['failed']} failed; "
-        f"netboot peak RSS {(summary['server_peak_rss_kb'] or 0) / 1024:.1f} MB"
+        f"p99 {summary['p99_seconds']:.2f}s), {summary['failed']} failed, "
+        f"{summary['retries']} retries; netboot peak RSS "
+        f"{(summary['server_peak_rss_kb'] or 0) / 1024:.1f} MB, CPU netboot "
+        f"{summary['server_cpu_seconds']}s lab {summary['lab_cpu_seconds']}s"
     )

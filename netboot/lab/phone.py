@@ -186,6 +186,7 @@ class PhoneResult:
     error: str = ""
     started: float = 0.0
     finished: float = 0.0
+    retries: int = 0  # DHCP retransmissions and file downloads tried again
 
     @property
     def total(self) -> float:
@@ -206,6 +207,7 @@ class PhoneResult:
             "steps": {k: round(v, 4) for k, v in self.steps.items()},
             "appliance": self.appliance,
             "total": round(self.total, 4),
+            "retries": self.retries,
             "result": "ok" if self.ok else "failed",
             "error": self.error,
         }
@@ -232,6 +234,44 @@ def expected_common_file(vendor: Vendor) -> bytes:
         f"<<VOIP CONFIG FILE>>Version:2.0000000000\n"
         f"<GLOBAL CONFIG MODULE>\nModel              :{vendor.model}\n<<END OF FILE>>\n"
     ).encode()
+
+
+# ------------------------------------------------------------------ retries and back-off
+
+# DHCP (RFC 2131 §4.1): "the delay before the first retransmission SHOULD be 4
+# seconds randomized by the value of a uniform random number chosen from the
+# range -1 to +1 ... The delay before the next retransmission SHOULD be 8
+# seconds randomized ... up to a maximum of 64 seconds."
+DHCP_FIRST_WAIT = 4.0
+DHCP_MAX_WAIT = 64.0
+
+# A file download that fails (no answer, a TFTP ERROR such as "busy", an HTTP
+# 5xx, a refused connection) is tried again after a pause, a few times, as
+# Yealink firmware does: `static.auto_provision.attempt_before_failed` attempts
+# with `static.auto_provision.retry_delay_after_file_transfer_failed` seconds
+# between them (Yealink Auto Provisioning Guide; the key names as in the
+# exported configs of T4x/T5x firmware). PLANET/Fanvil and Snom document no
+# such knob; the lab gives them the same behaviour.
+FETCH_ATTEMPTS = 3
+FETCH_RETRY_DELAY = 5.0
+# Within one TFTP download the client retransmits its last packet when no
+# answer came within its timeout (RFC 1350 §2), then gives up the transfer:
+# 10 times, as U-Boot's TFTP client does (net/tftp.c TIMEOUT_COUNT), every
+# second (a phone's application client is quicker than U-Boot's 5 s).
+TFTP_CLIENT_TIMEOUT = 1.0
+TFTP_CLIENT_RETRIES = 10
+
+
+def dhcp_backoff(attempt: int, rng: random.Random | None = None) -> float:
+    """Seconds to wait after transmission number `attempt` (0: the first)
+    of a DHCP message before sending it again (RFC 2131 §4.1)."""
+    base: float = min(DHCP_FIRST_WAIT * 2.0**attempt, DHCP_MAX_WAIT)
+    jitter: float = (rng or random).uniform(-1.0, 1.0)
+    return base + jitter
+
+
+class Retryable(StepFailed):
+    """A download failure the firmware tries again after a pause."""
 
 
 # ------------------------------------------------------------------ file fetching
@@ -291,11 +331,82 @@ def _unchunk(data: bytes) -> bytes:
 
 
 class _TftpClient(asyncio.DatagramProtocol):
-    def __init__(self) -> None:
-        self.queue: asyncio.Queue[tuple[bytes, tuple[str, int]]] = asyncio.Queue()
+    """An RFC 1350 read in octet mode, lock-step, 512-byte blocks, driven by
+    the datagrams themselves: each DATA is acknowledged as it arrives (no
+    task or queue per block: a lab runs thousands of these at once), one
+    timer retransmits the last packet after `timeout` without progress, up
+    to `retries` times (RFC 1350 §2)."""
+
+    def __init__(self, server: tuple[str, int], name: str, timeout: float, retries: int) -> None:
+        self.server = server
+        self.name = name
+        self.timeout = timeout
+        self.retries = retries
+        self.request = struct.pack("!H", 1) + name.encode() + b"\x00octet\x00"
+        self.loop = asyncio.get_running_loop()
+        self.done: asyncio.Future[bytes] = self.loop.create_future()
+        self.transport: asyncio.DatagramTransport | None = None
+        self.peer: tuple[str, int] | None = None
+        self.last: tuple[bytes, tuple[str, int]] = (self.request, server)
+        self.out = bytearray()
+        self.expected = 1
+        self.tries = 0
+        self.timer: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.DatagramTransport, transport)
+        self._send(self.request, self.server)
+
+    def _send(self, packet: bytes, to: tuple[str, int]) -> None:
+        assert self.transport is not None
+        self.last = (packet, to)
+        self.transport.sendto(packet, to)
+        if self.timer is not None:
+            self.timer.cancel()
+        self.timer = self.loop.call_later(self.timeout, self._expired)
+
+    def _expired(self) -> None:
+        self.tries += 1
+        if self.tries > self.retries:
+            self._end(Retryable(f"TFTP {self.name}: no answer from {self.server[0]}"))
+        elif not self.done.done():
+            self._send(*self.last)
+
+    def _end(self, outcome: bytes | Exception) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+        if self.done.done():
+            return
+        if isinstance(outcome, Exception):
+            self.done.set_exception(outcome)
+        else:
+            self.done.set_result(outcome)
 
     def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
-        self.queue.put_nowait((data, addr))
+        if self.done.done():
+            return
+        if self.peer is None and addr[0] == self.server[0]:
+            self.peer = addr
+        if addr != self.peer or len(data) < 4:
+            return
+        opcode, number = struct.unpack("!HH", data[:4])
+        if opcode == 5:
+            text = data[4:].split(b"\x00")[0].decode(errors="replace")
+            failure = StepFailed if number == 1 else Retryable  # not found: no use retrying
+            self._end(failure(f"TFTP {self.name}: error {number} {text}"))
+            return
+        if opcode != 3:
+            return
+        if number == self.expected & 0xFFFF:
+            self.out += data[4:]
+            self.expected += 1
+            self.tries = 0
+        self._send(struct.pack("!HH", 4, number), addr)
+        if number == (self.expected - 1) & 0xFFFF and len(data) - 4 < 512:
+            self._end(bytes(self.out))
+
+    def error_received(self, exc: Exception) -> None:
+        pass  # an ICMP error about a packet of ours: the timer decides
 
 
 async def tftp_get(
@@ -304,45 +415,15 @@ async def tftp_get(
     """An RFC 1350 read in octet mode, lock-step, 512-byte blocks."""
     loop = asyncio.get_running_loop()
     transport, proto = await loop.create_datagram_endpoint(
-        _TftpClient, local_addr=(source_ip, 0), family=socket.AF_INET
+        lambda: _TftpClient((server, port), name, timeout, retries),
+        local_addr=(source_ip, 0),
+        family=socket.AF_INET,
     )
     try:
-        out = bytearray()
-        request = struct.pack("!H", 1) + name.encode() + b"\x00octet\x00"
-        peer: tuple[str, int] | None = None
-        expected = 1
-        last_sent, last_to = request, (server, port)
-        transport.sendto(request, (server, port))
-        tries = 0
-        while True:
-            try:
-                data, addr = await asyncio.wait_for(proto.queue.get(), timeout)
-            except TimeoutError:
-                tries += 1
-                if tries > retries:
-                    raise StepFailed(f"TFTP {name}: no answer from {server}") from None
-                transport.sendto(last_sent, last_to)
-                continue
-            if peer is None and addr[0] == server:
-                peer = addr
-            if addr != peer or len(data) < 4:
-                continue
-            opcode, number = struct.unpack("!HH", data[:4])
-            if opcode == 5:
-                text = data[4:].split(b"\x00")[0].decode(errors="replace")
-                raise StepFailed(f"TFTP {name}: error {number} {text}")
-            if opcode != 3:
-                continue
-            ack = struct.pack("!HH", 4, number)
-            if number == expected & 0xFFFF:
-                out += data[4:]
-                expected += 1
-                tries = 0
-            transport.sendto(ack, peer)
-            last_sent, last_to = ack, peer
-            if number == (expected - 1) & 0xFFFF and len(data) - 4 < 512:
-                return bytes(out)
+        return await proto.done
     finally:
+        if proto.timer is not None:
+            proto.timer.cancel()
         transport.close()
 
 
@@ -756,11 +837,27 @@ class Phone:
         return "", ""
 
     async def fetch(self, url: str) -> bytes:
+        """`url`'s body, tried FETCH_ATTEMPTS times FETCH_RETRY_DELAY apart
+        when the download fails in a way a retry may mend."""
+        attempt = 1
+        while True:
+            try:
+                return await self._fetch_once(url)
+            except (Retryable, OSError, TimeoutError) as exc:
+                if attempt >= FETCH_ATTEMPTS:
+                    raise StepFailed(f"{exc} (after {attempt} attempts)") from None
+            attempt += 1
+            self.result.retries += 1
+            await asyncio.sleep(FETCH_RETRY_DELAY * random.uniform(0.9, 1.1))
+
+    async def _fetch_once(self, url: str) -> bytes:
         parts = urlsplit(url)
         if parts.scheme == "http":
             status, body = await http_get(
                 url, self.result.ip, self.vendor.user_agent(self.mac), self.env.timeout
             )
+            if status >= 500:
+                raise Retryable(f"GET {url}: HTTP {status}")
             if status != 200:
                 raise StepFailed(f"GET {url}: HTTP {status}")
             return body
@@ -770,13 +867,13 @@ class Phone:
                 parts.port or 69,
                 parts.path.lstrip("/"),
                 self.result.ip,
-                timeout=1.0,
-                retries=max(3, int(self.env.timeout)),
+                timeout=TFTP_CLIENT_TIMEOUT,
+                retries=TFTP_CLIENT_RETRIES,
             )
         raise StepFailed(f"cannot fetch {url}: scheme {parts.scheme!r}")
 
     async def dhcp(self, interface: str, vlan: int | None) -> DhcpMessage:
-        """DISCOVER/OFFER/REQUEST/ACK with back-off (RFC 2131 §4.1): 1, 2, 4, 4 ... s."""
+        """DISCOVER/OFFER/REQUEST/ACK with back-off (RFC 2131 §4.1: 4, 8, 16 ... 64 s, ±1 s)."""
         xid = int.from_bytes(os.urandom(4), "big")
         inbox: asyncio.Queue[tuple[DhcpMessage, int | None]] = asyncio.Queue()
         self.env.dhcp.waiting[xid] = inbox.put_nowait
@@ -824,10 +921,10 @@ class Phone:
         inbox: asyncio.Queue[tuple[DhcpMessage, int | None]],
         deadline: float,
     ) -> DhcpMessage:
-        wait = 1.0
+        attempt = 0
         while True:
             self.env.dhcp.send(interface, self.mac, msg, vlan)
-            until = min(time.monotonic() + wait * random.uniform(0.9, 1.1), deadline)
+            until = min(time.monotonic() + dhcp_backoff(attempt), deadline)
             while (left := until - time.monotonic()) > 0:
                 try:
                     reply, reply_vlan = await asyncio.wait_for(inbox.get(), left)
@@ -842,4 +939,5 @@ class Phone:
             if time.monotonic() >= deadline:
                 name = codec.TYPE_NAMES.get(want, str(want))
                 raise StepFailed(f"no DHCP{name} within {self.env.timeout:.0f} s")
-            wait = min(wait * 2, 4.0)
+            attempt += 1
+            self.result.retries += 1

@@ -350,6 +350,10 @@ class ConfigRenderer:
         self._versions = versions
         self._site: tuple[tuple[int, SavedCheck | None], Site] | None = None
         self._reported: tuple[str, ...] = ()
+        # Common files rendered for the current inventory and site: every
+        # phone of a model fetches the same one (two template renders and a
+        # version lookup each: the largest cost of a boot storm, issue 18).
+        self._common: dict[tuple[str, int], tuple[Inventory, Site, Rendered]] = {}
 
     @property
     def versions(self) -> VersionStore:
@@ -415,9 +419,19 @@ class ConfigRenderer:
         model = model_for_common_file(base)
         inv = self.inventory()
         if model is not None:
-            return self._render(
-                model.common_file, "common", model, None, inv.common_layout(model), preview
-            )
+            layout = inv.common_layout(model)
+            if preview:
+                return self._render(model.common_file, "common", model, None, layout, preview)
+            key = (model.common_file, layout)
+            site = self.site()
+            held = self._common.get(key)
+            if held is not None and held[0] is inv and held[1] is site:
+                return held[2]
+            rendered = self._render(model.common_file, "common", model, None, layout)
+            if len(self._common) >= MAX_COMMON_CACHED:
+                self._common.clear()
+            self._common[key] = (inv, site, rendered)
+            return rendered
         named = vendors.per_mac_name(base)
         phone: InventoryPhone | None = None
         if named is not None:
@@ -467,6 +481,9 @@ class ConfigRenderer:
                 f"template {where}{f':{lineno}' if lineno else ''}: {exc.message or exc}"
             ) from None
         return Rendered(name, kind, text.encode(), version, reference_layout(model.vendor, layout))
+
+
+MAX_COMMON_CACHED = 64  # common files (one per model and layout) kept rendered
 
 
 def check(config: Config) -> list[str]:

@@ -11,7 +11,8 @@ it was lost and is resent from there).
 
 - Retransmission: when `deadline` passes without progress, the unacknowledged
   window (or the OACK) is sent again, up to `retries` times, then the transfer
-  fails with "timeout". Until the client has answered once (`confirmed`), the
+  fails with "timeout". The client's first answer is waited for `first_wait`
+  (at least `timeout`). Until the client has answered once (`confirmed`), the
   source address may be spoofed: the timer retransmits at most
   `unconfirmed_retries` times (none by default: RFC 1350 has the client
   retransmit its RRQ, and a repeated RRQ resends the first window), so one
@@ -99,6 +100,7 @@ class ReadSession:
         timeout: float = 1.0,
         retries: int = 5,
         unconfirmed_retries: int = 0,
+        first_wait: float = 0.0,
     ) -> None:
         self.source = source
         self.size = size
@@ -108,6 +110,10 @@ class ReadSession:
         self.timeout = negotiated.timeout or timeout
         self.retries = retries
         self.unconfirmed_retries = min(unconfirmed_retries, retries)
+        # How long a client that has not answered yet is waited for (at least
+        # `timeout`): during a boot storm a loaded server sees the first ACK
+        # late, and a session ended before it came fails a real phone.
+        self.first_wait = first_wait
         # Blocks are 1-based; the last one is shorter than blksize (maybe empty).
         self.last_block = size // self.blksize + 1
         self.acked = 0  # highest block the client has confirmed
@@ -122,16 +128,33 @@ class ReadSession:
         self.last_heard = 0.0  # when the client last made progress (or `started`)
         self.confirmed = False  # the client answered once: its address is real
 
-    def view(self) -> SessionView:
-        return SessionView(self.started, self.last_heard, self.confirmed)
-
     @property
     def finished(self) -> bool:
         return self.done or self.failed is not None
 
+    @property
+    def ending(self) -> str | None:
+        """How the transfer ended, for the record (None: it has not):
+        "ok"; "unanswered" (the client never answered: a spoofed request or
+        a client that left at once, so the address proves nothing and no
+        phone's timeline gets it); "client-abort" (the client refused our
+        options or the size before any data, and usually retries plainly);
+        "timeout" or "aborted" (a phone's failed download)."""
+        if self.done:
+            return "ok"
+        failed = self.failed
+        if failed is None:
+            return None
+        client_error = failed.startswith("client error")
+        if not self.confirmed and not client_error:
+            return "unanswered"
+        if client_error and self.acked == 0:
+            return "client-abort"
+        return "timeout" if failed == "timeout" else "aborted"
+
     def start(self, now: float) -> list[bytes]:
         self.started = self.last_heard = now
-        self.deadline = now + self.timeout
+        self.deadline = now + max(self.timeout, self.first_wait)
         if self._oack_pending:
             return [codec.encode(codec.OptionAck(self.oack))]
         return self._window()
@@ -231,63 +254,11 @@ class ReadSession:
         return self._resend(now)
 
     def _resend(self, now: float) -> list[bytes]:
-        self.deadline = now + self.timeout
+        wait = self.timeout if self.confirmed else max(self.timeout, self.first_wait)
+        self.deadline = now + wait
         if self._oack_pending:
             return [codec.encode(codec.OptionAck(self.oack))]
         return self._window()
-
-
-@dataclass(frozen=True)
-class SessionView:
-    """What admission needs to know of a running session."""
-
-    started: float
-    last_heard: float
-    confirmed: bool
-
-
-@dataclass(frozen=True)
-class Admission:
-    """`admit`'s answer: start the new session (after ending `evict`), or refuse."""
-
-    evict: tuple[tuple[str, int], ...] = ()
-    refused: str | None = None  # "per-source" | "global"
-
-
-def admit(
-    peer: tuple[str, int],
-    running: dict[tuple[str, int], SessionView],
-    pending: int,
-    max_sessions: int,
-    per_source: int,
-) -> Admission:
-    """May a new read from `peer` start while `running` (and `pending`, being
-    opened) transfers go on? Each transfer costs a socket (its TID), so the
-    table has a global and a per-source budget. At a budget, a session whose
-    client never answered (a spoofed request, or a client that went away) is
-    ended to make room, the one started first; when every session in the way
-    has a live client, the request is refused ("busy")."""
-    host = peer[0]
-    evict: list[tuple[str, int]] = []
-    mine = [p for p in running if p[0] == host]
-    if len(mine) >= per_source:
-        victims = _unconfirmed_oldest(mine, running)
-        if not victims:
-            return Admission(refused="per-source")
-        evict.append(victims[0])
-    if len(running) - len(evict) + pending >= max_sessions:
-        victims = [p for p in _unconfirmed_oldest(list(running), running) if p not in evict]
-        if not victims:
-            return Admission(refused="global")
-        evict.append(victims[0])
-    return Admission(evict=tuple(evict))
-
-
-def _unconfirmed_oldest(
-    peers: list[tuple[str, int]], running: dict[tuple[str, int], SessionView]
-) -> list[tuple[str, int]]:
-    candidates = [p for p in peers if not running[p].confirmed]
-    return sorted(candidates, key=lambda p: running[p].started)
 
 
 class _SourceShort(Exception):

@@ -7,7 +7,7 @@ retransmitted RRQ (same client address and port while its transfer runs) is
 ignored instead of starting a second transfer. Write requests are refused with
 ERROR 2 (read-only server).
 
-Files are read in chunks with `os.pread` as blocks are needed (a 32 MB firmware
+Files are read (source.py) in chunks with `os.pread` as blocks are needed (a 32 MB firmware
 costs a chunk of memory per transfer, not 32 MB); rendered files are bytes
 already. A transfer holds no open file between chunks: the file is opened for
 each chunk and must still be the same file (inode, size, mtime), so a session
@@ -16,9 +16,10 @@ costs one block of memory.
 
 Budgets (issue 16: ~2200 spoofed RRQs used to exhaust the descriptors):
 `max_sessions` transfers at once and `max_sessions_per_source` per client
-address; at a budget the oldest transfer whose client never answered is ended
-to make room, else the request gets ERROR 0 "busy" (a reply no longer than
-any RRQ). A client's `timeout` option over `max_client_timeout` is ignored.
+address; which request runs, waits or is refused is the admission engine's
+decision (engine.py: a boot storm waits in a bounded queue, a flood of forged
+requests drains); this module only carries it out. A client's `timeout`
+option over `max_client_timeout` is ignored.
 
 Long transfers (firmware: more than BIG_BLOCKS blocks) run in a thread of
 their own on a blocking socket, up to MAX_THREADS at once; the rest (config
@@ -50,17 +51,23 @@ from netboot.ratelog import LogBudget, RateLimitedLog
 from netboot.sockbuf import set_receive_buffer
 from netboot.supervisor import Context
 from netboot.tftp import codec
-from netboot.tftp.session import Admission, ReadSession, admit, negotiate
+from netboot.tftp.engine import AdmissionQueue
+from netboot.tftp.session import BlockSource, ReadSession, negotiate
+from netboot.tftp.source import MAX_NETASCII, FileChunks, bytes_source, netascii
 from netboot.wire import DecodeError
 
 log = logging.getLogger("netboot.tftp")
 
-CHUNK = 256 * 1024
-MAX_NETASCII = 1024 * 1024  # netascii is for config files; firmware goes octet
 MEMORY_BUDGET = 64 * 1024 * 1024  # bytes held by transfers served from memory, all together
 BIG_BLOCKS = 64  # transfers longer than this get a thread (see the module docstring)
 MAX_THREADS = 8
-RECV_WAKE = 0.05  # a threaded transfer looks at its timer and at stop this often when idle
+RECV_WAKE = 0.05
+# A client's first answer (ACK 1, or ACK 0 of an OACK) is waited for this
+# long without retransmitting (a forged request still buys one answer): in a
+# boot storm of 5000 lab phones, 1 s ended a third of the transfers of real
+# phones whose ACK the busy server read late. While requests wait for a slot,
+# a session silent this long is ended to make room (engine.py `grace`).
+FIRST_WAIT = 3.0  # a threaded transfer looks at its timer and at stop this often when idle
 
 _ERROR_FOR = {
     "not-found": (codec.ERR_NOT_FOUND, "file not found"),
@@ -68,42 +75,6 @@ _ERROR_FOR = {
     "refused-name": (codec.ERR_ACCESS, "access violation: bad file name"),
     "unreadable": (codec.ERR_ACCESS, "access violation: file not readable"),
 }
-
-
-class FileChunks:
-    """`BlockSource` over a file: one aligned chunk cached at a time, the file
-    opened only while a chunk is read. Block 1 is read alone: until a client
-    answers, its session holds one block, not a chunk."""
-
-    def __init__(self, path: str | os.PathLike[str], identity: os.stat_result) -> None:
-        self.path = path
-        self.identity = _identity(identity)
-        self.start = 0
-        self.data = b""
-
-    def __call__(self, offset: int, length: int) -> bytes:
-        end = offset + length
-        if not (self.start <= offset and end <= self.start + len(self.data)):
-            start = offset - offset % CHUNK
-            need = length if offset == 0 else max(CHUNK, end - start)
-            fd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC)
-            try:
-                if _identity(os.fstat(fd)) != self.identity:
-                    return b""  # replaced or changed: the session reports it
-                self.data = os.pread(fd, need, start)
-            finally:
-                os.close(fd)
-            self.start = start
-        return self.data[offset - self.start : end - self.start]
-
-
-def _identity(st: os.stat_result) -> tuple[int, int, int, int]:
-    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
-
-
-def netascii(data: bytes) -> bytes:
-    """RFC 1350/RFC 764: CR -> CR NUL, LF -> CR LF."""
-    return data.replace(b"\r", b"\r\0").replace(b"\n", b"\r\n")
 
 
 class _Transfer(asyncio.DatagramProtocol):
@@ -327,7 +298,13 @@ class TftpService:
         self.pending: set[asyncio.Task[None]] = set()
         self.bad = RateLimitedLog(log)
         self.limits = RateLimitedLog(log)
-        self.by_host: dict[str, int] = {}  # running transfers per client address
+        self.admission: AdmissionQueue[Any] = AdmissionQueue(
+            self.config.max_sessions,
+            self.config.max_sessions_per_source,
+            self.config.max_queued,
+            grace=max(self.config.timeout, FIRST_WAIT),
+        )
+        self.tick_handle: asyncio.TimerHandle | None = None
         self.held: dict[tuple[str, int], int] = {}  # bytes of in-memory sources per transfer
         self.events = LogBudget(log)  # a line per refused or failed file, within a budget
 
@@ -355,8 +332,12 @@ class TftpService:
 
     def reconfigure(self, config: Config) -> None:
         """A reload: timeout and retries for the next transfers (the root is
-        the shared resolver's)."""
+        the shared resolver's), and the admission budgets."""
         self.config = config.tftp
+        self.admission.max_sessions = self.config.max_sessions
+        self.admission.per_source = self.config.max_sessions_per_source
+        self.admission.max_queued = self.config.max_queued
+        self.admission.grace = max(self.config.timeout, FIRST_WAIT)
 
     async def stop(self) -> None:
         if self.listener is not None:
@@ -366,6 +347,10 @@ class TftpService:
             protocol = self.listener.get_protocol()
             if isinstance(protocol, _Listener):
                 await protocol.closed
+        if self.tick_handle is not None:
+            self.tick_handle.cancel()
+            self.tick_handle = None
+        self.admission.max_sessions = 0  # nothing starts from the queue any more
         for task in list(self.pending):
             task.cancel()
         for transfer in list(self.transfers.values()):
@@ -413,6 +398,8 @@ class TftpService:
             # (resent once if our first window was lost; ignored once it answered).
             running.request_again()
             return
+        if self.admission.running(peer):
+            return  # its transfer is being opened
         mode = message.mode.lower()
         if mode not in ("octet", "netascii"):
             self._reply_error(peer, codec.ERR_ILLEGAL, f"unsupported mode {message.mode!r}")
@@ -431,44 +418,76 @@ class TftpService:
             self.resolver.record(outcome, "tftp")
             self._reply_error(peer, code, text)
             return
-        if (
-            len(self.transfers) + len(self.pending) < self.config.max_sessions
-            and self.by_host.get(peer[0], 0) < self.config.max_sessions_per_source
-        ):
-            verdict = Admission()  # far from both budgets: no need to look at every session
-        else:
-            verdict = admit(
-                peer,
-                {p: t.session.view() for p, t in self.transfers.items()},
-                len(self.pending),
-                self.config.max_sessions,
-                self.config.max_sessions_per_source,
-            )
-        if verdict.refused is not None:
-            metrics.LIMITED.labels("tftp", f"sessions-{verdict.refused}").inc()
+        now = time.monotonic()
+        verdict = self.admission.offer(peer, (message, mode, outcome), now)
+        if verdict.action == "refused":
+            metrics.LIMITED.labels("tftp", f"sessions-{verdict.reason}").inc()
             self.limits.warning(
-                verdict.refused,
-                f"tftp: refusing {peer[0]}:{peer[1]}: {verdict.refused} session budget reached",
-                time.monotonic(),
+                verdict.reason,
+                f"tftp: refusing {peer[0]}:{peer[1]}: {verdict.reason} session budget reached",
+                now,
             )
             self._reply_error(peer, codec.ERR_UNDEFINED, "busy")  # shorter than any RRQ
             return
-        for victim in verdict.evict:
+        if verdict.action == "queued":
+            metrics.LIMITED.labels("tftp", "sessions-queued").inc()
+            self._arm()
+            return
+        if verdict.action == "dropped":
+            metrics.LIMITED.labels("tftp", "queue").inc()
+            self.limits.warning(
+                "queue", "tftp: queue full: a request waits for its repetition", now
+            )
+            return
+        self._evict(verdict.evict, now)
+        self._launch(peer, message, mode, outcome)
+
+    def _evict(self, victims: tuple[tuple[str, int], ...], now: float) -> None:
+        for victim in victims:
             metrics.LIMITED.labels("tftp", "sessions-evicted").inc()
             self.limits.warning(
                 "evict",
                 f"tftp: session budget reached: ending the silent transfer to {victim[0]}:{victim[1]}",
-                time.monotonic(),
+                now,
             )
-            evicted = self.transfers[victim]
-            evicted.session.failed = "evicted"
-            evicted.finish()
+            evicted = self.transfers.get(victim)
+            if evicted is not None:
+                evicted.session.failed = "evicted"
+                evicted.finish()
+
+    def _launch(
+        self, peer: tuple[str, int], message: codec.ReadRequest, mode: str, outcome: Resolved
+    ) -> None:
         try:
             task = asyncio.get_running_loop().create_task(self._open(message, mode, outcome, peer))
         except RuntimeError:
+            self.admission.cancel(peer)
             return
         self.pending.add(task)
         task.add_done_callback(self.pending.discard)
+
+    def _arm(self) -> None:
+        """One timer for the admission engine's next decision."""
+        deadline = self.admission.deadline()
+        if self.tick_handle is not None:
+            if deadline is not None and self.tick_handle.when() <= deadline:
+                return
+            self.tick_handle.cancel()
+            self.tick_handle = None
+        if deadline is not None:
+            self.tick_handle = asyncio.get_running_loop().call_at(deadline, self._tick)
+
+    def _tick(self) -> None:
+        self.tick_handle = None
+        now = time.monotonic()
+        tick = self.admission.tick(now)
+        self._evict(tick.evict, now)
+        self._start(tick.start)
+        self._arm()
+
+    def _start(self, starts: tuple[tuple[tuple[str, int], Any], ...]) -> None:
+        for peer, (message, mode, outcome) in starts:
+            self._launch(peer, message, mode, outcome)
 
     async def _open(
         self, request: codec.ReadRequest, mode: str, outcome: Resolved, peer: tuple[str, int]
@@ -477,12 +496,13 @@ class TftpService:
             if outcome.path is not None and mode == "octet":
                 st = os.stat(outcome.path)
                 size = st.st_size
-                source = FileChunks(outcome.path, st)
+                source: BlockSource = FileChunks(outcome.path, st)
             else:
                 if outcome.size > MAX_NETASCII:
                     self._reply_error(
                         peer, codec.ERR_ILLEGAL, "file too big for netascii: use octet"
                     )
+                    self._give_back(peer)
                     return
                 # Served from memory (netascii, rendered files): within a
                 # budget, or a flood of such requests would hold it many times.
@@ -494,18 +514,20 @@ class TftpService:
                         time.monotonic(),
                     )
                     self._reply_error(peer, codec.ERR_UNDEFINED, "busy")
+                    self._give_back(peer)
                     return
                 with outcome.open() as handle:
                     raw = handle.read()
                 data = netascii(raw) if mode == "netascii" else raw
                 size = len(data)
-                source = _bytes_source(data)
+                source = bytes_source(data)
                 if peer not in self.transfers:
                     self.held[peer] = size
         except OSError as exc:
             log.warning("tftp: cannot read %s: %s", outcome.name, exc.strerror)
             self._reply_error(peer, *_ERROR_FOR["unreadable"])
             self.resolver.record(outcome, "tftp", result="unreadable")
+            self._give_back(peer)
             return
         session = ReadSession(
             source,
@@ -513,9 +535,11 @@ class TftpService:
             negotiate(request, size, max_timeout=self.config.max_client_timeout),
             timeout=self.config.timeout,
             retries=self.config.retries,
+            first_wait=FIRST_WAIT,
         )
         if peer in self.transfers:  # the RRQ came again while the file was opened
             return
+        self.admission.attach(peer, session)
         if session.last_block > BIG_BLOCKS and self.threads < MAX_THREADS:
             self._start_thread(peer, session, outcome)
             return
@@ -540,6 +564,7 @@ class TftpService:
             sock.close()
             self.held.pop(peer, None)
             log.warning("tftp: cannot open a socket for %s:%d: %s", *peer, exc.strerror)
+            self._give_back(peer)
             return
         transfer = _ThreadedTransfer(self, peer, session, outcome, sock)
         self._register(peer, transfer)
@@ -548,40 +573,47 @@ class TftpService:
 
     def _register(self, peer: tuple[str, int], transfer: _Transfer | _ThreadedTransfer) -> None:
         self.transfers[peer] = transfer
-        self.by_host[peer[0]] = self.by_host.get(peer[0], 0) + 1
+
+    def _give_back(self, peer: tuple[str, int]) -> None:
+        """A slot reserved for `peer` that never became a transfer."""
+        self.admission.cancel(peer)
+        now = time.monotonic()
+        tick = self.admission.release(peer, now, answered=False)
+        self._evict(tick.evict, now)
+        self._start(tick.start)
+        self._arm()
+
+    @property
+    def by_host(self) -> dict[str, int]:
+        """Running transfers per client address (the admission engine's)."""
+        return self.admission.by_host
 
     def transfer_ended(self, transfer: _Transfer | _ThreadedTransfer) -> None:
         if isinstance(transfer, _ThreadedTransfer):
             self.threads -= 1
+        session = transfer.session
         if self.transfers.get(transfer.peer) is transfer:
             del self.transfers[transfer.peer]
-            left = self.by_host[transfer.peer[0]] - 1
-            if left:
-                self.by_host[transfer.peer[0]] = left
-            else:
-                del self.by_host[transfer.peer[0]]
             self.held.pop(transfer.peer, None)
-        session = transfer.session
-        if session.done:
+            now = time.monotonic()
+            tick = self.admission.release(transfer.peer, now, session.confirmed)
+            self._evict(tick.evict, now)
+            self._start(tick.start)
+            self._arm()
+        ending = session.ending
+        if ending == "ok":
             self.resolver.record(transfer.outcome, "tftp", sent=session.bytes_sent)
-        elif session.failed is not None:
-            if not session.confirmed and not session.failed.startswith("client error"):
-                # Never answered: a spoofed request, or a client that left at
-                # once. Counted and logged at a bounded rate, not put in a
-                # phone's timeline (the address proves nothing).
-                metrics.FILES_SERVED.labels("tftp", "unanswered").inc()
-                self.limits.warning(
-                    "unanswered",
-                    f"tftp: {transfer.peer[0]}:{transfer.peer[1]} never answered"
-                    f" for {transfer.outcome.name} ({session.failed})",
-                    time.monotonic(),
-                )
-                return
-            if session.failed.startswith("client error") and session.acked == 0:
-                # The client refused our options or the size before any data
-                # (it usually retries plainly): counted, not a phone failure.
-                metrics.FILES_SERVED.labels("tftp", "client-abort").inc()
-                return
+        elif ending == "unanswered":
+            metrics.FILES_SERVED.labels("tftp", "unanswered").inc()
+            self.limits.warning(
+                "unanswered",
+                f"tftp: {transfer.peer[0]}:{transfer.peer[1]} never answered"
+                f" for {transfer.outcome.name} ({session.failed})",
+                time.monotonic(),
+            )
+        elif ending == "client-abort":
+            metrics.FILES_SERVED.labels("tftp", "client-abort").inc()
+        elif ending is not None:
             self.events.info(
                 time.monotonic(),
                 "tftp: %s:%d %s: %s",
@@ -589,17 +621,7 @@ class TftpService:
                 transfer.outcome.name,
                 session.failed,
             )
-            result = "timeout" if session.failed == "timeout" else "aborted"
-            self.resolver.record(transfer.outcome, "tftp", sent=session.bytes_sent, result=result)
-
-
-def _bytes_source(data: bytes) -> Any:
-    view = memoryview(data)
-
-    def read(offset: int, length: int) -> bytes:
-        return bytes(view[offset : offset + length])
-
-    return read
+            self.resolver.record(transfer.outcome, "tftp", sent=session.bytes_sent, result=ending)
 
 
 def create(ctx: Context) -> TftpService:
