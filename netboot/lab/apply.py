@@ -148,6 +148,24 @@ def _need(merged: Mapping[tuple[str, str], str], module: str, key: str, missing:
     return value
 
 
+def _take(
+    merged: Mapping[tuple[str, str], str],
+    module: str,
+    keys: tuple[str, ...],
+    must: Mapping[str, str] | None = None,
+) -> dict[str, str]:
+    """The values of `keys` in `module`; ConfigRejected naming every key that
+    is missing, and every `must` key (case-insensitive) without its value."""
+    missing: list[str] = []
+    values = {key: _need(merged, module, key, missing) for key in keys}
+    for key, wanted in (must or {}).items():
+        if merged.get((module, key), "").lower() != wanted.lower():
+            missing.append(f"{key} = {wanted}")
+    if missing:
+        raise ConfigRejected("no " + ", ".join(missing) + " in the files")
+    return values
+
+
 def _apply_fanvil(
     layout: str, merged: Mapping[tuple[str, str], str], events: tuple[str, ...]
 ) -> Applied:
@@ -245,16 +263,8 @@ def _apply_grandstream(merged: Mapping[tuple[str, str], str]) -> Applied:
     """Grandstream P-values: P51 VLAN tag (0: untagged), P87 its priority,
     P2 the admin password (the login is `admin`), line 1 P271 active, P35
     user, P47 server. No Action URLs and no remote control netboot speaks."""
-    missing: list[str] = []
-    vlan_id = _need(merged, "config", "P51", missing)
-    priority = _need(merged, "config", "P87", missing)
-    password = _need(merged, "config", "P2", missing)
-    sip_user = _need(merged, "config", "P35", missing)
-    sip_server = _need(merged, "config", "P47", missing)
-    if merged.get(("config", "P271")) != "1":
-        missing.append("P271 = 1 (account 1 active)")
-    if missing:
-        raise ConfigRejected("no " + ", ".join(missing) + " in the files")
+    v = _take(merged, "config", ("P51", "P87", "P2", "P35", "P47"), must={"P271": "1"})
+    vlan_id, priority, password, sip_user, sip_server = v.values()
     vlan = _int(vlan_id, "P51") or None
     return Applied(
         "grandstream", vlan, _int(priority, "P87") if vlan else 0, "admin", password,
@@ -329,17 +339,9 @@ def _apply_cisco(merged: Mapping[tuple[str, str], str]) -> Applied:
     """Cisco SPA / 3PCC: Enable_VLAN + VLAN_ID, the voice CoS (802.1p) of line
     1, Admin_Passwd (the login is `admin`), line 1 enabled with User_ID and
     Proxy. No Action URLs; remote control is /admin/resync and /admin/reboot."""
-    missing: list[str] = []
-    enable_vlan = _need(merged, "", "Enable_VLAN", missing)
-    vlan_id = _need(merged, "", "VLAN_ID", missing)
-    priority = _need(merged, "", "RTP_CoS_Value_1_", missing)
-    password = _need(merged, "", "Admin_Passwd", missing)
-    sip_user = _need(merged, "", "User_ID_1_", missing)
-    sip_server = _need(merged, "", "Proxy_1_", missing)
-    if merged.get(("", "Line_Enable_1_"), "").lower() != "yes":
-        missing.append("Line_Enable_1_ = Yes")
-    if missing:
-        raise ConfigRejected("no " + ", ".join(missing) + " in the files")
+    keys = ("Enable_VLAN", "VLAN_ID", "RTP_CoS_Value_1_", "Admin_Passwd", "User_ID_1_", "Proxy_1_")
+    v = _take(merged, "", keys, must={"Line_Enable_1_": "Yes"})
+    enable_vlan, vlan_id, priority, password, sip_user, sip_server = v.values()
     vlan = _int(vlan_id, "VLAN_ID") if enable_vlan.lower() == "yes" else None
     return Applied(
         "cisco-spa", vlan, _int(priority, "RTP_CoS_Value_1_"), "admin", password,
@@ -367,15 +369,9 @@ def _apply_panasonic(merged: Mapping[tuple[str, str], str]) -> Applied:
     """Panasonic: VLAN_ENABLE + VLAN_ID_IP_PHONE, ADMIN_ID/ADMIN_PASS, line 1
     PHONE_NUMBER_1 / SIP_AUTHID_1 on SIP_RGSTR_ADDR_1. No Action URLs, no
     HTTP remote control."""
-    missing: list[str] = []
-    enable_vlan = _need(merged, "", "VLAN_ENABLE", missing)
-    vlan_id = _need(merged, "", "VLAN_ID_IP_PHONE", missing)
-    user = _need(merged, "", "ADMIN_ID", missing)
-    password = _need(merged, "", "ADMIN_PASS", missing)
-    sip_user = _need(merged, "", "SIP_AUTHID_1", missing)
-    sip_server = _need(merged, "", "SIP_RGSTR_ADDR_1", missing)
-    if missing:
-        raise ConfigRejected("no " + ", ".join(missing) + " in the files")
+    keys = ("VLAN_ENABLE", "VLAN_ID_IP_PHONE", "ADMIN_ID", "ADMIN_PASS")
+    v = _take(merged, "", (*keys, "SIP_AUTHID_1", "SIP_RGSTR_ADDR_1"))
+    enable_vlan, vlan_id, user, password, sip_user, sip_server = v.values()
     vlan = _int(vlan_id, "VLAN_ID_IP_PHONE") if enable_vlan == "Y" else None
     return Applied("panasonic", vlan, 0, user, password, "any", sip_user, sip_server, {})
 
@@ -384,15 +380,9 @@ def _apply_avaya(merged: Mapping[tuple[str, str], str]) -> Applied:
     """Avaya J100: L2Q (1: tagged) and L2QVLAN, L2QAUD its priority, the web
     admin password, the SIP user (FORCE_SIP_USERNAME) and the first host of
     SIP_CONTROLLER_LIST. No Action URLs, no HTTP remote control."""
-    missing: list[str] = []
-    l2q = _need(merged, "", "L2Q", missing)
-    vlan_id = _need(merged, "", "L2QVLAN", missing)
-    priority = _need(merged, "", "L2QAUD", missing)
-    password = _need(merged, "", "FORCE_WEB_ADMIN_PASSWORD", missing)
-    sip_user = _need(merged, "", "FORCE_SIP_USERNAME", missing)
-    controllers = _need(merged, "", "SIP_CONTROLLER_LIST", missing)
-    if missing:
-        raise ConfigRejected("no " + ", ".join(missing) + " in the files")
+    keys = ("L2Q", "L2QVLAN", "L2QAUD", "FORCE_WEB_ADMIN_PASSWORD")
+    v = _take(merged, "", (*keys, "FORCE_SIP_USERNAME", "SIP_CONTROLLER_LIST"))
+    l2q, vlan_id, priority, password, sip_user, controllers = v.values()
     vlan = _int(vlan_id, "L2QVLAN") if l2q == "1" else None
     server = controllers.split(",")[0].split(";")[0].rpartition(":")[0] or controllers
     return Applied(

@@ -64,7 +64,7 @@ from __future__ import annotations
 
 import re
 import xml.parsers.expat
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -245,6 +245,16 @@ def _xml_elements(text: str) -> list[XmlElement]:
 SNOM_PERMS = frozenset({"", "r", "rw", "!", "$", "&"})
 
 
+def _rooted(text: str, roots: Collection[str], what: str) -> list[XmlElement]:
+    """The elements of an XML file whose root must be one of `roots`."""
+    elements = _xml_elements(text)
+    root = elements[0]
+    if root.tag not in roots:
+        named = " or ".join(f"<{r}>" for r in roots)
+        raise VendorFileError(f"line {root.line}: {what} is {named}, not <{root.tag}>")
+    return elements
+
+
 def parse_snom(text: str) -> VendorFile:
     """A Snom XML settings file as the firmware reads it: `<settings>` with
     `<phone-settings>` (each setting with `perm`, numbered ones with `idx`),
@@ -288,12 +298,7 @@ _HEX12 = re.compile(r"^[0-9a-fA-F]{12}$")
 
 def parse_grandstream(text: str) -> VendorFile:
     """A Grandstream XML config file (`cfg<mac>.xml`, `cfg.xml`) as the firmware reads it."""
-    elements = _xml_elements(text)
-    root = elements[0]
-    if root.tag != "gs_provision":
-        raise VendorFileError(
-            f"line {root.line}: a Grandstream config file is <gs_provision>, not <{root.tag}>"
-        )
+    elements = _rooted(text, ("gs_provision",), "a Grandstream config file")
     entries: list[Entry] = []
     configs = 0
     for e in elements[1:]:
@@ -347,12 +352,7 @@ def parse_polycom(text: str) -> VendorFile:
 
 def parse_gigaset(text: str) -> VendorFile:
     """A Gigaset Nx70 provisioning file (`<MAC>.xml`) as the base reads it."""
-    elements = _xml_elements(text)
-    root = elements[0]
-    if root.tag != "provisioning":
-        raise VendorFileError(
-            f"line {root.line}: a Gigaset file is <provisioning>, not <{root.tag}>"
-        )
+    elements = _rooted(text, ("provisioning",), "a Gigaset file")
     entries: list[Entry] = []
     for e in elements[1:]:
         if e.depth == 1:
@@ -430,12 +430,7 @@ CISCO_UA = frozenset({"na", "ro", "rw"})
 
 def parse_cisco(text: str) -> VendorFile:
     """A Cisco SPA / 3PCC `<flat-profile>` as the firmware reads it."""
-    elements = _xml_elements(text)
-    root = elements[0]
-    if root.tag != "flat-profile":
-        raise VendorFileError(
-            f"line {root.line}: a Cisco profile is <flat-profile>, not <{root.tag}>"
-        )
+    elements = _rooted(text, ("flat-profile",), "a Cisco profile")
     entries: list[Entry] = []
     for e in elements[1:]:
         if e.children:
