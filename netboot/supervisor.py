@@ -165,7 +165,7 @@ async def run(ctx: Context, builder: Builder, reserve: DiskReserve) -> int:
         for service in services:
             await service.start()
             supervisor.running[service.name] = service
-        # What start-up built (imported modules, scapy's layer tables) lives as
+        # What start-up built (imported modules, codec tables, the lease index) lives as
         # long as the process: out of the collector's sight, a full (gen-2)
         # collection then takes well under 1 ms instead of ~40 ms, a stall
         # every service would feel (a DHCP OFFER waits behind it).
