@@ -48,8 +48,8 @@ class DhcpService:
         return self.core.rogue_servers() if self.core is not None else []
 
     async def start(self) -> None:
-        links = sockets.links(self.ctx.config.dhcp)
         ctx = self.ctx
+        links = sockets.links(ctx.config.dhcp)
         self.core = DhcpCore(
             ctx.config.dhcp,
             ctx.config.provisioning.url,
@@ -179,9 +179,8 @@ class DhcpService:
                 core.committed(batch, replies)
         finally:
             core.stop()
-            for sock in [s for socks in self.socks.values() for s in socks.values()] + [self.icmp]:
-                if sock is not None:
-                    loop.remove_reader(sock.fileno())
+            for sock in self._sockets():
+                loop.remove_reader(sock.fileno())
 
     def reconfigure(self, config: Config) -> None:
         if self.core is not None:
@@ -196,10 +195,13 @@ class DhcpService:
         self._executor.shutdown(wait=True)
         if self.core is not None:
             self.core.stop()
-        for sock in [s for socks in self.socks.values() for s in socks.values()] + [self.icmp]:
-            if sock is not None:
-                loop.remove_reader(sock.fileno())
-                sock.close()
+        for sock in self._sockets():
+            loop.remove_reader(sock.fileno())
+            sock.close()
+
+    def _sockets(self) -> list[socket.socket]:
+        icmp = [self.icmp] if self.icmp is not None else []
+        return [sock for socks in self.socks.values() for sock in socks.values()] + icmp
 
 
 def create(ctx: Context) -> DhcpService:
