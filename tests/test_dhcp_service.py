@@ -22,26 +22,15 @@ from netboot.events import AckWithheld, AddressConflict, Event, LeaseAcked
 from netboot.health import NOT_RUNNING, RUNNING, STARTING
 from netboot.state.leases import LeaseStore
 from netboot.statedisk import HEALTH, StateWriteError
+from tests.test_dhcp_engine import CONFIG as ENGINE_CONFIG
 
 SERVER = int(IPv4Address("192.168.10.2"))
 OUR_MAC = bytes.fromhex("020000000001")
 ROGUE_MAC = bytes.fromhex("52540012ab01")
 ROGUE_IP = int(IPv4Address("192.168.10.3"))
 PHONE = bytes.fromhex("00304f000001")
-CONFIG = """
-[appliance]
-interface = "eth0"
-address = "192.168.10.2"
-state_dir = "/tmp/unused"
-[provisioning]
-url = "http://192.168.10.2/$mac.cfg"
-[dhcp]
-subnet = "192.168.10.0/24"
-pool = "192.168.10.100-192.168.10.103"
-router = "192.168.10.1"
-lease_time = 1000
-ping_timeout_ms = 300
-"""
+# test_dhcp_engine's config with the conflict check on (each test says otherwise)
+CONFIG = ENGINE_CONFIG.replace("ping_check = false\n", "ping_timeout_ms = 300\n")
 
 
 class FakeIO:
