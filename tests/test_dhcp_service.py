@@ -17,7 +17,7 @@ from netboot.config import parse_config
 from netboot.dhcp import codec
 from netboot.dhcp.codec import DhcpMessage
 from netboot.dhcp.engine import Reply
-from netboot.dhcp.service import DhcpCore
+from netboot.dhcp.service import MAX_REHANDLE, DhcpCore
 from netboot.events import AckWithheld, AddressConflict, Event, LeaseAcked
 from netboot.health import NOT_RUNNING, RUNNING, STARTING
 from netboot.state.leases import LeaseStore
@@ -316,3 +316,21 @@ def test_receive_failures_log_once_until_the_link_works(
     core.recv_ok("eth0")
     core.recv_ok("eth0")
     assert caplog.text.count("receiving on eth0 again") == 1 and core.down == set()
+
+
+def test_a_request_waits_on_at_most_three_checks(tmp_path: Path) -> None:
+    """Every address answers: after MAX_REHANDLE conflicts the request is
+    dropped rather than checked again (a squatted pool cannot keep it in the
+    table); the client's next DISCOVER starts over."""
+    core, io, events, _ = make(tmp_path, "guard_probe = 0\n")
+    core.start()
+    core.receive("eth0", OUR_MAC, request_frame(codec.DISCOVER))
+    squatter = bytes.fromhex("aabbccddeeff")
+    for _ in range(MAX_REHANDLE):
+        core.arp_frame("eth0", codec.build_arp_request(squatter, io.arp[-1], SERVER))
+    assert len(io.arp) == MAX_REHANDLE and len(core.probes) == 0 and io.replies == []
+    assert sum(isinstance(e, AddressConflict) for e in events.events) == MAX_REHANDLE
+    core.receive("eth0", OUR_MAC, request_frame(codec.DISCOVER))  # the client asks again
+    assert len(io.arp) == MAX_REHANDLE + 1 and io.arp[-1] not in io.arp[:-1]
+    core.stop()
+    core.leases.close()
