@@ -114,3 +114,19 @@ def test_sender_keeps_order_and_bounds_the_backlog() -> None:
         out.close()
 
     asyncio.run(run())
+
+
+def test_check_warns_of_a_known_policy_nobody_can_pass(tmp_path: Path) -> None:
+    from netboot.pnp.known import check
+
+    config = Config(appliance=ApplianceConfig(interface="eth0", state_dir=tmp_path))
+    known = replace(config, pnp=replace(config.pnp, policy=PnpPolicy.KNOWN))
+    assert any("needs phones.inventory" in p for p in check(known))
+    inv = tmp_path / "phones.csv"
+    inv.write_text("not-a-mac,D785,1001,x,A\n")
+    empty = replace(known, phones=replace(known.phones, inventory=inv))
+    assert any("lists no valid phone" in p for p in check(empty))
+    inv.write_text("00:04:13:aa:bb:cc,D785,1001,x,A\n")
+    assert not any("pnp.policy" in p for p in check(empty))
+    nobody = replace(config, pnp=replace(config.pnp, allowed_sources=()))
+    assert check(nobody) == ["pnp.allowed_sources: empty, so no phone is answered"]

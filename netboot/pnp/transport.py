@@ -22,7 +22,6 @@ from netboot.pnp import codec
 from netboot.pnp.engine import Expired, PnpResponder, Send, allowed_sources, ended, report, site_for
 from netboot.pnp.known import KnownMacs
 from netboot.pnp.sockets import PNP_GROUP, READS_PER_WAKE, Sender, failed_destinations, open_socket
-from netboot.provisioning.inventory import load_inventory
 from netboot.ratelog import LogBudget, RateLimitedLog
 from netboot.wire import DecodeError
 
@@ -205,25 +204,6 @@ class PnpService:
             for error in changed.errors:
                 self.bad.warning("inventory", f"pnp: {error}", self.clock.now())
             log.info("pnp: %d known MACs in %s", len(changed.macs), changed.path)
-
-
-def check(config: Config) -> list[str]:
-    """`netboot check` problems of the PnP section that need more than the file."""
-    pnp = config.pnp
-    if not pnp.enabled:
-        return []
-    problems: list[str] = []
-    if pnp.policy == "known":
-        path = config.phones.inventory
-        if path is None:
-            problems.append(
-                'pnp.policy: "known" needs phones.inventory (no phone would be answered)'
-            )
-        elif not load_inventory(path).macs:
-            problems.append(f'pnp.policy: "known" but {path} lists no valid phone')
-    if pnp.allowed_sources == ():
-        problems.append("pnp.allowed_sources: empty, so no phone is answered")
-    return problems
 
 
 def create(ctx: Context) -> PnpService:
