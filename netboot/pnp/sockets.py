@@ -16,12 +16,15 @@ import collections
 import logging
 import socket
 from collections.abc import Callable
-from ipaddress import IPv4Address
-from typing import Protocol
+from ipaddress import IPv4Address, IPv4Network
+from typing import TYPE_CHECKING, Protocol
 
-from netboot import metrics
+from netboot import metrics, netif
 from netboot.pnp.engine import Address, Send
 from netboot.sockbuf import set_receive_buffer, set_send_buffer
+
+if TYPE_CHECKING:
+    from netboot.config import Config
 
 log = logging.getLogger("netboot.pnp")
 
@@ -37,6 +40,19 @@ class _Sendto(Protocol):
     def sendto(self, data: bytes, dest: Address, /) -> int: ...
 
     def fileno(self) -> int: ...
+
+
+def served_interfaces(config: Config) -> list[tuple[str, IPv4Address, tuple[IPv4Network, ...]]]:
+    """Each served interface, the address PnP answers from (its configured
+    server address, else its first) and its subnets."""
+    found: list[tuple[str, IPv4Address, tuple[IPv4Network, ...]]] = []
+    for ifname in config.interfaces:
+        nets = netif.addresses(ifname)
+        address = config.server_address(ifname) or (nets[0].ip if nets else None)
+        if address is None:
+            raise OSError(f"pnp: interface {ifname} has no IPv4 address")
+        found.append((ifname, address, tuple(n.network for n in nets)))
+    return found
 
 
 def open_socket(ifname: str, address: IPv4Address, port: int) -> socket.socket:

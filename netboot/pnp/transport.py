@@ -16,12 +16,19 @@ from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv4Network
 from typing import TYPE_CHECKING
 
-from netboot import metrics, netif
+from netboot import metrics
 from netboot.clock import Clock, LoopClock, Timer
 from netboot.pnp import codec
 from netboot.pnp.engine import Expired, PnpResponder, Send, allowed_sources, ended, report, site_for
 from netboot.pnp.known import KnownMacs
-from netboot.pnp.sockets import PNP_GROUP, READS_PER_WAKE, Sender, failed_destinations, open_socket
+from netboot.pnp.sockets import (
+    PNP_GROUP,
+    READS_PER_WAKE,
+    Sender,
+    failed_destinations,
+    open_socket,
+    served_interfaces,
+)
 from netboot.ratelog import LogBudget, RateLimitedLog
 from netboot.wire import DecodeError
 
@@ -62,13 +69,7 @@ class PnpService:
 
     async def start(self) -> None:
         config = self.ctx.config
-        found: list[tuple[str, IPv4Address, tuple[IPv4Network, ...]]] = []
-        for ifname in config.interfaces:
-            nets = netif.addresses(ifname)
-            address = config.server_address(ifname) or (nets[0].ip if nets else None)
-            if address is None:
-                raise OSError(f"pnp: interface {ifname} has no IPv4 address")
-            found.append((ifname, address, tuple(n.network for n in nets)))
+        found = served_interfaces(config)
         self._subnets = tuple(net for _, _, nets in found for net in nets)
         allowed = allowed_sources(config, self._subnets)
         self._refresh_inventory()
