@@ -94,7 +94,7 @@ def validate(path: Path | str, *, host: bool = True) -> Report:
     if host:
         # A malformed inventory (bytes, quoting, control characters) is an
         # error naming file:line:column; bad values in good rows are warnings.
-        from netboot.pnp import transport as pnp
+        from netboot.pnp import known as pnp
         from netboot.provisioning import inventory, render
 
         report.degraded.extend(inventory.errors(config))

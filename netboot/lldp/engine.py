@@ -14,8 +14,9 @@ new becomes a `Record` for the registry, as does a phone's shutdown LLDPDU.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from ipaddress import IPv4Address
 from typing import Any
 
 from netboot.config import Config
@@ -135,6 +136,31 @@ class Received:
     record: Record | None = None
     wake: bool = False  # the schedule moved earlier (fast start, CDP answer)
     evicted: bool = False  # the neighbour table was full
+    warnings: tuple[tuple[str, str], ...] = ()  # (key, line) for the rate-limited log
+    line: str | None = None  # an info line (a phone seen)
+
+
+def describe(config: Config) -> str:
+    """The policy advertised, for the log."""
+    lldp = config.lldp
+    if lldp.voice_vlan is None:
+        return "no voice VLAN (lldp.voice_vlan unset)"
+    return f"voice VLAN {lldp.voice_vlan} priority {lldp.priority} DSCP {lldp.dscp}/{lldp.signaling_dscp}"
+
+
+def advertised_address(
+    config: Config, name: str, lookup: Callable[[str], IPv4Address | None]
+) -> IPv4Address | None:
+    """The management address advertised on `name`: its configured server
+    address, else its own first address (`lookup`), else the same for the
+    appliance's main interface."""
+    for candidate in (name, config.appliance.interface):
+        found = config.server_address(candidate)
+        if found is None:
+            found = lookup(candidate)
+        if found is not None:
+            return found
+    return None
 
 
 class LldpEngine:
@@ -193,7 +219,8 @@ class LldpEngine:
             try:
                 neighbor = decode_lldp(data) if protocol == "lldp" else decode_cdp(data)
             except DecodeError as exc:
-                return Received(protocol, bad=f"dropped bad {protocol} frame from {source}: {exc}")
+                bad = f"dropped bad {protocol} frame from {source}: {exc}"
+                return Received(protocol, bad=bad, warnings=(("decode", f"lldp: {bad}"),))
             while len(self._decoded) >= self.config.lldp.max_neighbors:
                 self._decoded.pop(next(iter(self._decoded)))
             self._decoded[(interface, source)] = (data, neighbor)
@@ -207,12 +234,24 @@ class LldpEngine:
             heard = self.advertiser.heard_cdp(interface, neighbor, now)
             if heard.changed and is_phone_cdp(neighbor):
                 record = self._cdp_record(interface, neighbor)
+        warnings: tuple[tuple[str, str], ...] = ()
+        if heard.evicted:
+            full = f"lldp: neighbour table full ({self.config.lldp.max_neighbors})"
+            warnings = (("evicted", f"{full}: forgetting the neighbour heard least recently"),)
+        line = None
+        if isinstance(record, LldpSeen):
+            line = (
+                f"lldp: {record.mac} on {interface}: {record.system_name or '-'}"
+                f" {record.manufacturer or ''} {record.model or ''}"
+            )
         return Received(
             protocol,
             counted=True,
             record=record,
             wake=heard.fast_start or heard.answer_now,
             evicted=heard.evicted,
+            warnings=warnings,
+            line=line,
         )
 
     @staticmethod

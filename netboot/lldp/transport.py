@@ -3,7 +3,7 @@
 Per physical interface (a VLAN's parent: netif.physical_interfaces) one socket
 bound to ethertype 0x88cc and, when `cdp` is on, one bound to ETH_P_802_2
 (Linux hands 802.3 length frames, CDP among them, to that type), each joined
-to its multicast group. Every decision is `LldpEngine`'s (netboot/lldp/engine.py).
+to its multicast group (netboot/lldp/sockets.py). Every decision is `LldpEngine`'s (netboot/lldp/engine.py).
 """
 
 from __future__ import annotations
@@ -11,35 +11,21 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
-import struct
 from ipaddress import IPv4Address
 
 from netboot import metrics, netif
 from netboot.clock import Clock, LoopClock, Timer
 from netboot.config import Config
-from netboot.events import LldpSeen
 from netboot.lldp.advertiser import LocalPort, Protocol, Transmit
-from netboot.lldp.engine import LldpEngine, Received
+from netboot.lldp.engine import LldpEngine, Received, advertised_address, describe
+from netboot.lldp.sockets import PACKET_OUTGOING, open_socket
 from netboot.ratelog import RateLimitedLog
 from netboot.registry import Registry
-from netboot.sockbuf import set_receive_buffer
 from netboot.supervisor import Context
 from netboot.wire import format_mac
 
 log = logging.getLogger("netboot.lldp")
-ETH_P_802_2, SOL_PACKET, PACKET_ADD_MEMBERSHIP, PACKET_OUTGOING = 0x0004, 263, 1, 4
-GROUPS: dict[Protocol, tuple[int, bytes]] = {
-    "lldp": (0x88CC, bytes.fromhex("0180c200000e")),
-    "cdp": (ETH_P_802_2, bytes.fromhex("01000ccccccc")),
-}
 READS_PER_WAKEUP = 4  # then yield to the loop (other services)
-
-
-def _policy(config: Config) -> str:
-    lldp = config.lldp
-    if lldp.voice_vlan is None:
-        return "no voice VLAN (lldp.voice_vlan unset)"
-    return f"voice VLAN {lldp.voice_vlan} priority {lldp.priority} DSCP {lldp.dscp}/{lldp.signaling_dscp}"
 
 
 class LldpService:
@@ -60,40 +46,23 @@ class LldpService:
                     name,
                     format_mac(netif.mac(name)),
                     socket.if_nametoindex(name),
-                    self._address_for(name),
+                    advertised_address(self.config, name, self._lookup),
                 )
             except OSError as exc:
                 raise OSError(f"lldp: interface {name}: {exc.strerror or exc}") from exc
             for protocol in ("lldp", "cdp") if self.config.lldp.cdp else ("lldp",):
                 self._open(ports[name], protocol)
         self.engine = LldpEngine(self.config, ports, self.clock.now())
-        log.info("lldp: advertising on %s: %s", ", ".join(ports), _policy(self.config))
+        log.info("lldp: advertising on %s: %s", ", ".join(ports), describe(self.config))
 
-    def _address_for(self, name: str) -> IPv4Address | None:
-        for candidate in (name, self.config.appliance.interface):
-            found = self.config.server_address(candidate)
-            if found is None:
-                try:
-                    found = next((a.ip for a in netif.addresses(candidate)), None)
-                except OSError:
-                    found = None
-            if found is not None:
-                return found
-        return None
+    def _lookup(self, name: str) -> IPv4Address | None:
+        try:
+            return next((a.ip for a in netif.addresses(name)), None)
+        except OSError:
+            return None
 
     def _open(self, port: LocalPort, protocol: Protocol) -> None:
-        ethertype, group = GROUPS[protocol]
-        sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ethertype))
-        try:
-            sock.bind((port.name, ethertype))
-            set_receive_buffer(sock)
-            membership = struct.pack("iHH8s", port.if_index, 0, 6, group)  # PACKET_MR_MULTICAST
-            sock.setsockopt(SOL_PACKET, PACKET_ADD_MEMBERSHIP, membership)
-            sock.setblocking(False)
-        except OSError as exc:
-            sock.close()
-            raise OSError(f"lldp: cannot open {protocol} socket on {port.name}: {exc}") from exc
-        self._sockets[(port.name, protocol)] = sock
+        sock = self._sockets[(port.name, protocol)] = open_socket(port, protocol)
         asyncio.get_running_loop().add_reader(
             sock.fileno(), self._readable, sock, port.name, protocol
         )
@@ -115,7 +84,7 @@ class LldpService:
         if self.engine is not None:
             self.engine.reconfigure(config, self.clock.now())
             self._tick()
-        log.info("lldp: reconfigured: %s", _policy(config))
+        log.info("lldp: reconfigured: %s", describe(config))
 
     async def stop(self) -> None:
         if self._timer is not None:
@@ -164,30 +133,18 @@ class LldpService:
         assert self.engine is not None, "start() first"
         now = self.clock.now()
         out = self.engine.received(interface, protocol, data, now)
+        for key, line in out.warnings:
+            self._log.warning(key, line, now)
         if out.bad is not None:
             metrics.BAD_INPUT.labels(service="lldp").inc()
-            self._log.warning("decode", f"lldp: {out.bad}", now)
         if out.counted:
             metrics.LLDP_FRAMES.labels(direction="in", protocol=protocol).inc()
         if out.evicted:
             metrics.LIMITED.labels("lldp", "neighbors-evicted").inc()
-            self._log.warning(
-                "evicted",
-                f"lldp: neighbour table full ({self.config.lldp.max_neighbors}): forgetting the neighbour heard least recently",
-                now,
-            )
-        record = out.record
-        if isinstance(record, LldpSeen):
-            log.info(
-                "lldp: %s on %s: %s %s %s",
-                record.mac,
-                interface,
-                record.system_name or "-",
-                record.manufacturer or "",
-                record.model or "",
-            )
-        if record is not None:
-            self.registry.record(record)
+        if out.line is not None:
+            log.info("%s", out.line)
+        if out.record is not None:
+            self.registry.record(out.record)
         if out.wake:
             self._tick()
         return out

@@ -59,7 +59,7 @@ from typing import TYPE_CHECKING
 
 from netboot import vendors
 from netboot.config import PnpRule
-from netboot.events import PnpAnswered, PnpNotified, PnpSubscribed
+from netboot.events import PnpAnswered, PnpNotified, PnpSubscribed, PnpTimedOut
 from netboot.pnp import codec
 from netboot.pnp.codec import SipMessage, UaProfile
 from netboot.ratelimit import TokenBuckets
@@ -564,3 +564,27 @@ def report(method: str | None, out: Outcome, source: Address) -> Report:
             to = f"{notify_to[0]}:{notify_to[1]}"
             records.append(PnpNotified(mac=profile.mac, url=out.url, to=to))
     return Report(out.refused, out.url is not None, tuple(lines), tuple(records))
+
+
+@dataclass(frozen=True)
+class Ended:
+    """What a NOTIFY given up means for the log and the registry."""
+
+    key: str  # the rate-limited log line's key ("expired" or "unreachable")
+    line: str
+    record: PnpTimedOut | None = None
+
+
+def ended(gone: Expired, *, unreachable: bool = False) -> Ended:
+    """A NOTIFY that Timer F ended (recorded for its MAC) or that an ICMP error
+    ended (`unreachable`: a line only, a spoofed source must not write the registry)."""
+    to = f"{gone.dest[0]}:{gone.dest[1]}"
+    if unreachable:
+        return Ended(
+            "unreachable",
+            f"pnp: {to} ({gone.mac or 'no MAC'}) is unreachable (ICMP): NOTIFY given up",
+        )
+    record = PnpTimedOut(mac=gone.mac, url=gone.url, to=to) if gone.mac else None
+    return Ended(
+        "expired", f"pnp: NOTIFY to {to} ({gone.mac or 'no MAC'}) got no answer in 32 s", record
+    )

@@ -1,22 +1,14 @@
-"""SIP PnP on the wire: one UDP socket per served interface.
-
-Each socket is bound to 0.0.0.0:<pnp.port> and to its device
-(SO_BINDTODEVICE), and joined to 224.0.1.75 with the interface's address
-(IP_ADD_MEMBERSHIP; IP_MULTICAST_IF for anything sent). Binding the group
-address instead would make the unicast answers' source wrong and unicast
-SUBSCRIBEs unreachable. The phones' multicast SUBSCRIBEs and unicast ones
-arrive on the same socket; every answer is unicast from our own address.
+"""SIP PnP on the wire: one UDP socket per served interface (pnp/sockets.py).
 
 The transport reads datagrams, decodes them, lets the engine decide, sends
 what it returns, and wakes for the engine's retransmission deadlines. It
 catches exactly DecodeError (rate-limited log, metrics.BAD_INPUT, drop) and
-reports what happened per phone to the registry.
+does what the engine's `report`/`ended` say an outcome means.
 """
 
 from __future__ import annotations
 
 import asyncio
-import collections
 import logging
 import socket
 import time
@@ -24,21 +16,20 @@ from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv4Network
 from typing import TYPE_CHECKING
 
-from netboot import metrics, netif
+from netboot import metrics
 from netboot.clock import Clock, LoopClock, Timer
-from netboot.events import PnpTimedOut
 from netboot.pnp import codec
-from netboot.pnp.engine import (
-    Outcome,
-    PnpResponder,
-    Send,
-    allowed_sources,
-    report,
-    site_for,
+from netboot.pnp.engine import Expired, PnpResponder, Send, allowed_sources, ended, report, site_for
+from netboot.pnp.known import KnownMacs
+from netboot.pnp.sockets import (
+    PNP_GROUP,
+    READS_PER_WAKE,
+    Sender,
+    failed_destinations,
+    open_socket,
+    served_interfaces,
 )
-from netboot.provisioning.inventory import InventoryCache, load_inventory
 from netboot.ratelog import LogBudget, RateLimitedLog
-from netboot.sockbuf import set_receive_buffer, set_send_buffer
 from netboot.wire import DecodeError
 
 if TYPE_CHECKING:
@@ -46,12 +37,6 @@ if TYPE_CHECKING:
     from netboot.supervisor import Context
 
 log = logging.getLogger("netboot.pnp")
-
-PNP_GROUP = "224.0.1.75"
-READS_PER_WAKE = 64
-MAX_BACKLOG = 4096  # sends waiting for room in a full socket buffer (oldest dropped)
-IP_RECVERR = 11  # <linux/in.h>: ICMP errors of an unconnected socket, on its error queue
-SOCK_EE_OFFENDER = 16  # sizeof(struct sock_extended_err)
 
 
 @dataclass
@@ -62,80 +47,55 @@ class Link:
     address: IPv4Address
     sock: socket.socket
     engine: PnpResponder
-    backlog: collections.deque[Send] = field(
-        default_factory=lambda: collections.deque(maxlen=MAX_BACKLOG)
-    )
+    out: Sender = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.out = Sender(self.sock)
 
 
 class PnpService:
     name = "pnp"
 
     def __init__(self, ctx: Context, clock: Clock | None = None) -> None:
-        self.ctx = ctx
-        self.clock = clock or LoopClock()
+        self.ctx, self.clock = ctx, clock or LoopClock()
         self._timer: Timer | None = None
         self.links: list[Link] = []
         self.bad = RateLimitedLog(log)
         self.refusals = RateLimitedLog(log, every=30.0)
         self.expiries = RateLimitedLog(log)
         self.events = LogBudget(log)  # a line per phone, but not per spoofed SUBSCRIBE
-        self._inventory = InventoryCache(None)
-        self._known: frozenset[str] = frozenset()
+        self.known = KnownMacs()
         self._subnets: tuple[IPv4Network, ...] = ()
-
-    # ------------------------------------------------------------ lifecycle
 
     async def start(self) -> None:
         config = self.ctx.config
-        pnp = config.pnp
-        names = config.interfaces
-        found: list[tuple[str, IPv4Address, list[IPv4Network]]] = []
-        for ifname in names:
-            nets = netif.addresses(ifname)
-            configured = config.server_address(ifname)
-            if configured is not None:
-                address = configured
-            elif nets:
-                address = nets[0].ip
-            else:
-                raise OSError(f"pnp: interface {ifname} has no IPv4 address")
-            found.append((ifname, address, [n.network for n in nets]))
+        found = served_interfaces(config)
         self._subnets = tuple(net for _, _, nets in found for net in nets)
-        allowed = self._allowed(config)
+        allowed = allowed_sources(config, self._subnets)
         self._refresh_inventory()
-        nets_of = {ifname: nets for ifname, _, nets in found}
-        for ifname, address, _ in found:
-            sock = self._open(ifname, address, pnp.port)
-            engine = PnpResponder(
-                site_for(config, address, allowed, tuple(nets_of[ifname])),
-                known_macs=self._known,
-            )
-            self.links.append(Link(ifname, address, sock, engine))
-        loop = asyncio.get_running_loop()
-        for link in self.links:
-            loop.add_reader(link.sock.fileno(), self._readable, link)
+        for ifname, address, on_link in found:
+            sock = open_socket(ifname, address, config.pnp.port)
+            site = site_for(config, address, allowed, on_link)
+            self.links.append(Link(ifname, address, sock, PnpResponder(site, self.known.macs)))
+            asyncio.get_running_loop().add_reader(sock.fileno(), self._readable, self.links[-1])
         log.info(
             "pnp: listening on %s port %d (group %s), policy %s, answering %s",
             ", ".join(f"{link.name} {link.address}" for link in self.links),
-            pnp.port,
+            config.pnp.port,
             PNP_GROUP,
-            pnp.policy,
+            config.pnp.policy,
             ", ".join(str(n) for n in allowed) or "nobody",
         )
-
-    def _allowed(self, config: Config) -> tuple[IPv4Network, ...]:
-        return allowed_sources(config, self._subnets)
 
     def reconfigure(self, config: Config) -> None:
         """A reload: URL, policy, rules, allowed sources, rate limit and the
         inventory, on the same sockets; NOTIFYs in flight go on."""
-        allowed = self._allowed(config)
-        self._inventory = InventoryCache(None)
-        self._known = frozenset()
+        allowed = allowed_sources(config, self._subnets)
+        self.known = KnownMacs()
         self._refresh_inventory()
         for link in self.links:
             link.engine.site = site_for(config, link.address, allowed, link.engine.site.on_link)
-            link.engine.known_macs = self._known
+            link.engine.known_macs = self.known.macs
         log.info(
             "pnp: reconfigured: policy %s, %d rule(s), answering %s",
             config.pnp.policy,
@@ -143,33 +103,17 @@ class PnpService:
             ", ".join(str(n) for n in allowed) or "nobody",
         )
 
-    @staticmethod
-    def _open(ifname: str, address: IPv4Address, port: int) -> socket.socket:
-        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        try:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, ifname.encode())
-            sock.bind(("0.0.0.0", port))
-            set_receive_buffer(sock)
-            set_send_buffer(sock)
-            group = socket.inet_aton(PNP_GROUP) + address.packed
-            sock.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, group)
-            sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, address.packed)
-            sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_LOOP, 0)
-            sock.setsockopt(socket.IPPROTO_IP, IP_RECVERR, 1)
-            sock.setblocking(False)
-        except OSError as exc:
-            sock.close()
-            raise OSError(f"pnp: cannot listen on {ifname} UDP port {port}: {exc}") from exc
-        return sock
-
     async def serve(self) -> None:
         self._tick()
         await asyncio.get_running_loop().create_future()  # the timer does the work until cancelled
 
     def _tick(self) -> None:
         """Retransmissions and expiries due now, then one timer at the next deadline."""
-        self._poll()
+        now = self.clock.now()
+        for link in self.links:
+            sends, expired = link.engine.poll(now)
+            self._sends(link, sends)
+            self._ended(expired, now)
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
@@ -180,34 +124,11 @@ class PnpService:
     async def stop(self) -> None:
         if self._timer is not None:
             self._timer.cancel()
-        loop = asyncio.get_running_loop()
         for link in self.links:
-            loop.remove_reader(link.sock.fileno())
-            if link.backlog:
-                loop.remove_writer(link.sock.fileno())
+            asyncio.get_running_loop().remove_reader(link.sock.fileno())
+            link.out.close()
             link.sock.close()
         self.links.clear()
-
-    # ------------------------------------------------------------ work
-
-    def _poll(self) -> None:
-        now = self.clock.now()
-        for link in self.links:
-            sends, expired = link.engine.poll(now)
-            for send in sends:
-                self._send(link, send)
-            self._count_limited(link)
-            for gone in expired:
-                self.expiries.warning(
-                    "expired",
-                    f"pnp: NOTIFY to {gone.dest[0]}:{gone.dest[1]} ({gone.mac or 'no MAC'})"
-                    " got no answer in 32 s",
-                    now,
-                )
-                if gone.mac:
-                    self.ctx.registry.record(
-                        PnpTimedOut(mac=gone.mac, url=gone.url, to=f"{gone.dest[0]}:{gone.dest[1]}")
-                    )
 
     def _readable(self, link: Link) -> None:
         for _ in range(READS_PER_WAKE):
@@ -219,36 +140,19 @@ class PnpService:
                 log.debug("pnp: recv on %s: %s", link.name, exc)
                 continue
             self.receive(link, data, (source[0], source[1]))
-        self._read_errors(link)
+        for dest in failed_destinations(link.sock, link.name):
+            gone = link.engine.unreachable(dest)
+            for _ in gone:
+                metrics.LIMITED.labels("pnp", "notify-unreachable").inc()
+            self._ended(gone, self.clock.now(), unreachable=True)
         self._tick()
 
-    def _read_errors(self, link: Link) -> None:
-        """The ICMP errors queued on the socket (IP_RECVERR): each names the
-        destination of the datagram that failed; its NOTIFY ends there.
-        Drained every time, or the queue would keep the socket readable."""
-        for _ in range(READS_PER_WAKE):
-            try:
-                _, _, _, dest = link.sock.recvmsg(1, 512, socket.MSG_ERRQUEUE)
-            except (BlockingIOError, InterruptedError):
-                return
-            except OSError as exc:
-                log.debug("pnp: error queue on %s: %s", link.name, exc)
-                return
-            if not isinstance(dest, tuple) or len(dest) < 2:
-                continue
-            gone = link.engine.unreachable((str(dest[0]), int(dest[1])))
-            for notify in gone:
-                metrics.LIMITED.labels("pnp", "notify-unreachable").inc()
-                self.expiries.warning(
-                    "unreachable",
-                    f"pnp: {notify.dest[0]}:{notify.dest[1]} ({notify.mac or 'no MAC'}) is"
-                    " unreachable (ICMP): NOTIFY given up",
-                    self.clock.now(),
-                )
-
-    def _count_limited(self, link: Link) -> None:
-        for budget in link.engine.take_limited():
-            metrics.LIMITED.labels("pnp", budget).inc()
+    def _ended(self, gone: list[Expired], now: float, unreachable: bool = False) -> None:
+        for notify in gone:
+            said = ended(notify, unreachable=unreachable)
+            self.expiries.warning(said.key, said.line, now)
+            if said.record is not None:
+                self.ctx.registry.record(said.record)
 
     def _lease_of(self, ip: str) -> str | None:
         """The MAC holding a DHCP lease from netboot at `ip` (a real client)."""
@@ -263,64 +167,16 @@ class PnpService:
             msg = codec.decode(data)
             if msg.method == "SUBSCRIBE":
                 self._refresh_inventory()
-                link.engine.known_macs = self._known
-            outcome = link.engine.receive(msg, source, now, self._lease_of)
+                link.engine.known_macs = self.known.macs
+            out = link.engine.receive(msg, source, now, self._lease_of)
         except DecodeError as exc:
             metrics.BAD_INPUT.labels("pnp").inc()
             self.bad.warning(
                 "decode", f"pnp: dropped malformed message from {source[0]}:{source[1]}: {exc}", now
             )
             return
-        for send in outcome.sends:
-            self._send(link, send)
-        self._count_limited(link)
-        self._report(msg.method, outcome, source, now)
-
-    def _send(self, link: Link, send: Send) -> None:
-        if link.backlog:  # keep the order: after what already waits
-            self._queue(link, send)
-            return
-        try:
-            link.sock.sendto(send.data, send.dest)
-        except BlockingIOError:
-            self._queue(link, send)
-        except OSError as exc:
-            self.bad.warning(
-                "send",
-                f"pnp: cannot send to {send.dest[0]}:{send.dest[1]}: {exc}",
-                self.clock.now(),
-            )
-
-    def _queue(self, link: Link, send: Send) -> None:
-        """The socket's send budget is spent (datagrams to unresolved spoofed
-        addresses hold it for seconds): wait for room instead of dropping."""
-        if len(link.backlog) == link.backlog.maxlen:
-            metrics.LIMITED.labels("pnp", "send-backlog-dropped").inc()
-        if not link.backlog:
-            asyncio.get_running_loop().add_writer(link.sock.fileno(), self._writable, link)
-        link.backlog.append(send)
-
-    def _writable(self, link: Link) -> None:
-        while link.backlog:
-            send = link.backlog[0]
-            try:
-                link.sock.sendto(send.data, send.dest)
-            except BlockingIOError:
-                return
-            except OSError as exc:
-                self.bad.warning(
-                    "send",
-                    f"pnp: cannot send to {send.dest[0]}:{send.dest[1]}: {exc}",
-                    self.clock.now(),
-                )
-            link.backlog.popleft()
-        asyncio.get_running_loop().remove_writer(link.sock.fileno())
-
-    def _report(
-        self, method: str | None, out: Outcome, source: tuple[str, int], now: float
-    ) -> None:
-        """Do what `report` (the engine) says one outcome means."""
-        said = report(method, out, source)
+        self._sends(link, out.sends)
+        said = report(msg.method, out, source)
         if said.refused is not None:
             metrics.PNP_REFUSED.labels(said.refused).inc()
             self.refusals.warning(  # one key per reason: spoofed sources must not grow it
@@ -333,41 +189,22 @@ class PnpService:
         for r in said.records:
             self.ctx.registry.record(r)
 
+    def _sends(self, link: Link, sends: list[Send] | tuple[Send, ...]) -> None:
+        for send in sends:
+            link.out.send(send, self._send_failed)
+        for budget in link.engine.take_limited():
+            metrics.LIMITED.labels("pnp", budget).inc()
+
+    def _send_failed(self, send: Send, exc: OSError) -> None:
+        where = f"{send.dest[0]}:{send.dest[1]}"
+        self.bad.warning("send", f"pnp: cannot send to {where}: {exc}", self.clock.now())
+
     def _refresh_inventory(self) -> None:
-        """Re-read the inventory's MACs when the file changed (policy "known");
-        the rows are parsed and checked as everywhere (netboot.provisioning.inventory)."""
-        path = self.ctx.config.phones.inventory
-        if self.ctx.config.pnp.policy != "known" or path is None:
-            return
-        if self._inventory.path != path:
-            self._inventory = InventoryCache(path)
-        inventory = self._inventory.get()
-        if inventory.macs == self._known:
-            return
-        self._known = inventory.macs
-        for error in inventory.errors:
-            self.bad.warning("inventory", f"pnp: {error}", self.clock.now())
-        log.info("pnp: %d known MACs in %s", len(self._known), path)
-
-
-def check(config: Config) -> list[str]:
-    """`netboot check` problems of the PnP section that need more than the file."""
-    pnp = config.pnp
-    if not pnp.enabled:
-        return []
-    problems: list[str] = []
-    if pnp.policy == "known":
-        path = config.phones.inventory
-        if path is None:
-            problems.append(
-                'pnp.policy: "known" needs phones.inventory (no phone would be answered)'
-            )
-        else:
-            if not load_inventory(path).macs:
-                problems.append(f'pnp.policy: "known" but {path} lists no valid phone')
-    if pnp.allowed_sources == ():
-        problems.append("pnp.allowed_sources: empty, so no phone is answered")
-    return problems
+        changed = self.known.refresh(self.ctx.config)
+        if changed is not None:
+            for error in changed.errors:
+                self.bad.warning("inventory", f"pnp: {error}", self.clock.now())
+            log.info("pnp: %d known MACs in %s", len(changed.macs), changed.path)
 
 
 def create(ctx: Context) -> PnpService:

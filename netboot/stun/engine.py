@@ -241,6 +241,7 @@ class StunEngine:
 
     def __init__(self, site: Site, rate_limit: float) -> None:
         self.site = site
+        self.rate_limit = rate_limit
         self.limiter = RateLimiter(rate_limit)
         # (source IP as int, port, socket, cookie or not) -> reply template, kind
         self._bare: dict[tuple[int, int, SocketId, bool], tuple[bytes, str] | None] = {}
@@ -293,3 +294,64 @@ class StunEngine:
         if codec.peek_header(data) is None or not self.limiter.allow(int(source[0]), now):
             return None
         return respond_malformed(data, error, source, local)
+
+    def reconfigure(self, rate_limit: float) -> None:
+        """A reload: a new rate limit starts from fresh buckets; the same one
+        keeps them (addresses and ports are the transport's socket keys)."""
+        if rate_limit != self.rate_limit:
+            self.rate_limit = rate_limit
+            self.limiter = RateLimiter(rate_limit)
+
+    def datagram(
+        self, data: bytes, source: Endpoint, local: SocketId, now: float
+    ) -> tuple[Reply | None, str | None]:
+        """One datagram that is not a bare Binding request: the reply (None:
+        silence) and, when it did not decode, why (logged and counted)."""
+        try:
+            msg = codec.decode(data)
+        except DecodeError as exc:
+            return self.handle_malformed(data, exc, source, local, now), str(exc)
+        return self.handle(msg, len(data), source, local, now), None
+
+
+def listening(site: Site) -> str:
+    """The start-up line's tail: the endpoints and what they allow."""
+    mode = "NAT-type tests" if site.full else "binding only"
+    where = ", ".join(f"{ip}:{port}" for ip, port in map(site.endpoint, site.sockets))
+    return f"{where} ({mode})"
+
+
+def tally(kinds: list[str], sent: int) -> dict[str, int]:
+    """Responses per kind for the metric after a sendmmsg that sent `sent` of
+    the replies of `kinds`: all by kind, or a partial send under the first kind."""
+    if sent == len(kinds):
+        return {kind: kinds.count(kind) for kind in dict.fromkeys(kinds)}
+    return {kinds[0]: sent} if sent else {}
+
+
+class Endpoints:
+    """Parsed source addresses, memoised (parsing an IPv4Address per datagram
+    is slow) within a budget: a full table is cleared, not grown."""
+
+    def __init__(self, budget: int = MAX_SOURCES) -> None:
+        self.budget = budget
+        self._hosts: dict[str, IPv4Address] = {}
+        self._sockaddrs: dict[bytes, Endpoint] = {}
+
+    def host(self, host: str) -> IPv4Address:
+        ip = self._hosts.get(host)
+        if ip is None:
+            if len(self._hosts) > 4096:
+                self._hosts.clear()
+            ip = self._hosts[host] = IPv4Address(host)
+        return ip
+
+    def sockaddr(self, key: bytes) -> Endpoint:
+        """sockaddr_in's port and address bytes (network order) -> endpoint."""
+        source = self._sockaddrs.get(key)
+        if source is None:
+            if len(self._sockaddrs) >= self.budget:
+                self._sockaddrs.clear()
+            source = (IPv4Address(key[2:6]), int.from_bytes(key[:2], "big"))
+            self._sockaddrs[key] = source
+        return source

@@ -21,24 +21,22 @@ import os
 import socket
 import time
 from collections.abc import Callable
-from ipaddress import IPv4Address
 from typing import TYPE_CHECKING
 
 from netboot import metrics
 from netboot.ratelog import RateLimitedLog
 from netboot.stun import batch as mmsg
-from netboot.stun import codec
 from netboot.stun.engine import (
     BARE_HEAD,
     BARE_SIZE,
-    Endpoint,
-    RateLimiter,
+    Endpoints,
     Reply,
     Site,
     SocketId,
     StunEngine,
+    listening,
+    tally,
 )
-from netboot.wire import DecodeError
 
 if TYPE_CHECKING:
     from netboot.config import Config
@@ -48,7 +46,6 @@ log = logging.getLogger("netboot.stun")
 
 BATCH = 64
 ROUNDS = 8  # batches per wake-up at most, so one busy socket cannot starve the loop
-MAX_SOURCES = 65536
 RCVBUF = 1 << 20  # room for bursts from many phones (the kernel caps it at rmem_max)
 
 
@@ -61,19 +58,15 @@ class StunService:
 
         self.site = Site(cfg.addresses, cfg.ports, software=f"netboot {__version__}")
         self.engine = StunEngine(self.site, cfg.rate_limit)
-        self.rate_limit = cfg.rate_limit
         self.clock = clock
         self.sockets: dict[SocketId, socket.socket] = {}
         self._log = RateLimitedLog(log)  # one key: a line every 10 s, whatever went wrong
-        self._addr_cache: dict[str, IPv4Address] = {}
-        self._sources: dict[bytes, Endpoint] = {}  # sockaddr port+address bytes -> endpoint
+        self._endpoints = Endpoints()
         self._batch = mmsg.Batch(BATCH) if mmsg.available() else None
 
     def reconfigure(self, config: Config) -> None:
         """A reload: the rate limit (addresses and ports are socket keys)."""
-        if config.stun.rate_limit != self.rate_limit:
-            self.rate_limit = config.stun.rate_limit
-            self.engine.limiter = RateLimiter(config.stun.rate_limit)
+        self.engine.reconfigure(config.stun.rate_limit)
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
@@ -91,9 +84,7 @@ class StunService:
             self.sockets[sock_id] = sock
         for sock_id, sock in self.sockets.items():
             loop.add_reader(sock.fileno(), self._readable, sock_id, sock)
-        mode = "NAT-type tests" if self.site.full else "binding only"
-        where = ", ".join(f"{ip}:{port}" for ip, port in map(self.site.endpoint, self.sockets))
-        log.info("stun: listening on %s (%s)", where, mode)
+        log.info("stun: listening on %s", listening(self.site))
 
     async def serve(self) -> None:
         await asyncio.Event().wait()
@@ -128,7 +119,11 @@ class StunService:
         batch = self._batch
         assert batch is not None
         now = self.clock()
-        handle_bare, sources, names = self.engine.handle_bare, self._sources, batch.names
+        handle_bare, sockaddr, names = (
+            self.engine.handle_bare,
+            self._endpoints.sockaddr,
+            batch.names,
+        )
         inbuf, lens, stride, index = batch.inbuf, batch.lens, mmsg.LEN_STRIDE, mmsg.LEN_INDEX
         stage = batch.stage
         kinds: list[str] = []
@@ -136,10 +131,7 @@ class StunService:
             at = i * mmsg.SLOT
             data = inbuf[at : at + lens[i * stride + index]].tobytes()
             if len(data) == BARE_SIZE and data[:4] == BARE_HEAD:
-                key = names[i * 16 + 2 : i * 16 + 8].tobytes()
-                source = sources.get(key)
-                if source is None:
-                    source = self._source(key)
+                source = sockaddr(names[i * 16 + 2 : i * 16 + 8].tobytes())
                 answer = handle_bare(data, source, sock_id, now)
                 if answer is not None:
                     stage(answer[0], i)
@@ -152,17 +144,8 @@ class StunService:
         sent, failed = batch.send(fd)
         for (host, port), err in failed:
             self._warn(f"stun: cannot answer {host}:{port}: {os.strerror(err)}", now)
-        if sent == len(kinds):
-            for kind in set(kinds):
-                metrics.STUN_RESPONSES.labels(kind).inc(kinds.count(kind))
-        elif sent:
-            metrics.STUN_RESPONSES.labels(kinds[0]).inc(sent)
-
-    def _source(self, key: bytes) -> Endpoint:
-        if len(self._sources) >= MAX_SOURCES:
-            self._sources.clear()
-        source = self._sources[key] = (IPv4Address(key[2:6]), int.from_bytes(key[:2], "big"))
-        return source
+        for kind, count in tally(kinds, sent).items():
+            metrics.STUN_RESPONSES.labels(kind).inc(count)
 
     def _read_one_by_one(self, sock_id: SocketId, sock: socket.socket) -> None:
         for _ in range(BATCH):
@@ -176,20 +159,11 @@ class StunService:
             self.receive(data, host, port, sock_id)
 
     def receive(self, data: bytes, host: str, port: int, sock_id: SocketId) -> None:
-        ip = self._addr_cache.get(host)
-        if ip is None:
-            if len(self._addr_cache) > 4096:
-                self._addr_cache.clear()
-            ip = self._addr_cache[host] = IPv4Address(host)
         now = self.clock()
-        try:
-            msg = codec.decode(data)
-        except DecodeError as exc:
+        reply, bad = self.engine.datagram(data, (self._endpoints.host(host), port), sock_id, now)
+        if bad is not None:
             metrics.BAD_INPUT.labels("stun").inc()
-            self._warn(f"stun: dropped bad datagram from {host}:{port}: {exc}", now)
-            reply = self.engine.handle_malformed(data, exc, (ip, port), sock_id, now)
-        else:
-            reply = self.engine.handle(msg, len(data), (ip, port), sock_id, now)
+            self._warn(f"stun: dropped bad datagram from {host}:{port}: {bad}", now)
         if reply is not None:
             self.send(reply)
 
