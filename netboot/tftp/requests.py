@@ -20,7 +20,7 @@ which also runs the admission engine's timer.
 - Transfers served from memory (netascii, rendered files) share
   `memory_budget` bytes: a request that would pass it gets ERROR 0 "busy".
   netascii is for config-sized files (source.MAX_NETASCII).
-- A transfer longer than `big_blocks` blocks runs in a thread (worker.py),
+- A transfer longer than `big_blocks` blocks runs in a thread (transfers.py),
   up to `max_threads` at once; the rest on the loop.
 """
 
@@ -47,7 +47,7 @@ log = logging.getLogger("netboot.tftp")
 Peer = tuple[str, int]
 
 MEMORY_BUDGET = 64 * 1024 * 1024  # bytes held by transfers served from memory, all together
-BIG_BLOCKS = 64  # transfers longer than this get a thread (worker.py)
+BIG_BLOCKS = 64  # transfers longer than this get a thread (transfers.py)
 MAX_THREADS = 8
 # A client's first answer (ACK 1, or ACK 0 of an OACK) is waited for this
 # long without retransmitting (a forged request still buys one answer): in a
@@ -79,7 +79,7 @@ class Handle(Protocol):
     peer: Peer
     session: ReadSession
     outcome: Resolved
-    threaded: bool  # in a thread of its own (worker.py)
+    threaded: bool  # in a thread of its own (transfers.py)
 
     def request_again(self) -> None: ...
 

@@ -5,7 +5,7 @@ admission, memory budget, thread or loop, endings). Each accepted read gets
 its own socket on a fresh ephemeral port, connected to the client (RFC 1350
 §4: the server's TID), so transfers never see each other's packets and the
 kernel drops strays. A transfer runs its `ReadSession` (session.py) on the
-loop (`_Transfer`) or, when long, in a thread (worker.py).
+loop or, when long, in a thread (transfers.py).
 """
 
 from __future__ import annotations
@@ -13,104 +13,20 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
-from typing import Any, cast
+from typing import Any
 
 from netboot.clock import LoopClock
 from netboot.config import Config
 from netboot.fdlimit import raise_descriptor_limit
-from netboot.provisioning.files import FileResolver, Resolved
+from netboot.provisioning.files import FileResolver
 from netboot.sockbuf import set_receive_buffer
 from netboot.supervisor import Context
-from netboot.tftp import codec
 from netboot.tftp.requests import BIG_BLOCKS, MAX_THREADS, MEMORY_BUDGET, Desk, Peer, Pending
-from netboot.tftp.session import ReadSession
-from netboot.tftp.worker import ThreadedTransfer, connected_socket
-from netboot.wire import DecodeError
+from netboot.tftp.transfers import LoopTransfer, ThreadedTransfer, connected_socket
 
 log = logging.getLogger("netboot.tftp")
 __all__ = ["BIG_BLOCKS", "MAX_THREADS", "MEMORY_BUDGET", "TftpService", "create"]
-_ThreadedTransfer = ThreadedTransfer  # a long transfer (worker.py)
-
-
-class _Transfer(asyncio.DatagramProtocol):
-    """One read transfer on its own connected socket, on the loop."""
-
-    threaded = False
-
-    def __init__(
-        self, desk: Desk[Any], peer: Peer, session: ReadSession, outcome: Resolved
-    ) -> None:
-        self.desk, self.peer, self.session, self.outcome = desk, peer, session, outcome
-        self.loop = asyncio.get_running_loop()
-        self.transport: asyncio.DatagramTransport | None = None
-        self.timer: asyncio.TimerHandle | None = None
-        self.closed = False
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        # Python 3.11's selector datagram transport does not subclass DatagramTransport.
-        self.transport = cast(asyncio.DatagramTransport, transport)
-        if self.closed:  # ended (evicted, stopped) while its socket was being made
-            self.transport.close()
-            return
-        self._send(self.session.start(self.loop.time()))
-
-    def _send(self, packets: list[bytes]) -> None:
-        transport = self.transport
-        if transport is None:
-            return
-        for packet in packets:
-            transport.sendto(packet)
-        if self.session.finished:
-            self.finish()
-        elif self.timer is None and self.session.deadline is not None:
-            self.timer = self.loop.call_at(self.session.deadline, self._tick)
-
-    def _tick(self) -> None:
-        self.timer = None
-        deadline = self.session.deadline
-        if self.closed or deadline is None:
-            return
-        now = self.loop.time()
-        if now < deadline:  # progress moved the deadline: sleep again (one handle, no churn)
-            self.timer = self.loop.call_at(deadline, self._tick)
-            return
-        self._send(self.session.on_timer(now))
-
-    def datagram_received(self, data: bytes, addr: tuple[str | Any, int]) -> None:
-        if self.closed:
-            return
-        # Hot path: a well-formed ACK without building anything.
-        if len(data) == 4 and data[0] == 0 and data[1] == codec.ACK:
-            self._send(self.session.ack(data[2] << 8 | data[3], self.loop.time()))
-            return
-        try:
-            message = codec.decode(data)
-        except DecodeError as exc:
-            self.desk.bad_packet(self.peer, exc)
-            return
-        self._send(self.session.receive(message, self.loop.time()))
-
-    def error_received(self, exc: Exception) -> None:
-        # ICMP port unreachable: the client went away; the timer ends the transfer.
-        log.debug("tftp: %s:%d: %s", *self.peer, exc)
-
-    def request_again(self) -> None:
-        if not self.closed:
-            self._send(self.session.request_again(self.loop.time()))
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self.finish()
-
-    def finish(self) -> None:
-        if self.closed:
-            return
-        self.closed = True
-        if self.timer is not None:
-            self.timer.cancel()
-            self.timer = None
-        if self.transport is not None:
-            self.transport.close()
-        self.desk.ended(self)
+_ThreadedTransfer = ThreadedTransfer  # the name tests know
 
 
 class _Listener(asyncio.DatagramProtocol):
@@ -141,7 +57,7 @@ class TftpService:
         self.port = ctx.config.tftp.port
         self.listener: asyncio.DatagramTransport | None = None
         self.pending: set[asyncio.Task[None]] = set()
-        self.desk: Desk[_Transfer | _ThreadedTransfer] = Desk(
+        self.desk: Desk[LoopTransfer | ThreadedTransfer] = Desk(
             ctx.config.tftp, self.resolver, self, LoopClock()
         )
 
@@ -188,14 +104,14 @@ class TftpService:
         for task in list(self.pending):
             task.cancel()
         self.desk.close()
-        threads = [t.thread for t in self.transfers.values() if isinstance(t, _ThreadedTransfer)]
+        threads = [t.thread for t in self.transfers.values() if isinstance(t, ThreadedTransfer)]
         for thread in threads:  # each leaves within RECV_WAKE of being asked
             await asyncio.to_thread(thread.join, 5.0)
         for transfer in list(self.transfers.values()):
             transfer.finish()
 
     @property
-    def transfers(self) -> dict[Peer, _Transfer | _ThreadedTransfer]:
+    def transfers(self) -> dict[Peer, LoopTransfer | ThreadedTransfer]:
         return self.desk.transfers
 
     @property
@@ -238,13 +154,13 @@ class TftpService:
                 log.warning("tftp: cannot open a socket for %s:%d: %s", *peer, exc.strerror)
                 desk.not_started(peer)
                 return
-            thread = _ThreadedTransfer(
+            thread = ThreadedTransfer(
                 peer, session, pending.outcome, sock, desk.ended, desk.bad_packet
             )
             desk.started(thread)
             thread.start()
             return
-        transfer = _Transfer(desk, peer, session, pending.outcome)
+        transfer = LoopTransfer(peer, session, pending.outcome, desk.ended, desk.bad_packet)
         desk.started(transfer)
         try:
             await asyncio.get_running_loop().create_datagram_endpoint(

@@ -1,5 +1,10 @@
-"""A long TFTP read transfer in a thread of its own, on a blocking socket.
+"""One TFTP read transfer's socket: on the event loop, or in a thread of its own.
 
+Each transfer has its own socket connected to the client (RFC 1350 §4: the
+server's TID) and runs its `ReadSession` (session.py): what to send, when to
+retransmit and when to give up are the session's; these classes only carry
+packets and timers. Short transfers run on the loop (`LoopTransfer`); long
+ones (firmware) in a thread on a blocking socket (`ThreadedTransfer`).
 Lock-step TFTP is one round trip per block, and per block the event loop
 costs an epoll wait, a recvfrom and its own bookkeeping where a blocking recv
 costs one system call: measured in bench/files.sh, that is the difference
@@ -18,6 +23,7 @@ import struct
 import threading
 import time
 from collections.abc import Callable
+from typing import Any, cast
 
 from netboot.provisioning.files import Resolved
 from netboot.tftp import codec
@@ -28,6 +34,94 @@ log = logging.getLogger("netboot.tftp")
 
 Peer = tuple[str, int]
 RECV_WAKE = 0.05  # a threaded transfer looks at its timer and at stop this often when idle
+
+
+class LoopTransfer(asyncio.DatagramProtocol):
+    """One read transfer on its own connected socket, on the event loop. Ends
+    by calling `ended(self)`; a bad packet is reported with `bad(peer, exc)`."""
+
+    threaded = False
+
+    def __init__(
+        self,
+        peer: Peer,
+        session: ReadSession,
+        outcome: Resolved,
+        ended: Callable[[LoopTransfer], None],
+        bad: Callable[[Peer, DecodeError], None],
+    ) -> None:
+        self.peer, self.session, self.outcome = peer, session, outcome
+        self.ended, self.bad = ended, bad
+        self.loop = asyncio.get_running_loop()
+        self.transport: asyncio.DatagramTransport | None = None
+        self.timer: asyncio.TimerHandle | None = None
+        self.closed = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # Python 3.11's selector datagram transport does not subclass DatagramTransport.
+        self.transport = cast(asyncio.DatagramTransport, transport)
+        if self.closed:  # ended (evicted, stopped) while its socket was being made
+            self.transport.close()
+            return
+        self._send(self.session.start(self.loop.time()))
+
+    def _send(self, packets: list[bytes]) -> None:
+        transport = self.transport
+        if transport is None:
+            return
+        for packet in packets:
+            transport.sendto(packet)
+        if self.session.finished:
+            self.finish()
+        elif self.timer is None and self.session.deadline is not None:
+            self.timer = self.loop.call_at(self.session.deadline, self._tick)
+
+    def _tick(self) -> None:
+        self.timer = None
+        deadline = self.session.deadline
+        if self.closed or deadline is None:
+            return
+        now = self.loop.time()
+        if now < deadline:  # progress moved the deadline: sleep again (one handle, no churn)
+            self.timer = self.loop.call_at(deadline, self._tick)
+            return
+        self._send(self.session.on_timer(now))
+
+    def datagram_received(self, data: bytes, addr: tuple[str | Any, int]) -> None:
+        if self.closed:
+            return
+        # Hot path: a well-formed ACK without building anything.
+        if len(data) == 4 and data[0] == 0 and data[1] == codec.ACK:
+            self._send(self.session.ack(data[2] << 8 | data[3], self.loop.time()))
+            return
+        try:
+            message = codec.decode(data)
+        except DecodeError as exc:
+            self.bad(self.peer, exc)
+            return
+        self._send(self.session.receive(message, self.loop.time()))
+
+    def error_received(self, exc: Exception) -> None:
+        # ICMP port unreachable: the client went away; the timer ends the transfer.
+        log.debug("tftp: %s:%d: %s", *self.peer, exc)
+
+    def request_again(self) -> None:
+        if not self.closed:
+            self._send(self.session.request_again(self.loop.time()))
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.finish()
+
+    def finish(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+        if self.transport is not None:
+            self.transport.close()
+        self.ended(self)
 
 
 def connected_socket(peer: Peer) -> socket.socket:
