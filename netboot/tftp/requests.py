@@ -27,7 +27,6 @@ which also runs the admission engine's timer.
 from __future__ import annotations
 
 import logging
-import os
 from dataclasses import dataclass
 from typing import Generic, Protocol, TypeVar
 
@@ -38,8 +37,8 @@ from netboot.provisioning.files import FileResolver, Refusal, Resolved
 from netboot.ratelog import LogBudget, RateLimitedLog
 from netboot.tftp import codec
 from netboot.tftp.engine import AdmissionQueue
-from netboot.tftp.session import BlockSource, ReadSession, negotiate
-from netboot.tftp.source import MAX_NETASCII, FileChunks, bytes_source, netascii
+from netboot.tftp.session import ReadSession, negotiate
+from netboot.tftp.source import MAX_NETASCII, from_file, in_memory
 from netboot.wire import DecodeError
 
 log = logging.getLogger("netboot.tftp")
@@ -270,9 +269,7 @@ class Desk(Generic[H]):
         outcome, mode = pending.outcome, pending.mode
         try:
             if outcome.path is not None and mode == "octet":
-                st = os.stat(outcome.path)
-                size = st.st_size
-                source: BlockSource = FileChunks(outcome.path, st)
+                source, size = from_file(outcome.path)
             else:
                 if outcome.size > MAX_NETASCII:
                     self._error(peer, codec.ERR_ILLEGAL, "file too big for netascii: use octet")
@@ -290,11 +287,7 @@ class Desk(Generic[H]):
                     self._error(peer, codec.ERR_UNDEFINED, "busy")
                     self.give_back(peer)
                     return None
-                with outcome.open() as handle:
-                    raw = handle.read()
-                data = netascii(raw) if mode == "netascii" else raw
-                size = len(data)
-                source = bytes_source(data)
+                source, size = in_memory(outcome.open, mode)
                 if peer not in self.transfers:
                     self.held[peer] = size
         except OSError as exc:
