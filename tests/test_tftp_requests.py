@@ -183,3 +183,41 @@ def test_a_silent_transfer_makes_room_for_a_waiting_request(bench: Bench) -> Non
     assert silent.closed and silent.session.failed == "evicted"
     assert [peer for peer, _ in bench.port.launched] == [OTHER]
     assert bench.desk.transfers == {} and bench.desk.admission.by_host == {OTHER[0]: 1}
+
+
+def served(result: str) -> float:
+    value: float = metrics.FILES_SERVED.labels("tftp", result)._value.get()
+    return value
+
+
+def test_endings_are_counted_and_the_slot_given_back(bench: Bench) -> None:
+    (bench.root / "a.cfg").write_bytes(b"x" * 100)
+    ok, unanswered = served("ok"), served("unanswered")
+    bench.rrq("a.cfg")
+    answered = bench.open()
+    assert answered.session.ack(1, bench.clock.now()) == [] and answered.session.done
+    answered.finish()
+    assert served("ok") == ok + 1 and bench.desk.admission.by_host == {}
+    bench.rrq("a.cfg", OTHER)
+    quiet = bench.open(OTHER)
+    deadline = quiet.session.deadline
+    assert deadline is not None
+    assert quiet.session.on_timer(deadline) == [] and quiet.session.failed == "timeout"
+    quiet.finish()
+    assert served("unanswered") == unanswered + 1 and served("ok") == ok + 1
+    assert bench.desk.transfers == {} and bench.desk.admission.by_host == {}
+
+
+def test_reconfigure_changes_the_next_sessions_and_the_budgets(bench: Bench) -> None:
+    (bench.root / "a.cfg").write_bytes(b"x" * 100)
+    raw: dict[str, dict[str, Any]] = {
+        "appliance": {"interface": "lo", "state_dir": "/nonexistent"},
+        "provisioning": {"root": str(bench.root)},
+        "tftp": {"timeout": 2.0, "retries": 4, "max_sessions": 3},
+        "dhcp": {"enabled": False},
+    }
+    bench.desk.reconfigure(parse_config(raw).tftp)
+    assert bench.desk.admission.max_sessions == 3
+    bench.rrq("a.cfg")
+    transfer = bench.open()
+    assert transfer.session.timeout == 2.0 and transfer.session.retries == 4

@@ -99,6 +99,10 @@ H = TypeVar("H", bound=Handle)
 
 
 class Desk(Generic[H]):
+    """The server's requests and running transfers (`transfers`, keyed by the
+    client's address and port); `threads`, `held` (bytes of in-memory sources)
+    and the admission engine's tables are its state."""
+
     def __init__(
         self, config: TftpConfig, resolver: FileResolver, port: Port, clock: Clock
     ) -> None:
@@ -255,6 +259,10 @@ class Desk(Generic[H]):
         for started, pending in tick.start:
             self.port.launch(started, pending)
         self._arm()
+
+    def not_launched(self, peer: Peer) -> None:
+        """`launch` could not start opening (the loop is closing): the slot is given back."""
+        self.admission.cancel(peer)
 
     def give_back(self, peer: Peer) -> None:
         """A slot reserved for `peer` that never became a transfer."""

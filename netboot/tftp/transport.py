@@ -137,7 +137,7 @@ class TftpService:
         try:
             task = asyncio.get_running_loop().create_task(self._open(peer, pending))
         except RuntimeError:
-            self.desk.admission.cancel(peer)
+            self.desk.not_launched(peer)
             return
         self.pending.add(task)
         task.add_done_callback(self.pending.discard)
