@@ -154,12 +154,8 @@ class ThreadedTransfer:
         ended: Callable[[ThreadedTransfer], None],
         bad: Callable[[Peer, DecodeError], None],
     ) -> None:
-        self.peer = peer
-        self.session = session
-        self.outcome = outcome
-        self.sock = sock
-        self.ended = ended
-        self.bad = bad
+        self.peer, self.session, self.outcome, self.sock = peer, session, outcome, sock
+        self.ended, self.bad = ended, bad
         self.loop = asyncio.get_running_loop()
         self.stopping = False
         self.again = False  # the client repeated its RRQ (set on the loop, read by the thread)
