@@ -11,6 +11,8 @@ config-sized files only).
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
+from typing import BinaryIO
 
 from netboot.tftp.session import BlockSource
 
@@ -61,3 +63,17 @@ def bytes_source(data: bytes) -> BlockSource:
         return bytes(view[offset : offset + length])
 
     return read
+
+
+def from_file(path: str | os.PathLike[str]) -> tuple[BlockSource, int]:
+    """A file read in chunks as blocks are needed, and its size."""
+    st = os.stat(path)
+    return FileChunks(path, st), st.st_size
+
+
+def in_memory(open_file: Callable[[], BinaryIO], mode: str) -> tuple[BlockSource, int]:
+    """A file (or rendered bytes) read whole, as netascii when `mode` says so, and its size."""
+    with open_file() as handle:
+        raw = handle.read()
+    data = netascii(raw) if mode == "netascii" else raw
+    return bytes_source(data), len(data)
