@@ -372,3 +372,17 @@ def test_control_characters_in_a_header_value_are_refused(header: bytes, control
 def test_a_tab_in_a_header_value_is_fine() -> None:
     msg = codec.decode(PLANET.replace(b"Event:ua-profile", b"Event:\tua-profile"))
     assert (msg.header("Event") or "").startswith("ua-profile;")
+
+
+def test_a_family_named_in_its_own_spelling_gets_the_family_label() -> None:
+    """Newer Snom firmware writes `vendor="snom"`: the phone's vendor fact is
+    the family label DHCP and the User-Agent give (`Snom`), so it does not
+    flip with whichever service spoke last."""
+    raw = SNOM.replace(b'vendor="OEM";model="OEM"', b'vendor="snom";model="D785"')
+    assert raw != SNOM
+    profile = codec.ua_profile(codec.decode(raw))
+    assert profile is not None
+    assert (profile.vendor, profile.model, profile.vendor_from_oui) == ("Snom", "D785", False)
+    unknown = SNOM.replace(b'vendor="OEM"', b'vendor="Acme"')
+    other = codec.ua_profile(codec.decode(unknown))
+    assert other is not None and other.vendor == "Acme"  # not a family: kept as written

@@ -115,15 +115,20 @@ def _class_patterns() -> tuple[tuple[re.Pattern[str], VendorProfile], ...]:
     )
 
 
-def by_pnp(vendor: str | None, mac: str | None) -> VendorProfile | None:
-    """The family of a PnP SUBSCRIBE: its Event vendor (unless "OEM", as old
-    Snom firmware writes), else the MAC's OUI."""
+def by_pnp_vendor(vendor: str | None) -> VendorProfile | None:
+    """The family a PnP SUBSCRIBE's Event `vendor=` names (none for "OEM", as
+    old Snom firmware writes, or an unknown name)."""
     if vendor and vendor.upper() != "OEM":
         wanted = vendor.lower()
         for profile in PROFILES:
             if wanted in profile.pnp_vendors or wanted == profile.name:
                 return profile
-    return by_oui(mac)
+    return None
+
+
+def by_pnp(vendor: str | None, mac: str | None) -> VendorProfile | None:
+    """The family of a PnP SUBSCRIBE: its Event vendor, else the MAC's OUI."""
+    return by_pnp_vendor(vendor) or by_oui(mac)
 
 
 def parse_user_agent(agent: str) -> AgentInfo | None:
