@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING
 
 from prometheus_client import Counter
 
-from netboot import metrics
+from netboot import metrics, vendors
 from netboot.config import RegistryConfig
 from netboot.events import Event, LeaseAcked, PhoneState, next_state, state_named
 from netboot.ratelog import RateLimitedLog
@@ -98,7 +98,10 @@ def merge(
             m.last = when if not m.touched else max(m.last, when)
             m.event = name
             m.touched = True
-        m.facts.update(event.facts())
+        facts = event.facts()
+        if "vendor" in facts:  # one name per family, whichever service said it
+            facts["vendor"] = vendors.family_label(facts["vendor"])
+        m.facts.update(facts)
         if event.counts_file:
             m.files += 1
         step = event.step()

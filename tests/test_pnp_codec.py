@@ -374,15 +374,12 @@ def test_a_tab_in_a_header_value_is_fine() -> None:
     assert (msg.header("Event") or "").startswith("ua-profile;")
 
 
-def test_a_family_named_in_its_own_spelling_gets_the_family_label() -> None:
-    """Newer Snom firmware writes `vendor="snom"`: the phone's vendor fact is
-    the family label DHCP and the User-Agent give (`Snom`), so it does not
-    flip with whichever service spoke last."""
+def test_a_subscribe_keeps_the_vendor_as_the_phone_wrote_it() -> None:
+    """Newer Snom firmware writes `vendor="snom"`: the profile keeps it as
+    written (PnP rules match the phone's own spelling, `vendor = "Linksys"`
+    too); the registry gives the phone its family's one name."""
     raw = SNOM.replace(b'vendor="OEM";model="OEM"', b'vendor="snom";model="D785"')
     assert raw != SNOM
     profile = codec.ua_profile(codec.decode(raw))
     assert profile is not None
-    assert (profile.vendor, profile.model, profile.vendor_from_oui) == ("Snom", "D785", False)
-    unknown = SNOM.replace(b'vendor="OEM"', b'vendor="Acme"')
-    other = codec.ua_profile(codec.decode(unknown))
-    assert other is not None and other.vendor == "Acme"  # not a family: kept as written
+    assert (profile.vendor, profile.model, profile.vendor_from_oui) == ("snom", "D785", False)

@@ -140,3 +140,19 @@ def test_a_phone_first_known_from_a_strangers_request(tmp_path: Path) -> None:
     assert (phone.ip, phone.last_seen, phone.last_event) == ("192.0.2.10", 7, "dhcp ack")
     assert len(reg.timeline(mac)) == 4
     reg.close()
+
+
+def test_a_family_has_one_vendor_name_whichever_service_spoke_last(tmp_path: Path) -> None:
+    """DHCP names the family `Snom`; a later PnP SUBSCRIBE with the firmware's
+    own `vendor="snom"` must not flip it (463 of 10 000 storm phones did);
+    a Linksys-branded SPA is the Cisco SPA family; unknown text stays."""
+    reg = Registry(tmp_path)
+    snom, spa, other = "00:04:13:29:1a:4b", "00:0e:08:11:22:33", "02:00:00:00:00:01"
+    reg.record(LeaseOffered(mac=snom, vendor="Snom", offered="192.168.10.100"), now=10)
+    reg.record(PnpSubscribed(mac=snom, vendor="snom", model="D785"), now=11)
+    reg.record(PnpSubscribed(mac=spa, vendor="Linksys", model="SPA942"), now=11)
+    reg.record(PnpSubscribed(mac=other, vendor="Acme", model="X1"), now=11)
+    reg.flush()
+    vendors = {mac: getattr(reg.phone(mac), "vendor", None) for mac in (snom, spa, other)}
+    assert vendors == {snom: "Snom", spa: "Cisco SPA / 3PCC", other: "Acme"}
+    reg.close()

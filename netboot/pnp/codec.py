@@ -452,13 +452,6 @@ def ua_profile(msg: SipMessage) -> UaProfile | None:
         oui_vendor = vendor_from_mac(mac)
         if oui_vendor is not None:
             vendor, from_oui = oui_vendor, True
-    else:
-        # A known family's own spelling (`snom`, `yealink`) becomes its label,
-        # the one DHCP and the User-Agent give: the phone's vendor fact must
-        # not flip with whichever service spoke last.
-        named = vendors.by_pnp_vendor(vendor)
-        if named is not None:
-            vendor = named.label
     return UaProfile(
         mac=mac,
         vendor=vendor,

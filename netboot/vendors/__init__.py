@@ -126,6 +126,24 @@ def by_pnp_vendor(vendor: str | None) -> VendorProfile | None:
     return None
 
 
+@cache
+def _labels() -> dict[str, str]:
+    """Each family's own spellings (its name, label and PnP Event vendors),
+    lower-cased -> its label."""
+    out: dict[str, str] = {}
+    for profile in PROFILES:
+        for spelling in (profile.name, profile.label, *profile.pnp_vendors):
+            out.setdefault(spelling.lower(), profile.label)
+    return out
+
+
+def family_label(vendor: str) -> str:
+    """A phone's vendor as one name: a family's own spelling (`snom`,
+    `linksys`) becomes its label (`Snom`, `Cisco SPA / 3PCC`), what DHCP and
+    the User-Agent give; any other text stays as it is."""
+    return _labels().get(vendor.lower(), vendor)
+
+
 def by_pnp(vendor: str | None, mac: str | None) -> VendorProfile | None:
     """The family of a PnP SUBSCRIBE: its Event vendor, else the MAC's OUI."""
     return by_pnp_vendor(vendor) or by_oui(mac)
