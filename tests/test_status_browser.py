@@ -167,7 +167,8 @@ def test_status_page_in_chromium(lab: Lab, tmp_path: Path, artifacts: Path) -> N
         assert by_mac[PLANET][2:5] == ["PLANET VIP-2140PT", "2.0.3", "registered"]
         assert by_mac[PLANET][7] == "yes"
         assert by_mac[YEALINK][4] == "failed"
-        assert by_mac[SNOM][2] == f"snom {EVIL_MODEL}"  # shown as text
+        # shown as text; the vendor under its family's one name (registry: vendors.family_label)
+        assert by_mac[SNOM][2] == f"Snom {EVIL_MODEL}"
         assert browser.js("document.querySelectorAll('#phones img').length") == 0
         assert browser.js("typeof window.__pwned") == "undefined"
         counts = browser.js(
