@@ -119,15 +119,17 @@ def next_state(current: PhoneState, step: Step) -> PhoneState | None:
     return TRANSITIONS[current].get(step)
 
 
+_BY_VALUE = {state.value: state for state in PhoneState}
+
+
 def state_named(value: str) -> PhoneState:
     """The state stored as `value` (an unknown value, from a newer netboot, reads as seen)."""
-    try:
-        return PhoneState(value)
-    except ValueError:
-        return PhoneState.SEEN
+    return _BY_VALUE.get(value, PhoneState.SEEN)
 
 
 # ---------------------------------------------------------------- fields
+
+_SCALARS = frozenset((str, int, float, bool))
 
 
 def fact(*, name: str | None = None, shown: bool = False) -> Any:
@@ -147,7 +149,11 @@ def _column() -> Any:
 
 
 def _plain(value: Any) -> Any:
+    if type(value) in _SCALARS:
+        return value
     if isinstance(value, tuple):
+        if all(type(v) in _SCALARS for v in value):
+            return list(value)
         return [_plain(v) for v in value]
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
@@ -191,36 +197,30 @@ class Event:
     def detail(self) -> dict[str, Any]:
         """The timeline's detail: JSON key -> value, None left out."""
         out: dict[str, Any] = {}
-        for f in dataclasses.fields(self):
-            meta = f.metadata
-            if f.name == "mac" or meta.get("column") or ("fact" in meta and not meta["shown"]):
-                continue
-            value = getattr(self, f.name)
+        for name, key in _plan(type(self)).shown:
+            value = getattr(self, name)
             if value is not None:
-                out[meta.get("key", f.name)] = _plain(value)
+                out[key] = _plain(value)
         return out
 
     def facts(self) -> dict[str, str]:
         """The phone facts this event carries (empty values left out)."""
         out: dict[str, str] = {}
-        for f in dataclasses.fields(self):
-            if "fact" in f.metadata:
-                value = getattr(self, f.name)
-                if value not in (None, ""):
-                    out[f.metadata["fact"] or f.name] = str(value)
+        for name, key in _plan(type(self)).facts:
+            value = getattr(self, name)
+            if value is not None and value != "":
+                out[key] = str(value)
         return out
 
     def stored(self) -> dict[str, Any]:
         """What the `events.detail` column holds: the detail, plus the facts
         that are not part of it under "facts" (so the event can be read back whole)."""
         out = self.detail()
-        hidden = {
-            f.metadata["fact"] or f.name: _plain(getattr(self, f.name))
-            for f in dataclasses.fields(self)
-            if "fact" in f.metadata
-            and not f.metadata["shown"]
-            and getattr(self, f.name) is not None
-        }
+        hidden = {}
+        for name, key in _plan(type(self)).hidden:
+            value = getattr(self, name)
+            if value is not None:
+                hidden[key] = _plain(value)
         if hidden:
             out[FACTS_KEY] = hidden
         return out
@@ -228,7 +228,7 @@ class Event:
     def describe(self) -> str:
         """One line: `service kind key=value ...`, keys in order (as the timeline
         shows it: the store keeps the JSON's keys sorted)."""
-        return describe(self.service, self.kind, json.loads(_json(self.detail())))
+        return describe(self.service, self.kind, json.loads(to_json(self.detail())))
 
     @classmethod
     def from_stored(cls, mac: str, kind: str, stored: Mapping[str, Any]) -> Event:
@@ -254,6 +254,37 @@ class Event:
         return cls(**kwargs)
 
 
+@dataclass(frozen=True)
+class _Plan:
+    """How an event class's fields are stored, worked out once per class (the
+    registry encodes thousands of events a second): (field, JSON key) pairs."""
+
+    shown: tuple[tuple[str, str], ...]  # the timeline's detail
+    facts: tuple[tuple[str, str], ...]  # every phone fact
+    hidden: tuple[tuple[str, str], ...]  # facts kept beside the detail ("facts")
+
+
+_PLANS: dict[type, _Plan] = {}  # one per event class: bounded
+
+
+def _plan(cls: type) -> _Plan:
+    plan = _PLANS.get(cls)
+    if plan is None:
+        shown, facts, hidden = [], [], []
+        for f in dataclasses.fields(cls):
+            meta = f.metadata
+            if "fact" in meta:
+                facts.append((f.name, meta["fact"] or f.name))
+                if not meta["shown"]:
+                    hidden.append((f.name, meta["fact"] or f.name))
+                    continue
+            if f.name == "mac" or meta.get("column"):
+                continue
+            shown.append((f.name, meta.get("key", f.name)))
+        plan = _PLANS[cls] = _Plan(tuple(shown), tuple(facts), tuple(hidden))
+    return plan
+
+
 _HINTS: dict[type, dict[str, Any]] = {}
 
 
@@ -265,9 +296,12 @@ def _hints(cls: type) -> dict[str, Any]:
     return hints
 
 
-def _json(detail: Mapping[str, Any]) -> str:
+_ENCODER = json.JSONEncoder(default=str, sort_keys=True)
+
+
+def to_json(detail: Mapping[str, Any]) -> str:
     """The JSON the store keeps (keys sorted, at every depth)."""
-    return json.dumps(detail, default=str, sort_keys=True)
+    return _ENCODER.encode(detail)
 
 
 def describe(service: str, kind: str, detail: Mapping[str, Any]) -> str:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+import threading
 import time
 from collections.abc import Callable, Collection, Iterable
 from pathlib import Path
@@ -77,6 +78,21 @@ EVENTS = Counter(
 )
 
 
+_SEEN = PhoneState.SEEN.value
+_EVENT_COUNTERS: dict[tuple[str, str], Counter] = {}
+
+
+def _counted(service: str, kind: str) -> Counter:
+    """EVENTS' child for (service, kind), looked up once (`labels()` takes a
+    lock and builds a key on every call); a bounded table (the event kinds)."""
+    child = _EVENT_COUNTERS.get((service, kind))
+    if child is None:
+        child = EVENTS.labels(service, kind)
+        if len(_EVENT_COUNTERS) < 256:
+            _EVENT_COUNTERS[(service, kind)] = child
+    return child
+
+
 def merge(
     batch: Iterable[tuple[float, Event]], states: dict[str, str]
 ) -> tuple[dict[str, PhoneUpdate], dict[str, str]]:
@@ -106,7 +122,7 @@ def merge(
             m.files += 1
         step = event.step()
         if step is not None:
-            current = state_named(changes.get(mac) or states.get(mac, PhoneState.SEEN.value))
+            current = state_named(changes.get(mac) or states.get(mac, _SEEN))
             moved = next_state(current, step[0])
             if moved is not None:
                 changes[mac] = moved.value
@@ -133,8 +149,15 @@ class Registry:
         self.state_dir = state_dir
         self._store = RegistryStore(state_dir)
         self.storage = self._store.storage
-        self._queue: list[tuple[float, Event]] = []
+        self._queue: list[tuple[float, Event]] = []  # the event loop's side
+        # The writer's side (`write`, `prune`: the state writer thread, or the
+        # caller's thread for `flush`), under `_lock`: the store, each phone's
+        # state, and how many events each phone has stored at most (so a prune
+        # looks only at the phones that may be over max_events_per_phone).
+        self._lock = threading.RLock()
         self._states: dict[str, str] | None = None
+        self._counts: dict[str, int] = {}
+        self._events = 0  # events stored, all phones
         self._paused = paused or (lambda: False)
         self._touched: set[str] = set()  # MACs with new events since the last prune
         self.more = False  # the last prune stopped at its batch: call again
@@ -157,7 +180,7 @@ class Registry:
         row. Cheap: nothing is written until `flush`."""
         when = time.time() if now is None else now
         self._queue.append((when, event))
-        EVENTS.labels(event.service, event.kind).inc()
+        _counted(event.service, event.kind).inc()
         if log.isEnabledFor(logging.DEBUG):
             log.debug("registry: %s %s", event.mac, event.describe())
         if len(self._queue) > self.budget.max_queued:
@@ -180,46 +203,73 @@ class Registry:
 
     def flush(self, limit: int | None = None) -> int:
         """Write every queued event (the oldest `limit` of them) in one
-        transaction; returns how many (0 when the write failed or is paused).
-
-        Events go in with one executemany; each phone touched gets one upsert
-        carrying its merged facts and its new state (worked out here, against
-        a cache of each phone's state: this registry is the only writer)."""
-        if not self._queue or self._paused():
+        transaction, in this thread; returns how many (0 when the write failed
+        or is paused). The supervisor does the same in three steps so that the
+        writing runs in the state writer thread: `take`, `write`, `settle`."""
+        batch = self.take(limit)
+        if not batch:
             return 0
+        return self.settle(batch, self.write(batch))
+
+    def take(self, limit: int | None = None) -> list[tuple[float, Event]]:
+        """The oldest `limit` queued events (all when None), out of the queue;
+        none while paused. The event loop's thread, like `record`."""
+        if not self._queue or self._paused():
+            return []
         if limit is None or limit >= len(self._queue):
             batch, self._queue = self._queue, []
         else:
             batch, self._queue = self._queue[:limit], self._queue[limit:]
-        try:
-            self._write(batch)
-        except (sqlite3.Error, OSError) as exc:
-            self._states = None
+        return batch
+
+    def write(self, batch: list[tuple[float, Event]]) -> BaseException | None:
+        """Write `batch` in one transaction (any thread); the error when it failed.
+
+        Events go in with one executemany; each phone touched gets one upsert
+        carrying its merged facts and its new state (worked out here, against
+        a cache of each phone's state: this registry is the only writer)."""
+        with self._lock:
+            try:
+                self._write(batch)
+            except (sqlite3.Error, OSError) as exc:
+                self._states = None
+                return exc
+        return None
+
+    def settle(self, batch: list[tuple[float, Event]], error: BaseException | None) -> int:
+        """After `write`, in the event loop's thread: a failed batch goes back
+        to the head of the queue (within max_queued) and HEALTH hears of it."""
+        if error is not None:
             self._queue[:0] = batch  # kept for the next flush, within max_queued
             if len(self._queue) > self.budget.max_queued:
                 self._drop(len(self._queue) - self.budget.max_queued)
             HEALTH.failed(
                 "registry",
-                classify("registry", exc, self.state_dir),
+                classify("registry", error, self.state_dir),
                 f"{len(self._queue)} event(s) wait in memory",
             )
             return 0
         if "registry" in HEALTH.problems and self.storage == "disk":
             HEALTH.ok("registry")
-        self._touched.update(event.mac for _, event in batch)
         return len(batch)
 
     def _write(self, batch: list[tuple[float, Event]]) -> None:
         if self._states is None:
             self._states = self._store.states()
-        states = self._states
+            self._counts = self._store.event_counts()
+            self._events = sum(self._counts.values())
+        states, counts = self._states, self._counts
         merged, changes = merge(batch, states)
         new = [mac for mac in merged if mac not in states]
         self._store.write(batch, merged)
-        # applied to the cache once the transaction has committed
+        # applied to the caches once the transaction has committed
         for mac in new:
             states.setdefault(mac, PhoneState.SEEN.value)
         states.update(changes)
+        for _, event in batch:
+            counts[event.mac] = counts.get(event.mac, 0) + 1
+        self._events += len(batch)
+        self._touched.update(merged)
         self._new_phones += len(new)
         self._new_events += len(batch)
 
@@ -238,7 +288,12 @@ class Registry:
     # ------------------------------------------------------------ budgets
 
     def prune(
-        self, now: float, keep: Collection[str] = (), batch: int = PRUNE_BATCH
+        self,
+        now: float,
+        keep: Collection[str] = (),
+        batch: int = PRUNE_BATCH,
+        *,
+        full: bool = True,
     ) -> dict[str, int]:
         """Apply the budgets (registry.*): returns how many rows each removed.
         At most about `batch` rows go per call, so a call never holds the
@@ -250,27 +305,50 @@ class Registry:
         `max_phones` (unknown first, then the least recently seen); events
         beyond `max_events_per_phone` per phone, after `retention_days`, and
         beyond `max_events` overall, oldest first. Never raises: a failure is
-        reported like a failed flush."""
+        reported like a failed flush.
+
+        `full=False` (a flood filling the tables, between the minutely full
+        prunes): only the budgets by count, at a cost proportional to what is
+        removed; the budgets by age and the unknown MACs wait for a full one."""
         self.more = False
         if self._paused():
             return {}
-        self._new_phones = self._new_events = 0
-        phones = max(1, batch * PRUNE_PHONES // PRUNE_BATCH)
-        touched, self._touched = self._touched, set()
-        try:
-            pruned = self._store.prune(
-                now, self.budget, keep=keep, touched=touched, batch=batch, phones=phones
-            )
-        except (sqlite3.Error, OSError) as exc:
-            self._states = None
-            self._touched |= touched
-            HEALTH.failed(
-                "registry", classify("registry", exc, self.state_dir), "old entries are not pruned"
-            )
-            return {}
-        if self._states is not None:
+        with self._lock:
+            self._new_phones = self._new_events = 0
+            phones = max(1, batch * PRUNE_PHONES // PRUNE_BATCH)
+            touched, self._touched = self._touched, set()
+            most = self.budget.max_events_per_phone
+            over = [mac for mac in touched if self._counts.get(mac, most + 1) > most]
+            known = self._states is not None  # then the tables' sizes are known here
+            try:
+                pruned = self._store.prune(
+                    now,
+                    self.budget,
+                    keep=keep,
+                    touched=over,
+                    batch=batch,
+                    phones=phones,
+                    total_phones=len(self._states) if self._states is not None else None,
+                    total_events=self._events if known else None,
+                    full=full,
+                )
+            except (sqlite3.Error, OSError) as exc:
+                self._states = None
+                self._touched |= touched
+                HEALTH.failed(
+                    "registry",
+                    classify("registry", exc, self.state_dir),
+                    "old entries are not pruned",
+                )
+                return {}
+            for mac in over:  # at most `most` left (fewer when others were pruned by age)
+                if mac in self._counts:
+                    self._counts[mac] = min(self._counts[mac], most)
             for mac in pruned.forgotten:
-                self._states.pop(mac, None)
+                self._counts.pop(mac, None)
+                if self._states is not None:
+                    self._states.pop(mac, None)
+            self._events = max(0, self._events - pruned.events)
         self.more = pruned.more
         for reason, count in pruned.removed.items():
             PRUNED.labels(reason).inc(count)

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from netboot.config import RegistryConfig
-from netboot.events import FACTS, FACTS_KEY, Event, decode, describe
+from netboot.events import FACTS, FACTS_KEY, Event, decode, describe, to_json
 from netboot.state.db import open_reader, open_state, tolerant, transaction
 
 _T = TypeVar("_T")
@@ -45,6 +45,7 @@ CREATE TABLE IF NOT EXISTS events (
     detail TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS events_mac ON events (mac, id);
+CREATE INDEX IF NOT EXISTS phones_seen ON phones (last_seen, mac);
 """
 
 
@@ -112,11 +113,12 @@ class Pruned:
     removed: dict[str, int]
     forgotten: list[str]
     more: bool  # it stopped at its batch: call again
+    events: int = 0  # events it removed, for whatever budget
 
 
 def encode(event: Event) -> str:
     """The `events.detail` column of `event`."""
-    return json.dumps(event.stored(), default=str, sort_keys=True)
+    return to_json(event.stored())
 
 
 class RegistryStore:
@@ -132,6 +134,12 @@ class RegistryStore:
             SCHEMA,
             memory="phone history is kept in memory only (restart netboot once it can be written)",
         )
+        if self.storage == "disk":
+            # No fsync per registry commit (WAL, synchronous=NORMAL): the next
+            # lease commit's fsync (synchronous=FULL, same WAL) makes it
+            # durable, and what a power cut takes between the two is an ack
+            # event `Registry.reconcile` writes back from the lease store.
+            self.conn.execute("PRAGMA synchronous=NORMAL")
 
     def close(self) -> None:
         self.conn.close()
@@ -139,6 +147,10 @@ class RegistryStore:
     def states(self) -> dict[str, str]:
         """Every phone's state."""
         return dict(self.conn.execute("SELECT mac, state FROM phones").fetchall())
+
+    def event_counts(self) -> dict[str, int]:
+        """How many events each phone has stored (their sum: all the events)."""
+        return dict(self.conn.execute("SELECT mac, count(*) FROM events GROUP BY mac").fetchall())
 
     def write(self, events: list[tuple[float, Event]], updates: Mapping[str, PhoneUpdate]) -> None:
         """The events and one upsert per phone, in one transaction."""
@@ -176,19 +188,30 @@ class RegistryStore:
         touched: Collection[str],
         batch: int,
         phones: int,
+        total_phones: int | None = None,
+        total_events: int | None = None,
+        full: bool = True,
     ) -> Pruned:
         """Apply the budgets (registry.*, see netboot.registry.Registry.prune),
-        at most about `batch` events and `phones` phones per budget."""
+        at most about `batch` events and `phones` phones per budget.
+
+        `touched`: the phones whose events may be over max_events_per_phone.
+        `total_phones`/`total_events`: the tables' sizes when the caller knows
+        them (else counted). `full`: also the budgets by age and the unknown
+        MACs, which read whole tables; a prune between two full ones (a flood
+        filling the tables) costs what it removes, not what the tables hold."""
         b = budget
         removed: dict[str, int] = {}
         forgotten: list[str] = []
         more = False
-        keep_set = set(keep)
+        events_gone = 0
 
         def forget(cur: sqlite3.Cursor, macs: list[str]) -> int:
+            nonlocal events_gone
             if not macs:
                 return 0
             cur.executemany("DELETE FROM events WHERE mac = ?", [(m,) for m in macs])
+            events_gone += max(cur.rowcount, 0)
             cur.executemany("DELETE FROM phones WHERE mac = ?", [(m,) for m in macs])
             forgotten.extend(macs)
             return len(macs)
@@ -203,57 +226,77 @@ class RegistryStore:
                     (mac, b.max_events_per_phone),
                 ).rowcount
             removed["phone_events"] = n
-            cutoff = now - b.retention_days * 86400
-            removed["age_events"] = cur.execute(
-                "DELETE FROM events WHERE id IN (SELECT id FROM events WHERE ts < ? LIMIT ?)",
-                (cutoff, batch),
-            ).rowcount
-            gone: list[str] = [
-                r[0]
-                for r in cur.execute(
-                    "SELECT mac FROM phones WHERE last_seen < ? LIMIT ?", (cutoff, phones)
-                )
-            ]
-            removed["age_phones"] = forget(cur, gone)
-            # Unknown MACs: heard (a DISCOVER, an LLDP frame), never leased or provisioned.
-            unknown = [
-                (r[0], r[1])
-                for r in cur.execute(
-                    "SELECT mac, last_seen FROM phones WHERE state = 'seen' "
-                    "ORDER BY last_seen DESC, mac"
-                )
-                if r[0] not in keep_set
-            ]
-            stale = [
-                mac
-                for i, (mac, seen) in enumerate(unknown)
-                if seen < now - b.unknown_max_age or i >= b.max_unknown
-            ]
-            removed["unknown"] = forget(cur, stale[-phones:])  # the oldest first
-            more |= len(stale) > phones
-            total = int(cur.execute("SELECT count(*) FROM phones").fetchone()[0])
+            if full:
+                cutoff = now - b.retention_days * 86400
+                removed["age_events"] = cur.execute(
+                    "DELETE FROM events WHERE id IN (SELECT id FROM events WHERE ts < ? LIMIT ?)",
+                    (cutoff, batch),
+                ).rowcount
+                gone: list[str] = [
+                    r[0]
+                    for r in cur.execute(
+                        "SELECT mac FROM phones WHERE last_seen < ? LIMIT ?", (cutoff, phones)
+                    )
+                ]
+                removed["age_phones"] = forget(cur, gone)
+                # Unknown MACs: heard (a DISCOVER, an LLDP frame), never leased or provisioned.
+                keep_set = set(keep)
+                unknown = [
+                    (r[0], r[1])
+                    for r in cur.execute(
+                        "SELECT mac, last_seen FROM phones WHERE state = 'seen' "
+                        "ORDER BY last_seen DESC, mac"
+                    )
+                    if r[0] not in keep_set
+                ]
+                stale = [
+                    mac
+                    for i, (mac, seen) in enumerate(unknown)
+                    if seen < now - b.unknown_max_age or i >= b.max_unknown
+                ]
+                removed["unknown"] = forget(cur, stale[-phones:])  # the oldest first
+                more |= len(stale) > phones
+            if total_phones is None:
+                total = int(cur.execute("SELECT count(*) FROM phones").fetchone()[0])
+            else:
+                total = total_phones - len(forgotten)
             if total > b.max_phones:
+                # Unknown first, then the least recently seen (phones_seen index).
+                want = min(total - b.max_phones, phones)
                 over = [
                     r[0]
                     for r in cur.execute(
-                        "SELECT mac FROM phones ORDER BY (state = 'seen') DESC, last_seen, mac "
-                        "LIMIT ?",
-                        (min(total - b.max_phones, phones),),
+                        "SELECT mac FROM phones INDEXED BY phones_seen WHERE state = 'seen' "
+                        "ORDER BY last_seen, mac LIMIT ?",
+                        (want,),
                     )
                 ]
+                if len(over) < want:
+                    over += [
+                        r[0]
+                        for r in cur.execute(
+                            "SELECT mac FROM phones INDEXED BY phones_seen WHERE state != 'seen' "
+                            "ORDER BY last_seen, mac LIMIT ?",
+                            (want - len(over),),
+                        )
+                    ]
                 removed["phones"] = forget(cur, over)
-            events = int(cur.execute("SELECT count(*) FROM events").fetchone()[0])
+            if total_events is None:
+                events = int(cur.execute("SELECT count(*) FROM events").fetchone()[0])
+            else:
+                events = total_events - n - removed.get("age_events", 0) - events_gone
             if events > b.max_events:
                 removed["events"] = cur.execute(
                     "DELETE FROM events WHERE id <= (SELECT id FROM events ORDER BY id "
                     "LIMIT 1 OFFSET ?)",
                     (min(events - b.max_events, batch) - 1,),
                 ).rowcount
+        events_gone += n + removed.get("age_events", 0) + removed.get("events", 0)
         removed = {k: v for k, v in removed.items() if v}
         more |= any(removed.get(k, 0) >= batch for k in ("age_events", "events")) or any(
             removed.get(k, 0) >= phones for k in ("age_phones", "phones")
         )
-        return Pruned(removed, forgotten, more)
+        return Pruned(removed, forgotten, more, events_gone)
 
     def last_acks(self) -> dict[str, float]:
         """Per MAC, the time of its latest DHCP ACK event."""
