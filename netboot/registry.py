@@ -161,6 +161,7 @@ class Registry:
         self._paused = paused or (lambda: False)
         self._touched: set[str] = set()  # MACs with new events since the last prune
         self.more = False  # the last prune stopped at its batch: call again
+        self._unknown_due = False
         self.dropped = 0
         self._new_phones = 0  # rows and events written since the last prune
         self._new_events = 0
@@ -308,12 +309,18 @@ class Registry:
         reported like a failed flush.
 
         `full=False` (a flood filling the tables, between the minutely full
-        prunes): only the budgets by count, at a cost proportional to what is
-        removed; the budgets by age and the unknown MACs wait for a full one."""
+        prunes): the budgets by count, at a cost proportional to what is
+        removed, and the unknown MACs' when many new phones came; the budgets
+        by age wait for the next full one."""
         self.more = False
         if self._paused():
             return {}
         with self._lock:
+            unknown = (
+                full
+                or self._unknown_due  # the last prune of the unknown MACs stopped at its batch
+                or self._new_phones >= max(100, self.budget.max_unknown // 4)
+            )
             self._new_phones = self._new_events = 0
             phones = max(1, batch * PRUNE_PHONES // PRUNE_BATCH)
             touched, self._touched = self._touched, set()
@@ -330,7 +337,8 @@ class Registry:
                     phones=phones,
                     total_phones=len(self._states) if self._states is not None else None,
                     total_events=self._events if known else None,
-                    full=full,
+                    age=full,
+                    unknown=unknown,
                 )
             except (sqlite3.Error, OSError) as exc:
                 self._states = None
@@ -350,6 +358,7 @@ class Registry:
                     self._states.pop(mac, None)
             self._events = max(0, self._events - pruned.events)
         self.more = pruned.more
+        self._unknown_due = unknown and pruned.more
         for reason, count in pruned.removed.items():
             PRUNED.labels(reason).inc(count)
             _budget_log.warning(

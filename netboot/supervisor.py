@@ -157,7 +157,7 @@ async def _state_housekeeping(
         if full or registry.needs_prune:
             if full:
                 last_prune = now
-            keep = set(leases.by_mac) if full else set()
+            keep = set(leases.by_mac)
             prune = functools.partial(registry.prune, now, keep, full=full)
             await loop.run_in_executor(writer, prune)
             while registry.more:  # a big backlog goes a batch at a time

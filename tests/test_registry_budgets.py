@@ -170,3 +170,42 @@ def test_a_small_reserve_is_a_check_warning() -> None:
         assert (
             (warnings[0] if warnings else None) is None if expect is None else expect in warnings[0]
         )
+
+
+def test_flood_prune_costs_what_it_removes_and_keeps_exact_totals(tmp_path: Path) -> None:
+    """Between two minutely (full) prunes, a flood's prune applies the budgets
+    by count from the sizes kept in memory; those sizes stay equal to the
+    tables', and the budgets by age wait for the next full prune."""
+    budget = RegistryConfig(
+        max_phones=300, max_events=500, max_events_per_phone=3, retention_days=1
+    )
+    reg = Registry(tmp_path, budget)
+    old = "00:30:4f:00:02:00"
+    reg.record(LeaseAcked(mac=old, ip="10.0.0.2", url="http://x/"), now=T0)
+    reg.flush()
+    later = T0 + 2 * 86400  # `old` is past retention_days from here on
+    leased = [f"00:30:4f:01:{n >> 8:02x}:{n & 255:02x}" for n in range(400)]
+    for n, mac in enumerate(leased):
+        when = later + n
+        reg.record(LeaseOffered(mac=mac, offered="10.0.0.9"), now=when)
+        reg.record(LeaseAcked(mac=mac, ip="10.0.0.9", url="http://x/"), now=when)
+    for k in range(10):  # one phone over its own budget
+        reg.record(
+            LeaseInformed(mac=leased[-1], ip="10.0.0.9", vendor_class=f"n{k}"), now=later + 500 + k
+        )
+    reg.flush()
+    removed = reg.prune(later + 600, keep=set(leased), full=False)
+    while reg.more:
+        for reason, n in reg.prune(later + 600, keep=set(leased), full=False).items():
+            removed[reason] = removed.get(reason, 0) + n
+    # max_phones: the least recently seen 101 went, `old` first; not by age.
+    assert removed["phones"] == 101 and "age_events" not in removed
+    assert removed["phone_events"] == 9  # 12 events of leased[-1], 3 kept
+    phones = {p.mac for p in reg.phones()}
+    assert len(phones) == 300 and old not in phones and leased[-1] in phones
+    assert count(reg, "events") <= 500
+    assert len(reg.timeline(leased[-1])) == 3
+    # The sizes the next prune starts from are the tables' own.
+    assert reg._events == count(reg, "events")
+    assert reg._states is not None and len(reg._states) == count(reg, "phones")
+    reg.close()

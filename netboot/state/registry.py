@@ -190,16 +190,17 @@ class RegistryStore:
         phones: int,
         total_phones: int | None = None,
         total_events: int | None = None,
-        full: bool = True,
+        age: bool = True,
+        unknown: bool = True,
     ) -> Pruned:
         """Apply the budgets (registry.*, see netboot.registry.Registry.prune),
         at most about `batch` events and `phones` phones per budget.
 
         `touched`: the phones whose events may be over max_events_per_phone.
         `total_phones`/`total_events`: the tables' sizes when the caller knows
-        them (else counted). `full`: also the budgets by age and the unknown
-        MACs, which read whole tables; a prune between two full ones (a flood
-        filling the tables) costs what it removes, not what the tables hold."""
+        them (else counted). `age` and `unknown`: also the budgets by age and
+        of the unknown MACs, which read whole tables; without them a prune (a
+        flood filling the tables) costs what it removes, not what they hold."""
         b = budget
         removed: dict[str, int] = {}
         forgotten: list[str] = []
@@ -226,7 +227,7 @@ class RegistryStore:
                     (mac, b.max_events_per_phone),
                 ).rowcount
             removed["phone_events"] = n
-            if full:
+            if age:
                 cutoff = now - b.retention_days * 86400
                 removed["age_events"] = cur.execute(
                     "DELETE FROM events WHERE id IN (SELECT id FROM events WHERE ts < ? LIMIT ?)",
@@ -239,6 +240,7 @@ class RegistryStore:
                     )
                 ]
                 removed["age_phones"] = forget(cur, gone)
+            if unknown:
                 # Unknown MACs: heard (a DISCOVER, an LLDP frame), never leased or provisioned.
                 keep_set = set(keep)
                 unknown = [
