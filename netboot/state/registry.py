@@ -243,7 +243,7 @@ class RegistryStore:
             if unknown:
                 # Unknown MACs: heard (a DISCOVER, an LLDP frame), never leased or provisioned.
                 keep_set = set(keep)
-                unknown = [
+                never_leased = [
                     (r[0], r[1])
                     for r in cur.execute(
                         "SELECT mac, last_seen FROM phones WHERE state = 'seen' "
@@ -253,7 +253,7 @@ class RegistryStore:
                 ]
                 stale = [
                     mac
-                    for i, (mac, seen) in enumerate(unknown)
+                    for i, (mac, seen) in enumerate(never_leased)
                     if seen < now - b.unknown_max_age or i >= b.max_unknown
                 ]
                 removed["unknown"] = forget(cur, stale[-phones:])  # the oldest first
