@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import logging
 import sqlite3
-import threading
 import time
 from collections.abc import Callable, Collection, Iterable
 from pathlib import Path
@@ -149,12 +148,10 @@ class Registry:
         self.state_dir = state_dir
         self._store = RegistryStore(state_dir)
         self.storage = self._store.storage
-        self._queue: list[tuple[float, Event]] = []  # the event loop's side
-        # The writer's side (`write`, `prune`: the state writer thread, or the
-        # caller's thread for `flush`), under `_lock`: the store, each phone's
-        # state, and how many events each phone has stored at most (so a prune
-        # looks only at the phones that may be over max_events_per_phone).
-        self._lock = threading.RLock()
+        self._queue: list[tuple[float, Event]] = []
+        # Each phone's state, and how many events each phone has stored at
+        # most (so a prune looks only at the phones that may be over
+        # max_events_per_phone), loaded at the first write.
         self._states: dict[str, str] | None = None
         self._counts: dict[str, int] = {}
         self._events = 0  # events stored, all phones
@@ -204,49 +201,27 @@ class Registry:
 
     def flush(self, limit: int | None = None) -> int:
         """Write every queued event (the oldest `limit` of them) in one
-        transaction, in this thread; returns how many (0 when the write failed
-        or is paused). The supervisor does the same in three steps so that the
-        writing runs in the state writer thread: `take`, `write`, `settle`."""
-        batch = self.take(limit)
-        if not batch:
-            return 0
-        return self.settle(batch, self.write(batch))
-
-    def take(self, limit: int | None = None) -> list[tuple[float, Event]]:
-        """The oldest `limit` queued events (all when None), out of the queue;
-        none while paused. The event loop's thread, like `record`."""
-        if not self._queue or self._paused():
-            return []
-        if limit is None or limit >= len(self._queue):
-            batch, self._queue = self._queue, []
-        else:
-            batch, self._queue = self._queue[:limit], self._queue[limit:]
-        return batch
-
-    def write(self, batch: list[tuple[float, Event]]) -> BaseException | None:
-        """Write `batch` in one transaction (any thread); the error when it failed.
+        transaction; returns how many (0 when the write failed or is paused).
 
         Events go in with one executemany; each phone touched gets one upsert
         carrying its merged facts and its new state (worked out here, against
         a cache of each phone's state: this registry is the only writer)."""
-        with self._lock:
-            try:
-                self._write(batch)
-            except (sqlite3.Error, OSError) as exc:
-                self._states = None
-                return exc
-        return None
-
-    def settle(self, batch: list[tuple[float, Event]], error: BaseException | None) -> int:
-        """After `write`, in the event loop's thread: a failed batch goes back
-        to the head of the queue (within max_queued) and HEALTH hears of it."""
-        if error is not None:
+        if not self._queue or self._paused():
+            return 0
+        if limit is None or limit >= len(self._queue):
+            batch, self._queue = self._queue, []
+        else:
+            batch, self._queue = self._queue[:limit], self._queue[limit:]
+        try:
+            self._write(batch)
+        except (sqlite3.Error, OSError) as exc:
+            self._states = None
             self._queue[:0] = batch  # kept for the next flush, within max_queued
             if len(self._queue) > self.budget.max_queued:
                 self._drop(len(self._queue) - self.budget.max_queued)
             HEALTH.failed(
                 "registry",
-                classify("registry", error, self.state_dir),
+                classify("registry", exc, self.state_dir),
                 f"{len(self._queue)} event(s) wait in memory",
             )
             return 0
@@ -315,48 +290,47 @@ class Registry:
         self.more = False
         if self._paused():
             return {}
-        with self._lock:
-            unknown = (
-                full
-                or self._unknown_due  # the last prune of the unknown MACs stopped at its batch
-                or self._new_phones >= max(100, self.budget.max_unknown // 4)
+        unknown = (
+            full
+            or self._unknown_due  # the last prune of the unknown MACs stopped at its batch
+            or self._new_phones >= max(100, self.budget.max_unknown // 4)
+        )
+        self._new_phones = self._new_events = 0
+        phones = max(1, batch * PRUNE_PHONES // PRUNE_BATCH)
+        touched, self._touched = self._touched, set()
+        most = self.budget.max_events_per_phone
+        over = [mac for mac in touched if self._counts.get(mac, most + 1) > most]
+        known = self._states is not None  # then the tables' sizes are known here
+        try:
+            pruned = self._store.prune(
+                now,
+                self.budget,
+                keep=keep,
+                touched=over,
+                batch=batch,
+                phones=phones,
+                total_phones=len(self._states) if self._states is not None else None,
+                total_events=self._events if known else None,
+                age=full,
+                unknown=unknown,
             )
-            self._new_phones = self._new_events = 0
-            phones = max(1, batch * PRUNE_PHONES // PRUNE_BATCH)
-            touched, self._touched = self._touched, set()
-            most = self.budget.max_events_per_phone
-            over = [mac for mac in touched if self._counts.get(mac, most + 1) > most]
-            known = self._states is not None  # then the tables' sizes are known here
-            try:
-                pruned = self._store.prune(
-                    now,
-                    self.budget,
-                    keep=keep,
-                    touched=over,
-                    batch=batch,
-                    phones=phones,
-                    total_phones=len(self._states) if self._states is not None else None,
-                    total_events=self._events if known else None,
-                    age=full,
-                    unknown=unknown,
-                )
-            except (sqlite3.Error, OSError) as exc:
-                self._states = None
-                self._touched |= touched
-                HEALTH.failed(
-                    "registry",
-                    classify("registry", exc, self.state_dir),
-                    "old entries are not pruned",
-                )
-                return {}
-            for mac in over:  # at most `most` left (fewer when others were pruned by age)
-                if mac in self._counts:
-                    self._counts[mac] = min(self._counts[mac], most)
-            for mac in pruned.forgotten:
-                self._counts.pop(mac, None)
-                if self._states is not None:
-                    self._states.pop(mac, None)
-            self._events = max(0, self._events - pruned.events)
+        except (sqlite3.Error, OSError) as exc:
+            self._states = None
+            self._touched |= touched
+            HEALTH.failed(
+                "registry",
+                classify("registry", exc, self.state_dir),
+                "old entries are not pruned",
+            )
+            return {}
+        for mac in over:  # at most `most` left (fewer when others were pruned by age)
+            if mac in self._counts:
+                self._counts[mac] = min(self._counts[mac], most)
+        for mac in pruned.forgotten:
+            self._counts.pop(mac, None)
+            if self._states is not None:
+                self._states.pop(mac, None)
+        self._events = max(0, self._events - pruned.events)
         self.more = pruned.more
         self._unknown_due = unknown and pruned.more
         for reason, count in pruned.removed.items():

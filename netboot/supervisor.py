@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import gc
 import logging
 import os
@@ -25,7 +24,6 @@ import signal
 import socket
 import time
 from collections.abc import Callable
-from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -36,10 +34,9 @@ from netboot.registry import Registry
 from netboot.state.leases import LeaseStore
 from netboot.statedisk import DiskReserve
 
-# Registry events per transaction. They are written in the state writer
-# thread, not on the event loop; the batch bounds how long a transaction holds
-# SQLite's write lock (~10 µs an event: ~10 ms) while a DHCP commit waits.
-FLUSH_BATCH = 1000
+# Registry events per transaction, on the event loop: ~15 µs each (no fsync:
+# synchronous=NORMAL), so a flush holds the loop ~4 ms.
+FLUSH_BATCH = 250
 RESERVE_EVERY = 10.0  # seconds between checks that the disk reserve is in place
 PRUNE_EVERY = 60.0  # seconds between applications of the registry budgets
 
@@ -73,6 +70,11 @@ class Context:
     # A service calls this when what it does changes (DHCP: probing -> serving
     # or refused; an alarm): STATUS= and the log follow.
     status_changed: Callable[[], None] = lambda: None
+    # Whose turn it is to write netboot.db: DHCP's lease commits (in its
+    # commit thread) and the registry's flushes and prunes (on the loop) take
+    # it in turn, so a flush never waits in SQLite's busy handler (sleeping
+    # 1, 2, 5, ... ms with the whole event loop) behind a commit's fsync.
+    db_turn: asyncio.Lock = field(default_factory=asyncio.Lock)
 
 
 class Builder(Protocol):
@@ -112,40 +114,35 @@ def sd_notify(message: str) -> None:
 
 
 async def _flush_registry(
-    registry: Registry, writer: Executor, interval: float = 0.25, batch: int = FLUSH_BATCH
+    registry: Registry, turn: asyncio.Lock, interval: float = 0.25, batch: int = FLUSH_BATCH
 ) -> None:
-    """A few times a second, the queued registry events go to SQLite in the
-    state writer thread (encoding, merging and SQLite's work off the event
-    loop: at thousands of DHCP exchanges a second they were a third of it).
-    A burst goes a batch at a time; a failed write puts its batch back in the
-    queue (`Registry.settle`) and the events wait for the next round."""
+    """A few times a second the queued registry events go to SQLite, on the
+    loop (a writer thread cost more than it saved: its Python work contends
+    for the GIL with every system call of the services, measured)."""
     while True:
         await asyncio.sleep(interval)
+        # A burst (500 phones heard at once) is written a batch at a time,
+        # the other services running in between. A failed write returns 0 and
+        # the events wait (registry.flush never raises for a disk problem).
         while True:
-            taken = registry.take(batch)
-            if not taken:
+            async with turn:
+                written = registry.flush(limit=batch)
+            if written < batch:
                 break
-            written = writer.submit(registry.write, taken)
-            try:
-                error = await asyncio.wrap_future(written)
-            except asyncio.CancelledError:  # stopping: the batch is settled all the same
-                registry.settle(taken, written.result())
-                raise
-            if not registry.settle(taken, error) or len(taken) < batch:
-                break
+            await asyncio.sleep(0)
 
 
 async def _state_housekeeping(
     registry: Registry,
     leases: LeaseStore,
     reserve: DiskReserve,
-    writer: Executor,
+    turn: asyncio.Lock,
     clock: Callable[[], float] = time.time,
 ) -> None:
     """Every PRUNE_EVERY s (sooner under a flood: `registry.needs_prune`) the
-    registry's budgets, in the state writer thread; every RESERVE_EVERY s the
-    disk reserve made again if it was given up and there is room."""
-    loop = asyncio.get_running_loop()
+    registry's budgets (a flood's prune applies only those by count, at the
+    cost of what it removes); every RESERVE_EVERY s the disk reserve made
+    again if it was given up and there is room."""
     last_prune = last_reserve = clock()
     while True:
         await asyncio.sleep(1.0)
@@ -158,10 +155,12 @@ async def _state_housekeeping(
             if full:
                 last_prune = now
             keep = set(leases.by_mac)
-            prune = functools.partial(registry.prune, now, keep, full=full)
-            await loop.run_in_executor(writer, prune)
-            while registry.more:  # a big backlog goes a batch at a time
-                await loop.run_in_executor(writer, prune)
+            while True:  # a big backlog goes a batch at a time
+                async with turn:
+                    registry.prune(now, keep, full=full)
+                if not registry.more:
+                    break
+                await asyncio.sleep(0)
 
 
 async def run(ctx: Context, builder: Builder, reserve: DiskReserve) -> int:
@@ -175,8 +174,6 @@ async def run(ctx: Context, builder: Builder, reserve: DiskReserve) -> int:
         leases.close()
         return 1
     supervisor = Supervisor(ctx, builder)
-    # The one thread that writes the registry (its batches and budgets).
-    writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="state-writer")
     stop = asyncio.Event()
     reload_wanted = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -222,9 +219,9 @@ async def run(ctx: Context, builder: Builder, reserve: DiskReserve) -> int:
                 supervisor.group = group
                 for service in supervisor.running.values():
                     supervisor.spawn(service)
-                group.create_task(_flush_registry(registry, writer), name="registry")
+                group.create_task(_flush_registry(registry, ctx.db_turn), name="registry")
                 group.create_task(
-                    _state_housekeeping(registry, leases, reserve, writer), name="state"
+                    _state_housekeeping(registry, leases, reserve, ctx.db_turn), name="state"
                 )
                 group.create_task(reloads(), name="reload")
                 group.create_task(until_stopped(), name="signals")
@@ -242,7 +239,6 @@ async def run(ctx: Context, builder: Builder, reserve: DiskReserve) -> int:
                 log.exception("error while stopping %s", service.name)
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             loop.remove_signal_handler(sig)
-        writer.shutdown(wait=True)  # a prune or a batch in progress ends first
         registry.close()  # writes what is queued
         leases.close()
         log.info("stopped: leases and registry written")

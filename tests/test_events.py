@@ -339,3 +339,20 @@ def test_steps_of_the_events() -> None:
     assert by_class[ActionReceived].step() == (Step.REGISTRATION_FAILED, "1001")
     with pytest.raises(ValueError, match="unknown Action URL event"):
         ActionReceived(mac=MAC, event="reboot", client="x")
+
+
+def test_stored_json_is_the_standard_encoders_output() -> None:
+    """to_json (the C encoder built once) writes what json.dumps(sort_keys=True)
+    writes, nested dataclasses and non-ASCII included: old rows and new rows
+    read back the same."""
+    import json
+
+    from netboot.events import to_json
+
+    values = {
+        "z": 'é\\u2028"x',
+        "a": [1, 2.5, None, True],
+        "m": {"b": 1, "a": [{"y": 2, "x": 1}]},
+        "o": ValueError("not JSON"),
+    }
+    assert to_json(values) == json.dumps(values, default=str, sort_keys=True)

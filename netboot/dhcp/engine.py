@@ -76,7 +76,7 @@ from netboot.events import (
 )
 from netboot.state.leases import Lease, LeaseStore
 from netboot.vendors import VendorProfile
-from netboot.wire import format_mac
+from netboot.wire import format_ip, format_mac
 
 BROADCAST_IP = 0xFFFFFFFF
 MAX_SOURCES = 4096  # sources tracked for max_clients_per_source (oldest forgotten)
@@ -846,4 +846,4 @@ class DhcpEngine:
 
 
 def _ip(value: int) -> str:
-    return str(IPv4Address(value))
+    return format_ip(value)

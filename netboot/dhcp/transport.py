@@ -20,6 +20,7 @@ from netboot.dhcp.engine import Reply
 from netboot.dhcp.service import DhcpCore
 from netboot.health import STARTING, Health
 from netboot.statedisk import StateWriteError
+from netboot.wire import format_ip
 
 if TYPE_CHECKING:
     from netboot.config import Config
@@ -130,7 +131,7 @@ class DhcpService:
                 [payload],
                 [(socket.IPPROTO_IP, IP_PKTINFO, pktinfo)],
                 0,
-                (str(IPv4Address(route.ip)), route.port),
+                (format_ip(route.ip), route.port),
             )
         else:
             assert self.core is not None
@@ -172,7 +173,8 @@ class DhcpService:
                 batch, replies = core.take_commit()
                 if batch:
                     try:
-                        await loop.run_in_executor(self._executor, core.leases.commit, batch)
+                        async with self.ctx.db_turn:  # the registry's flushes wait meanwhile
+                            await loop.run_in_executor(self._executor, core.leases.commit, batch)
                     except StateWriteError as exc:
                         core.not_durable(batch, replies, exc)
                         continue
