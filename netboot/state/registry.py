@@ -46,6 +46,7 @@ CREATE TABLE IF NOT EXISTS events (
 );
 CREATE INDEX IF NOT EXISTS events_mac ON events (mac, id);
 CREATE INDEX IF NOT EXISTS phones_seen ON phones (last_seen, mac);
+CREATE INDEX IF NOT EXISTS phones_state ON phones (state, last_seen, mac);
 """
 
 
@@ -246,8 +247,8 @@ class RegistryStore:
                 never_leased = [
                     (r[0], r[1])
                     for r in cur.execute(
-                        "SELECT mac, last_seen FROM phones WHERE state = 'seen' "
-                        "ORDER BY last_seen DESC, mac"
+                        "SELECT mac, last_seen FROM phones INDEXED BY phones_state "
+                        "WHERE state = 'seen' ORDER BY last_seen DESC, mac"
                     )
                     if r[0] not in keep_set
                 ]
@@ -268,7 +269,7 @@ class RegistryStore:
                 over = [
                     r[0]
                     for r in cur.execute(
-                        "SELECT mac FROM phones INDEXED BY phones_seen WHERE state = 'seen' "
+                        "SELECT mac FROM phones INDEXED BY phones_state WHERE state = 'seen' "
                         "ORDER BY last_seen, mac LIMIT ?",
                         (want,),
                     )
