@@ -520,11 +520,9 @@ class DhcpCore:
     # ------------------------------------------------------------ housekeeping
 
     def _housekeeping(self) -> None:
-        now = self.wall()
-        self.engine.expire(now)
-        metrics.DHCP_LEASES.set(
-            sum(1 for lease in self.leases if lease.state == "bound" and lease.expires > now)
-        )
+        # The bound-lease gauge is counted when /metrics is scraped
+        # (http/status.py): counting 100 000 leases here held DHCP ~8 ms every 5 s.
+        self.engine.expire(self.wall())
         self._housekeeping_timer = self.clock.call_at(
             self.clock.now() + HOUSEKEEPING, self._housekeeping
         )
