@@ -18,16 +18,8 @@ from typing import Any
 
 import pytest
 
-from tests.netns import (
-    REPO,
-    Lab,
-    NetbootServer,
-    Netns,
-    Segment,
-    server_config,
-    udhcpc_lease,
-    wait_for,
-)
+from tests import netns
+from tests.netns import REPO, Lab, NetbootServer, Netns, udhcpc_lease, wait_for
 
 pytestmark = [
     pytest.mark.netns,
@@ -109,7 +101,7 @@ class KeaSite:
             "ph2": None,
             "oth": "192.168.10.50/24",
         }
-        wire = Segment(lab, hosts, macs={"ph1": PLANET_MAC, "ph2": YEALINK_MAC})
+        wire = netns.Segment(lab, hosts, macs={"ph1": PLANET_MAC, "ph2": YEALINK_MAC})
         self.nb, self.other = wire["nb"], wire["oth"]
         self.kea = [wire["kea1"], wire["kea2"]]
         self.phones = [wire["ph1"], wire["ph2"]]
@@ -126,7 +118,7 @@ class KeaSite:
         url = "http://192.168.10.2/$mac.cfg"
         state = self.tmp / f"state-{mode}"
         path.write_text(
-            server_config(body, state=state, address="192.168.10.2", url=url, root=self.root)
+            netns.server_config(body, state=state, address="192.168.10.2", url=url, root=self.root)
         )
         return path
 
@@ -316,12 +308,12 @@ def offered(env: dict[str, str]) -> dict[str, str]:
 
 
 def test_kea_sends_each_family_what_netboot_sends(lab: Lab, tmp_path: Path) -> None:
-    wire = Segment(lab, {"srv": "192.168.10.2/24", "ph": None}, switch=True)
+    wire = netns.Segment(lab, {"srv": "192.168.10.2/24", "ph": None}, switch=True)
     srv, phone = wire["srv"], wire["ph"]
     config = tmp_path / "netboot.toml"
     url, root = "http://192.168.10.2/prov/$mac.cfg", tmp_path / "files"
     config.write_text(
-        server_config(
+        netns.server_config(
             FAMILY_CONFIG, state=tmp_path / "state", address="192.168.10.2", url=url, root=root
         )
     )

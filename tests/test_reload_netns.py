@@ -17,16 +17,8 @@ from typing import Any
 
 import pytest
 
-from tests.netns import (
-    REPO,
-    Lab,
-    NetbootServer,
-    Netns,
-    Segment,
-    server_config,
-    udhcpc_lease,
-    wait_for,
-)
+from tests import netns
+from tests.netns import REPO, Lab, NetbootServer, Netns, udhcpc_lease, wait_for
 
 pytestmark = pytest.mark.netns
 
@@ -64,7 +56,7 @@ def write_config(path: Path, **values: Any) -> None:
     state, root = path.parent / "state", path.parent / str(settings.pop("root"))
     body = CONFIG.format(tmp=path.parent, **settings)
     url = f"http://{SERVER}/$mac.cfg"
-    path.write_text(server_config(body, state=state, address=SERVER, url=url, root=root))
+    path.write_text(netns.server_config(body, state=state, address=SERVER, url=url, root=root))
 
 
 def sockets(pid: int) -> set[str]:
@@ -125,7 +117,7 @@ def leases(server: NetbootServer) -> list[dict[str, Any]]:
 
 
 def site(lab: Lab, tmp_path: Path) -> tuple[Netns, Netns, Path]:
-    wire = Segment(lab, {"srv": f"{SERVER}/24", "phone": None}, macs={"phone": PHONE_MAC})
+    wire = netns.Segment(lab, {"srv": f"{SERVER}/24", "phone": None}, macs={"phone": PHONE_MAC})
     for root, text in (("root1", "from root one\n"), ("root2", "from root two\n")):
         (tmp_path / root).mkdir()
         (tmp_path / root / "site.txt").write_text(text)
