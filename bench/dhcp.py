@@ -26,20 +26,14 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from tests.netns import Lab, NetbootServer, Netns, stop_process, wait_for  # noqa: E402
+from tests.netns import Lab, Netns, Segment, server_config, stop_process, wait_for  # noqa: E402
 
 SERVER_IP = "10.64.0.1"
 RELAY_IP = "10.64.0.2"
 URL = "http://10.64.0.1/$mac.cfg"
 RATES = (250, 500, 1000, 2000, 3000, 4000, 5000, 6000, 7000, 8000, 10000, 12000, 16000)
 
-NETBOOT_CONFIG = f"""
-[appliance]
-interface = "eth0"
-address = "10.64.0.1"
-state_dir = "{{state}}"
-[provisioning]
-url = "{URL}"
+NETBOOT_DHCP = """
 [dhcp]
 subnet = "10.64.0.0/10"
 pool = "10.65.0.1-10.127.255.250"
@@ -47,15 +41,13 @@ router = "10.64.0.1"
 dns = ["10.64.0.1"]
 lease_time = 3600
 url_options = [66, 160]
-[pnp]
-enabled = false
-[tftp]
-enabled = false
-[http]
-enabled = false
-[lldp]
-enabled = false
 """
+
+
+def netboot_config(state: Path, *, ping_check: bool = True, services: str = "") -> str:
+    """netboot's DHCP alone (`services`: TOML tables of others to run)."""
+    body = NETBOOT_DHCP + ("" if ping_check else "ping_check = false\n") + services
+    return server_config(body, state=state, address=SERVER_IP, url=URL)
 
 
 def kea_config(tmp: Path) -> dict[str, object]:
@@ -98,9 +90,8 @@ class Bed:
     server's neighbour table."""
 
     def __init__(self, lab: Lab, name: str) -> None:
-        self.srv = lab.netns(f"{name}-s")
-        self.cli = lab.netns(f"{name}-c")
-        lab.link(self.srv, "eth0", self.cli, "eth0", "10.63.0.1/24", "10.63.0.2/24")
+        self.wire = Segment(lab, {f"{name}-s": "10.63.0.1/24", f"{name}-c": "10.63.0.2/24"})
+        self.srv, self.cli = self.wire[f"{name}-s"], self.wire[f"{name}-c"]
         self.srv.run(["ip", "addr", "add", f"{SERVER_IP}/32", "dev", "eth0"])
         self.srv.run(["ip", "route", "add", "10.64.0.0/10", "via", "10.63.0.2"])
         self.cli.run(["ip", "addr", "add", f"{RELAY_IP}/32", "dev", "eth0"])
@@ -157,14 +148,11 @@ def bench_netboot(lab: Lab, tmp: Path, seconds: int, rate: int) -> dict[str, flo
     period ends as drops); the avalanche with the default ping check."""
     bed = Bed(lab, "nb")
     config = tmp / "netboot.toml"
-    config.write_text(
-        NETBOOT_CONFIG.format(state=tmp / "nb-state").replace("[pnp]", "ping_check = false\n[pnp]")
-    )
-    server = NetbootServer(lab, bed.srv, config).start()
+    server = bed.wire.server("nb-s", config, netboot_config(tmp / "nb-state", ping_check=False))
+    server.start()
     result = _sweep(bed, seconds, rate)
     server.stop()
-    config.write_text(NETBOOT_CONFIG.format(state=tmp / "nb-state"))
-    server = NetbootServer(lab, bed.srv, config).start()
+    server = bed.wire.server("nb-s", config, netboot_config(tmp / "nb-state")).start()
     result["avalanche_s"] = avalanche(bed.cli)
     assert server.proc is not None
     status = Path(f"/proc/{_child_pid(server.proc.pid)}/status").read_text()

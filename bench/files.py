@@ -33,23 +33,12 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from tests.netns import Lab, NetbootServer, Netns, wait_for  # noqa: E402
+from tests.netns import Lab, Netns, Segment, server_config, wait_for  # noqa: E402
 
 SERVER = "10.66.0.1"
 CLIENT = "10.66.0.2"
 
 NETBOOT_CONFIG = """
-[appliance]
-interface = "eth0"
-state_dir = "{state}"
-[provisioning]
-root = "{root}"
-[dhcp]
-enabled = false
-[pnp]
-enabled = false
-[lldp]
-enabled = false
 [tftp]
 enabled = true
 port = 69
@@ -175,9 +164,8 @@ class Bed:
     def __init__(self, lab: Lab, tmp: Path, size_mb: int, small: int) -> None:
         self.lab = lab
         self.tmp = tmp
-        self.srv = lab.netns("srv")
-        self.cli = lab.netns("cli")
-        lab.link(self.srv, "eth0", self.cli, "eth0", f"{SERVER}/24", f"{CLIENT}/24")
+        wire = Segment(lab, {"srv": f"{SERVER}/24", "cli": f"{CLIENT}/24"})
+        self.srv, self.cli = wire["srv"], wire["cli"]
         self.root = tmp / "root"
         self.root.mkdir()
         os.chmod(tmp, 0o755)
@@ -198,9 +186,8 @@ class Bed:
             (self.root / f"f0phone{i}hw1.100.cfg").write_bytes(os.urandom(1500 + i))
         self.out = tmp / "out"
         self.out.mkdir()
-        config = tmp / "netboot.toml"
-        config.write_text(NETBOOT_CONFIG.format(state=tmp / "state", root=self.root))
-        self.netboot = NetbootServer(lab, self.srv, config).start()
+        text = server_config(NETBOOT_CONFIG, state=tmp / "state", root=self.root)
+        self.netboot = wire.server("srv", tmp / "netboot.toml", text).start()
         lab.spawn(
             self.srv,
             ["in.tftpd", "-L", "-u", "root", "-s", "-a", f"{SERVER}:6969", str(self.root)],

@@ -35,7 +35,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from tests.netns import Lab, NetbootServer, Netns, wait_for  # noqa: E402
+from tests.netns import Lab, NetbootServer, Netns, Segment, server_config, wait_for  # noqa: E402
 from tests.test_lldp_codec import LLDPD_PHONE  # noqa: E402
 
 SERVER_IP = "10.64.0.1"
@@ -45,25 +45,12 @@ PHONE_MAC = bytes.fromhex("00304f113af8")  # the one in LLDPD_PHONE
 TICK = os.sysconf("SC_CLK_TCK")
 
 NETBOOT_CONFIG = """
-[appliance]
-interface = "eth0"
-address = "10.64.0.1"
-state_dir = "{state}"
-name = "netboot-bench"
-[provisioning]
-url = "http://10.64.0.1/$mac.cfg"
 [dhcp]
 subnet = "10.64.0.0/16"
 pool = "10.64.1.1-10.64.254.250"
 router = "10.64.0.1"
 lease_time = 3600
 ping_check = false
-[pnp]
-enabled = false
-[tftp]
-enabled = false
-[http]
-enabled = false
 [lldp]
 voice_vlan = 100
 priority = 5
@@ -159,10 +146,12 @@ class Bed:
     address is routed behind the segment side, as in bench/dhcp.py."""
 
     def __init__(self, lab: Lab, name: str) -> None:
-        self.srv = lab.netns(f"{name}-s")
-        self.seg = lab.netns(f"{name}-c")
-        lab.link(self.srv, "eth0", self.seg, "eth0", "10.63.0.1/24", "10.63.0.2/24")
-        self.srv.run(["ip", "link", "set", "eth0", "address", APPLIANCE_MAC])
+        self.wire = Segment(
+            lab,
+            {f"{name}-s": "10.63.0.1/24", f"{name}-c": "10.63.0.2/24"},
+            macs={f"{name}-s": APPLIANCE_MAC},
+        )
+        self.srv, self.seg = self.wire[f"{name}-s"], self.wire[f"{name}-c"]
         self.srv.run(["ip", "addr", "add", f"{SERVER_IP}/32", "dev", "eth0"])
         self.srv.run(["ip", "route", "add", "10.64.0.0/16", "via", "10.63.0.2"])
         self.seg.run(["ip", "addr", "add", f"{RELAY_IP}/32", "dev", "eth0"])
@@ -264,9 +253,14 @@ def recorded(server: NetbootServer, base: int, endpoints: int) -> int:
 
 def bench_netboot(lab: Lab, tmp: Path, args: argparse.Namespace) -> dict[str, Any]:
     bed = Bed(lab, "nb")
-    config = tmp / "netboot.toml"
-    config.write_text(NETBOOT_CONFIG.format(state=tmp / "nb-state"))
-    server = NetbootServer(lab, bed.srv, config).start()
+    text = server_config(
+        NETBOOT_CONFIG,
+        state=tmp / "nb-state",
+        address=SERVER_IP,
+        url=f"http://{SERVER_IP}/$mac.cfg",
+        name="netboot-bench",
+    )
+    server = bed.wire.server("nb-s", tmp / "netboot.toml", text).start()
     assert server.proc is not None
     pids = [server.proc.pid]  # `ip netns exec` execs: the pid is netboot's
     r: dict[str, Any] = {}

@@ -24,12 +24,12 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from bench.dhcp import NETBOOT_CONFIG, Bed, rate_run  # noqa: E402
+from bench.dhcp import Bed, netboot_config, rate_run  # noqa: E402
 from netboot.config import RegistryConfig  # noqa: E402
 from netboot.events import LeaseAcked  # noqa: E402
 from netboot.registry import Registry  # noqa: E402
 from netboot.state.leases import Lease, LeaseStore  # noqa: E402
-from tests.netns import Lab, NetbootServer  # noqa: E402
+from tests.netns import Lab  # noqa: E402
 
 LLDP_ON = "[lldp]\nenabled = true\nvoice_vlan = 100\n"
 
@@ -77,12 +77,8 @@ def one_case(
     state.mkdir()
     if leases:
         seed_leases(state, leases)
-    text = NETBOOT_CONFIG.format(state=state).replace("[pnp]", "ping_check = false\n[pnp]")
-    if lldp:
-        text = text.replace("[lldp]\nenabled = false\n", LLDP_ON)
-    config = tmp / f"{name}.toml"
-    config.write_text(text)
-    server = NetbootServer(lab, bed.srv, config)
+    text = netboot_config(state, ping_check=False, services=LLDP_ON if lldp else "")
+    server = bed.wire.server(f"{name}-s", tmp / f"{name}.toml", text)
     wall, start = time.time(), time.monotonic()
     server.start(ready_timeout=60)
     assert server.proc is not None

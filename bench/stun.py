@@ -36,7 +36,15 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from tests.netns import Lab, NetbootServer, Netns, stop_process, wait_for  # noqa: E402
+from tests.netns import (  # noqa: E402
+    Lab,
+    NetbootServer,
+    Netns,
+    Segment,
+    server_config,
+    stop_process,
+    wait_for,
+)
 
 A1, A2 = "203.0.113.10", "203.0.113.11"
 CLIENT = "203.0.113.50"
@@ -46,19 +54,6 @@ BINDING_REQUEST = b"\x00\x01\x00\x00" + COOKIE
 BINDING_RESPONSE = b"\x01\x01"
 
 NETBOOT_CONFIG = f"""
-[appliance]
-interface = "eth0"
-state_dir = "{{state}}"
-[dhcp]
-enabled = false
-[pnp]
-enabled = false
-[tftp]
-enabled = false
-[http]
-enabled = false
-[lldp]
-enabled = false
 [stun]
 enabled = true
 addresses = ["{A1}", "{A2}"]
@@ -235,16 +230,15 @@ def measure(cli: Netns, pid: int, args: argparse.Namespace) -> dict[str, float]:
 
 
 def bed(lab: Lab, name: str) -> tuple[Netns, Netns]:
-    srv, cli = lab.netns(f"{name}-s"), lab.netns(f"{name}-c")
-    lab.link(srv, "eth0", cli, "eth0", f"{A1}/24", f"{CLIENT}/24")
-    srv.run(["ip", "addr", "add", f"{A2}/24", "dev", "eth0"])
-    return srv, cli
+    wire = Segment(lab, {f"{name}-s": f"{A1}/24", f"{name}-c": f"{CLIENT}/24"})
+    wire[f"{name}-s"].run(["ip", "addr", "add", f"{A2}/24", "dev", "eth0"])
+    return wire[f"{name}-s"], wire[f"{name}-c"]
 
 
 def bench_netboot(lab: Lab, tmp: Path, args: argparse.Namespace) -> dict[str, float]:
     srv, cli = bed(lab, "nb")
     config = tmp / "netboot.toml"
-    config.write_text(NETBOOT_CONFIG.format(state=tmp / "state"))
+    config.write_text(server_config(NETBOOT_CONFIG, state=tmp / "state"))
     server = NetbootServer(lab, srv, config).start()
     assert server.proc is not None
     try:

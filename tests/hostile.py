@@ -307,13 +307,6 @@ PHONE_MAC = "00:04:13:29:1a:4b"  # a Snom: the MAC its SUBSCRIBE names (tests.te
 REPO = Path(__file__).resolve().parent.parent
 
 CONFIG = """
-[appliance]
-interface = "eth0"
-address = "{server}"
-state_dir = "{state}"
-[provisioning]
-url = "http://{server}/$mac.cfg"
-root = "{root}"
 [dhcp]
 subnet = "192.168.10.0/24"
 pool = "192.168.10.100-192.168.10.199"
@@ -359,21 +352,18 @@ class HostileSite:
         pnp_tracked: int = 256,
         stun: bool = False,
     ) -> None:
-        from tests.netns import NetbootServer
+        from tests.netns import Segment, server_config
 
         self.lab = lab
         self.tmp = tmp
-        self.srv = lab.netns("srv")
-        sw = lab.netns("sw")
-        self.phone = lab.netns("phone")
-        self.attacker = lab.netns("att")
-        self.victim = lab.netns("vic")
-        lab.link(self.srv, "eth0", sw, "p-srv", f"{SERVER}/24")
-        lab.link(self.phone, "eth0", sw, "p-phone")
-        lab.link(self.attacker, "eth0", sw, "p-att", f"{ATTACKER}/24")
-        lab.link(self.victim, "eth0", sw, "p-vic", f"{VICTIM}/24")
-        lab.bridge(sw, "br0", ["p-srv", "p-phone", "p-att", "p-vic"])
-        self.phone.run(["ip", "link", "set", "eth0", "address", PHONE_MAC])
+        hosts = {
+            "srv": f"{SERVER}/24",
+            "phone": None,
+            "att": f"{ATTACKER}/24",
+            "vic": f"{VICTIM}/24",
+        }
+        wire = Segment(lab, hosts, macs={"phone": PHONE_MAC})
+        self.srv, self.phone, self.attacker, self.victim = (wire[role] for role in hosts)
         self.phone.run(["ip", "route", "add", "224.0.0.0/4", "dev", "eth0"])
         self.attacker.run(["ip", "addr", "add", f"{GATEWAY}/24", "dev", "eth0"])
         self.srv.run(["ip", "route", "add", "default", "via", GATEWAY])
@@ -383,21 +373,18 @@ class HostileSite:
         self.firmware = bytes(i * 7 % 251 for i in range(256 * 1024))
         (self.root / "fw.bin").write_bytes(self.firmware)
         (self.root / "000413291a4b.cfg").write_text("[phone]\nowner=1a4b\n")
-        config = tmp / "netboot.toml"
-        config.write_text(
-            CONFIG.format(
-                server=SERVER,
-                gateway=GATEWAY,
-                state=tmp / "state",
-                root=self.root,
-                lldp="true" if lldp else "false",
-                tftp_sessions=tftp_sessions,
-                http_connections=http_connections,
-                pnp_tracked=pnp_tracked,
-                stun="true" if stun else "false",
-            )
+        body = CONFIG.format(
+            server=SERVER,
+            gateway=GATEWAY,
+            lldp="true" if lldp else "false",
+            tftp_sessions=tftp_sessions,
+            http_connections=http_connections,
+            pnp_tracked=pnp_tracked,
+            stun="true" if stun else "false",
         )
-        self.server = NetbootServer(lab, self.srv, config).start()
+        url = f"http://{SERVER}/$mac.cfg"
+        text = server_config(body, state=tmp / "state", address=SERVER, url=url, root=self.root)
+        self.server = wire.server("srv", tmp / "netboot.toml", text).start()
         self.phone_ip = ""
 
     @property

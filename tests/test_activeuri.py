@@ -17,7 +17,7 @@ from netboot.provisioning.activeuri import (
     resolve_targets,
 )
 from netboot.registry import Registry
-from tests.netns import Lab, wait_for
+from tests.netns import Lab, Segment, wait_for
 
 REPO = Path(__file__).resolve().parent.parent
 MAC_A = "00:30:4f:00:00:0a"
@@ -104,9 +104,8 @@ def test_resolve_targets(tmp_path: Path) -> None:
 
 @pytest.mark.netns
 def test_active_uri_against_fake_phones(lab: Lab, tmp_path: Path) -> None:
-    nb = lab.netns("nb")
-    phones = lab.netns("phones")
-    lab.link(nb, "eth0", phones, "eth0", "10.0.0.1/24", "10.0.0.11/24")
+    wire = Segment(lab, {"nb": "10.0.0.1/24", "phones": "10.0.0.11/24"})
+    nb, phones = wire["nb"], wire["phones"]
     for host in (12, 13, 14, 15):
         phones.run(["ip", "addr", "add", f"10.0.0.{host}/24", "dev", "eth0"])
     config_path = write_config(tmp_path)

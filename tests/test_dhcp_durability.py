@@ -10,28 +10,15 @@ from pathlib import Path
 import pytest
 
 from netboot.state.leases import read_leases
-from tests.netns import Lab, NetbootServer, stop_process, wait_for
+from tests.netns import Lab, Segment, server_config, stop_process, wait_for
 
 pytestmark = pytest.mark.netns
 
 CONFIG = """
-[appliance]
-interface = "eth0"
-state_dir = "{state}"
-[provisioning]
-url = "http://10.20.0.1/$mac.cfg"
 [dhcp]
 subnet = "10.20.0.0/16"
 pool = "10.20.1.1-10.20.20.250"
 lease_time = 3600
-[pnp]
-enabled = false
-[tftp]
-enabled = false
-[http]
-enabled = false
-[lldp]
-enabled = false
 """
 
 # A relay-style client: many DORA exchanges in flight at once; each ACK is
@@ -79,16 +66,14 @@ def acked(path: Path) -> dict[str, str]:
 
 
 def test_sigkill_under_load_keeps_every_acked_lease(lab: Lab, tmp_path: Path) -> None:
-    srv = lab.netns("srv")
-    cli = lab.netns("cli")
-    lab.link(srv, "eth0", cli, "eth0", "10.20.0.1/16", "10.20.0.2/16")
+    wire = Segment(lab, {"srv": "10.20.0.1/16", "cli": "10.20.0.2/16"})
+    cli = wire["cli"]
     state = tmp_path / "state"
-    config = tmp_path / "netboot.toml"
-    config.write_text(CONFIG.format(state=state))
+    text = server_config(CONFIG, state=state, url="http://10.20.0.1/$mac.cfg")
     script = tmp_path / "client.py"
     script.write_text(CLIENT.format(repo=str(Path(__file__).resolve().parent.parent)))
 
-    server = NetbootServer(lab, srv, config).start()
+    server = wire.server("srv", tmp_path / "netboot.toml", text).start()
     first = tmp_path / "first.txt"
     client = lab.spawn(cli, [sys.executable, str(script), "1", str(first), "30"])
     wait_for(lambda: len(acked(first)) >= 400, 30, "400 ACKs before the kill")

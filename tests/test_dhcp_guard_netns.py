@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.netns import REPO, Lab, NetbootServer, udhcpc_lease, wait_for
+from tests.netns import REPO, Lab, Segment, server_config, udhcpc_lease, wait_for
 
 pytestmark = [
     pytest.mark.netns,
@@ -25,12 +25,6 @@ SERVER = "192.168.10.2"
 ROGUE = "192.168.10.3"
 
 CONFIG = """
-[appliance]
-interface = "eth0"
-state_dir = "{state}"
-[provisioning]
-url = "http://192.168.10.2/$mac.cfg"
-root = "{state}/files"
 [dhcp]
 subnet = "192.168.10.0/24"
 pool = "192.168.10.100-192.168.10.120"
@@ -39,41 +33,28 @@ ping_timeout_ms = 100
 {dhcp_extra}
 [http]
 port = 80
-[pnp]
-enabled = false
-[tftp]
-enabled = false
-[lldp]
-enabled = false
 """
 
 
-class Segment:
+class GuardSite:
     """netboot, a client and a would-be rogue server on one bridge."""
 
     def __init__(self, lab: Lab, tmp: Path, dhcp_extra: str = "") -> None:
         self.lab = lab
         self.tmp = tmp
-        self.srv = lab.netns("srv")
-        self.cli = lab.netns("cli")
-        self.rogue = lab.netns("rogue")
-        switch = lab.netns("sw")
-        ports = []
-        for i, (ns, addr) in enumerate(
-            ((self.srv, f"{SERVER}/24"), (self.cli, None), (self.rogue, f"{ROGUE}/24"))
-        ):
-            lab.link(ns, "eth0", switch, f"p{i}", addr, None)
-            ports.append(f"p{i}")
-        lab.bridge(switch, "br0", ports)
+        wire = Segment(lab, {"srv": f"{SERVER}/24", "cli": None, "rogue": f"{ROGUE}/24"})
+        self.srv, self.cli, self.rogue = wire["srv"], wire["cli"], wire["rogue"]
         self.rogue_mac = json.loads(self.rogue.run(["ip", "-j", "link", "show", "eth0"]).stdout)[0][
             "address"
         ]
         self.cli.run(["ip", "addr", "add", "192.168.10.50/24", "dev", "eth0"])
         state = tmp / "state"
         (state / "files").mkdir(parents=True)
-        config = tmp / "netboot.toml"
-        config.write_text(CONFIG.format(state=state, dhcp_extra=dhcp_extra))
-        self.server = NetbootServer(lab, self.srv, config)
+        url = "http://192.168.10.2/$mac.cfg"
+        text = server_config(
+            CONFIG.format(dhcp_extra=dhcp_extra), state=state, url=url, root=state / "files"
+        )
+        self.server = wire.server("srv", tmp / "netboot.toml", text)
         self.dnsmasq_log = tmp / "dnsmasq.log"
 
     def start_dnsmasq(self) -> subprocess.Popen[Any]:
@@ -142,7 +123,7 @@ def status_lines(log: str) -> list[str]:
 def test_dnsmasq_on_the_segment_at_start_is_found_and_dhcp_not_served(
     lab: Lab, tmp_path: Path
 ) -> None:
-    seg = Segment(lab, tmp_path)
+    seg = GuardSite(lab, tmp_path)
     seg.start_dnsmasq()
     seg.server.start(ready_timeout=30)
     log = seg.server.log()
@@ -201,7 +182,7 @@ def test_dnsmasq_on_the_segment_at_start_is_found_and_dhcp_not_served(
 
 def test_dnsmasq_appearing_after_start_raises_the_alarm(lab: Lab, tmp_path: Path) -> None:
     # A probe round every 3 s while serving (the default is 300 s).
-    seg = Segment(lab, tmp_path, dhcp_extra="guard_interval = 3")
+    seg = GuardSite(lab, tmp_path, dhcp_extra="guard_interval = 3")
     seg.server.start(ready_timeout=30)
     assert "dhcp: serving eth0" in seg.server.log()
     assert seg.metric("netboot_dhcp_rogue_servers") == 0
@@ -238,7 +219,7 @@ def test_dnsmasq_appearing_after_start_raises_the_alarm(lab: Lab, tmp_path: Path
 
 def test_passive_listening_sees_a_broadcast_offer_to_a_client(lab: Lab, tmp_path: Path) -> None:
     # No probe rounds after start: only what reaches this host by itself.
-    seg = Segment(lab, tmp_path, dhcp_extra="guard_interval = 0")
+    seg = GuardSite(lab, tmp_path, dhcp_extra="guard_interval = 0")
     seg.server.start(ready_timeout=30)
     seg.start_dnsmasq()
     # A client asking for broadcast replies (-B): both servers' OFFERs reach everybody.

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.netns import Lab, NetbootServer, Netns, udhcpc_lease, wait_for
+from tests.netns import Lab, NetbootServer, Netns, Segment, server_config, udhcpc_lease, wait_for
 
 pytestmark = pytest.mark.netns
 
@@ -21,12 +21,6 @@ PLANET_URL = "http://192.168.10.2/planet/$mac.cfg"
 RESERVED_MAC = "00:30:4f:11:3a:f8"
 
 CONFIG = """
-[appliance]
-interface = "eth0"
-state_dir = "{state}"
-[provisioning]
-url = "{url}"
-root = "{state}/files"
 [dhcp]
 subnet = "192.168.10.0/24"
 pool = "192.168.10.100-192.168.10.120"
@@ -43,14 +37,6 @@ url_options = [66, 43, 200]
 [[dhcp.host]]
 mac = "{reserved}"
 ip = "192.168.10.20"
-[pnp]
-enabled = false
-[tftp]
-enabled = false
-[http]
-enabled = false
-[lldp]
-enabled = false
 """
 
 DHCLIENT_SCRIPT = """#!/bin/sh
@@ -75,15 +61,13 @@ class Site:
     def __init__(self, lab: Lab, tmp: Path) -> None:
         self.lab = lab
         self.tmp = tmp
-        self.srv = lab.netns("srv")
-        self.cli = lab.netns("cli")
-        lab.link(self.srv, "eth0", self.cli, "eth0", "192.168.10.2/24", None)
+        wire = Segment(lab, {"srv": "192.168.10.2/24", "cli": None})
+        self.srv, self.cli = wire["srv"], wire["cli"]
         self.state = tmp / "state"
         self.config = tmp / "netboot.toml"
-        self.config.write_text(
-            CONFIG.format(state=self.state, url=URL, planet_url=PLANET_URL, reserved=RESERVED_MAC)
-        )
-        self.server = NetbootServer(lab, self.srv, self.config)
+        body = CONFIG.format(planet_url=PLANET_URL, reserved=RESERVED_MAC)
+        text = server_config(body, state=self.state, url=URL, root=self.state / "files")
+        self.server = wire.server("srv", self.config, text)
 
     def dhclient(self, vendor: str = "generic-phone", tag: str = "a") -> dict[str, str]:
         """Run dhclient once (-1) and return the environment its script saw at BOUND/REBOOT."""
@@ -311,7 +295,7 @@ def test_second_scope_on_voice_interface(site: Site, lab: Lab) -> None:
     # stands in for the voice-VLAN subinterface: the server serves two
     # interfaces with a scope each, as it does on eth0 + eth0.100.
     lab.link(site.srv, "eth0.100", site.cli, "eth0.100", "192.168.100.2/24", None)
-    site.config.write_text(site.config.read_text().replace("[pnp]", VOICE_SCOPE + "[pnp]"))
+    site.config.write_text(site.config.read_text() + VOICE_SCOPE)
     site.server.start()
 
     def lease_on(interface: str) -> dict[str, str]:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.netns import Lab, NetbootServer, wait_for
+from tests.netns import Lab, NetbootServer, Segment, server_config, wait_for
 
 pytestmark = pytest.mark.netns
 
@@ -23,25 +23,12 @@ INTRUDER = "192.168.10.250"
 SERVER = "192.168.10.2"
 
 CONFIG = """
-[appliance]
-interface = "eth0"
-address = "{server}"
-state_dir = "{state}"
-[provisioning]
-url = "http://{server}/$mac.cfg"
-root = "{root}"
 [dhcp]
 subnet = "192.168.10.0/24"
 pool = "192.168.10.100-192.168.10.120"
 router = "192.168.10.1"
 lease_time = 600
 ping_timeout_ms = 100
-[pnp]
-enabled = false
-[tftp]
-enabled = false
-[lldp]
-enabled = false
 [http]
 enabled = true
 port = 80
@@ -62,10 +49,8 @@ exit 0
 class Site:
     def __init__(self, lab: Lab, tmp: Path) -> None:
         self.tmp = tmp
-        self.srv = lab.netns("srv")
-        self.cli = lab.netns("cli")
-        lab.link(self.srv, "eth0", self.cli, "eth0", f"{SERVER}/24", None)
-        self.cli.run(["ip", "link", "set", "eth0", "address", MAC])
+        wire = Segment(lab, {"srv": f"{SERVER}/24", "cli": None}, macs={"cli": MAC})
+        self.srv, self.cli = wire["srv"], wire["cli"]
         self.state = tmp / "state"
         self.root = tmp / "root"
         self.root.mkdir()
@@ -76,14 +61,10 @@ class Site:
         self.server = NetbootServer(lab, self.srv, self.config)
 
     def start(self, username: str = "", password: str = "") -> None:
+        body = CONFIG.format(username=username, password=password)
+        url = f"http://{SERVER}/$mac.cfg"
         self.config.write_text(
-            CONFIG.format(
-                server=SERVER,
-                state=self.state,
-                root=self.root,
-                username=username,
-                password=password,
-            )
+            server_config(body, state=self.state, address=SERVER, url=url, root=self.root)
         )
         self.server.start()
 

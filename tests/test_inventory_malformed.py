@@ -201,7 +201,7 @@ def test_config_values_with_control_characters_are_refused(tmp_path: Path) -> No
 def test_serve_keeps_giving_good_phones_their_files(tmp_path: Path) -> None:
     """In `serve`, a 140 KiB field and a Latin-1 byte used to cost a valid
     phone its file (HTTP 500 / TFTP not found)."""
-    from tests.netns import Lab, NetbootServer, udhcpc_lease
+    from tests.netns import Lab, Segment, server_config, udhcpc_lease
 
     mac = "00:30:4f:11:3a:f8"
     inv = tmp_path / "phones.csv"
@@ -212,22 +212,18 @@ def test_serve_keeps_giving_good_phones_their_files(tmp_path: Path) -> None:
         + f"{mac},VIP-2140PT,1001,s3cret,Reception\n".encode()
         + b"00:30:4f:00:00:09,X4,309,pw,Caf\xe9\n"
     )
-    config = tmp_path / "netboot.toml"
-    config.write_text(
-        f'[appliance]\ninterface = "eth0"\naddress = "192.168.10.2"\nstate_dir = "{tmp_path}/state"\n'
-        f'[provisioning]\nurl = "http://192.168.10.2/$mac.cfg"\nroot = "{tmp_path}/files"\n'
+    body = (
         '[dhcp]\nsubnet = "192.168.10.0/24"\npool = "192.168.10.100-192.168.10.120"\n'
-        "ping_check = false\n[pnp]\nenabled = false\n[tftp]\nenabled = true\n"
-        "[http]\nenabled = true\nhttps_port = 0\n[lldp]\nenabled = false\n"
+        "ping_check = false\n[tftp]\nenabled = true\n[http]\nenabled = true\nhttps_port = 0\n"
         f'[phones]\ninventory = "{inv}"\nsip_server = "192.168.10.5"\n'
     )
-    (tmp_path / "files").mkdir()
+    url, root = "http://192.168.10.2/$mac.cfg", tmp_path / "files"
+    text = server_config(body, state=tmp_path / "state", address="192.168.10.2", url=url, root=root)
+    root.mkdir()
     with Lab() as lab:
-        srv = lab.netns("srv")
-        phone = lab.netns("phone")
-        lab.link(srv, "eth0", phone, "eth0", "192.168.10.2/24", None)
-        phone.run(["ip", "link", "set", "eth0", "address", mac])
-        server = NetbootServer(lab, srv, config).start()
+        wire = Segment(lab, {"srv": "192.168.10.2/24", "phone": None}, macs={"phone": mac})
+        phone = wire["phone"]
+        server = wire.server("srv", tmp_path / "netboot.toml", text).start()
         udhcpc_lease(phone, tmp_path, configure=True)
         got = phone.run(["curl", "-sS", "-f", "-m", "10", "http://192.168.10.2/00304f113af8.cfg"])
         assert "1001" in got.stdout

@@ -19,21 +19,10 @@ from netboot.kea.export import ExportError, ExportOptions, HaPeer, export, kea_c
 from netboot.kea.match import expand_regex, substring_test, text_test
 from netboot.state.leases import Lease
 from netboot.vendors import by_name
+from tests.test_config import BASE  # the same minimal config
 
 REPO = Path(__file__).resolve().parent.parent
 KEA = shutil.which("kea-dhcp4")
-
-BASE = """
-[appliance]
-interface = "eth0"
-address = "192.168.10.2"
-state_dir = "/tmp/x"
-[provisioning]
-url = "http://192.168.10.2/$mac.cfg"
-[dhcp]
-subnet = "192.168.10.0/24"
-pool = "192.168.10.100-192.168.10.199"
-"""
 
 
 # ---------------------------------------------------------------- match

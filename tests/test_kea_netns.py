@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from tests import netns
 from tests.netns import REPO, Lab, NetbootServer, Netns, udhcpc_lease, wait_for
 
 pytestmark = [
@@ -29,13 +30,6 @@ PLANET_MAC = "00:30:4f:5a:01:02"
 YEALINK_MAC = "02:00:00:5a:01:03"  # a local MAC: Yealink only by its option 60
 
 CONFIG = """
-[appliance]
-interface = "eth0"
-address = "192.168.10.2"
-state_dir = "{state}"
-[provisioning]
-url = "http://192.168.10.2/$mac.cfg"
-root = "{root}"
 [dhcp]
 mode = "{mode}"
 kea_control_sockets = ["{tmp}/kea1.sock", "{tmp}/kea2.sock"]
@@ -57,16 +51,10 @@ url_options = [66, 43, 200]
 name = "yealink"
 vendor = "yealink"
 url_options = [66, 43]
-[pnp]
-enabled = false
-[tftp]
-enabled = false
 [http]
 enabled = true
 port = 80
 bind_mac_files = true
-[lldp]
-enabled = false
 """
 
 # What a phone is sent, compared between netboot and Kea (udhcpc's names).
@@ -101,30 +89,22 @@ def shown(env: dict[str, str]) -> dict[str, str]:
     return {k: v for k, v in env.items() if k in ("tftp", "ip", "serverid") or k.startswith("opt")}
 
 
-class Segment:
+class KeaSite:
     def __init__(self, lab: Lab, tmp: Path) -> None:
         self.lab = lab
         self.tmp = tmp
-        self.sw = lab.netns("sw")
-        self.nb = lab.netns("nb")
-        self.kea = [lab.netns("kea1"), lab.netns("kea2")]
-        self.phones = [lab.netns("ph1"), lab.netns("ph2")]
-        self.other = lab.netns("oth")
-        hosts: list[tuple[Netns, str | None]] = [
-            (self.nb, "192.168.10.2/24"),
-            (self.kea[0], "192.168.10.3/24"),
-            (self.kea[1], "192.168.10.4/24"),
-            (self.phones[0], None),
-            (self.phones[1], None),
-            (self.other, "192.168.10.50/24"),
-        ]
-        ports = []
-        for index, (ns, addr) in enumerate(hosts):
-            lab.link(self.sw, f"p{index}", ns, "eth0", None, addr)
-            ports.append(f"p{index}")
-        lab.bridge(self.sw, "br0", ports)
-        for ns, mac in zip(self.phones, (PLANET_MAC, YEALINK_MAC), strict=True):
-            ns.run(["ip", "link", "set", "eth0", "address", mac])
+        hosts = {
+            "nb": "192.168.10.2/24",
+            "kea1": "192.168.10.3/24",
+            "kea2": "192.168.10.4/24",
+            "ph1": None,
+            "ph2": None,
+            "oth": "192.168.10.50/24",
+        }
+        wire = netns.Segment(lab, hosts, macs={"ph1": PLANET_MAC, "ph2": YEALINK_MAC})
+        self.nb, self.other = wire["nb"], wire["oth"]
+        self.kea = [wire["kea1"], wire["kea2"]]
+        self.phones = [wire["ph1"], wire["ph2"]]
         self.root = tmp / "files"
         self.root.mkdir()
         for mac in (PLANET_MAC, YEALINK_MAC):
@@ -134,8 +114,11 @@ class Segment:
 
     def config(self, mode: str) -> Path:
         path = self.tmp / f"netboot-{mode}.toml"
+        body = CONFIG.format(mode=mode, tmp=self.tmp)
+        url = "http://192.168.10.2/$mac.cfg"
+        state = self.tmp / f"state-{mode}"
         path.write_text(
-            CONFIG.format(state=self.tmp / f"state-{mode}", root=self.root, mode=mode, tmp=self.tmp)
+            netns.server_config(body, state=state, address="192.168.10.2", url=url, root=self.root)
         )
         return path
 
@@ -193,11 +176,11 @@ class Segment:
 
 
 @pytest.fixture
-def segment(lab: Lab, tmp_path: Path) -> Segment:
-    return Segment(lab, tmp_path)
+def segment(lab: Lab, tmp_path: Path) -> KeaSite:
+    return KeaSite(lab, tmp_path)
 
 
-def test_kea_ha_pair_serves_netboots_options_and_fails_over(segment: Segment) -> None:
+def test_kea_ha_pair_serves_netboots_options_and_fails_over(segment: KeaSite) -> None:
     # 1. What netboot itself sends a PLANET and a Yealink phone.
     netboot_cfg = segment.config("netboot")
     server = NetbootServer(segment.lab, segment.nb, netboot_cfg).start()
@@ -283,13 +266,6 @@ def test_kea_ha_pair_serves_netboots_options_and_fails_over(segment: Segment) ->
 
 
 FAMILY_CONFIG = """
-[appliance]
-interface = "eth0"
-address = "192.168.10.2"
-state_dir = "{state}"
-[provisioning]
-url = "http://192.168.10.2/prov/$mac.cfg"
-root = "{root}"
 [dhcp]
 subnet = "192.168.10.0/24"
 pool = "192.168.10.100-192.168.10.160"
@@ -299,14 +275,6 @@ lease_time = 600
 url_options = [66, 43, 150, 160, 242]
 guard_probe = 0
 ping_check = false
-[pnp]
-enabled = false
-[tftp]
-enabled = false
-[http]
-enabled = false
-[lldp]
-enabled = false
 """
 
 LOCAL = "02:00:00:5b:00:{:02x}"  # no family's OUI: told by option 60 alone
@@ -340,12 +308,15 @@ def offered(env: dict[str, str]) -> dict[str, str]:
 
 
 def test_kea_sends_each_family_what_netboot_sends(lab: Lab, tmp_path: Path) -> None:
-    srv, phone, sw = lab.netns("srv"), lab.netns("ph"), lab.netns("sw")
-    lab.link(sw, "p0", srv, "eth0", None, "192.168.10.2/24")
-    lab.link(sw, "p1", phone, "eth0")
-    lab.bridge(sw, "br0", ["p0", "p1"])
+    wire = netns.Segment(lab, {"srv": "192.168.10.2/24", "ph": None}, switch=True)
+    srv, phone = wire["srv"], wire["ph"]
     config = tmp_path / "netboot.toml"
-    config.write_text(FAMILY_CONFIG.format(state=tmp_path / "state", root=tmp_path / "files"))
+    url, root = "http://192.168.10.2/prov/$mac.cfg", tmp_path / "files"
+    config.write_text(
+        netns.server_config(
+            FAMILY_CONFIG, state=tmp_path / "state", address="192.168.10.2", url=url, root=root
+        )
+    )
 
     def leases() -> dict[tuple[str, str], dict[str, str]]:
         out = {}

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from netboot.lldp.codec import LldpNeighbor, decode_lldp
-from tests.netns import Lab, NetbootServer, Netns, udhcpc_lease, wait_for
+from tests.netns import Lab, NetbootServer, Netns, Segment, server_config, udhcpc_lease, wait_for
 from tests.test_lldp_codec import phone_cdp_query
 
 pytestmark = pytest.mark.netns
@@ -50,29 +50,14 @@ def workdir() -> Iterator[Path]:
 
 def write_config(workdir: Path, interface: str = "eth0", lldp: str = "") -> Path:
     path = workdir / "netboot.toml"
-    path.write_text(
-        f"""
-[appliance]
-interface = "{interface}"
-state_dir = "{workdir}/state"
-name = "netboot-lab"
-[dhcp]
-enabled = false
-[pnp]
-enabled = false
-[tftp]
-enabled = false
-[http]
-enabled = false
-[lldp]
-voice_vlan = 100
-priority = 5
-dscp = 46
-signaling_dscp = 26
-interval = 30
-{lldp}
-"""
+    policy = "voice_vlan = 100\npriority = 5\ndscp = 46\nsignaling_dscp = 26\ninterval = 30"
+    text = server_config(
+        f"[lldp]\n{policy}\n{lldp}",
+        state=workdir / "state",
+        interface=interface,
+        name="netboot-lab",
     )
+    path.write_text(text)
     return path
 
 
@@ -153,12 +138,9 @@ class FrameLog:
 
 
 def segment(lab: Lab) -> tuple[Netns, Netns]:
-    appliance = lab.netns("appliance")
-    phone = lab.netns("phone")
-    lab.link(appliance, "eth0", phone, "eth0", "10.77.0.1/24", "10.77.0.2/24")
-    appliance.run(["ip", "link", "set", "eth0", "address", APPLIANCE_MAC])
-    phone.run(["ip", "link", "set", "eth0", "address", PHONE_MAC])
-    return appliance, phone
+    hosts = {"appliance": "10.77.0.1/24", "phone": "10.77.0.2/24"}
+    wire = Segment(lab, hosts, macs={"appliance": APPLIANCE_MAC, "phone": PHONE_MAC})
+    return wire["appliance"], wire["phone"]
 
 
 def test_lldpd_receives_voice_policy(lab: Lab, workdir: Path) -> None:
@@ -364,12 +346,6 @@ def test_vlan_subinterface_advertises_on_its_parent(lab: Lab, workdir: Path) -> 
 # ------------------------------------------------------------------ 802.1Q on the wire
 
 VOICE_SITE = """
-[appliance]
-interface = "eth0"
-state_dir = "{state}"
-name = "netboot-lab"
-[provisioning]
-url = "http://192.168.10.2/$mac.cfg"
 [dhcp]
 subnet = "192.168.10.0/24"
 pool = "192.168.10.100-192.168.10.110"
@@ -382,12 +358,6 @@ subnet = "192.168.100.0/24"
 pool = "192.168.100.100-192.168.100.110"
 router = "192.168.100.1"
 vlan = 100
-[pnp]
-enabled = false
-[tftp]
-enabled = false
-[http]
-enabled = false
 [lldp]
 voice_vlan = 100
 priority = 5
@@ -446,7 +416,10 @@ def test_voice_vlan_tagged_on_the_wire(lab: Lab, workdir: Path) -> None:
     wait_for(lambda: "Capturing on" in err.read_text(errors="replace"), 15, "tshark to capture")
 
     config = workdir / "netboot.toml"
-    config.write_text(VOICE_SITE.format(state=workdir / "state"))
+    url = "http://192.168.10.2/$mac.cfg"
+    config.write_text(
+        server_config(VOICE_SITE, state=workdir / "state", url=url, name="netboot-lab")
+    )
     lldpd = Lldpd(lab, phone, workdir)
     server = NetbootServer(lab, appliance, config).start()
 

@@ -22,7 +22,7 @@ from netboot.logformat import (
     under_journal,
 )
 from netboot.provisioning.files import FileResolver
-from tests.netns import REPO, Lab, udhcpc_lease, wait_for
+from tests.netns import REPO, Lab, Segment, server_config, udhcpc_lease, wait_for
 
 
 @pytest.fixture
@@ -133,21 +133,13 @@ def test_one_info_line_per_fetched_file(tmp_path: Path, caplog: pytest.LogCaptur
 def test_serve_under_journald_logs_leases_and_fetches_with_priorities(
     lab: Lab, tmp_path: Path
 ) -> None:
-    srv = lab.netns("srv")
-    cli = lab.netns("cli")
-    lab.link(srv, "eth0", cli, "eth0", "192.0.2.1/24", None)
+    wire = Segment(lab, {"srv": "192.0.2.1/24", "cli": None})
+    srv, cli = wire["srv"], wire["cli"]
     root = tmp_path / "files"
     root.mkdir()
     (root / "f0VIP-2140PThw1.100.cfg").write_text("common\n" * 100)
     config = tmp_path / "netboot.toml"
-    config.write_text(
-        f"""
-[appliance]
-interface = "eth0"
-state_dir = "{tmp_path / "state"}"
-[provisioning]
-url = "tftp://192.0.2.1/f0VIP-2140PThw1.100.cfg"
-root = "{root}"
+    body = """
 [dhcp]
 subnet = "192.0.2.0/24"
 pool = "192.0.2.100-192.0.2.110"
@@ -155,14 +147,10 @@ guard_probe = 1
 [[dhcp.class]]
 name = "planet"
 vendor = "PLANET"
-[pnp]
-enabled = false
-[http]
-enabled = false
-[lldp]
-enabled = false
+[tftp]
 """
-    )
+    url = "tftp://192.0.2.1/f0VIP-2140PThw1.100.cfg"
+    config.write_text(server_config(body, state=tmp_path / "state", url=url, root=root))
     log = tmp_path / "journal.log"
     with log.open("wb") as out:
         st = os.fstat(out.fileno())

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from tests.netns import Lab, NetbootServer, udhcpc_lease, wait_for
+from tests.netns import Lab, Segment, server_config, udhcpc_lease, wait_for
 from tests.test_pnp_netns import (
     ANSWER_NOTIFY,
     PLANET,
@@ -36,13 +36,6 @@ COMMON = "f0VIP-2140PThw1.100.cfg"
 OWN = "00304fa99948.cfg"
 
 CONFIG = """
-[appliance]
-interface = "eth0"
-address = "{server}"
-state_dir = "{state}"
-[provisioning]
-url = "{url}"
-root = "{root}"
 [dhcp]
 subnet = "192.168.10.0/24"
 pool = "192.168.10.100-192.168.10.120"
@@ -59,23 +52,18 @@ enabled = true
 port = 80
 https_port = 0
 bind_mac_files = true
-[lldp]
-enabled = false
 """
 
 
 def test_netboot_phones_shows_dhcp_pnp_and_both_fetches(lab: Lab, tmp_path: Path) -> None:
-    srv = lab.netns("srv")
-    phone = lab.netns("phone")
-    lab.link(srv, "eth0", phone, "eth0", f"{SERVER}/24", None)
-    phone.run(["ip", "link", "set", "eth0", "address", MAC])
+    wire = Segment(lab, {"srv": f"{SERVER}/24", "phone": None}, macs={"phone": MAC})
+    phone = wire["phone"]
     root = tmp_path / "root"
     root.mkdir()
     (root / COMMON).write_bytes(b"<<VOIP CONFIG FILE>>Version:2.0000000000\ncommon\n")
     (root / OWN).write_bytes(b"<<VOIP CONFIG FILE>>Version:2.0000000000\nSIP1 Pswd :s3cret\n")
-    config = tmp_path / "netboot.toml"
-    config.write_text(CONFIG.format(server=SERVER, state=tmp_path / "state", url=URL, root=root))
-    server = NetbootServer(lab, srv, config).start()
+    text = server_config(CONFIG, state=tmp_path / "state", address=SERVER, url=URL, root=root)
+    server = wire.server("srv", tmp_path / "netboot.toml", text).start()
 
     # 1. DHCP: a real client with the PLANET vendor class.
     options = ["-V", "PLANET VIP-2140PT"]

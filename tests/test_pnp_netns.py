@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from netboot.pnp import codec
-from tests.netns import Lab, NetbootServer, Netns, wait_for
+from tests.netns import Lab, Netns, Segment, server_config, wait_for
 
 pytestmark = pytest.mark.netns
 
@@ -28,26 +28,12 @@ URL = "http://10.77.0.1/$mac.cfg"
 YEALINK_URL = "http://10.77.0.1/yealink/$mac.cfg"
 
 CONFIG = """
-[appliance]
-interface = "eth0"
-state_dir = "{state}"
-[provisioning]
-url = "{url}"
-root = "{state}/files"
-[dhcp]
-enabled = false
 [pnp]
 policy = "all"
 {allowed}
 [[pnp.rule]]
 vendor = "Yealink"
 url = "{yealink_url}"
-[tftp]
-enabled = false
-[http]
-enabled = false
-[lldp]
-enabled = false
 """
 
 # sipp scenario pieces. [local_ip]/[local_port]/[call_id] are sipp keywords;
@@ -136,16 +122,14 @@ class PnpSite:
     def __init__(self, lab: Lab, tmp: Path, allowed: str = "") -> None:
         self.lab = lab
         self.tmp = tmp
-        self.srv = lab.netns("srv")
-        self.phone = lab.netns("phone")
-        lab.link(self.srv, "eth0", self.phone, "eth0", f"{SERVER_IP}/24", f"{PHONE_IP}/24")
+        wire = Segment(lab, {"srv": f"{SERVER_IP}/24", "phone": f"{PHONE_IP}/24"})
+        self.srv, self.phone = wire["srv"], wire["phone"]
         self.phone.run(["ip", "route", "add", "224.0.0.0/4", "dev", "eth0"])
         self.state = tmp / "state"
         self.config = tmp / "netboot.toml"
-        self.config.write_text(
-            CONFIG.format(state=self.state, url=URL, yealink_url=YEALINK_URL, allowed=allowed)
-        )
-        self.server = NetbootServer(lab, self.srv, self.config).start()
+        body = CONFIG.format(yealink_url=YEALINK_URL, allowed=allowed)
+        text = server_config(body, state=self.state, url=URL, root=self.state / "files")
+        self.server = wire.server("srv", self.config, text).start()
 
     def sipp(
         self, name: str, xml: str, port: int = 5060, timeout: int = 20, ns: Netns | None = None

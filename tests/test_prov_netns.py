@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from netboot.provisioning.vendorfile import parse_fanvil
-from tests.netns import Lab, NetbootServer, udhcpc_lease, wait_for
+from tests.netns import Lab, NetbootServer, Segment, server_config, udhcpc_lease, wait_for
 
 pytestmark = pytest.mark.netns
 
@@ -22,20 +22,11 @@ OTHER_MAC = "00:30:4f:11:3a:f9"
 SERVER = "192.168.10.2"
 
 CONFIG = """
-[appliance]
-interface = "eth0"
-address = "{server}"
-state_dir = "{state}"
-[provisioning]
-url = "http://{server}/$mac.cfg"
-root = "{state}/files"
 [dhcp]
 subnet = "192.168.10.0/24"
 pool = "192.168.10.100-192.168.10.120"
 lease_time = 600
 ping_check = false
-[pnp]
-enabled = false
 [tftp]
 enabled = {tftp}
 [http]
@@ -54,10 +45,7 @@ time_zone = "Europe/Berlin"
 
 
 def make_site(lab: Lab, tmp_path: Path, tftp: bool = False) -> Any:
-    srv = lab.netns("srv")
-    phone = lab.netns("phone")
-    lab.link(srv, "eth0", phone, "eth0", f"{SERVER}/24", None)
-    phone.run(["ip", "link", "set", "eth0", "address", PHONE_MAC])
+    wire = Segment(lab, {"srv": f"{SERVER}/24", "phone": None}, macs={"phone": PHONE_MAC})
     (tmp_path / "phones.csv").write_text(
         f"{PHONE_MAC},VIP-2140PT,1001,s3cret,Reception,4711\n"
         f"{OTHER_MAC},VIP-2140PT,1002,other,Office\n"
@@ -65,11 +53,11 @@ def make_site(lab: Lab, tmp_path: Path, tftp: bool = False) -> Any:
     state = tmp_path / "state"
     (state / "files").mkdir(parents=True)
     config = tmp_path / "netboot.toml"
-    config.write_text(
-        CONFIG.format(server=SERVER, state=state, tmp=tmp_path, tftp=str(tftp).lower())
-    )
-    server = NetbootServer(lab, srv, config).start()
-    return srv, phone, server, config, tmp_path
+    body = CONFIG.format(tmp=tmp_path, tftp=str(tftp).lower())
+    url = f"http://{SERVER}/$mac.cfg"
+    text = server_config(body, state=state, address=SERVER, url=url, root=state / "files")
+    server = wire.server("srv", config, text).start()
+    return wire["srv"], wire["phone"], server, config, tmp_path
 
 
 def lease(phone: Any, tmp: Path) -> str:

@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from tests import netns
 from tests.netns import REPO, Lab, NetbootServer, Netns, udhcpc_lease, wait_for
 
 pytestmark = pytest.mark.netns
@@ -26,13 +27,6 @@ OTHER_MAC = "00:30:4f:11:3a:f9"
 SERVER = "192.168.10.2"
 
 CONFIG = """
-[appliance]
-interface = "eth0"
-address = "{server}"
-state_dir = "{tmp}/state"
-[provisioning]
-url = "http://{server}/$mac.cfg"
-root = "{tmp}/{root}"
 [dhcp]
 subnet = "192.168.10.0/24"
 pool = "192.168.10.100-192.168.10.120"
@@ -42,8 +36,6 @@ ping_check = false
 name = "planet"
 mac_prefix = "00:30:4f"
 options = {{ 224 = "{site}" }}
-[pnp]
-enabled = false
 [tftp]
 enabled = true
 port = {tftp_port}
@@ -52,8 +44,6 @@ enabled = true
 port = 80
 https_port = 0
 bind_mac_files = false
-[lldp]
-enabled = false
 [phones]
 inventory = "{tmp}/{inventory}"
 sip_server = "192.168.10.5"
@@ -63,7 +53,10 @@ sip_server = "192.168.10.5"
 def write_config(path: Path, **values: Any) -> None:
     settings = {"root": "root1", "site": "site-one", "inventory": "one.csv", "tftp_port": 69}
     settings.update(values)
-    path.write_text(CONFIG.format(server=SERVER, tmp=path.parent, **settings))
+    state, root = path.parent / "state", path.parent / str(settings.pop("root"))
+    body = CONFIG.format(tmp=path.parent, **settings)
+    url = f"http://{SERVER}/$mac.cfg"
+    path.write_text(netns.server_config(body, state=state, address=SERVER, url=url, root=root))
 
 
 def sockets(pid: int) -> set[str]:
@@ -124,10 +117,7 @@ def leases(server: NetbootServer) -> list[dict[str, Any]]:
 
 
 def site(lab: Lab, tmp_path: Path) -> tuple[Netns, Netns, Path]:
-    srv = lab.netns("srv")
-    phone = lab.netns("phone")
-    lab.link(srv, "eth0", phone, "eth0", f"{SERVER}/24", None)
-    phone.run(["ip", "link", "set", "eth0", "address", PHONE_MAC])
+    wire = netns.Segment(lab, {"srv": f"{SERVER}/24", "phone": None}, macs={"phone": PHONE_MAC})
     for root, text in (("root1", "from root one\n"), ("root2", "from root two\n")):
         (tmp_path / root).mkdir()
         (tmp_path / root / "site.txt").write_text(text)
@@ -135,7 +125,7 @@ def site(lab: Lab, tmp_path: Path) -> tuple[Netns, Netns, Path]:
     (tmp_path / "two.csv").write_text(f"{OTHER_MAC},VIP-2140PT,1002,pw2,Office\n")
     config = tmp_path / "netboot.toml"
     write_config(config)
-    return srv, phone, config
+    return wire["srv"], wire["phone"], config
 
 
 @pytest.fixture

@@ -15,36 +15,24 @@ from typing import Any
 import pytest
 
 from netboot.state.leases import read_leases
-from tests.netns import REPO, Lab, NetbootServer, udhcpc_lease, wait_for
+from tests.netns import REPO, Lab, NetbootServer, Segment, server_config, udhcpc_lease, wait_for
 from tests.tmpfs import fill, remount, tiny_tmpfs
 
 pytestmark = pytest.mark.netns
 
 SERVER = "192.168.10.2"
 CONFIG = """
-[appliance]
-interface = "eth0"
-address = "{server}"
-state_dir = "{state}"
-state_reserve_kib = 1024
-[provisioning]
-url = "http://{server}/$mac.cfg"
-root = "{root}"
 [dhcp]
 subnet = "192.168.0.0/16"
 pool = "192.168.1.1-192.168.40.250"
 lease_time = 600
 ping_check = false
-[pnp]
-enabled = false
 [tftp]
 enabled = true
 [http]
 enabled = true
 port = 80
 https_port = 443
-[lldp]
-enabled = false
 """
 
 # Broadcast DISCOVERs from random MACs, as a flooder on the segment would send.
@@ -64,15 +52,15 @@ for i in range(int(sys.argv[1])):
 
 
 def site(lab: Lab, tmp_path: Path, state: Path) -> tuple[Any, Any, NetbootServer]:
-    srv = lab.netns("srv")
-    phone = lab.netns("phone")
-    lab.link(srv, "eth0", phone, "eth0", f"{SERVER}/16", None)
+    wire = Segment(lab, {"srv": f"{SERVER}/16", "phone": None})
     root = tmp_path / "files"
     root.mkdir()
     (root / "common.cfg").write_text("<<VOIP CONFIG FILE>>\n")
-    config = tmp_path / "netboot.toml"
-    config.write_text(CONFIG.format(server=SERVER, state=state, root=root))
-    return srv, phone, NetbootServer(lab, srv, config)
+    url = f"http://{SERVER}/$mac.cfg"
+    text = server_config(
+        CONFIG, state=state, address=SERVER, url=url, root=root, state_reserve_kib=1024
+    )
+    return wire["srv"], wire["phone"], wire.server("srv", tmp_path / "netboot.toml", text)
 
 
 def new_mac(phone: Any, n: int) -> str:

@@ -28,7 +28,7 @@ from netboot.events import (
 )
 from netboot.registry import Registry
 from tests.browser import Browser, chromium_path
-from tests.netns import Lab, NetbootServer, wait_for
+from tests.netns import Lab, Segment, server_config, wait_for
 
 pytestmark = [
     pytest.mark.netns,
@@ -42,26 +42,13 @@ SNOM = "00:04:13:00:00:03"
 EVIL_MODEL = "D785<img src=x onerror=window.__pwned=1>"
 
 CONFIG = """
-[appliance]
-interface = "eth0"
-state_dir = "{state}"
-name = "browser-test"
-[provisioning]
-url = "http://{server}/$mac.cfg"
-root = "{state}/files"
 [dhcp]
 subnet = "10.77.0.0/24"
 pool = "10.77.0.100-10.77.0.120"
 router = "10.77.0.1"
 lease_time = 600
 ping_timeout_ms = 100
-[pnp]
-enabled = false
-[tftp]
-enabled = false
 [ftp]
-enabled = false
-[lldp]
 enabled = false
 [stun]
 enabled = false
@@ -136,15 +123,16 @@ class Site:
     """netboot serve (DHCP + HTTP) in `srv` with a seeded registry, a client namespace."""
 
     def __init__(self, lab: Lab, tmp: Path, extra: str = "") -> None:
-        self.srv = lab.netns("srv")
-        self.cli = lab.netns("cli")
-        lab.link(self.srv, "eth0", self.cli, "eth0", f"{SERVER}/24", None)
+        wire = Segment(lab, {"srv": f"{SERVER}/24", "cli": None})
+        self.srv, self.cli = wire["srv"], wire["cli"]
         state = tmp / "state"
         (state / "files").mkdir(parents=True)
         seed(state)
-        config = tmp / "netboot.toml"
-        config.write_text(CONFIG.format(state=state, server=SERVER) + extra)
-        self.server = NetbootServer(lab, self.srv, config).start()
+        url = f"http://{SERVER}/$mac.cfg"
+        text = server_config(
+            CONFIG + extra, state=state, url=url, root=state / "files", name="browser-test"
+        )
+        self.server = wire.server("srv", tmp / "netboot.toml", text).start()
 
 
 def test_status_page_in_chromium(lab: Lab, tmp_path: Path, artifacts: Path) -> None:

@@ -17,7 +17,7 @@ import pytest
 
 from netboot.stun import codec
 from netboot.stun.codec import ChangeRequest, StunMessage
-from tests.netns import REPO, Lab, NetbootServer, Netns
+from tests.netns import REPO, Lab, NetbootServer, Netns, Segment, server_config
 
 pytestmark = pytest.mark.netns
 
@@ -27,42 +27,19 @@ P1, P2 = 3478, 3479
 
 def write_config(path: Path, addresses: tuple[str, ...] = (A1, A2), rate: float = 200.0) -> Path:
     addrs = ", ".join(f'"{a}"' for a in addresses)
-    path.write_text(
-        f"""
-[appliance]
-interface = "eth0"
-state_dir = "{path.parent / "state"}"
-
-[dhcp]
-enabled = false
-[pnp]
-enabled = false
-[tftp]
-enabled = false
-[http]
-enabled = false
-[lldp]
-enabled = false
-
-[stun]
-enabled = true
-addresses = [{addrs}]
-ports = [{P1}, {P2}]
-rate_limit = {rate}
-""",
-        encoding="utf-8",
+    stun = (
+        f"[stun]\nenabled = true\naddresses = [{addrs}]\nports = [{P1}, {P2}]\nrate_limit = {rate}"
     )
+    path.write_text(server_config(stun, state=path.parent / "state"), encoding="utf-8")
     return path
 
 
 def start_server(lab: Lab, tmp_path: Path, addresses: tuple[str, ...] = (A1, A2)) -> Netns:
-    server = lab.netns("srv")
-    client = lab.netns("cli")
-    lab.link(server, "eth0", client, "eth0", f"{A1}/24", "203.0.113.50/24")
+    segment = Segment(lab, {"srv": f"{A1}/24", "cli": "203.0.113.50/24"})
     for extra in addresses[1:]:
-        server.run(["ip", "addr", "add", f"{extra}/24", "dev", "eth0"])
-    NetbootServer(lab, server, write_config(tmp_path / "stun.toml", addresses)).start()
-    return client
+        segment["srv"].run(["ip", "addr", "add", f"{extra}/24", "dev", "eth0"])
+    NetbootServer(lab, segment["srv"], write_config(tmp_path / "stun.toml", addresses)).start()
+    return segment["cli"]
 
 
 PROBE = r"""

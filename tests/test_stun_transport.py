@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from netboot import metrics
+from netboot.clock import SteppedClock
 from netboot.config import StunConfig
 from netboot.stun import batch, codec
 from netboot.stun.codec import ChangeRequest, Fingerprint, StunMessage
@@ -136,3 +137,30 @@ def test_service_answers_like_the_engine(batched: bool) -> None:
             continue
         assert (data, addr) == expected[tid]
     assert metrics.BAD_INPUT.labels("stun")._value.get() >= bad_before + 2
+
+
+@pytest.mark.parametrize("batched", [True, False])
+def test_service_rate_limits_on_its_clock(batched: bool) -> None:
+    """The per-source limit runs on the service's Clock: tokens come back
+    when the clock moves, not while the test waits for replies (each exchange
+    below waits a wall-clock second, a token's worth at this rate)."""
+    (port,) = free_ports(1)
+    config = StunConfig(True, (IPv4Address("127.0.0.1"),), (port,), rate_limit=1.0)
+    clock = SteppedClock(100.0)
+    service = StunService(SimpleNamespace(config=SimpleNamespace(stun=config)), clock)  # type: ignore[arg-type]
+    if not batched:
+        service._batch = None
+
+    def bare(count: int) -> list[bytes]:
+        return [
+            codec.encode(StunMessage(codec.BINDING_REQUEST, os.urandom(12), ()))
+            for _ in range(count)
+        ]
+
+    _, replies = asyncio.run(exchange(service, port, bare(30)))
+    assert len(replies) == 20  # the minimum burst, then silence
+    _, replies = asyncio.run(exchange(service, port, bare(5)))
+    assert replies == []  # a wall-clock second later, but the clock has not moved
+    clock.advance(1.0)
+    _, replies = asyncio.run(exchange(service, port, bare(5)))
+    assert len(replies) == 1  # one token back

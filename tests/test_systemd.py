@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.netns import Lab, wait_for
+from tests.netns import Lab, Segment, server_config, wait_for
 
 REPO = Path(__file__).resolve().parent.parent
 UNIT = REPO / "systemd" / "netboot.service"
@@ -72,30 +72,11 @@ def test_unit_exposure_is_low(tmp_path: Path) -> None:
 
 @pytest.mark.netns
 def test_ready_is_notified_after_sockets_are_bound(lab: Lab, tmp_path: Path) -> None:
-    srv = lab.netns("srv")
-    cli = lab.netns("cli")
-    lab.link(srv, "eth0", cli, "eth0", "192.0.2.1/24", None)
+    srv = Segment(lab, {"srv": "192.0.2.1/24", "cli": None})["srv"]
     config = tmp_path / "netboot.toml"
-    config.write_text(
-        f"""
-[appliance]
-interface = "eth0"
-state_dir = "{tmp_path / "state"}"
-[provisioning]
-url = "http://192.0.2.1/$mac.cfg"
-[dhcp]
-subnet = "192.0.2.0/24"
-pool = "192.0.2.100-192.0.2.110"
-[pnp]
-enabled = false
-[tftp]
-enabled = false
-[http]
-enabled = false
-[lldp]
-enabled = false
-"""
-    )
+    body = '[dhcp]\nsubnet = "192.0.2.0/24"\npool = "192.0.2.100-192.0.2.110"'
+    url = "http://192.0.2.1/$mac.cfg"
+    config.write_text(server_config(body, state=tmp_path / "state", url=url))
     notify = tmp_path / "notify.sock"
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     listener.bind(str(notify))

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from tests.netns import Lab, NetbootServer, Netns, udhcpc_lease, wait_for
+from tests.netns import Lab, Netns, Segment, server_config, udhcpc_lease, wait_for
 
 pytestmark = pytest.mark.netns
 
@@ -25,41 +25,27 @@ THIEF_MAC = "00:30:4f:66:66:66"
 SERVER = "192.168.10.2"
 
 CONFIG = """
-[appliance]
-interface = "eth0"
-state_dir = "{state}"
-[provisioning]
-url = "tftp://192.168.10.2/"
-root = "{root}"
 [dhcp]
 subnet = "192.168.10.0/24"
 pool = "192.168.10.100-192.168.10.120"
 lease_time = 600
 ping_timeout_ms = 50
-[pnp]
-enabled = false
 [tftp]
 enabled = true
 port = 69
 timeout = 1
 retries = 3
-[http]
-enabled = false
-[lldp]
-enabled = false
 """
 
 
 class Site:
     def __init__(self, lab: Lab, tmp: Path, extra_config: str = "") -> None:
         self.tmp = tmp
-        self.srv = lab.netns("srv")
-        self.phone = lab.netns("phone")
+        wire = Segment(lab, {"srv": f"{SERVER}/24", "phone": None}, macs={"phone": PHONE_MAC})
+        self.srv, self.phone = wire["srv"], wire["phone"]
         self.thief = lab.netns("thief")
-        lab.link(self.srv, "eth0", self.phone, "eth0", f"{SERVER}/24", None)
         # The thief sits on a second link with a static address: it holds no lease.
         lab.link(self.srv, "eth1", self.thief, "eth0", "192.168.11.2/24", "192.168.11.66/24")
-        self.phone.run(["ip", "link", "set", "eth0", "address", PHONE_MAC])
         self.thief.run(["ip", "link", "set", "eth0", "address", THIEF_MAC])
         self.root = tmp / "root"
         self.root.mkdir()
@@ -71,8 +57,9 @@ class Site:
         (self.root / "fw.bin").write_bytes(self.firmware)
         (tmp / "secret.txt").write_text("outside root\n")
         self.config = tmp / "netboot.toml"
-        self.config.write_text(CONFIG.format(state=tmp / "state", root=self.root) + extra_config)
-        self.server = NetbootServer(lab, self.srv, self.config)
+        url = "tftp://192.168.10.2/"
+        text = server_config(CONFIG + extra_config, state=tmp / "state", url=url, root=self.root)
+        self.server = wire.server("srv", self.config, text)
 
     def lease(self) -> str:
         return udhcpc_lease(self.phone, self.tmp, configure=True)["ip"]

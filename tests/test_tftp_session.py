@@ -19,6 +19,7 @@ from netboot.state.leases import LeaseStore
 from netboot.tftp import codec, transport
 from netboot.tftp.session import Negotiated, ReadSession, negotiate
 from netboot.tftp.source import CHUNK, FileChunks, netascii
+from netboot.tftp.transfers import ThreadedTransfer
 from netboot.tftp.transport import TftpService
 
 
@@ -461,7 +462,7 @@ def test_service_write_request_refused_and_read_with_options(
             client.transport.close()
 
             async def drained() -> None:
-                while svc.transfers or svc.pending:
+                while svc.desk.transfers or svc.pending:
                     await asyncio.sleep(0.05)
 
             await asyncio.wait_for(drained(), 10)
@@ -478,7 +479,7 @@ def _served(result: str) -> float:
 
 async def _gone(svc: TftpService) -> None:
     async def drained() -> None:
-        while svc.transfers or svc.pending or svc.threads:
+        while svc.desk.transfers or svc.pending or svc.desk.threads:
             await asyncio.sleep(0.02)
 
     await asyncio.wait_for(drained(), 10)
@@ -507,9 +508,9 @@ def test_service_long_transfer_in_a_thread_or_on_the_loop(
             client.transport.sendto(codec.encode(rrq), ("127.0.0.1", svc.port))
             oack, tid = await client.get()
             assert isinstance(oack, codec.OptionAck)
-            [transfer] = svc.transfers.values()
-            assert isinstance(transfer, transport._ThreadedTransfer) is threads
-            assert svc.threads == int(threads)
+            [transfer] = svc.desk.transfers.values()
+            assert isinstance(transfer, ThreadedTransfer) is threads
+            assert svc.desk.threads == int(threads)
             client.transport.sendto(codec.encode(codec.Ack(0)), tid)
             blocks: dict[int, bytes] = {}
             dropped = False
@@ -578,11 +579,11 @@ def test_stop_ends_a_threaded_transfer_at_once(service: tuple[TftpService, Path]
         client.transport.sendto(codec.encode(codec.ReadRequest("fw.bin")), ("127.0.0.1", svc.port))
         first, _ = await client.get()
         assert isinstance(first, codec.Data)
-        [transfer] = svc.transfers.values()
-        assert isinstance(transfer, transport._ThreadedTransfer)
+        [transfer] = svc.desk.transfers.values()
+        assert isinstance(transfer, ThreadedTransfer)
         await asyncio.wait_for(svc.stop(), 2)  # well inside the 0.5 s x 3 tries it would wait
         assert not transfer.thread.is_alive() and transfer.closed
-        assert svc.transfers == {} and svc.threads == 0
+        assert svc.desk.transfers == {} and svc.desk.threads == 0
         client.transport.close()
 
     asyncio.run(run())
@@ -607,12 +608,12 @@ def test_service_memory_budget_for_netascii(
             first.transport.sendto(rrq, ("127.0.0.1", svc.port))
             data, _ = await first.get()
             assert isinstance(data, codec.Data) and data.block == 1
-            assert sum(svc.held.values()) == 12_000
+            assert sum(svc.desk.held.values()) == 12_000
             second.transport.sendto(rrq, ("127.0.0.1", svc.port))
             busy, _ = await second.get()
             assert busy == codec.Error(codec.ERR_UNDEFINED, "busy")
             await _gone(svc)  # the first never answers: dropped after its timeout
-            assert svc.held == {} and svc.by_host == {}
+            assert svc.desk.held == {} and svc.desk.admission.by_host == {}
             second.transport.sendto(rrq, ("127.0.0.1", svc.port))
             data, _ = await second.get()
             assert isinstance(data, codec.Data) and data.block == 1

@@ -29,6 +29,10 @@ SERVICES = """
 enabled = true
 port = 21
 passive_ports = [30000, 30010]
+[http]
+enabled = true
+port = 80
+https_port = 0
 """
 
 
@@ -42,13 +46,7 @@ def names() -> list[str]:
 
 @pytest.fixture
 def site(lab: Lab, tmp_path: Path) -> Site:
-    s = Site(lab, tmp_path, SERVICES)
-    text = s.config.read_text().replace(
-        "[http]\nenabled = false", "[http]\nenabled = true\nport = 80\nhttps_port = 0"
-    )
-    assert "[http]\nenabled = true" in text
-    s.config.write_text(text)
-    return s
+    return Site(lab, tmp_path, SERVICES)
 
 
 def test_every_family_per_mac_name_is_lease_bound(site: Site) -> None:

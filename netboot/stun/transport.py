@@ -19,11 +19,10 @@ import contextlib
 import logging
 import os
 import socket
-import time
-from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from netboot import metrics
+from netboot.clock import Clock, LoopClock
 from netboot.ratelog import RateLimitedLog
 from netboot.stun import batch as mmsg
 from netboot.stun.engine import (
@@ -52,13 +51,13 @@ RCVBUF = 1 << 20  # room for bursts from many phones (the kernel caps it at rmem
 class StunService:
     name = "stun"
 
-    def __init__(self, ctx: Context, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, ctx: Context, clock: Clock | None = None) -> None:
         cfg = ctx.config.stun
         from netboot import __version__
 
         self.site = Site(cfg.addresses, cfg.ports, software=f"netboot {__version__}")
         self.engine = StunEngine(self.site, cfg.rate_limit)
-        self.clock = clock
+        self.clock = clock or LoopClock()
         self.sockets: dict[SocketId, socket.socket] = {}
         self._log = RateLimitedLog(log)  # one key: a line every 10 s, whatever went wrong
         self._endpoints = Endpoints()
@@ -118,7 +117,7 @@ class StunService:
         with one sendmmsg, the rest one by one through `receive`."""
         batch = self._batch
         assert batch is not None
-        now = self.clock()
+        now = self.clock.now()
         handle_bare, sockaddr, names = (
             self.engine.handle_bare,
             self._endpoints.sockaddr,
@@ -159,7 +158,7 @@ class StunService:
             self.receive(data, host, port, sock_id)
 
     def receive(self, data: bytes, host: str, port: int, sock_id: SocketId) -> None:
-        now = self.clock()
+        now = self.clock.now()
         reply, bad = self.engine.datagram(data, (self._endpoints.host(host), port), sock_id, now)
         if bad is not None:
             metrics.BAD_INPUT.labels("stun").inc()
@@ -177,7 +176,7 @@ class StunService:
         except (BlockingIOError, InterruptedError):
             return
         except OSError as exc:
-            self._warn(f"stun: cannot answer {ip}:{port}: {exc.strerror}", self.clock())
+            self._warn(f"stun: cannot answer {ip}:{port}: {exc.strerror}", self.clock.now())
             return
         metrics.STUN_RESPONSES.labels(reply.kind).inc()
 

@@ -26,7 +26,6 @@ from netboot.tftp.transfers import LoopTransfer, ThreadedTransfer, connected_soc
 
 log = logging.getLogger("netboot.tftp")
 __all__ = ["BIG_BLOCKS", "MAX_THREADS", "MEMORY_BUDGET", "TftpService", "create"]
-_ThreadedTransfer = ThreadedTransfer  # the name tests know
 
 
 class _Listener(asyncio.DatagramProtocol):
@@ -104,28 +103,12 @@ class TftpService:
         for task in list(self.pending):
             task.cancel()
         self.desk.close()
-        threads = [t.thread for t in self.transfers.values() if isinstance(t, ThreadedTransfer)]
+        transfers = self.desk.transfers
+        threads = [t.thread for t in transfers.values() if isinstance(t, ThreadedTransfer)]
         for thread in threads:  # each leaves within RECV_WAKE of being asked
             await asyncio.to_thread(thread.join, 5.0)
-        for transfer in list(self.transfers.values()):
+        for transfer in list(transfers.values()):
             transfer.finish()
-
-    @property
-    def transfers(self) -> dict[Peer, LoopTransfer | ThreadedTransfer]:
-        return self.desk.transfers
-
-    @property
-    def threads(self) -> int:
-        return self.desk.threads
-
-    @property
-    def held(self) -> dict[Peer, int]:
-        return self.desk.held
-
-    @property
-    def by_host(self) -> dict[str, int]:
-        """Running transfers per client address (the admission engine's)."""
-        return self.desk.admission.by_host
 
     # ------------------------------------------------------------ the desk's Port
 
