@@ -21,6 +21,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -105,9 +106,30 @@ def perfdhcp(cli: Netns, args: list[str], timeout: float) -> str:
     return proc.stdout + proc.stderr
 
 
-def rate_run(cli: Netns, seconds: int, rate: int, base: int) -> tuple[float, int, int]:
-    """(ACKs per second, ACKs, DISCOVERs sent), clients from a MAC base of their own."""
+def client_buffer_drops(cli: Netns) -> int:
+    """UDP datagrams the client namespace's kernel dropped on a full socket
+    receive buffer (perfdhcp's own socket: replies the server did send)."""
+    snmp = cli.run(["cat", "/proc/net/snmp"]).stdout.splitlines()
+    udp = [line.split()[1:] for line in snmp if line.startswith("Udp:")]
+    return int(dict(zip(udp[0], udp[1], strict=True))["RcvbufErrors"])
+
+
+@dataclass
+class Rung:
+    acks: int
+    sent: int  # DISCOVERs
+    ack_delay_ms: float  # perfdhcp's average REQUEST -> ACK delay
+    client_drops: int  # replies lost in perfdhcp's full receive buffer
+
+    @property
+    def done(self) -> float:
+        return self.acks / self.sent if self.sent else 0.0
+
+
+def rate_run(cli: Netns, seconds: int, rate: int, base: int) -> Rung:
+    """One rung, clients from a MAC base of their own."""
     mac = f"mac=02:{base:02x}:00:00:00:00"
+    before = client_buffer_drops(cli)
     out = perfdhcp(
         cli,
         ["-r", str(rate), "-R", str(rate * seconds + 1), "-p", str(seconds), "-b", mac],
@@ -115,10 +137,12 @@ def rate_run(cli: Netns, seconds: int, rate: int, base: int) -> tuple[float, int
     )
     received = [int(x) for x in re.findall(r"received packets: (\d+)", out)]
     sent = [int(x) for x in re.findall(r"sent packets: (\d+)", out)]
+    delays = [float(x) for x in re.findall(r"avg delay: ([\d.]+) ms", out)]
     if len(received) < 2:
         raise RuntimeError(f"perfdhcp output not understood:\n{out}")
-    acks = received[1]  # second exchange: REQUEST/ACK
-    return acks / seconds, acks, sent[0]
+    # second exchange: REQUEST/ACK
+    ack_delay = delays[1] if len(delays) > 1 else float("nan")
+    return Rung(received[1], sent[0], ack_delay, client_buffer_drops(cli) - before)
 
 
 AVALANCHE_LIMIT = 90.0
@@ -242,11 +266,14 @@ def _sweep(bed: Bed, seconds: int, max_rate: int) -> dict[str, float]:
     best = 0.0
     acks_total = 0
     for step, rate in enumerate(r for r in RATES if r <= max_rate):
-        per_second, acks, sent = rate_run(bed.cli, seconds, rate, step)
-        acks_total += acks
-        done = acks / sent if sent else 0.0
+        rung = rate_run(bed.cli, seconds, rate, step)
+        per_second, done = rung.acks / seconds, rung.done
+        acks_total += rung.acks
         print(
-            f"    offered {rate:>6}/s: {per_second:>7.0f} ACKs/s ({done:.1%} completed)", flush=True
+            f"    offered {rate:>6}/s: {per_second:>7.0f} ACKs/s ({done:.1%} completed; "
+            f"ACK delay avg {rung.ack_delay_ms:.0f} ms; {rung.client_drops} replies lost "
+            "in perfdhcp's full socket buffer)",
+            flush=True,
         )
         best = max(best, per_second)
         if done >= 0.99:
