@@ -63,6 +63,8 @@ class DhcpMessage:
     file: bytes = b""
     # Options in wire order; values are raw bytes (see options.py to read them).
     options: dict[int, bytes] = field(default_factory=dict)
+    # `mac`, worked out once (the engine asks for it several times a message).
+    _mac: str | None = field(default=None, init=False, compare=False, repr=False)
 
     @property
     def msg_type(self) -> int | None:
@@ -75,7 +77,11 @@ class DhcpMessage:
 
     @property
     def mac(self) -> str:
-        return format_mac(self.mac_bytes)
+        mac = self._mac
+        if mac is None:
+            mac = format_mac(self.mac_bytes)
+            object.__setattr__(self, "_mac", mac)  # a cache, not a change: frozen stays true
+        return mac
 
     @property
     def broadcast(self) -> bool:

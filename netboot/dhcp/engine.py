@@ -202,6 +202,8 @@ class DhcpEngine:
         self._identities: dict[
             tuple[bytes, bytes, bytes], tuple[VendorProfile | None, dict[str, Any]]
         ] = {}
+        self._identity_of: DhcpMessage | None = None  # the last message asked about
+        self._identity_last: tuple[VendorProfile | None, dict[str, Any]] = (None, {})
         # Encoded options of a reply that depends only on its scope, type,
         # class and family (no relay agent option to echo): built once.
         self._templates: dict[
@@ -258,10 +260,13 @@ class DhcpEngine:
     def _identity(self, msg: DhcpMessage) -> tuple[VendorProfile | None, dict[str, Any]]:
         """(family, facts without the hostname) of a client, memoised by its
         option 60 and OUI (MAX_IDENTITIES of them)."""
+        if self._identity_of is msg:  # asked again for the message in hand
+            return self._identity_last
         raw = msg.options.get(60, b"")
         key = (raw, msg.chaddr[:3], bytes((msg.hlen,)))
         known = self._identities.get(key)
         if known is not None:
+            self._identity_of, self._identity_last = msg, known
             return known
         decoded = decode_vendor_class(raw) if raw else None
         profile = vendors.identify(
@@ -276,7 +281,8 @@ class DhcpEngine:
             facts["vendor"] = profile.label
         if len(self._identities) >= MAX_IDENTITIES:
             self._identities.clear()
-        self._identities[key] = (profile, facts)
+        self._identities[key] = self._identity_last = (profile, facts)
+        self._identity_of = msg
         return profile, facts
 
     def url_for(self, profile: VendorProfile | None, cls: DhcpClass | None, code: int) -> str:
