@@ -231,9 +231,7 @@ class Registry:
 
     def _write(self, batch: list[tuple[float, Event]]) -> None:
         if self._states is None:
-            self._states = self._store.states()
-            self._counts = self._store.event_counts()
-            self._events = sum(self._counts.values())
+            self._states, self._counts, self._events = self._store.states()
         states, counts = self._states, self._counts
         merged, changes = merge(batch, states)
         new = [mac for mac in merged if mac not in states]

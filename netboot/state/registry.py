@@ -145,13 +145,20 @@ class RegistryStore:
     def close(self) -> None:
         self.conn.close()
 
-    def states(self) -> dict[str, str]:
-        """Every phone's state."""
-        return dict(self.conn.execute("SELECT mac, state FROM phones").fetchall())
-
-    def event_counts(self) -> dict[str, int]:
-        """How many events each phone has stored (their sum: all the events)."""
-        return dict(self.conn.execute("SELECT mac, count(*) FROM events GROUP BY mac").fetchall())
+    def states(self) -> tuple[dict[str, str], dict[str, int], int]:
+        """Every phone's state, how many events each phone has stored, and
+        all the events (the two dicts share their key strings: 100 000
+        phones are ~7 MB less than with a string each)."""
+        states: dict[str, str] = {}
+        counts: dict[str, int] = {}
+        for mac, state, events in self.conn.execute(
+            "SELECT p.mac, p.state, (SELECT count(*) FROM events e WHERE e.mac = p.mac) "
+            "FROM phones p"
+        ):
+            states[mac] = state
+            counts[mac] = events
+        total = int(self.conn.execute("SELECT count(*) FROM events").fetchone()[0])
+        return states, counts, total
 
     def write(self, events: list[tuple[float, Event]], updates: Mapping[str, PhoneUpdate]) -> None:
         """The events and one upsert per phone, in one transaction."""
