@@ -185,3 +185,20 @@ def test_a_waiting_request_whose_source_is_at_its_budget_ends_a_silent_one_of_it
     tick = q.release(("10.0.0.7", 1), 0.6, answered=True)
     assert tick == Tick((("10.0.0.5", 1),), ((("10.0.0.5", 3), "phone"),))
     assert q.by_host == {"10.0.0.5": 2}
+
+
+def test_a_client_that_stopped_repeating_at_its_own_pace_has_given_up() -> None:
+    """A boot storm's queue outlasts a client's patience: once two RRQs show
+    a client's pace, silence for twice that (+0.5 s) means it gave up, and its
+    turn goes to a client still asking; a slow client (5 s) is kept."""
+    q = engine(max_sessions=1)
+    start(q, ("10.0.0.1", 1000), 0.0, answered=True)
+    fast_gone, slow, fresh = ("10.0.0.2", 1000), ("10.0.0.3", 1000), ("10.0.0.4", 1000)
+    for t in (0.0, 1.0, 2.0):  # retransmits every second, then gives up
+        q.offer(fast_gone, "gave up", t)
+    q.offer(slow, "slow", 0.5)
+    q.offer(slow, "slow", 5.5)  # every 5 s
+    q.offer(fresh, "fresh", 3.0)  # once: its pace is unknown, `idle` applies
+    assert q.release(("10.0.0.1", 1000), 9.0, answered=True).start == ((slow, "slow"),)
+    assert q.dropped == 1  # the one that stopped asking at 2.0, 7 s before
+    assert q.release(slow, 9.5, answered=True).start == ((fresh, "fresh"),)
