@@ -124,6 +124,12 @@ def main() -> int:
                 + " ".join(f"{k}={t}" for k, t in v["step_p50"].items())
                 for name, v in r["by_vendor"].items()
             )
+            + (
+                f"\n{'':>9}budgets that bit: "
+                + (", ".join(f"{k} {v:.0f}" for k, v in limited.items()) or "none")
+                if (limited := r.get("server_limited")) is not None
+                else ""
+            )
             + "".join(f"\n{'':>9}{count} x {kind}" for kind, count in r["errors"].items()),
             flush=True,
         )
