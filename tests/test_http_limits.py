@@ -60,7 +60,7 @@ def test_a_keepalive_connection_idle_past_the_grace_makes_room() -> None:
     for key, address in (("a1", "10.0.0.1"), ("a2", "10.0.0.1"), ("a3", "10.0.0.1")):
         budget.opened(key, address, 0.0)
     budget.opened("b1", "10.0.0.2", 0.0)
-    for key, answered_at in (("b1", 5.0), ("a2", 5.5), ("a3", 5.2)):
+    for key, answered_at in (("b1", 5.0), ("a3", 5.2), ("a2", 5.5)):
         budget.busy(key)
         budget.idle(key, answered_at)
     # a1 never asked anything: never a victim. The earliest keep-alive one

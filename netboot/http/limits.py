@@ -29,6 +29,7 @@ the TLS handshake timeout, and the body read in `app.py`.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Hashable
 from dataclasses import dataclass
 
@@ -70,6 +71,9 @@ class ConnectionBudget:
         self.grace = grace
         self._connections: dict[Hashable, _Connection] = {}
         self._by_address: dict[str, int] = {}
+        # Keep-alive connections (idle after a response), idle longest first:
+        # at the cap only these are looked at, not every connection.
+        self._resting: OrderedDict[Hashable, None] = OrderedDict()
 
     def __len__(self) -> int:
         return len(self._connections)
@@ -103,6 +107,7 @@ class ConnectionBudget:
         conn = self._connections.get(key)
         if conn is not None:
             conn.busy += 1
+            self._resting.pop(key, None)
 
     def idle(self, key: Hashable, now: float) -> None:
         """Its response went out."""
@@ -111,11 +116,15 @@ class ConnectionBudget:
             conn.busy = max(0, conn.busy - 1)
             conn.answered += 1
             conn.idle_since = now
+            if not conn.busy:
+                self._resting.pop(key, None)
+                self._resting[key] = None  # the most recently idle: last
 
     def closed(self, key: Hashable) -> None:
         conn = self._connections.pop(key, None)
         if conn is None:
             return
+        self._resting.pop(key, None)
         left = self._by_address[conn.address] - 1
         if left:
             self._by_address[conn.address] = left
@@ -127,14 +136,13 @@ class ConnectionBudget:
         else when the first one will be."""
         ripe: list[tuple[Hashable, _Connection]] = []
         wake: float | None = None
-        for key, conn in self._connections.items():
-            if conn.busy or not conn.answered:
-                continue
+        for key in self._resting:  # idle longest first (`now` only grows)
+            conn = self._connections[key]
             due = conn.idle_since + self.grace
-            if due <= now:
-                ripe.append((key, conn))
-            elif wake is None or due < wake:
+            if due > now:
                 wake = due
+                break
+            ripe.append((key, conn))
         if not ripe:
             return None, wake
         heaviest = max(self._by_address[c.address] for _, c in ripe)
