@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import socket
 import time
 from pathlib import Path
@@ -12,6 +13,7 @@ from pathlib import Path
 from netboot import metrics
 from netboot.app import build_context
 from netboot.config import parse_config
+from netboot.http.accept import RESOURCE_PAUSE, Acceptor
 from netboot.http.app import BUDGET, HttpService
 from netboot.http.limits import Admission, ConnectionBudget, Verdict
 from netboot.registry import Registry
@@ -314,3 +316,63 @@ def test_a_storm_over_max_connections_waits_in_the_backlog_and_is_served(
     assert max(t for t, _ in served) < max(closed) + 3.0, (served, closed)
     assert _limited("accept-paused") > paused
     assert _limited("connections-evicted") == evicted
+
+
+class _OutOfDescriptors(socket.socket):
+    """A listening socket whose accept() fails with EMFILE `failures` times."""
+
+    failures = 0
+
+    def accept(self) -> tuple[socket.socket, object]:
+        if self.failures:
+            self.failures -= 1
+            raise OSError(errno.EMFILE, "Too many open files")
+        return super().accept()
+
+
+class _Taker:
+    def __init__(self) -> None:
+        self.taken: list[socket.socket] = []
+
+    def make_room(self, now: float) -> Admission:
+        return Admission(True)
+
+    def take(self, conn: socket.socket, peer: object, ssl_context: object, timeout: float) -> None:
+        self.taken.append(conn)
+
+
+def test_accept_out_of_descriptors_pauses_then_takes_the_waiting_connection() -> None:
+    """accept() failing with EMFILE: counted, one line, accepting pauses
+    RESOURCE_PAUSE (no busy loop on a readable socket); the connection waits
+    in the backlog and is taken once accept() works again."""
+    failed = _limited("accept-failed")
+
+    async def run() -> tuple[int, float]:
+        sock = _OutOfDescriptors()
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(16)
+        sock.setblocking(False)
+        sock.failures = 1
+        taker = _Taker()
+        acceptor = Acceptor(sock, taker, None, 1.0)
+        acceptor.start()
+        loop = asyncio.get_running_loop()
+        client = socket.socket()
+        client.setblocking(False)
+        started = time.monotonic()
+        try:
+            await loop.sock_connect(client, sock.getsockname())
+            while not taker.taken:
+                assert time.monotonic() - started < 5
+                await asyncio.sleep(0.02)
+            return sock.failures, time.monotonic() - started
+        finally:
+            client.close()
+            for conn in taker.taken:
+                conn.close()
+            acceptor.close()
+
+    left, took = asyncio.run(run())
+    assert left == 0  # the one failure happened...
+    assert RESOURCE_PAUSE * 0.9 <= took < RESOURCE_PAUSE + 2  # ...and the pause after it
+    assert _limited("accept-failed") == failed + 1

@@ -187,14 +187,15 @@ class GuardedServer(web_server.Server):
                 ssl=ssl_context,
                 ssl_handshake_timeout=handshake_timeout if ssl_context else None,
             )
-        except (OSError, ValueError, asyncio.CancelledError) as exc:
-            # A TLS handshake that failed or never came (within idle_timeout):
-            # the handler never saw the connection.
+        except BaseException as exc:
+            # A TLS handshake that failed or never came (within idle_timeout),
+            # or the service stopping: the handler never saw the connection.
             conn.close()
             if handler not in self._connections:
                 self._forget(handler)
-            if isinstance(exc, asyncio.CancelledError):
-                raise
+            if not isinstance(exc, Exception):
+                raise  # cancelled
+            log.debug("http: connection not set up: %s", exc)
 
     def connection_lost(self, handler: Any, exc: BaseException | None = None) -> None:
         super().connection_lost(handler, exc)
