@@ -8,6 +8,7 @@ import contextlib
 import errno
 import socket
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from netboot import metrics
@@ -15,7 +16,7 @@ from netboot.app import build_context
 from netboot.config import parse_config
 from netboot.http.accept import RESOURCE_PAUSE, Acceptor
 from netboot.http.app import BUDGET, HttpService
-from netboot.http.limits import Admission, ConnectionBudget, Verdict
+from netboot.http.limits import KEEPALIVE_GRACE, Admission, ConnectionBudget, Verdict
 from netboot.registry import Registry
 from netboot.state.leases import LeaseStore
 
@@ -376,3 +377,84 @@ def test_accept_out_of_descriptors_pauses_then_takes_the_waiting_connection() ->
     assert left == 0  # the one failure happened...
     assert RESOURCE_PAUSE * 0.9 <= took < RESOURCE_PAUSE + 2  # ...and the pause after it
     assert _limited("accept-failed") == failed + 1
+
+
+def test_a_waiting_connection_gets_the_room_of_a_keepalive_one_after_the_grace(
+    tmp_path: Path,
+) -> None:
+    """max_connections = 8: eight connections are open, a ninth waits in the
+    backlog; then the eight each get an answer and stay open (keep-alive).
+    One of them is closed for the ninth about KEEPALIVE_GRACE later, not
+    after idle_timeout (6 s); its answer had gone out whole."""
+    (tmp_path / "f.cfg").write_text("hello\n")
+    port = _free_port()
+    config = parse_config(
+        {
+            "appliance": {"interface": "lo", "state_dir": str(tmp_path)},
+            "provisioning": {"root": str(tmp_path)},
+            "dhcp": {"enabled": False},
+            "http": {"port": port, "https_port": 0, "idle_timeout": 6.0, "max_connections": 8},
+        }
+    )
+    registry = Registry(tmp_path)
+    ctx = build_context(config, registry, LeaseStore(tmp_path))
+    evicted = _limited("connections-evicted")
+    request = b"GET /f.cfg HTTP/1.1\r\nHost: x\r\n\r\n"
+
+    async def run() -> tuple[list[bytes], bytes, float]:
+        service = HttpService(ctx, host="127.0.0.1")
+        await service.start()
+        loop = asyncio.get_running_loop()
+        assert service.runner is not None
+        budget = service.runner.app[BUDGET]
+
+        async def connect(address: str) -> socket.socket:
+            s = socket.socket()
+            s.setblocking(False)
+            s.bind((address, 0))
+            await loop.sock_connect(s, ("127.0.0.1", port))
+            return s
+
+        async def until(condition: Callable[[], bool]) -> None:
+            deadline = time.monotonic() + 5
+            while not condition():
+                assert time.monotonic() < deadline
+                await asyncio.sleep(0.01)
+
+        async def answer(s: socket.socket) -> bytes:
+            data = b""
+            while not data.endswith(b"hello\n"):
+                chunk = await asyncio.wait_for(loop.sock_recv(s, 4096), 10)
+                if not chunk:
+                    break
+                data += chunk
+            return data
+
+        held = [await connect(f"127.0.3.{i}") for i in range(1, 9)]
+        late: socket.socket | None = None
+        try:
+            await until(lambda: len(budget) == 8)
+            late = await connect("127.0.4.1")  # waits: every slot is taken
+            await loop.sock_sendall(late, request)
+            kept = []
+            for s in held:
+                await loop.sock_sendall(s, request)
+                kept.append(await answer(s))
+            answered = time.monotonic()
+            last = await answer(late)
+            return kept, last, time.monotonic() - answered
+        finally:
+            for s in held:
+                s.close()
+            if late is not None:
+                late.close()
+            await service.stop()
+
+    try:
+        kept, last, waited = asyncio.run(run())
+    finally:
+        registry.close()
+    assert all(a.startswith(b"HTTP/1.1 200") and a.endswith(b"hello\n") for a in kept)
+    assert last.startswith(b"HTTP/1.1 200") and last.endswith(b"hello\n")
+    assert KEEPALIVE_GRACE * 0.5 <= waited < KEEPALIVE_GRACE + 2.0, waited
+    assert _limited("connections-evicted") == evicted + 1

@@ -3,11 +3,13 @@
 asyncio's own server accepts whatever the kernel has queued, at once; at
 `http.max_connections` the budget then had to close something, and in a boot
 storm new connections closed each other before they were served (issue 18).
-Here accept() is only called while the budget (`limits.py`) admits one more
-connection: at the cap the listening socket is left unread, and the new
-connections wait in the kernel's listen backlog (`http.max_queued`) until one
-closes, or until a keep-alive connection has been idle long enough to be
-closed for room. The decisions are the budget's; this is the thin transport.
+Here a connection taken from the backlog is served only when the budget
+(`limits.py`) admits one more: at the cap it is held (one at most) and the
+listening socket is left unread, so the next connections wait in the
+kernel's listen backlog (`http.max_queued`) until one closes, or until a
+keep-alive connection has been idle long enough to be closed for room
+(asked with a connection in hand, room is made only for one that really
+waits). The decisions are the budget's; this is the thin transport.
 """
 
 from __future__ import annotations
@@ -65,6 +67,8 @@ class Acceptor(asyncio.AbstractServer):
         self.closed = False
         self.timer: asyncio.TimerHandle | None = None
         self.errors = RateLimitedLog(log)
+        # Accepted, waiting for room (one at most: the rest wait in the backlog).
+        self.held: tuple[socket.socket, Any] | None = None
 
     @property
     def sockets(self) -> tuple[socket.socket, ...]:
@@ -82,6 +86,14 @@ class Acceptor(asyncio.AbstractServer):
             self.timer = None
         self.loop.add_reader(self.sock.fileno(), self._ready)
         self.reading = True
+        if self.held is not None:  # not in the backlog: the reader would not see it
+            self.loop.call_soon(self._ready)
+
+    def wake_at(self, when: float) -> None:
+        """While paused, look again at `when` at the latest (a keep-alive
+        connection may make room then)."""
+        if not self.reading and not self.closed:
+            self._pause(when)
 
     def _pause(self, wake: float | None) -> None:
         if self.reading:
@@ -100,30 +112,39 @@ class Acceptor(asyncio.AbstractServer):
         self.resume()
 
     def _ready(self) -> None:
+        if self.closed:
+            return
         for _ in range(BATCH):
+            if self.held is None:
+                try:
+                    conn, peer = self.sock.accept()
+                except (BlockingIOError, InterruptedError):
+                    return
+                except ConnectionAbortedError:
+                    continue
+                except OSError as exc:
+                    if exc.errno not in _RESOURCE_ERRORS:
+                        raise
+                    metrics.LIMITED.labels("http", "accept-failed").inc()
+                    self.errors.warning(
+                        "accept",
+                        f"http: cannot accept a connection: {exc.strerror}; pausing"
+                        f" {RESOURCE_PAUSE:.0f} s (the connections wait in the backlog)",
+                        self.loop.time(),
+                    )
+                    self._pause(self.loop.time() + RESOURCE_PAUSE)
+                    return
+                conn.setblocking(False)
+                self.held = (conn, peer)
+            # Asked with a connection in hand: room is made for one only
+            # when one is really waiting.
             admission = self.taker.make_room(self.loop.time())
             if not admission.accept:
-                self._pause(admission.wake)  # the kernel queues the next ones meanwhile
+                # It waits here, the next ones in the kernel's backlog.
+                self._pause(admission.wake)
                 return
-            try:
-                conn, peer = self.sock.accept()
-            except (BlockingIOError, InterruptedError):
-                return
-            except ConnectionAbortedError:
-                continue
-            except OSError as exc:
-                if exc.errno not in _RESOURCE_ERRORS:
-                    raise
-                metrics.LIMITED.labels("http", "accept-failed").inc()
-                self.errors.warning(
-                    "accept",
-                    f"http: cannot accept a connection: {exc.strerror}; pausing"
-                    f" {RESOURCE_PAUSE:.0f} s (the connections wait in the backlog)",
-                    self.loop.time(),
-                )
-                self._pause(self.loop.time() + RESOURCE_PAUSE)
-                return
-            conn.setblocking(False)
+            conn, peer = self.held
+            self.held = None
             self.taker.take(conn, peer, self.ssl_context, self.handshake_timeout)
 
     # ---------------------------------------------------- asyncio.AbstractServer
@@ -137,6 +158,9 @@ class Acceptor(asyncio.AbstractServer):
             self.timer = None
         self.closed = True
         self.sock.close()
+        if self.held is not None:
+            self.held[0].close()
+            self.held = None
 
     def get_loop(self) -> asyncio.AbstractEventLoop:
         return self.loop

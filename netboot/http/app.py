@@ -46,6 +46,7 @@ CONTEXT = web.AppKey("netboot_context", Context)
 RESOLVER = web.AppKey("netboot_resolver", FileResolver)
 AUTH = web.AppKey("netboot_auth", Authenticator)
 BUDGET = web.AppKey("netboot_budget", ConnectionBudget)
+ACCEPTORS = web.AppKey("netboot_acceptors", list[Acceptor])  # the listening sockets
 
 SHUTDOWN_GRACE = 5.0  # seconds in-flight downloads get at stop before they are cut
 
@@ -60,6 +61,7 @@ def build_app(ctx: Context, resolver: FileResolver | None = None) -> web.Applica
     app[RESOLVER] = resolver or ctx.files
     http = ctx.config.http
     app[BUDGET] = ConnectionBudget(http.max_connections, http.max_connections_per_address)
+    app[ACCEPTORS] = []
     app[AUTH] = Authenticator(http.username, http.password, realm=ctx.config.appliance.name)
     # The other routes go before the catch-all file route, so their paths win.
     # (Imported here: they use require_auth from this module.)
@@ -96,7 +98,12 @@ async def _budget_middleware(
         assert isinstance(response, web.StreamResponse)
         return response
     finally:
-        budget.idle(key, loop.time())
+        now = loop.time()
+        budget.idle(key, now)
+        # A keep-alive connection may make room for a waiting one after the
+        # grace: a listening socket paused at the cap looks again then.
+        for acceptor in request.app[ACCEPTORS]:
+            acceptor.wake_at(now + budget.grace)
 
 
 class GuardedServer(web_server.Server):
@@ -105,7 +112,11 @@ class GuardedServer(web_server.Server):
     budget has room; one over the per-address cap is closed at once."""
 
     def __init__(
-        self, made: web_server.Server, budget: ConnectionBudget, linger: float = 15.0
+        self,
+        made: web_server.Server,
+        budget: ConnectionBudget,
+        acceptors: list[Acceptor],
+        linger: float = 15.0,
     ) -> None:
         super().__init__(
             made.request_handler,
@@ -116,7 +127,7 @@ class GuardedServer(web_server.Server):
         self.budget = budget
         self.linger = linger
         self.limits = RateLimitedLog(log)
-        self.acceptors: list[Acceptor] = []
+        self.acceptors = acceptors
         self.attaching: set[asyncio.Task[None]] = set()
 
     def make_room(self, now: float) -> Admission:
@@ -246,7 +257,10 @@ class GuardedRunner(web.AppRunner):
     async def _make_server(self) -> web_server.Server:
         made = await super()._make_server()
         return GuardedServer(
-            made, self.app[BUDGET], linger=self.app[CONTEXT].config.http.idle_timeout
+            made,
+            self.app[BUDGET],
+            self.app[ACCEPTORS],
+            linger=self.app[CONTEXT].config.http.idle_timeout,
         )
 
 

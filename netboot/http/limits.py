@@ -7,11 +7,12 @@ budget has two caps:
 
 - `per_address`: connections at once from one client address. A new one over
   it is refused (closed as soon as it is accepted): a phone needs one or two.
-- `total`: connections at once. The server asks `admit()` before each
-  accept(): at the cap, a new connection is not accepted but waits in the
-  kernel's listen backlog (`http.max_queued`, bounded by the kernel's
-  net.core.somaxconn; past it the kernel drops the SYN and the client sends
-  it again), until a connection closes. A boot storm (issue 18: 10 000
+- `total`: connections at once. The server asks `admit()` before it serves
+  a new connection (one taken from the listen backlog, in hand): at the cap
+  that one waits, and the next ones wait in the kernel's listen backlog
+  (`http.max_queued`, bounded by the kernel's net.core.somaxconn; past it the
+  kernel drops the SYN and the client sends it again), until a connection
+  closes. A boot storm (issue 18: 10 000
   phones at once) is served in turn instead of evicting itself.
 
   To make room at the cap only a keep-alive connection is closed: one that
