@@ -33,7 +33,7 @@ REPO = Path(__file__).resolve().parent.parent
 STEPS = ("dhcp", "lldp", "dhcp-voice", "pnp", "common", "own", "apply", "action", "stun")
 
 
-def run(phones: int, limit: float) -> dict[str, Any]:
+def run(phones: int, limit: float, log: Path | None = None) -> dict[str, Any]:
     """One lab run; its summary and the per-step medians (or why it failed)."""
     started = time.monotonic()
     try:
@@ -47,6 +47,8 @@ def run(phones: int, limit: float) -> dict[str, Any]:
     except subprocess.TimeoutExpired:
         return {"phones": phones, "error": f"not done within {limit:.0f} s"}
     wall = time.monotonic() - started
+    if log is not None:  # the lab's stderr: on failures, the end of netboot's log
+        log.write_text(proc.stderr)
     try:
         report = json.loads(proc.stdout)
     except json.JSONDecodeError:
@@ -58,12 +60,33 @@ def run(phones: int, limit: float) -> dict[str, Any]:
         for step in STEPS
         if any(step in r["steps"] for r in results)
     }
+    by_vendor: dict[str, dict[str, Any]] = {}  # where each family's time goes
+    for vendor in sorted({r["vendor"] for r in results}):
+        mine = [r for r in results if r["vendor"] == vendor]
+        by_vendor[vendor] = {
+            "phones": len(mine),
+            "provisioned": sum(r["result"] == "ok" for r in mine),
+            "retries": sum(r["retries"] for r in mine),
+            "step_p50": {
+                step: round(
+                    statistics.median(r["steps"][step] for r in mine if step in r["steps"]), 3
+                )
+                for step in STEPS
+                if any(step in r["steps"] for r in mine)
+            },
+        }
     errors: dict[str, int] = {}
     for r in results:
         if r["result"] != "ok":
             kind = re.sub(r"[0-9a-fA-F]{12}|\d+(\.\d+)+", "N", r["error"])[:90]
             errors[kind] = errors.get(kind, 0) + 1
-    return {**report, "wall_seconds": round(wall, 1), "step_p50": steps, "errors": errors}
+    return {
+        **report,
+        "wall_seconds": round(wall, 1),
+        "step_p50": steps,
+        "by_vendor": by_vendor,
+        "errors": errors,
+    }
 
 
 def main() -> int:
@@ -71,6 +94,9 @@ def main() -> int:
     parser.add_argument("--phones", default="1000,5000,10000", help="comma-separated fleet sizes")
     parser.add_argument("--limit", type=float, default=600, help="seconds per run at most")
     parser.add_argument("--json", action="store_true", help="the summaries as JSON")
+    parser.add_argument(
+        "--log", type=Path, help="write each run's lab stderr (netboot's log tail) to LOG.N"
+    )
     args = parser.parse_args()
     if os.geteuid() != 0:
         print("bench/storm.py: needs root (netboot lab creates namespaces)", file=sys.stderr)
@@ -82,7 +108,7 @@ def main() -> int:
         f"{'retries':>7} {'RSS MB':>7} {'CPU netboot s':>13} {'CPU lab s':>9}  step p50 / errors"
     )
     for n in sizes:
-        r = run(n, args.limit)
+        r = run(n, args.limit, args.log.with_suffix(f".{n}") if args.log else None)
         out.append(r)
         if "error" in r:
             print(f"{n:>7}  FAILED: {r['error']}")
@@ -93,6 +119,17 @@ def main() -> int:
             f"{n:>7} {r['provisioned']:>11} {r['fleet_seconds']:>8.1f} {r['p50_seconds']:>6.2f} "
             f"{r['p99_seconds']:>6.2f} {r.get('retries', 0):>7} {rss:>7.1f} "
             f"{r.get('server_cpu_seconds')!s:>13} {r.get('lab_cpu_seconds')!s:>9}  {steps}"
+            + "".join(
+                f"\n{'':>9}{v['provisioned']}/{v['phones']} {name}, retries {v['retries']}: "
+                + " ".join(f"{k}={t}" for k, t in v["step_p50"].items())
+                for name, v in r["by_vendor"].items()
+            )
+            + (
+                f"\n{'':>9}budgets that bit: "
+                + (", ".join(f"{k} {v:.0f}" for k, v in limited.items()) or "none")
+                if (limited := r.get("server_limited")) is not None
+                else ""
+            )
             + "".join(f"\n{'':>9}{count} x {kind}" for kind, count in r["errors"].items()),
             flush=True,
         )

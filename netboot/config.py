@@ -357,10 +357,21 @@ class HttpConfig:
     )
     body_timeout: float = setting(10.0, "seconds to read a request body (408 after)", low=1.0)
     max_connections: int = setting(
-        1024, "at once; at the cap the idlest connection is closed", low=1, high=30000
+        1024,
+        "at once; at the cap new ones wait in the listen backlog (a keep-alive connection"
+        " idle 1 s makes room)",
+        low=1,
+        high=30000,
     )
     max_connections_per_address: int = setting(
         32, "at once from one client address", low=1, high=30000
+    )
+    max_queued: int = setting(
+        4096,
+        "connections over max_connections waiting to be accepted (the listen backlog,"
+        " capped by net.core.somaxconn; past it a client's SYN is dropped and resent)",
+        low=16,
+        high=65535,
     )
     action_from_lease_only: bool = setting(
         False, "Action URL events only from the IP holding that MAC's lease"

@@ -92,6 +92,7 @@ _KNOWN_BUDGETS = (
     ("http", "connections-per-address"),
     ("http", "connections-total"),
     ("http", "connections-evicted"),
+    ("http", "accept-paused"),
     ("pnp", "answers-evicted"),
     ("pnp", "notify-unconfirmed"),
     ("dhcp", "off-segment"),

@@ -28,8 +28,10 @@ from netboot.lab.phone import (
     VENDORS,
     Phone,
     PhoneEnv,
+    Retryable,
     _SipEndpoint,
     expected_own_file,
+    http_get,
     phone_mac,
 )
 from netboot.lab.segment import build_lldp_med, parse_lldp_policies
@@ -185,6 +187,39 @@ def test_phone_answers_every_notify_retransmission_on_loopback() -> None:
     for answer in answers:
         assert answer.startswith(b"SIP/2.0 200 OK\r\n")
         assert b"CSeq: 7 NOTIFY" in answer and b"branch=z9hG4bKn1" in answer
+
+
+@pytest.mark.parametrize(
+    ("answer", "why"),
+    [
+        (b"", "no complete HTTP response"),  # closed before answering (a reset storm)
+        (b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nhello", "5 of 10 bytes"),
+    ],
+)
+def test_http_get_a_cut_off_answer_is_a_download_the_firmware_tries_again(
+    answer: bytes, why: str
+) -> None:
+    """A connection closed before the whole answer is a failed transfer: the
+    phone's fetch tries it again (Retryable), as it does a reset; a whole
+    answer is returned."""
+
+    async def main(answer: bytes) -> tuple[int, bytes]:
+        async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            await reader.readuntil(b"\r\n\r\n")
+            writer.write(answer)
+            writer.close()
+
+        server = await asyncio.start_server(serve, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        try:
+            return await http_get(f"http://127.0.0.1:{port}/a.cfg", "127.0.0.1", "lab", 5)
+        finally:
+            server.close()
+
+    with pytest.raises(Retryable, match=why):
+        asyncio.run(main(answer))
+    whole = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello"
+    assert asyncio.run(main(whole)) == (200, b"hello")
 
 
 # ------------------------------------------------------------------ the real thing

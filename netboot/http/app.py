@@ -18,6 +18,8 @@ import email.utils
 import logging
 import mimetypes
 import os
+import socket
+import ssl
 from collections.abc import Callable
 from typing import Any
 
@@ -30,8 +32,9 @@ from aiohttp.web_response import StreamResponse
 from netboot import metrics
 from netboot.config import Config
 from netboot.fdlimit import raise_descriptor_limit
+from netboot.http.accept import Acceptor, listen
 from netboot.http.auth import Authenticator
-from netboot.http.limits import ConnectionBudget
+from netboot.http.limits import Admission, ConnectionBudget
 from netboot.provisioning.files import FileResolver, Refusal, Resolved
 from netboot.ratelog import RateLimitedLog
 from netboot.statedisk import HEALTH
@@ -43,6 +46,7 @@ CONTEXT = web.AppKey("netboot_context", Context)
 RESOLVER = web.AppKey("netboot_resolver", FileResolver)
 AUTH = web.AppKey("netboot_auth", Authenticator)
 BUDGET = web.AppKey("netboot_budget", ConnectionBudget)
+ACCEPTORS = web.AppKey("netboot_acceptors", list[Acceptor])  # the listening sockets
 
 SHUTDOWN_GRACE = 5.0  # seconds in-flight downloads get at stop before they are cut
 
@@ -57,6 +61,7 @@ def build_app(ctx: Context, resolver: FileResolver | None = None) -> web.Applica
     app[RESOLVER] = resolver or ctx.files
     http = ctx.config.http
     app[BUDGET] = ConnectionBudget(http.max_connections, http.max_connections_per_address)
+    app[ACCEPTORS] = []
     app[AUTH] = Authenticator(http.username, http.password, realm=ctx.config.appliance.name)
     # The other routes go before the catch-all file route, so their paths win.
     # (Imported here: they use require_auth from this module.)
@@ -93,14 +98,26 @@ async def _budget_middleware(
         assert isinstance(response, web.StreamResponse)
         return response
     finally:
-        budget.idle(key, loop.time())
+        now = loop.time()
+        budget.idle(key, now)
+        # A keep-alive connection may make room for a waiting one after the
+        # grace: a listening socket paused at the cap looks again then.
+        for acceptor in request.app[ACCEPTORS]:
+            acceptor.wake_at(now + budget.grace)
 
 
 class GuardedServer(web_server.Server):
     """aiohttp's connection manager with the connection budget (`limits.py`):
-    a connection over it is aborted at once, or the idlest one makes room."""
+    its listening sockets (`accept.Acceptor`) accept a connection only when the
+    budget has room; one over the per-address cap is closed at once."""
 
-    def __init__(self, made: web_server.Server, budget: ConnectionBudget) -> None:
+    def __init__(
+        self,
+        made: web_server.Server,
+        budget: ConnectionBudget,
+        acceptors: list[Acceptor],
+        linger: float = 15.0,
+    ) -> None:
         super().__init__(
             made.request_handler,
             request_factory=made.request_factory,
@@ -108,13 +125,49 @@ class GuardedServer(web_server.Server):
             **made._kwargs,
         )
         self.budget = budget
+        self.linger = linger
         self.limits = RateLimitedLog(log)
+        self.acceptors = acceptors
+        self.attaching: set[asyncio.Task[None]] = set()
 
-    def connection_made(self, handler: Any, transport: asyncio.Transport) -> None:
-        super().connection_made(handler, transport)
-        peer = transport.get_extra_info("peername")
+    def make_room(self, now: float) -> Admission:
+        admission = self.budget.admit(now)
+        if admission.evict is not None:
+            metrics.LIMITED.labels("http", "connections-evicted").inc()
+            self.limits.warning(
+                "evicted",
+                "http: connection budget reached: closing a keep-alive connection for a new one",
+                now,
+            )
+            victim = self._connections.get(admission.evict)  # type: ignore[call-overload]
+            if victim is not None:
+                # Closed, not aborted: what its last response left in the
+                # socket buffers still goes out; cut if not gone in `linger`.
+                victim.close()
+                asyncio.get_running_loop().call_later(self.linger, victim.abort)
+        elif not admission.accept:
+            metrics.LIMITED.labels("http", "accept-paused").inc()
+            self.limits.log(
+                logging.INFO,
+                "queued",
+                f"http: {len(self.budget)} connections (http.max_connections): new ones wait"
+                " in the listen backlog",
+                now,
+            )
+        return admission
+
+    def take(
+        self,
+        conn: socket.socket,
+        peer: Any,
+        ssl_context: ssl.SSLContext | None,
+        handshake_timeout: float,
+    ) -> None:
+        """An accepted connection: tracked and served, or closed at once."""
+        loop = asyncio.get_running_loop()
+        now = loop.time()
         address = str(peer[0]) if peer else "?"
-        now = asyncio.get_running_loop().time()
+        handler = self()
         verdict = self.budget.opened(handler, address, now)
         if not verdict.accept:
             metrics.LIMITED.labels("http", f"connections-{verdict.refused}").inc()
@@ -125,28 +178,56 @@ class GuardedServer(web_server.Server):
                 f" {len(self.budget)} in all)",
                 now,
             )
-            # After aiohttp's handler has started its task (it is created
-            # right after this hook returns and asserts the manager is set).
-            asyncio.get_running_loop().call_soon(transport.abort)
+            conn.close()
             return
-        if verdict.evict is not None:
-            metrics.LIMITED.labels("http", "connections-evicted").inc()
-            self.limits.warning(
-                "evicted", "http: connection budget reached: closing the idlest connection", now
+        task = loop.create_task(self._attach(conn, handler, ssl_context, handshake_timeout))
+        self.attaching.add(task)
+        task.add_done_callback(self.attaching.discard)
+
+    async def _attach(
+        self,
+        conn: socket.socket,
+        handler: Any,
+        ssl_context: ssl.SSLContext | None,
+        handshake_timeout: float,
+    ) -> None:
+        try:
+            await asyncio.get_running_loop().connect_accepted_socket(
+                lambda: handler,
+                conn,
+                ssl=ssl_context,
+                ssl_handshake_timeout=handshake_timeout if ssl_context else None,
             )
-            victim = self._connections.get(verdict.evict)  # type: ignore[call-overload]
-            if victim is not None:
-                victim.abort()
+        except BaseException as exc:
+            # A TLS handshake that failed or never came (within idle_timeout),
+            # or the service stopping: the handler never saw the connection.
+            conn.close()
+            if handler not in self._connections:
+                self._forget(handler)
+            if not isinstance(exc, Exception):
+                raise  # cancelled
+            log.debug("http: connection not set up: %s", exc)
 
     def connection_lost(self, handler: Any, exc: BaseException | None = None) -> None:
         super().connection_lost(handler, exc)
+        self._forget(handler)
+
+    async def shutdown(self, timeout: float | None = None) -> None:
+        for task in list(self.attaching):  # TLS handshakes still under way
+            task.cancel()
+        await super().shutdown(timeout)
+
+    def _forget(self, handler: Any) -> None:
         self.budget.closed(handler)
+        for acceptor in self.acceptors:
+            acceptor.resume()
 
 
 class _Site(web.TCPSite):
-    """TCPSite whose TLS handshake must finish within `handshake_timeout`
-    (asyncio's default is 60 s): a connection that never completes it is
-    seen by the connection budget only afterwards, so its life is bounded here."""
+    """TCPSite whose listening socket is accepted at the budget's pace
+    (`accept.Acceptor`), with a backlog of `backlog` connections waiting, and
+    whose TLS handshake must finish within `handshake_timeout` (asyncio's
+    default is 60 s; the connection counts against the budget meanwhile)."""
 
     def __init__(self, *args: Any, handshake_timeout: float, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -155,19 +236,19 @@ class _Site(web.TCPSite):
     async def start(self) -> None:
         await web.BaseSite.start(self)  # registers the site with the runner
         server = self._runner.server
-        assert server is not None
-        self._server = await asyncio.get_running_loop().create_server(
-            server,
-            self._host,
-            self._port,
-            ssl=self._ssl_context,
-            backlog=self._backlog,
-            reuse_address=self._reuse_address,
-            reuse_port=self._reuse_port,
-            ssl_handshake_timeout=self.handshake_timeout if self._ssl_context else None,
-        )
-        sockets = self._server.sockets
-        self._bound_port = sockets[0].getsockname()[1] if sockets else self._port
+        assert isinstance(server, GuardedServer)
+        sock = listen(self._host or "0.0.0.0", self._port, self._backlog)
+        acceptor = Acceptor(sock, server, self._ssl_context, self.handshake_timeout)
+        server.acceptors.append(acceptor)
+        acceptor.start()
+        self._server = acceptor
+        self._bound_port = sock.getsockname()[1]
+
+    async def stop(self) -> None:
+        server = self._runner.server
+        if isinstance(server, GuardedServer) and self._server in server.acceptors:
+            server.acceptors.remove(self._server)
+        await super().stop()
 
 
 class GuardedRunner(web.AppRunner):
@@ -175,7 +256,12 @@ class GuardedRunner(web.AppRunner):
 
     async def _make_server(self) -> web_server.Server:
         made = await super()._make_server()
-        return GuardedServer(made, self.app[BUDGET])
+        return GuardedServer(
+            made,
+            self.app[BUDGET],
+            self.app[ACCEPTORS],
+            linger=self.app[CONTEXT].config.http.idle_timeout,
+        )
 
 
 def require_auth(request: web.Request) -> web.Response | None:
@@ -458,7 +544,6 @@ class HttpService:
             keepalive_timeout=http.idle_timeout,
             lingering_time=http.body_timeout,
         )
-        _quiet_accept_errors(asyncio.get_running_loop())
         await self.runner.setup()
         try:
             sites: list[tuple[str, int, Any]] = [("http", http.port, None)]
@@ -478,7 +563,7 @@ class HttpService:
                     self.host,
                     port,
                     ssl_context=ssl_context,
-                    reuse_address=True,
+                    backlog=http.max_queued,
                     handshake_timeout=http.idle_timeout,
                 )
                 try:
@@ -510,34 +595,6 @@ class HttpService:
     async def stop(self) -> None:
         if self.runner is not None:
             await self.runner.cleanup()
-
-
-_ACCEPT_ERRORS = RateLimitedLog(log)
-
-
-def _quiet_accept_errors(loop: asyncio.AbstractEventLoop) -> None:
-    """asyncio logs every failed accept() (EMFILE: "Too many open files") with
-    a traceback, once per listening socket per second and more: one line
-    every 10 s instead, counted. Other loop errors go on as before."""
-    previous = loop.get_exception_handler()
-    if getattr(previous, "netboot_quiet_accept", False):
-        return
-
-    def handler(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
-        if str(context.get("message", "")).startswith("socket.accept() out of system resource"):
-            metrics.LIMITED.labels("http", "accept-failed").inc()
-            exc = context.get("exception")
-            _ACCEPT_ERRORS.warning(
-                "accept", f"http: cannot accept a connection: {exc}", loop.time()
-            )
-            return
-        if previous is not None:
-            previous(loop, context)
-        else:
-            loop.default_exception_handler(context)
-
-    handler.netboot_quiet_accept = True  # type: ignore[attr-defined]
-    loop.set_exception_handler(handler)
 
 
 def create(ctx: Context) -> HttpService:

@@ -28,6 +28,7 @@ import importlib.util
 import json
 import os
 import random
+import re
 import secrets
 import shutil
 import signal
@@ -587,6 +588,7 @@ def _serve(
         "services": sorted(k for k, v in features.items() if v),
         "applied": sum(r.ok and "apply" in r.steps for r in results),
         "active_uri": stats.get("active_uri"),
+        "server_limited": stats.get("limited"),
         "voice_vlan": (
             {
                 "vlan": VOICE_VLAN,
@@ -704,6 +706,8 @@ async def _boot_all(
         finally:
             if listener is not None:
                 listener.close()
+        if features["status"]:
+            stats["limited"] = await server_budgets(results, str(addr.server))
         if env.voice_scopes:
             await check_leases(results, config_path)
         if features["status"] and env.fetch_files:
@@ -726,6 +730,33 @@ async def _boot_all(
         for phone in phones:  # the phones stay on (SIP socket open) until checked
             phone.close()
     return results, fleet_time, peak_rss_kb(server.pid)
+
+
+async def server_budgets(results: list[PhoneResult], server: str) -> dict[str, float] | None:
+    """The budgets that bit during the boot (netboot_limited_total above 0 in
+    the appliance's /metrics, as `service/budget`): where a storm queued or
+    was refused. None when /metrics cannot be read."""
+    source = next((r.ip for r in results if r.ip), "")
+    if not source:
+        return None
+    try:
+        status, body = await http_get(f"http://{server}/metrics", source, "netboot-lab", 10)
+    except (OSError, TimeoutError, StepFailed):
+        return None
+    if status != 200:
+        return None
+    found: dict[str, float] = {}
+    for line in body.decode(errors="replace").splitlines():
+        match = _LIMITED.match(line)
+        if match and float(match["value"]) > 0:
+            found[f"{match['service']}/{match['budget']}"] = float(match["value"])
+    return found
+
+
+_LIMITED = re.compile(
+    r'^netboot_limited_total\{budget="(?P<budget>[^"]*)",service="(?P<service>[^"]*)"\}'
+    r" (?P<value>\S+)$"
+)
 
 
 def phone_lookup(

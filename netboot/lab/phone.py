@@ -246,7 +246,8 @@ DHCP_FIRST_WAIT = 4.0
 DHCP_MAX_WAIT = 64.0
 
 # A file download that fails (no answer, a TFTP ERROR such as "busy", an HTTP
-# 5xx, a refused connection) is tried again after a pause, a few times, as
+# 5xx, a refused or reset connection, one closed before the whole answer) is
+# tried again after a pause, a few times, as
 # Yealink firmware does: `static.auto_provision.attempt_before_failed` attempts
 # with `static.auto_provision.retry_delay_after_file_transfer_failed` seconds
 # between them (Yealink Auto Provisioning Guide; the key names as in the
@@ -300,8 +301,8 @@ async def http_get(url: str, source_ip: str, user_agent: str, timeout: float) ->
         with contextlib.suppress(OSError):
             await writer.wait_closed()
     head, sep, body = data.partition(b"\r\n\r\n")
-    if not sep:
-        raise StepFailed(f"GET {url}: no complete HTTP response")
+    if not sep:  # closed before the answer: a failed transfer, tried again
+        raise Retryable(f"GET {url}: no complete HTTP response")
     lines = head.decode("latin-1").split("\r\n")
     try:
         status = int(lines[0].split()[1])
@@ -314,7 +315,10 @@ async def http_get(url: str, source_ip: str, user_agent: str, timeout: float) ->
     if headers.get("transfer-encoding", "").lower() == "chunked":
         body = _unchunk(body)
     elif "content-length" in headers:
-        body = body[: int(headers["content-length"])]
+        length = int(headers["content-length"])
+        if len(body) < length:  # cut off: a failed transfer, tried again
+            raise Retryable(f"GET {url}: {len(body)} of {length} bytes")
+        body = body[:length]
     return status, body
 
 
