@@ -598,6 +598,7 @@ def _serve(
                 "sidecar_frames_in": sidecar.counts.to_port,
                 "sidecar_frames_out": sidecar.counts.to_trunk,
                 "sidecar_dropped": sidecar.counts.dropped,
+                "sidecar_overflowed": sidecar.overflows(),
             }
             if sidecar is not None
             else None
