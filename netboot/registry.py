@@ -104,8 +104,9 @@ def merge(
         m = merged.get(mac)
         if m is None:
             m = merged[mac] = PhoneUpdate(when, when)
-        m.first = min(m.first, when)
-        name = f"{event.service} {event.kind}"
+        elif when < m.first:
+            m.first = when
+        name = event.service + " " + event.kind
         if not event.by_phone:
             if m.event is None:  # only for a row created by this event
                 m.event = name
