@@ -216,17 +216,18 @@ class Event:
         """What the `events.detail` column holds: the detail, plus the facts
         that are not part of it under "facts" (so the event can be read back whole)."""
         plan = _plan(type(self))
+        nested = plan.nested
         out: dict[str, Any] = {}
         for name, key in plan.shown:
             value = getattr(self, name)
             if value is not None:
-                out[key] = value if type(value) in _SCALARS else _plain(value)
+                out[key] = _plain(value) if name in nested else value
         if plan.hidden:
             hidden = {}
             for name, key in plan.hidden:
                 value = getattr(self, name)
                 if value is not None:
-                    hidden[key] = value if type(value) in _SCALARS else _plain(value)
+                    hidden[key] = _plain(value) if name in nested else value
             if hidden:
                 out[FACTS_KEY] = hidden
         return out
@@ -268,6 +269,9 @@ class _Plan:
     shown: tuple[tuple[str, str], ...]  # the timeline's detail
     facts: tuple[tuple[str, str], ...]  # every phone fact
     hidden: tuple[tuple[str, str], ...]  # facts kept beside the detail ("facts")
+    # Fields whose values may hold dataclasses (made plain for JSON); the
+    # others (text, numbers, tuples of them) go to the JSON encoder as they are.
+    nested: frozenset[str] = frozenset()
 
 
 _PLANS: dict[type, _Plan] = {}  # one per event class: bounded
@@ -277,6 +281,10 @@ def _plan(cls: type) -> _Plan:
     plan = _PLANS.get(cls)
     if plan is None:
         shown, facts, hidden = [], [], []
+        hints = _hints(cls)
+        nested = frozenset(
+            f.name for f in dataclasses.fields(cls) if _holds_dataclass(hints[f.name])
+        )
         for f in dataclasses.fields(cls):
             meta = f.metadata
             if "fact" in meta:
@@ -287,8 +295,17 @@ def _plan(cls: type) -> _Plan:
             if f.name == "mac" or meta.get("column"):
                 continue
             shown.append((f.name, meta.get("key", f.name)))
-        plan = _PLANS[cls] = _Plan(tuple(shown), tuple(facts), tuple(hidden))
+        plan = _PLANS[cls] = _Plan(tuple(shown), tuple(facts), tuple(hidden), nested)
     return plan
+
+
+def _holds_dataclass(hint: Any) -> bool:
+    """May a value of this type hint be or contain a dataclass instance?"""
+    if dataclasses.is_dataclass(hint):
+        return True
+    if hint is Any:
+        return True
+    return any(_holds_dataclass(arg) for arg in typing.get_args(hint) if arg is not Ellipsis)
 
 
 _HINTS: dict[type, dict[str, Any]] = {}
