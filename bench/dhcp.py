@@ -18,13 +18,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import re
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -176,10 +176,12 @@ def bench_netboot(lab: Lab, tmp: Path, seconds: int, rate: int) -> dict[str, flo
     period ends as drops); the avalanche with the default ping check."""
     bed = Bed(lab, "nb")
     config = tmp / "netboot.toml"
-    server = bed.wire.server("nb-s", config, netboot_config(tmp / "nb-state", ping_check=False))
-    server.start()
-    result = _sweep(bed, seconds, rate)
-    server.stop()
+
+    def fresh(step: int) -> Callable[[], object]:
+        text = netboot_config(tmp / f"nb-state-{step}", ping_check=False)
+        return bed.wire.server("nb-s", config, text).start().stop
+
+    result = _sweep(bed, seconds, rate, fresh)
     server = bed.wire.server("nb-s", config, netboot_config(tmp / "nb-state")).start()
     result["avalanche_s"] = avalanche(bed.cli)
     assert server.proc is not None
@@ -190,7 +192,10 @@ def bench_netboot(lab: Lab, tmp: Path, seconds: int, rate: int) -> dict[str, flo
     from netboot.state.leases import read_leases
 
     result["leases_on_disk"] = sum(
-        1 for lease in read_leases(tmp / "nb-state") if lease.state == "bound"
+        1
+        for state in tmp.glob("nb-state*")
+        for lease in read_leases(state)
+        if lease.state == "bound"
     )
     return result
 
@@ -228,9 +233,13 @@ def bench_dnsmasq(lab: Lab, tmp: Path, seconds: int, rate: int) -> dict[str, flo
     3 s per new address and completes nothing at any rate); the avalanche with
     the default ping check, as it ships."""
     bed = Bed(lab, "dm")
-    proc = _start_dnsmasq(lab, bed, tmp, ping=False)
-    result = _sweep(bed, seconds, rate)
-    stop_process(proc)
+
+    def fresh(step: int) -> Callable[[], object]:
+        (tmp / "dnsmasq.leases").unlink(missing_ok=True)
+        proc = _start_dnsmasq(lab, bed, tmp, ping=False)
+        return lambda: stop_process(proc)
+
+    result = _sweep(bed, seconds, rate, fresh)
     proc = _start_dnsmasq(lab, bed, tmp, ping=True)
     result["avalanche_s"] = avalanche(bed.cli)
     stop_process(proc)
@@ -239,8 +248,16 @@ def bench_dnsmasq(lab: Lab, tmp: Path, seconds: int, rate: int) -> dict[str, flo
 
 def bench_kea(lab: Lab, tmp: Path, seconds: int, rate: int) -> dict[str, float]:
     bed = Bed(lab, "kea")
+
+    def fresh(step: int) -> Callable[[], object]:
+        rung = tmp / f"rung-{step}"
+        rung.mkdir()
+        proc = _start_kea(lab, bed, rung)
+        return lambda: stop_process(proc)
+
+    result = _sweep(bed, seconds, rate, fresh)
     proc = _start_kea(lab, bed, tmp)
-    result = _measure(bed, seconds, rate)
+    result["avalanche_s"] = avalanche(bed.cli)
     stop_process(proc)
     return result
 
@@ -263,69 +280,63 @@ def _start_kea(lab: Lab, bed: Bed, tmp: Path) -> subprocess.Popen[bytes]:
 
 
 def interleaved(lab: Lab, tmp: Path, seconds: int, max_rate: int) -> dict[str, dict[str, float]]:
-    """netboot and Kea side by side (`--interleave`): both run from the start,
-    and each rung is offered to one and then the other (which goes first
-    alternates), so that a change in what else the machine runs falls on
-    both alike instead of on whichever server came second. No avalanche."""
-    nb_bed, kea_bed = Bed(lab, "nb"), Bed(lab, "kea")
-    (tmp / "kea").mkdir()
-    # HTTP on too (idle): its /metrics says whether netboot's registry shed events.
-    config = netboot_config(tmp / "nb-state", ping_check=False, services="[http]\n")
-    server = nb_bed.wire.server("nb-s", tmp / "netboot.toml", config).start()
-    kea = _start_kea(lab, kea_bed, tmp / "kea")
-    assert server.proc is not None
-    pids = {"netboot": server.proc.pid, "kea": kea.pid}
+    """netboot and Kea side by side (`--interleave`): each rung is offered to
+    one and then the other (which goes first alternates), each on a fresh
+    server, so that a change in what else the machine runs falls on both
+    alike instead of on whichever server's sweep came second. No avalanche."""
+    beds = {"netboot": Bed(lab, "nb"), "kea": Bed(lab, "kea")}
     sweeps = {"netboot": Sweep("netboot"), "kea": Sweep("kea")}
-    beds = {"netboot": nb_bed, "kea": kea_bed}
-    try:
-        for step, rate in enumerate(r for r in RATES if r <= max_rate):
-            order = ("netboot", "kea") if step % 2 == 0 else ("kea", "netboot")
-            for name in order:
-                if not sweeps[name].over:
-                    # The other server's work left from its rung (netboot writes
-                    # its registry after the exchanges) must not fall on this one.
-                    for pid in pids.values():
-                        settle(pid)
-                    sweeps[name].add(rate, seconds, rate_run(beds[name].cli, seconds, rate, step))
-            if all(sweep.over for sweep in sweeps.values()):
-                break
-        settle(pids["netboot"])
-        metrics = nb_bed.cli.run(["curl", "-s", "-m", "10", f"http://{SERVER_IP}/metrics"]).stdout
-        shed = re.search(r'netboot_registry_pruned_total\{reason="queued"\} ([\d.e+]+)', metrics)
-        print(
-            "    netboot's registry events dropped for want of disk time (registry.max_queued): "
-            + (f"{float(shed.group(1)):.0f}" if shed else "unknown"),
-            flush=True,
-        )
-    finally:
-        server.stop()
-        stop_process(kea)
+    shed = 0.0
+
+    def netboot(step: int) -> Callable[[], object]:
+        # HTTP on too (idle): its /metrics says whether the registry shed events.
+        text = netboot_config(tmp / f"nb-state-{step}", ping_check=False, services="[http]\n")
+        server = beds["netboot"].wire.server("nb-s", tmp / "netboot.toml", text).start()
+
+        def stop() -> None:
+            nonlocal shed
+            shed += registry_shed(beds["netboot"].cli)
+            server.stop()
+
+        return stop
+
+    def kea(step: int) -> Callable[[], object]:
+        rung = tmp / f"kea-{step}"
+        rung.mkdir()
+        proc = _start_kea(lab, beds["kea"], rung)
+        return lambda: stop_process(proc)
+
+    fresh: dict[str, Fresh] = {"netboot": netboot, "kea": kea}
+    for step, rate in enumerate(r for r in RATES if r <= max_rate):
+        order = ("netboot", "kea") if step % 2 == 0 else ("kea", "netboot")
+        for name in order:
+            if sweeps[name].over:
+                continue
+            stop = fresh[name](step)
+            try:
+                sweeps[name].add(rate, seconds, rate_run(beds[name].cli, seconds, rate, step))
+            finally:
+                stop()
+        if all(sweep.over for sweep in sweeps.values()):
+            break
+    print(
+        f"    netboot's registry events dropped for want of disk time (registry.max_queued): {shed:.0f}",
+        flush=True,
+    )
     return {name: sweep.result() for name, sweep in sweeps.items()}
 
 
-def settle(pid: int, quiet: float = 0.02, window: float = 0.3, limit: float = 20.0) -> None:
-    """Wait (at most `limit` s) until process `pid` uses under `quiet` s of CPU
-    in `window` s: done with what it deferred."""
-    tick = os.sysconf("SC_CLK_TCK")
-
-    def cpu() -> float:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / tick
-
-    deadline = time.monotonic() + limit
-    before = cpu()
-    while time.monotonic() < deadline:
-        time.sleep(window)
-        now = cpu()
-        if now - before < quiet:
-            return
-        before = now
+def registry_shed(cli: Netns) -> float:
+    """netboot's registry events dropped at registry.max_queued so far (its
+    /metrics; events are dropped only as they are recorded, during the rung)."""
+    text = cli.run(["curl", "-s", "-m", "10", f"http://{SERVER_IP}/metrics"]).stdout
+    match = re.search(r'^netboot_registry_pruned_total\{reason="queued"\} (\S+)$', text, re.M)
+    if match is None:
+        raise RuntimeError(f"netboot's /metrics has no registry counter:\n{text[:500]}")
+    return float(match.group(1))
 
 
-def _measure(bed: Bed, seconds: int, max_rate: int) -> dict[str, float]:
-    result = _sweep(bed, seconds, max_rate)
-    result["avalanche_s"] = avalanche(bed.cli)
-    return result
+Fresh = Callable[[int], Callable[[], object]]
 
 
 class Sweep:
@@ -359,10 +370,17 @@ class Sweep:
         return {"exchanges_per_s": self.clean, "peak_acks_per_s": self.best, "acks": self.acks}
 
 
-def _sweep(bed: Bed, seconds: int, max_rate: int) -> dict[str, float]:
+def _sweep(bed: Bed, seconds: int, max_rate: int, fresh: Fresh) -> dict[str, float]:
+    """The ladder, a fresh server per rung (`fresh(step)` starts one on empty
+    state and returns how to stop it): no rung inherits the leases, history
+    or unfinished work of the one before."""
     sweep = Sweep()
     for step, rate in enumerate(r for r in RATES if r <= max_rate):
-        sweep.add(rate, seconds, rate_run(bed.cli, seconds, rate, step))
+        stop = fresh(step)
+        try:
+            sweep.add(rate, seconds, rate_run(bed.cli, seconds, rate, step))
+        finally:
+            stop()
         if sweep.over:
             break
     return sweep.result()
