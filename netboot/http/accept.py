@@ -15,7 +15,6 @@ waits). The decisions are the budget's; this is the thin transport.
 from __future__ import annotations
 
 import asyncio
-import errno
 import logging
 import socket
 import ssl
@@ -28,10 +27,10 @@ from netboot.ratelog import RateLimitedLog
 log = logging.getLogger("netboot.http")
 
 BATCH = 128  # accept() calls per wakeup at most: other work gets the loop between batches
-# accept() out of descriptors or kernel memory: stop accepting this long
-# (what asyncio's server does), the connections wait in the backlog.
+# accept() out of descriptors or kernel memory (or failing otherwise): stop
+# accepting this long (what asyncio's server does), the connections wait in
+# the backlog; no busy loop on a listening socket that stays readable.
 RESOURCE_PAUSE = 1.0
-_RESOURCE_ERRORS = (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM)
 
 
 class Taker(Protocol):
@@ -122,9 +121,7 @@ class Acceptor(asyncio.AbstractServer):
                     return
                 except ConnectionAbortedError:
                     continue
-                except OSError as exc:
-                    if exc.errno not in _RESOURCE_ERRORS:
-                        raise
+                except OSError as exc:  # EMFILE, ENFILE, ENOBUFS, ENOMEM, or stranger
                     metrics.LIMITED.labels("http", "accept-failed").inc()
                     self.errors.warning(
                         "accept",
