@@ -29,9 +29,11 @@ if TYPE_CHECKING:
 log = logging.getLogger("netboot.dhcp")
 IP_PKTINFO = 8  # <linux/in.h>; the stdlib constant is missing from the type stubs
 # Requests handled per wake-up before the loop goes round (a finished lease
-# commit's ACKs, the other services): 64 let an ACK wait behind ~6 ms of
-# requests per round; 16 kept the ACK delay lower at 4000 exchanges/s.
-READ_BATCH = 64
+# commit's ACKs, the other services). Measured at 7000 exchanges/s offered
+# (fresh server, 4 s): 64 completed >= 99 % in 4 of 8 runs, 32 (with registry
+# batches of 100) in 4 of 4, ACK delay 10-20 ms; 16 starved DHCP in a
+# 10 000-phone storm (median DHCP 3.1-9.4 s against 1.8 s).
+READ_BATCH = 32
 
 
 class DhcpService:
