@@ -30,9 +30,9 @@ log = logging.getLogger("netboot.dhcp")
 IP_PKTINFO = 8  # <linux/in.h>; the stdlib constant is missing from the type stubs
 # Requests handled per wake-up before the loop goes round (a finished lease
 # commit's ACKs, the other services). Measured at 7000 exchanges/s offered
-# (fresh server, 4 s): 64 completed >= 99 % in 4 of 8 runs, 32 (with registry
-# batches of 100) in 4 of 4, ACK delay 10-20 ms; 16 starved DHCP in a
-# 10 000-phone storm (median DHCP 3.1-9.4 s against 1.8 s).
+# (fresh server, 4 s; the VM's noise is large): 64 completed >= 99 % in 4 of
+# 8 runs, 32 in 7 of 8, ACK delay 10-20 ms; 16 starved DHCP in a 10 000-phone
+# storm (median DHCP 3.1-9.4 s against 1.8 s).
 READ_BATCH = 32
 
 
