@@ -177,11 +177,22 @@ def bench_netboot(lab: Lab, tmp: Path, seconds: int, rate: int) -> dict[str, flo
     bed = Bed(lab, "nb")
     config = tmp / "netboot.toml"
 
+    shed = 0.0
+
     def fresh(step: int) -> Callable[[], object]:
-        text = netboot_config(tmp / f"nb-state-{step}", ping_check=False)
-        return bed.wire.server("nb-s", config, text).start().stop
+        # HTTP on too (idle): its /metrics says whether the registry shed events.
+        text = netboot_config(tmp / f"nb-state-{step}", ping_check=False, services="[http]\n")
+        server = bed.wire.server("nb-s", config, text).start()
+
+        def stop() -> None:
+            nonlocal shed
+            shed += registry_shed(bed.cli)
+            server.stop()
+
+        return stop
 
     result = _sweep(bed, seconds, rate, fresh)
+    result["registry_shed"] = shed
     server = bed.wire.server("nb-s", config, netboot_config(tmp / "nb-state")).start()
     result["avalanche_s"] = avalanche(bed.cli)
     assert server.proc is not None
@@ -435,6 +446,11 @@ def main() -> int:
                 + (
                     f", {r['leases_on_disk']:.0f} bound leases on disk"
                     if "leases_on_disk" in r
+                    else ""
+                )
+                + (
+                    f", {r['registry_shed']:.0f} registry events dropped (registry.max_queued)"
+                    if "registry_shed" in r
                     else ""
                 ),
                 flush=True,
