@@ -110,7 +110,7 @@ def main() -> int:
     cases = [
         ("idle", False, 0, True),
         ("idle+lldp", True, 0, False),
-        (f"{args.leases // 1000}k-leases", False, args.leases, False),
+        (f"{args.leases // 1000}k-leases", False, args.leases, True),
         (f"{args.leases // 1000}k-leases+lldp", True, args.leases, False),
     ]
     with tempfile.TemporaryDirectory(prefix="nb-mem-") as tmp_name, Lab() as lab:
