@@ -200,7 +200,7 @@ class Event:
         for name, key in _plan(type(self)).shown:
             value = getattr(self, name)
             if value is not None:
-                out[key] = value if type(value) in _SCALARS else _plain(value)
+                out[key] = _plain(value)
         return out
 
     def facts(self) -> dict[str, str]:

@@ -239,7 +239,7 @@ class Registry:
         self._store.write(batch, merged)
         # applied to the caches once the transaction has committed
         for mac in new:
-            states.setdefault(mac, PhoneState.SEEN.value)
+            states.setdefault(mac, _SEEN)
         states.update(changes)
         for _, event in batch:
             counts[event.mac] = counts.get(event.mac, 0) + 1
@@ -274,7 +274,8 @@ class Registry:
         At most about `batch` rows go per call, so a call never holds the
         event loop long; `more` is then true and the caller calls again.
 
-        `keep`: MACs that hold or held a DHCP lease (never "unknown"). Unknown
+        `keep`: MACs that hold or held a DHCP lease (never "unknown"; a set
+        or a dict's keys: it is looked up once per unknown MAC). Unknown
         MACs (state `seen`, no lease) go after `unknown_max_age` and beyond
         `max_unknown`; every phone after `retention_days` unseen and beyond
         `max_phones` (unknown first, then the least recently seen); events
@@ -299,7 +300,7 @@ class Registry:
         touched, self._touched = self._touched, set()
         most = self.budget.max_events_per_phone
         over = [mac for mac in touched if self._counts.get(mac, most + 1) > most]
-        known = self._states is not None  # then the tables' sizes are known here
+        states = self._states  # loaded: then the tables' sizes are known here
         try:
             pruned = self._store.prune(
                 now,
@@ -308,8 +309,8 @@ class Registry:
                 touched=over,
                 batch=batch,
                 phones=phones,
-                total_phones=len(self._states) if self._states is not None else None,
-                total_events=self._events if known else None,
+                total_phones=None if states is None else len(states),
+                total_events=None if states is None else self._events,
                 age=full,
                 unknown=unknown,
             )
@@ -327,8 +328,8 @@ class Registry:
                 self._counts[mac] = min(self._counts[mac], most)
         for mac in pruned.forgotten:
             self._counts.pop(mac, None)
-            if self._states is not None:
-                self._states.pop(mac, None)
+            if states is not None:
+                states.pop(mac, None)
         self._events = max(0, self._events - pruned.events)
         self.more = pruned.more
         self._unknown_due = unknown and pruned.more

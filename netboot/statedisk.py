@@ -184,9 +184,9 @@ class StateHealth:
         out = [
             f"{p.message} ({p.count} failed write(s) since "
             f"{time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(p.first))})"
-            for p in list(self.problems.values())  # a copy: the state writer thread may add one
+            for p in self.problems.values()
         ]
-        out.extend(list(self.notes.values()))
+        out.extend(self.notes.values())
         return out
 
     def reset(self) -> None:

@@ -160,7 +160,7 @@ async def _state_housekeeping(
         if full or registry.needs_prune:
             if full:
                 last_prune = now
-            keep = set(leases.by_mac)
+            keep = leases.by_mac.keys()  # a live view: no 100 000-entry copy per prune
             while True:  # a big backlog goes a batch at a time
                 async with turn:
                     registry.prune(now, keep, full=full)

@@ -204,6 +204,7 @@ class RegistryStore:
         """Apply the budgets (registry.*, see netboot.registry.Registry.prune),
         at most about `batch` events and `phones` phones per budget.
 
+        `keep`: looked up once per unknown MAC, so a set or a dict's keys.
         `touched`: the phones whose events may be over max_events_per_phone.
         `total_phones`/`total_events`: the tables' sizes when the caller knows
         them (else counted). `age` and `unknown`: also the budgets by age and
@@ -250,14 +251,13 @@ class RegistryStore:
                 removed["age_phones"] = forget(cur, gone)
             if unknown:
                 # Unknown MACs: heard (a DISCOVER, an LLDP frame), never leased or provisioned.
-                keep_set = set(keep)
                 never_leased = [
                     (r[0], r[1])
                     for r in cur.execute(
                         "SELECT mac, last_seen FROM phones INDEXED BY phones_state "
                         "WHERE state = 'seen' ORDER BY last_seen DESC, mac"
                     )
-                    if r[0] not in keep_set
+                    if r[0] not in keep
                 ]
                 stale = [
                     mac
