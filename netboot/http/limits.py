@@ -62,7 +62,6 @@ class _Connection:
     opened: float
     idle_since: float
     busy: int = 0
-    answered: int = 0  # responses sent: after one, an idle connection is keep-alive
 
 
 class ConnectionBudget:
@@ -115,7 +114,6 @@ class ConnectionBudget:
         conn = self._connections.get(key)
         if conn is not None:
             conn.busy = max(0, conn.busy - 1)
-            conn.answered += 1
             conn.idle_since = now
             if not conn.busy:
                 self._resting.pop(key, None)
