@@ -331,7 +331,7 @@ def interleaved(lab: Lab, tmp: Path, seconds: int, max_rate: int) -> dict[str, d
         if all(sweep.over for sweep in sweeps.values()):
             break
     print(
-        f"    netboot's registry events dropped for want of disk time (registry.max_queued): {shed:.0f}",
+        f"    netboot's registry events dropped (registry.max_queued; written only in DHCP's gaps): {shed:.0f}",
         flush=True,
     )
     return {name: sweep.result() for name, sweep in sweeps.items()}

@@ -177,7 +177,10 @@ class RegistryConfig:
         1000, "never-leased, never-provisioned MACs kept", low=0, high=10_000_000
     )
     max_queued: int = setting(
-        20000, "events waiting in memory for the disk", low=100, high=10_000_000
+        20000,
+        "events waiting in memory to be written (a failing disk, or DHCP leaving no gap)",
+        low=100,
+        high=10_000_000,
     )
 
 

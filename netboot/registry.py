@@ -192,7 +192,7 @@ class Registry:
         _budget_log.warning(
             "queued",
             f"registry: {count} event(s) dropped: more than registry.max_queued = "
-            f"{self.budget.max_queued} waited for the disk",
+            f"{self.budget.max_queued} waited to be written",
             time.monotonic(),
         )
 

@@ -44,6 +44,34 @@ def test_registry_flush_waits_for_the_db_turn(tmp_path: Path) -> None:
     reg.close()
 
 
+def test_registry_writes_wait_while_dhcp_requests_wait(tmp_path: Path) -> None:
+    """History is written in DHCP's gaps: while a request waits in DHCP's
+    socket (`Context.dhcp_waiting`), no flush runs; then everything goes."""
+    reg = Registry(tmp_path)
+    waiting = [True]
+
+    async def scenario() -> tuple[int, int]:
+        task = asyncio.create_task(
+            supervisor._flush_registry(reg, asyncio.Lock(), lambda: waiting[0], interval=0.01)
+        )
+        for n in range(300):  # three batches
+            reg.record(LeaseOffered(mac=f"00:30:4f:00:01:{n & 255:02x}", offered="10.0.0.9"))
+        for _ in range(20):  # 20 flush intervals with DHCP busy: none may write
+            await asyncio.sleep(0.01)
+        held = reg.pending
+        waiting[0] = False
+        async with asyncio.timeout(5):
+            while reg.pending:
+                await asyncio.sleep(0.01)
+        task.cancel()
+        return held, reg.pending
+
+    held, left = asyncio.run(scenario())
+    assert held == 300 and left == 0
+    assert _count(reg, "events") == 300
+    reg.close()
+
+
 def test_flood_prune_does_not_wait_for_the_minute(tmp_path: Path) -> None:
     reg = Registry(tmp_path, RegistryConfig(max_phones=100))
     leases = LeaseStore(tmp_path)

@@ -12,8 +12,11 @@ addresses behind a relay with an echo, as ISC dhcpd does.
 
 from __future__ import annotations
 
+import array
+import fcntl
 import logging
 import socket
+import termios
 from typing import TYPE_CHECKING
 
 from netboot import netif
@@ -77,3 +80,14 @@ def icmp() -> socket.socket:
     sock = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)
     sock.setblocking(False)
     return sock
+
+
+def queued(sock: socket.socket) -> int:
+    """Bytes of the next datagram waiting in `sock` (0: none; FIONREAD, which
+    packet and UDP sockets answer with the next one's length)."""
+    size = array.array("i", [0])
+    try:
+        fcntl.ioctl(sock.fileno(), termios.FIONREAD, size)
+    except (OSError, ValueError):  # closed (fileno -1)
+        return 0
+    return size[0]

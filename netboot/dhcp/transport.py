@@ -128,6 +128,11 @@ class DhcpService:
                 continue
             self.core.icmp_reply(int(IPv4Address(source)), data)
 
+    def waiting(self) -> bool:
+        """Does a request wait in a serving socket? (The registry's writes
+        wait for it: `Context.dhcp_waiting`.)"""
+        return any(sockets.queued(socks["raw"]) for socks in self.socks.values() if "raw" in socks)
+
     def send(self, reply: Reply) -> None:
         socks, route = self.socks[reply.interface], reply.route
         payload = codec.encode(reply.message, options_wire=reply.options_wire)
@@ -173,6 +178,7 @@ class DhcpService:
                 self._reader(socks["arp"], self._drain, name, socks["arp"], "ARP", core.arp_frame)
             assert self.icmp is not None
             self._reader(self.icmp, self._icmp_readable)
+            self.ctx.dhcp_waiting = self.waiting
             while True:  # group commit: one fsynced transaction per wake-up
                 await self._wake.wait()
                 self._wake.clear()
@@ -186,6 +192,7 @@ class DhcpService:
                         continue
                 core.committed(batch, replies)
         finally:
+            self.ctx.dhcp_waiting = _nothing
             core.stop()
             for sock in self._sockets():
                 loop.remove_reader(sock.fileno())
@@ -210,6 +217,10 @@ class DhcpService:
     def _sockets(self) -> list[socket.socket]:
         icmp = [self.icmp] if self.icmp is not None else []
         return [sock for socks in self.socks.values() for sock in socks.values()] + icmp
+
+
+def _nothing() -> bool:
+    return False
 
 
 def create(ctx: Context) -> DhcpService:
