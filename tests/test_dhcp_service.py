@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from netboot import metrics
 from netboot.clock import SteppedClock
 from netboot.config import parse_config
 from netboot.dhcp import codec
@@ -247,6 +248,40 @@ def test_ack_waits_for_disk_and_a_failed_commit_withholds_it(
     assert any(
         isinstance(e, LeaseAcked) and e.ip == str(IPv4Address(offered)) for e in events.events
     )
+
+
+def test_messages_are_counted_by_direction_and_type_after_each_batch(
+    served: tuple[DhcpCore, FakeIO, Events, SteppedClock],
+) -> None:
+    """netboot_dhcp_messages_total: every message in and out, counted once
+    its batch is over (a read batch's `flush`, a commit's `committed`)."""
+    core, io, _, _ = served
+
+    def count(direction: str, kind: str) -> float:
+        value = metrics.REGISTRY.get_sample_value(
+            "netboot_dhcp_messages_total", {"direction": direction, "type": kind}
+        )
+        return value or 0.0
+
+    before = {
+        k: count(*k)
+        for k in [("in", "DISCOVER"), ("in", "REQUEST"), ("out", "OFFER"), ("out", "ACK")]
+    }
+    for _ in range(3):
+        core.receive("eth0", OUR_MAC, request_frame(codec.DISCOVER))
+    offered = io.replies[-1].message.yiaddr
+    core.receive("eth0", OUR_MAC, request_frame(codec.REQUEST, offered))
+    core.flush()
+    batch, replies = core.take_commit()
+    core.leases.commit(batch)
+    core.committed(batch, replies)
+    after = {k: count(*k) for k in before}
+    assert {k: after[k] - before[k] for k in before} == {
+        ("in", "DISCOVER"): 3,
+        ("in", "REQUEST"): 1,
+        ("out", "OFFER"): 3,
+        ("out", "ACK"): 1,
+    }
 
 
 # ------------------------------------------------------------------ conflict checks

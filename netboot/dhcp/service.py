@@ -117,6 +117,10 @@ class DhcpCore:
         self.health = Health(STARTING)
         self.serving = False
         self.down: set[str] = set()  # interfaces whose last receive failed
+        # Messages in and out by (direction, type), added to DHCP_MESSAGES once
+        # per batch (`_count`) instead of per message (a locked increment each).
+        self._tally: dict[tuple[str, int], int] = {}
+        self._batched = False  # in a batch: `flush` or `committed` counts
         # Conflict checks in flight (ARP / ICMP echo), on the monotonic clock.
         self.probes: ProbeTable[Waiting] = ProbeTable(config.ping_timeout_ms / 1000)
         self._probe_timer: Timer | None = None
@@ -320,13 +324,24 @@ class DhcpCore:
             return
         if udp.src_mac == own_mac:
             return  # our own broadcast
-        _counted("in", msg.msg_type or 0).inc()
+        key = ("in", msg.msg_type or 0)
+        self._tally[key] = self._tally.get(key, 0) + 1
+        self._batched = True
         self._decide(interface, msg, now, 0, Origin(format_mac(udp.src_mac), udp.src_ip))
 
     def flush(self) -> None:
         """After a batch of requests: commit what they staged."""
         if self.leases.staged:
             self.io.wake()
+        self._count()
+
+    def _count(self) -> None:
+        self._batched = False
+        tally = self._tally
+        if tally:
+            for (direction, kind), n in tally.items():
+                _counted(direction, kind).inc(n)
+            tally.clear()
 
     def _decide(
         self, interface: str, msg: DhcpMessage, now: float, rounds: int, origin: Origin | None
@@ -367,7 +382,10 @@ class DhcpCore:
 
     def send(self, reply: Reply) -> None:
         kind = reply.message.msg_type or 0
-        _counted("out", kind).inc()
+        key = ("out", kind)
+        self._tally[key] = self._tally.get(key, 0) + 1
+        if not self._batched:
+            self._count()
         try:
             self.io.send(reply)
         except OSError as exc:
@@ -491,9 +509,11 @@ class DhcpCore:
         """The batch is on disk: every reply that waited on it goes out."""
         if batch and "leases" in HEALTH.problems:
             HEALTH.ok("leases")
+        self._batched = True
         for reply, mac, decision in replies:
             self._record(mac, decision)
             self.send(reply)
+        self._count()
 
     def not_durable(
         self, batch: list[Lease], replies: list[tuple[Reply, str, Decision]], exc: StateWriteError
