@@ -44,20 +44,25 @@ def test_registry_flush_waits_for_the_db_turn(tmp_path: Path) -> None:
     reg.close()
 
 
-def test_registry_writes_wait_while_dhcp_requests_wait(tmp_path: Path) -> None:
+def test_registry_writes_a_batch_an_interval_while_dhcp_requests_wait(tmp_path: Path) -> None:
     """History is written in DHCP's gaps: while a request waits in DHCP's
-    socket (`Context.dhcp_waiting`), no flush runs; then everything goes."""
+    socket (`Context.dhcp_waiting`), one batch a flush interval; once DHCP's
+    socket is empty, everything."""
     reg = Registry(tmp_path)
     waiting = [True]
 
     async def scenario() -> tuple[int, int]:
         task = asyncio.create_task(
-            supervisor._flush_registry(reg, asyncio.Lock(), lambda: waiting[0], interval=0.01)
+            supervisor._flush_registry(reg, asyncio.Lock(), lambda: waiting[0], interval=0.05)
         )
-        for n in range(300):  # three batches
-            reg.record(LeaseOffered(mac=f"00:30:4f:00:01:{n & 255:02x}", offered="10.0.0.9"))
-        for _ in range(20):  # 20 flush intervals with DHCP busy: none may write
-            await asyncio.sleep(0.01)
+        for n in range(1000):  # ten batches of FLUSH_BATCH
+            reg.record(
+                LeaseOffered(mac=f"00:30:4f:00:{n >> 8:02x}:{n & 255:02x}", offered="10.0.0.9")
+            )
+        async with asyncio.timeout(5):
+            while reg.pending > 1000 - 2 * supervisor.FLUSH_BATCH:  # two intervals
+                await asyncio.sleep(0.005)
+        await asyncio.sleep(0)
         held = reg.pending
         waiting[0] = False
         async with asyncio.timeout(5):
@@ -67,8 +72,10 @@ def test_registry_writes_wait_while_dhcp_requests_wait(tmp_path: Path) -> None:
         return held, reg.pending
 
     held, left = asyncio.run(scenario())
-    assert held == 300 and left == 0
-    assert _count(reg, "events") == 300
+    # batch by batch while DHCP was busy: far from the ten batches a free loop writes at once
+    assert 0 < held <= 1000 - 2 * supervisor.FLUSH_BATCH and held % supervisor.FLUSH_BATCH == 0
+    assert left == 0
+    assert _count(reg, "events") == 1000
     reg.close()
 
 
