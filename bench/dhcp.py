@@ -186,7 +186,7 @@ def bench_netboot(lab: Lab, tmp: Path, seconds: int, rate: int) -> dict[str, flo
 
         def stop() -> None:
             nonlocal shed
-            shed += registry_shed(bed.cli)
+            shed += _rung_shed(registry_shed(bed.cli))
             server.stop()
 
         return stop
@@ -306,7 +306,7 @@ def interleaved(lab: Lab, tmp: Path, seconds: int, max_rate: int) -> dict[str, d
 
         def stop() -> None:
             nonlocal shed
-            shed += registry_shed(beds["netboot"].cli)
+            shed += _rung_shed(registry_shed(beds["netboot"].cli))
             server.stop()
 
         return stop
@@ -335,6 +335,13 @@ def interleaved(lab: Lab, tmp: Path, seconds: int, max_rate: int) -> dict[str, d
         flush=True,
     )
     return {name: sweep.result() for name, sweep in sweeps.items()}
+
+
+def _rung_shed(count: float) -> float:
+    """Say under the rung's line when netboot's registry dropped events in it."""
+    if count:
+        print(f"{'':>21}(registry: {count:.0f} events dropped at registry.max_queued)", flush=True)
+    return count
 
 
 def registry_shed(cli: Netns) -> float:
