@@ -375,14 +375,16 @@ class Registry:
         self.flush()
         missing = 0
         # The addresses whose ACK the registry has: a set of the leases' own
-        # ints, the rows read one by one (a dict of every phone's last ACK,
-        # 100 000 new strings and floats, stayed in RSS after it was freed).
+        # ints, the ACK events read row by row in table order (a dict of every
+        # phone's last ACK, 100 000 new strings and floats, stayed in RSS
+        # after it was freed; grouping by MAC took twice as long).
         acked: set[int] = set()
+        by_mac, by_ip = leases.by_mac, leases.by_ip
         try:
-            for mac, seen in self._store.last_acks():
-                for lease in leases.for_mac(mac):
-                    if seen >= lease.updated - 1.0:
-                        acked.add(lease.ip)
+            for mac, seen in self._store.acks():
+                for ip in by_mac.get(mac, ()):
+                    if seen >= by_ip[ip].updated - 1.0:
+                        acked.add(ip)
         except sqlite3.Error:
             return 0
         for lease in leases:

@@ -323,11 +323,11 @@ class RegistryStore:
         )
         return Pruned(removed, forgotten, more, events_gone)
 
-    def last_acks(self) -> Iterator[tuple[str, float]]:
-        """Per MAC, the time of its latest DHCP ACK event, row by row (no
-        list of every phone at once: the peak would stay in RSS)."""
+    def acks(self) -> Iterator[tuple[str, float]]:
+        """The MAC and time of every DHCP ACK event, row by row (no list of
+        every phone at once: the peak would stay in RSS)."""
         yield from self.conn.execute(
-            "SELECT mac, max(ts) FROM events WHERE service = 'dhcp' AND kind = 'ack' GROUP BY mac"
+            "SELECT mac, ts FROM events WHERE service = 'dhcp' AND kind = 'ack'"
         )
 
 
