@@ -357,7 +357,10 @@ class Registry:
         if self._events is not None:
             self._events -= pruned.events
         self.more = pruned.more
-        self._unknown_due = unknown and pruned.more
+        # Only when that budget itself stopped at its batch: it reads every
+        # unknown MAC, so a backlog of max_phones (500 phones a call) must
+        # not repeat it at every call.
+        self._unknown_due = unknown and pruned.unknown_more
         for reason, count in pruned.removed.items():
             PRUNED.labels(reason).inc(count)
             _budget_log.warning(

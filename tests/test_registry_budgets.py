@@ -291,3 +291,24 @@ def test_phones_beyond_the_state_cache_flush_and_prune_right(
     assert sizes() == (count(reg, "phones"), count(reg, "events")) == (27, 55)
     assert state("00:30:4f:03:01:00") == "fetched-own"
     reg.close()
+
+
+def test_a_backlog_of_phones_reads_the_unknown_macs_once(tmp_path: Path) -> None:
+    """max_phones removes 500 phones a call; the unknown MACs' budget, which
+    reads every MAC in state `seen`, runs at the first call only (it had
+    nothing left to remove), not once per call of the backlog."""
+    reg = Registry(tmp_path, RegistryConfig(max_phones=100))
+    leased = [f"00:30:4f:04:{n >> 8:02x}:{n & 255:02x}" for n in range(1300)]
+    for n, mac in enumerate(leased):
+        reg.record(LeaseAcked(mac=mac, ip="10.0.0.9"), now=T0 + n)  # no URL: stays `seen`
+    reg.flush()
+    statements: list[str] = []
+    reg.connection.set_trace_callback(statements.append)
+    calls = [reg.prune(T0 + 2000, keep=set(leased), full=False)]
+    while reg.more:
+        calls.append(reg.prune(T0 + 2000, keep=set(leased), full=False))
+    assert calls == [{"phones": 500}, {"phones": 500}, {"phones": 200}]
+    assert sum("ORDER BY last_seen DESC" in s for s in statements) == 1
+    assert reg._phones == count(reg, "phones") == 100
+    assert {p.mac for p in reg.phones()} == set(leased[-100:])
+    reg.close()

@@ -115,6 +115,7 @@ class Pruned:
     forgotten: list[str]
     more: bool  # it stopped at its batch: call again
     events: int = 0  # events it removed, for whatever budget
+    unknown_more: bool = False  # the unknown MACs' budget stopped at its batch
 
 
 def encode(event: Event) -> str:
@@ -218,7 +219,7 @@ class RegistryStore:
         b = budget
         removed: dict[str, int] = {}
         forgotten: list[str] = []
-        more = False
+        more = unknown_more = False
         events_gone = 0
 
         def forget(cur: sqlite3.Cursor, macs: list[str]) -> int:
@@ -280,7 +281,7 @@ class RegistryStore:
                     if seen < now - b.unknown_max_age or i >= b.max_unknown
                 ]
                 removed["unknown"] = forget(cur, stale[-phones:])  # the oldest first
-                more |= len(stale) > phones
+                unknown_more = len(stale) > phones
             if total_phones is None:
                 total = int(cur.execute("SELECT count(*) FROM phones").fetchone()[0])
             else:
@@ -318,10 +319,11 @@ class RegistryStore:
                 ).rowcount
         events_gone += n + removed.get("age_events", 0) + removed.get("events", 0)
         removed = {k: v for k, v in removed.items() if v}
+        more |= unknown_more
         more |= any(removed.get(k, 0) >= batch for k in ("age_events", "events")) or any(
             removed.get(k, 0) >= phones for k in ("age_phones", "phones")
         )
-        return Pruned(removed, forgotten, more, events_gone)
+        return Pruned(removed, forgotten, more, events_gone, unknown_more)
 
     def acks(self) -> Iterator[tuple[str, float]]:
         """The MAC and time of every DHCP ACK event, row by row (no list of
