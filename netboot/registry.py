@@ -13,8 +13,9 @@ refused as "forbidden" was asked for by an address that does not hold that
 MAC's lease (someone else): it goes into the phone's timeline but never
 changes the phone's state, facts, last-seen time or last event.
 
-This module is the in-memory side (the queue, each phone's state, the
-budgets' bookkeeping and HEALTH); the tables are netboot.state.registry.
+This module is the in-memory side (the queue, the state of the phones
+written last, the tables' sizes for the budgets, HEALTH), bounded whatever
+the tables hold; the tables are netboot.state.registry.
 """
 
 from __future__ import annotations
