@@ -9,7 +9,7 @@ largest import). READY is the `netboot: ready:` log line (what systemd's
 READY=1 follows); "settled" is the end of DHCP's start-up probe for other
 servers. RSS is VmRSS from /proc once settled (peak: VmHWM). Run as root:
 
-    sudo /opt/netboot/bin/python bench/memory.py [--leases 100000]
+    sudo /opt/netboot/bin/python bench/memory.py [--leases 100000] [--cases 100k-leases ...]
 """
 
 from __future__ import annotations
@@ -106,6 +106,9 @@ def main() -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--leases", type=int, default=100_000)
+    parser.add_argument(
+        "--cases", nargs="+", metavar="CASE", help="only these cases (default: all, by name)"
+    )
     args = parser.parse_args()
     cases = [
         ("idle", False, 0, True),
@@ -113,6 +116,11 @@ def main() -> int:
         (f"{args.leases // 1000}k-leases", False, args.leases, True),
         (f"{args.leases // 1000}k-leases+lldp", True, args.leases, False),
     ]
+    if args.cases:
+        unknown = sorted(set(args.cases) - {case[0] for case in cases})
+        if unknown:
+            parser.error(f"unknown case(s) {', '.join(unknown)}: {', '.join(c[0] for c in cases)}")
+        cases = [case for case in cases if case[0] in args.cases]
     with tempfile.TemporaryDirectory(prefix="nb-mem-") as tmp_name, Lab() as lab:
         tmp = Path(tmp_name)
         print(f"{'case':<22}{'RSS MB':>8}{'peak MB':>9}{'READY s':>9}{'settled s':>11}  notes")

@@ -13,8 +13,9 @@ refused as "forbidden" was asked for by an address that does not hold that
 MAC's lease (someone else): it goes into the phone's timeline but never
 changes the phone's state, facts, last-seen time or last event.
 
-This module is the in-memory side (the queue, each phone's state, the
-budgets' bookkeeping and HEALTH); the tables are netboot.state.registry.
+This module is the in-memory side (the queue, the state of the phones
+written last, the tables' sizes for the budgets, HEALTH), bounded whatever
+the tables hold; the tables are netboot.state.registry.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Collection, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -44,10 +46,14 @@ from netboot.state.registry import (
 from netboot.statedisk import HEALTH, classify
 
 if TYPE_CHECKING:
-    from netboot.state.leases import Lease
+    from netboot.state.leases import LeaseStore
 
 PRUNE_BATCH = 2000  # events a prune call removes at most per budget (a few ms of the loop)
 PRUNE_PHONES = 500  # phones (each with its events) a prune call removes at most per budget
+# Phones whose state is kept in memory, the most recently written (~150 bytes
+# each): a phone's next events (its ACK after its OFFER, its file fetches)
+# find it there; any other phone's is read with the flush's batch.
+CACHED_PHONES = 4096
 
 log = logging.getLogger("netboot.registry")
 _budget_log = RateLimitedLog(log, every=60.0)
@@ -150,12 +156,15 @@ class Registry:
         self._store = RegistryStore(state_dir)
         self.storage = self._store.storage
         self._queue: list[tuple[float, Event]] = []
-        # Each phone's state, and how many events each phone has stored at
-        # most (so a prune looks only at the phones that may be over
-        # max_events_per_phone), loaded at the first write.
-        self._states: dict[str, str] | None = None
-        self._counts: dict[str, int] = {}
-        self._events = 0  # events stored, all phones
+        # The state of the phones written last (at most CACHED_PHONES, the
+        # least recently written dropped first): a flush reads the others'
+        # from the table, one statement for its batch. Right as long as this
+        # registry is the only writer; emptied when a write fails.
+        self._cache: OrderedDict[str, str] = OrderedDict()
+        # The tables' sizes (a prune's budgets by count), counted at the first
+        # write and kept by writes and prunes; None: count again.
+        self._phones: int | None = None
+        self._events: int | None = None
         self._paused = paused or (lambda: False)
         self._touched: set[str] = set()  # MACs with new events since the last prune
         self.more = False  # the last prune stopped at its batch: call again
@@ -205,8 +214,10 @@ class Registry:
         transaction; returns how many (0 when the write failed or is paused).
 
         Events go in with one executemany; each phone touched gets one upsert
-        carrying its merged facts and its new state (worked out here, against
-        a cache of each phone's state: this registry is the only writer)."""
+        carrying its merged facts and its new state (worked out here, from
+        the states of the batch's phones: those of the phones written last
+        are in memory, the others read in one statement; this registry is
+        the only writer)."""
         if not self._queue or self._paused():
             return 0
         if limit is None or limit >= len(self._queue):
@@ -216,7 +227,7 @@ class Registry:
         try:
             self._write(batch)
         except (sqlite3.Error, OSError) as exc:
-            self._states = None
+            self._forget_caches()
             self._queue[:0] = batch  # kept for the next flush, within max_queued
             if len(self._queue) > self.budget.max_queued:
                 self._drop(len(self._queue) - self.budget.max_queued)
@@ -230,22 +241,42 @@ class Registry:
             HEALTH.ok("registry")
         return len(batch)
 
+    def _forget_caches(self) -> None:
+        """After a failed write or prune (did its commit happen?): the states
+        and the tables' sizes are read from the tables again."""
+        self._cache.clear()
+        self._phones = self._events = None
+
     def _write(self, batch: list[tuple[float, Event]]) -> None:
-        if self._states is None:
-            self._states, self._counts, self._events = self._store.states()
-        states, counts = self._states, self._counts
+        if self._phones is None or self._events is None:
+            self._phones, self._events = self._store.totals()
+        cache = self._cache
+        states: dict[str, str] = {}  # the batch's phones that have a row, and their state
+        missing: list[str] = []
+        for mac in {event.mac for _, event in batch}:
+            state = cache.get(mac)
+            if state is None:
+                missing.append(mac)
+            else:
+                states[mac] = state
+        if missing:
+            states.update(self._store.states_of(missing))
         merged, changes = merge(batch, states)
-        new = [mac for mac in merged if mac not in states]
         self._store.write(batch, merged)
-        # applied to the caches once the transaction has committed
-        for mac in new:
-            states.setdefault(mac, _SEEN)
-        states.update(changes)
-        for _, event in batch:
-            counts[event.mac] = counts.get(event.mac, 0) + 1
+        # applied to the cache and the sizes once the transaction has committed
+        new = 0
+        for mac in merged:
+            state = states.get(mac)
+            if state is None:
+                new += 1
+            cache[mac] = changes.get(mac) or state or _SEEN
+            cache.move_to_end(mac)
+        while len(cache) > CACHED_PHONES:
+            cache.popitem(last=False)
+        self._phones += new
         self._events += len(batch)
         self._touched.update(merged)
-        self._new_phones += len(new)
+        self._new_phones += new
         self._new_events += len(batch)
 
     @property
@@ -298,24 +329,21 @@ class Registry:
         self._new_phones = self._new_events = 0
         phones = max(1, batch * PRUNE_PHONES // PRUNE_BATCH)
         touched, self._touched = self._touched, set()
-        most = self.budget.max_events_per_phone
-        over = [mac for mac in touched if self._counts.get(mac, most + 1) > most]
-        states = self._states  # loaded: then the tables' sizes are known here
         try:
             pruned = self._store.prune(
                 now,
                 self.budget,
                 keep=keep,
-                touched=over,
+                touched=touched,
                 batch=batch,
                 phones=phones,
-                total_phones=None if states is None else len(states),
-                total_events=None if states is None else self._events,
+                total_phones=self._phones,
+                total_events=self._events,
                 age=full,
                 unknown=unknown,
             )
         except (sqlite3.Error, OSError) as exc:
-            self._states = None
+            self._forget_caches()
             self._touched |= touched
             HEALTH.failed(
                 "registry",
@@ -323,16 +351,17 @@ class Registry:
                 "old entries are not pruned",
             )
             return {}
-        for mac in over:  # at most `most` left (fewer when others were pruned by age)
-            if mac in self._counts:
-                self._counts[mac] = min(self._counts[mac], most)
         for mac in pruned.forgotten:
-            self._counts.pop(mac, None)
-            if states is not None:
-                states.pop(mac, None)
-        self._events = max(0, self._events - pruned.events)
+            self._cache.pop(mac, None)
+        if self._phones is not None:
+            self._phones -= len(pruned.forgotten)
+        if self._events is not None:
+            self._events -= pruned.events
         self.more = pruned.more
-        self._unknown_due = unknown and pruned.more
+        # Only when that budget itself stopped at its batch: it reads every
+        # unknown MAC, so a backlog of max_phones (500 phones a call) must
+        # not repeat it at every call.
+        self._unknown_due = unknown and pruned.unknown_more
         for reason, count in pruned.removed.items():
             PRUNED.labels(reason).inc(count)
             _budget_log.warning(
@@ -343,21 +372,29 @@ class Registry:
             )
         return pruned.removed
 
-    def reconcile(self, leases: Iterable[Lease], now: float | None = None) -> int:
+    def reconcile(self, leases: LeaseStore, now: float | None = None) -> int:
         """Record an `ack` for every bound lease whose phone has no `ack` event
         since the lease was written (the process was killed between the lease's
         fsync and the registry's next flush); returns how many."""
         self.flush()
         missing = 0
+        # The addresses whose ACK the registry has: a set of the leases' own
+        # ints, the ACK events read row by row in table order (a dict of every
+        # phone's last ACK, 100 000 new strings and floats, stayed in RSS
+        # after it was freed; grouping by MAC took twice as long).
+        acked: set[int] = set()
+        by_mac, by_ip = leases.by_mac, leases.by_ip
         try:
-            last_ack = self._store.last_acks()
+            for mac, seen in self._store.acks():
+                for ip in by_mac.get(mac, ()):
+                    if seen >= by_ip[ip].updated - 1.0:
+                        acked.add(ip)
         except sqlite3.Error:
             return 0
         for lease in leases:
             if lease.state != "bound":
                 continue
-            seen = last_ack.get(lease.mac)
-            if seen is None or seen < lease.updated - 1.0:
+            if lease.ip not in acked:
                 self.record(
                     LeaseAcked(
                         mac=lease.mac,

@@ -4,13 +4,19 @@ MACs or of one MAC's INFORMs leaves a bounded table (issue 16)."""
 from __future__ import annotations
 
 import os
+import sqlite3
 from pathlib import Path
+from typing import Any
 
+import pytest
+
+from netboot import registry as registry_module
 from netboot.config import RegistryConfig
 from netboot.events import FileFetched, LeaseAcked, LeaseInformed, LeaseOffered
 from netboot.http.status import render_index
 from netboot.registry import PRUNED, Registry
 from netboot.state.leases import Lease, LeaseStore
+from netboot.statedisk import HEALTH
 
 T0 = 1_800_000_000.0
 
@@ -207,5 +213,102 @@ def test_flood_prune_costs_what_it_removes_and_keeps_exact_totals(tmp_path: Path
     assert len(reg.timeline(leased[-1])) == 3
     # The sizes the next prune starts from are the tables' own.
     assert reg._events == count(reg, "events")
-    assert reg._states is not None and len(reg._states) == count(reg, "phones")
+    assert reg._phones == count(reg, "phones")
+    reg.close()
+
+
+def test_phones_beyond_the_state_cache_flush_and_prune_right(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Only the phones written last keep their state in memory
+    (CACHED_PHONES, 8 here): any other phone's is read from the table with
+    its batch; the tables' sizes kept in memory stay equal to count(*)
+    through writes, prunes and a write whose outcome is unknown."""
+    monkeypatch.setattr(registry_module, "CACHED_PHONES", 8)
+    reg = Registry(tmp_path, RegistryConfig(max_phones=25, max_events_per_phone=2))
+
+    def sizes() -> tuple[int | None, int | None]:
+        return reg._phones, reg._events
+
+    def own(mac: str) -> FileFetched:
+        return FileFetched(mac=mac, file=f"{mac}.cfg", file_kind="mac", protocol="http")
+
+    def common(mac: str) -> FileFetched:
+        return FileFetched(mac=mac, file="common.cfg", file_kind="common", protocol="http")
+
+    def state(mac: str) -> str | None:
+        phone = reg.phone(mac)
+        return phone.state if phone is not None else None
+
+    macs = [f"00:30:4f:03:00:{n:02x}" for n in range(30)]
+    for n, mac in enumerate(macs):
+        reg.record(LeaseAcked(mac=mac, ip=f"10.0.3.{n}", url="http://x/"), now=T0 + n)
+        reg.record(own(mac), now=T0 + n)
+    assert reg.flush() == 60
+    assert list(reg._cache) == macs[-8:]  # the rest: in the table only
+    assert sizes() == (count(reg, "phones"), count(reg, "events")) == (30, 60)
+
+    # A common file after the phone's own does not move it back, whether its
+    # state was in memory or not; nor is a phone that has a row a new one.
+    late = macs[3]
+    for mac in (macs[0], macs[-1]):
+        reg.record(common(mac), now=T0 + 100)
+    reg.record(own(late), now=T0 - 50)  # written last, seen least recently
+    assert reg.flush() == 3
+    assert [state(m) for m in (macs[0], macs[-1], late)] == ["fetched-own"] * 3
+    assert sizes() == (count(reg, "phones"), count(reg, "events")) == (30, 63)
+    assert list(reg._cache)[-3:] == [macs[0], macs[-1], late] and len(reg._cache) == 8
+
+    # max_events_per_phone: the 3 phones with 3 events lose one (the grouped
+    # count finds them whether they are in memory or not); max_phones: the 5
+    # least recently seen go, `late` among them (in the cache).
+    removed = reg.prune(T0 + 200, keep=set(macs))
+    assert removed == {"phone_events": 3, "phones": 5}
+    assert late not in reg._cache and state(late) is None
+    assert sizes() == (count(reg, "phones"), count(reg, "events")) == (25, 50)
+    # Back after it was forgotten: a new row, moved from `seen`.
+    reg.record(common(late), now=T0 + 300)
+    assert reg.flush() == 1
+    assert state(late) == "fetched-common"
+    assert sizes() == (count(reg, "phones"), count(reg, "events")) == (26, 51)
+
+    # A write that raised after its commit (its outcome unknown): the events
+    # wait and go again; the sizes are counted again, not guessed.
+    real = reg._store.write
+    failure = [sqlite3.OperationalError("disk I/O error")]
+
+    def committed_then_failed(*args: Any) -> None:
+        real(*args)
+        if failure:
+            raise failure.pop()
+
+    monkeypatch.setattr(reg._store, "write", committed_then_failed)
+    reg.record(own(macs[10]), now=T0 + 400)
+    reg.record(own("00:30:4f:03:01:00"), now=T0 + 400)
+    assert reg.flush() == 0 and reg.pending == 2
+    assert sizes() == (None, None) and not reg._cache
+    assert reg.flush() == 2 and "registry" not in HEALTH.problems
+    assert sizes() == (count(reg, "phones"), count(reg, "events")) == (27, 55)
+    assert state("00:30:4f:03:01:00") == "fetched-own"
+    reg.close()
+
+
+def test_a_backlog_of_phones_reads_the_unknown_macs_once(tmp_path: Path) -> None:
+    """max_phones removes 500 phones a call; the unknown MACs' budget, which
+    reads every MAC in state `seen`, runs at the first call only (it had
+    nothing left to remove), not once per call of the backlog."""
+    reg = Registry(tmp_path, RegistryConfig(max_phones=100))
+    leased = [f"00:30:4f:04:{n >> 8:02x}:{n & 255:02x}" for n in range(1300)]
+    for n, mac in enumerate(leased):
+        reg.record(LeaseAcked(mac=mac, ip="10.0.0.9"), now=T0 + n)  # no URL: stays `seen`
+    reg.flush()
+    statements: list[str] = []
+    reg.connection.set_trace_callback(statements.append)
+    calls = [reg.prune(T0 + 2000, keep=set(leased), full=False)]
+    while reg.more:
+        calls.append(reg.prune(T0 + 2000, keep=set(leased), full=False))
+    assert calls == [{"phones": 500}, {"phones": 500}, {"phones": 200}]
+    assert sum("ORDER BY last_seen DESC" in s for s in statements) == 1
+    assert reg._phones == count(reg, "phones") == 100
+    assert {p.mac for p in reg.phones()} == set(leased[-100:])
     reg.close()

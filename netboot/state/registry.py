@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -115,6 +115,7 @@ class Pruned:
     forgotten: list[str]
     more: bool  # it stopped at its batch: call again
     events: int = 0  # events it removed, for whatever budget
+    unknown_more: bool = False  # the unknown MACs' budget stopped at its batch
 
 
 def encode(event: Event) -> str:
@@ -145,20 +146,23 @@ class RegistryStore:
     def close(self) -> None:
         self.conn.close()
 
-    def states(self) -> tuple[dict[str, str], dict[str, int], int]:
-        """Every phone's state, how many events each phone has stored, and
-        all the events (the two dicts share their key strings: 100 000
-        phones are ~7 MB less than with a string each)."""
-        states: dict[str, str] = {}
-        counts: dict[str, int] = {}
-        for mac, state, events in self.conn.execute(
-            "SELECT p.mac, p.state, (SELECT count(*) FROM events e WHERE e.mac = p.mac) "
-            "FROM phones p"
-        ):
-            states[mac] = state
-            counts[mac] = events
-        total = int(self.conn.execute("SELECT count(*) FROM events").fetchone()[0])
-        return states, counts, total
+    def totals(self) -> tuple[int, int]:
+        """How many phones and events the tables hold."""
+        phones = int(self.conn.execute("SELECT count(*) FROM phones").fetchone()[0])
+        events = int(self.conn.execute("SELECT count(*) FROM events").fetchone()[0])
+        return phones, events
+
+    def states_of(self, macs: Collection[str]) -> dict[str, str]:
+        """The state of each of `macs` that has a row (a few statements of
+        IN_CHUNK MACs each, on the primary key)."""
+        found: dict[str, str] = {}
+        for chunk in _chunks(macs):
+            found.update(
+                self.conn.execute(
+                    f"SELECT mac, state FROM phones WHERE mac IN ({_marks(len(chunk))})", chunk
+                )
+            )
+        return found
 
     def write(self, events: list[tuple[float, Event]], updates: Mapping[str, PhoneUpdate]) -> None:
         """The events and one upsert per phone, in one transaction."""
@@ -205,7 +209,9 @@ class RegistryStore:
         at most about `batch` events and `phones` phones per budget.
 
         `keep`: looked up once per unknown MAC, so a set or a dict's keys.
-        `touched`: the phones whose events may be over max_events_per_phone.
+        `touched`: the phones with new events since the last prune (only
+        those may be over max_events_per_phone: one grouped count on the
+        events_mac index finds them).
         `total_phones`/`total_events`: the tables' sizes when the caller knows
         them (else counted). `age` and `unknown`: also the budgets by age and
         of the unknown MACs, which read whole tables; without them a prune (a
@@ -213,7 +219,7 @@ class RegistryStore:
         b = budget
         removed: dict[str, int] = {}
         forgotten: list[str] = []
-        more = False
+        more = unknown_more = False
         events_gone = 0
 
         def forget(cur: sqlite3.Cursor, macs: list[str]) -> int:
@@ -228,8 +234,18 @@ class RegistryStore:
 
         with transaction(self.conn) as cur:
             # One phone's events beyond its budget (an INFORM flood from one MAC).
+            over: list[str] = []
+            for chunk in _chunks(touched):
+                over += [
+                    r[0]
+                    for r in cur.execute(
+                        f"SELECT mac FROM events WHERE mac IN ({_marks(len(chunk))}) "
+                        "GROUP BY mac HAVING count(*) > ?",
+                        (*chunk, b.max_events_per_phone),
+                    )
+                ]
             n = 0
-            for mac in touched:
+            for mac in over:
                 n += cur.execute(
                     "DELETE FROM events WHERE mac = ?1 AND id <= (SELECT id FROM events "
                     "WHERE mac = ?1 ORDER BY id DESC LIMIT 1 OFFSET ?2)",
@@ -265,7 +281,7 @@ class RegistryStore:
                     if seen < now - b.unknown_max_age or i >= b.max_unknown
                 ]
                 removed["unknown"] = forget(cur, stale[-phones:])  # the oldest first
-                more |= len(stale) > phones
+                unknown_more = len(stale) > phones
             if total_phones is None:
                 total = int(cur.execute("SELECT count(*) FROM phones").fetchone()[0])
             else:
@@ -273,7 +289,7 @@ class RegistryStore:
             if total > b.max_phones:
                 # Unknown first, then the least recently seen (phones_seen index).
                 want = min(total - b.max_phones, phones)
-                over = [
+                oldest = [
                     r[0]
                     for r in cur.execute(
                         "SELECT mac FROM phones INDEXED BY phones_state WHERE state = 'seen' "
@@ -281,16 +297,16 @@ class RegistryStore:
                         (want,),
                     )
                 ]
-                if len(over) < want:
-                    over += [
+                if len(oldest) < want:
+                    oldest += [
                         r[0]
                         for r in cur.execute(
                             "SELECT mac FROM phones INDEXED BY phones_seen WHERE state != 'seen' "
                             "ORDER BY last_seen, mac LIMIT ?",
-                            (want - len(over),),
+                            (want - len(oldest),),
                         )
                     ]
-                removed["phones"] = forget(cur, over)
+                removed["phones"] = forget(cur, oldest)
             if total_events is None:
                 events = int(cur.execute("SELECT count(*) FROM events").fetchone()[0])
             else:
@@ -303,18 +319,17 @@ class RegistryStore:
                 ).rowcount
         events_gone += n + removed.get("age_events", 0) + removed.get("events", 0)
         removed = {k: v for k, v in removed.items() if v}
+        more |= unknown_more
         more |= any(removed.get(k, 0) >= batch for k in ("age_events", "events")) or any(
             removed.get(k, 0) >= phones for k in ("age_phones", "phones")
         )
-        return Pruned(removed, forgotten, more, events_gone)
+        return Pruned(removed, forgotten, more, events_gone, unknown_more)
 
-    def last_acks(self) -> dict[str, float]:
-        """Per MAC, the time of its latest DHCP ACK event."""
-        return dict(
-            self.conn.execute(
-                "SELECT mac, max(ts) FROM events WHERE service = 'dhcp' AND kind = 'ack' "
-                "GROUP BY mac"
-            ).fetchall()
+    def acks(self) -> Iterator[tuple[str, float]]:
+        """The MAC and time of every DHCP ACK event, row by row (no list of
+        every phone at once: the peak would stay in RSS)."""
+        yield from self.conn.execute(
+            "SELECT mac, ts FROM events WHERE service = 'dhcp' AND kind = 'ack'"
         )
 
 
@@ -343,6 +358,19 @@ class RegistryReader:
         if self._conn is None:
             return empty
         return tolerant(fn, self._conn, empty)
+
+
+IN_CHUNK = 500  # MACs per `IN (...)` list, well under SQLite's variable limit
+
+
+def _chunks(macs: Collection[str]) -> Iterator[list[str]]:
+    items = list(macs)
+    for start in range(0, len(items), IN_CHUNK):
+        yield items[start : start + IN_CHUNK]
+
+
+def _marks(n: int) -> str:
+    return ", ".join("?" * n)
 
 
 # Parameters: mac, the FACTS, state, state_detail, first_seen, last_seen,
