@@ -1,4 +1,7 @@
-"""The descriptor budget: every TFTP transfer and HTTP connection holds one.
+"""The descriptor budget: a TFTP transfer holds one (its socket: the file is
+opened only while a chunk is read, tftp/source.py), an HTTP connection two
+while it sends a file (its socket and the file, aiohttp's FileResponse).
+HTTP and HTTPS share `http.max_connections` (one `ConnectionBudget`).
 
 `tftp.max_sessions` and `http.max_connections` cap them; the process limit
 (RLIMIT_NOFILE) must stay above their sum, or accept() and socket() fail with
@@ -25,7 +28,7 @@ def needed(config: Config) -> int:
     if config.tftp.enabled:
         total += config.tftp.max_sessions
     if config.http.enabled:
-        total += config.http.max_connections * (2 if config.http.https_port else 1)
+        total += 2 * config.http.max_connections  # HTTPS included: one budget
     return total
 
 

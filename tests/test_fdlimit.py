@@ -15,10 +15,14 @@ BASE = {"appliance": {"interface": "lo"}, "dhcp": {"enabled": False}}
 
 
 def test_needed_counts_what_is_enabled() -> None:
+    # A TFTP transfer: its socket. An HTTP connection: its socket and the
+    # file it sends; HTTP and HTTPS share http.max_connections.
     config = parse_config({**BASE, "tftp": {"max_sessions": 100}, "http": {"https_port": 0}})
-    assert needed(config) == RESERVE + 100 + 1024
+    assert needed(config) == RESERVE + 100 + 2 * 1024
     config = parse_config({**BASE, "tftp": {"enabled": False}, "http": {"https_port": 8443}})
     assert needed(config) == RESERVE + 2 * 1024
+    config = parse_config({**BASE, "tftp": {"enabled": False}, "http": {"enabled": False}})
+    assert needed(config) == RESERVE
 
 
 def test_soft_limit_raised_towards_the_budget() -> None:
