@@ -19,6 +19,7 @@ from netboot.http.app import BUDGET, HttpService
 from netboot.http.limits import KEEPALIVE_GRACE, Admission, ConnectionBudget, Verdict
 from netboot.registry import Registry
 from netboot.state.leases import LeaseStore
+from netboot.supervisor import Context
 
 
 def test_per_address_cap_refuses_new_connections() -> None:
@@ -98,28 +99,29 @@ def _limited(budget: str) -> float:
     return float(metrics.LIMITED.labels("http", budget)._value.get())
 
 
-def test_slowloris_from_one_address_leaves_others_served(tmp_path: Path) -> None:
-    """40 idle and trickling connections from 127.0.0.1: 8 are kept (per-address
-    cap), the rest closed at once; a GET from 127.0.0.2 is answered at once;
-    the kept ones are closed after idle_timeout even though bytes trickle in."""
-    (tmp_path / "f.cfg").write_text("hello\n")
+def _http_site(tmp_path: Path, **http: object) -> tuple[Context, int]:
+    """HTTP alone on a free loopback port (HTTPS off unless `https_port` is
+    given), serving tmp_path, with its registry and lease store; the port."""
     port = _free_port()
     config = parse_config(
         {
             "appliance": {"interface": "lo", "state_dir": str(tmp_path)},
             "provisioning": {"root": str(tmp_path)},
             "dhcp": {"enabled": False},
-            "http": {
-                "port": port,
-                "https_port": 0,
-                "idle_timeout": 1.5,
-                "max_connections_per_address": 8,
-                "max_connections": 64,
-            },
+            "http": {"port": port, "https_port": 0, **http},
         }
     )
-    registry = Registry(tmp_path)
-    ctx = build_context(config, registry, LeaseStore(tmp_path))
+    return build_context(config, Registry(tmp_path), LeaseStore(tmp_path)), port
+
+
+def test_slowloris_from_one_address_leaves_others_served(tmp_path: Path) -> None:
+    """40 idle and trickling connections from 127.0.0.1: 8 are kept (per-address
+    cap), the rest closed at once; a GET from 127.0.0.2 is answered at once;
+    the kept ones are closed after idle_timeout even though bytes trickle in."""
+    (tmp_path / "f.cfg").write_text("hello\n")
+    ctx, port = _http_site(
+        tmp_path, idle_timeout=1.5, max_connections_per_address=8, max_connections=64
+    )
     refused = _limited("connections-per-address")
 
     async def run() -> None:
@@ -188,24 +190,15 @@ def test_slowloris_from_one_address_leaves_others_served(tmp_path: Path) -> None
     try:
         asyncio.run(run())
     finally:
-        registry.close()
+        ctx.registry.close()
 
 
 def test_a_tls_handshake_that_never_comes_is_cut_after_idle_timeout(tmp_path: Path) -> None:
     """On the HTTPS port a connection is seen by the budget only once TLS is
     up: one that never sends its ClientHello is closed after idle_timeout
     (asyncio's default would hold it 60 s)."""
-    port, https_port = _free_port(), _free_port()
-    config = parse_config(
-        {
-            "appliance": {"interface": "lo", "state_dir": str(tmp_path)},
-            "provisioning": {"root": str(tmp_path)},
-            "dhcp": {"enabled": False},
-            "http": {"port": port, "https_port": https_port, "idle_timeout": 1.0},
-        }
-    )
-    registry = Registry(tmp_path)
-    ctx = build_context(config, registry, LeaseStore(tmp_path))
+    https_port = _free_port()
+    ctx, _ = _http_site(tmp_path, https_port=https_port, idle_timeout=1.0)
 
     async def run() -> float:
         service = HttpService(ctx, host="127.0.0.1")
@@ -229,7 +222,7 @@ def test_a_tls_handshake_that_never_comes_is_cut_after_idle_timeout(tmp_path: Pa
     try:
         took = asyncio.run(run())
     finally:
-        registry.close()
+        ctx.registry.close()
     assert 0.9 <= took < 4.0, took
 
 
@@ -242,17 +235,7 @@ def test_a_storm_over_max_connections_waits_in_the_backlog_and_is_served(
     and all get their file once the idle eight are closed by idle_timeout
     (never earlier: an unanswered connection is not closed for room)."""
     (tmp_path / "f.cfg").write_text("hello\n")
-    port = _free_port()
-    config = parse_config(
-        {
-            "appliance": {"interface": "lo", "state_dir": str(tmp_path)},
-            "provisioning": {"root": str(tmp_path)},
-            "dhcp": {"enabled": False},
-            "http": {"port": port, "https_port": 0, "idle_timeout": 2.0, "max_connections": 8},
-        }
-    )
-    registry = Registry(tmp_path)
-    ctx = build_context(config, registry, LeaseStore(tmp_path))
+    ctx, port = _http_site(tmp_path, idle_timeout=2.0, max_connections=8)
     paused = _limited("accept-paused")
     evicted = _limited("connections-evicted")
 
@@ -307,7 +290,7 @@ def test_a_storm_over_max_connections_waits_in_the_backlog_and_is_served(
     try:
         closed, served = asyncio.run(run())
     finally:
-        registry.close()
+        ctx.registry.close()
     assert all(answer.startswith(b"HTTP/1.1 200") for _, answer in served), served
     assert all(answer.endswith(b"hello\n") for _, answer in served)
     # The idle eight were closed by their header timeout, not for room...
@@ -387,17 +370,7 @@ def test_a_waiting_connection_gets_the_room_of_a_keepalive_one_after_the_grace(
     One of them is closed for the ninth about KEEPALIVE_GRACE later, not
     after idle_timeout (6 s); its answer had gone out whole."""
     (tmp_path / "f.cfg").write_text("hello\n")
-    port = _free_port()
-    config = parse_config(
-        {
-            "appliance": {"interface": "lo", "state_dir": str(tmp_path)},
-            "provisioning": {"root": str(tmp_path)},
-            "dhcp": {"enabled": False},
-            "http": {"port": port, "https_port": 0, "idle_timeout": 6.0, "max_connections": 8},
-        }
-    )
-    registry = Registry(tmp_path)
-    ctx = build_context(config, registry, LeaseStore(tmp_path))
+    ctx, port = _http_site(tmp_path, idle_timeout=6.0, max_connections=8)
     evicted = _limited("connections-evicted")
     request = b"GET /f.cfg HTTP/1.1\r\nHost: x\r\n\r\n"
 
@@ -453,7 +426,7 @@ def test_a_waiting_connection_gets_the_room_of_a_keepalive_one_after_the_grace(
     try:
         kept, last, waited = asyncio.run(run())
     finally:
-        registry.close()
+        ctx.registry.close()
     assert all(a.startswith(b"HTTP/1.1 200") and a.endswith(b"hello\n") for a in kept)
     assert last.startswith(b"HTTP/1.1 200") and last.endswith(b"hello\n")
     assert KEEPALIVE_GRACE * 0.5 <= waited < KEEPALIVE_GRACE + 2.0, waited

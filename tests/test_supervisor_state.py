@@ -20,6 +20,15 @@ def _count(reg: Registry, table: str) -> int:
     return int(reg.connection.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
 
 
+async def _drained(reg: Registry, task: asyncio.Task[None]) -> int:
+    """Wait (5 s at most) until the flusher has written everything; stop it."""
+    async with asyncio.timeout(5):
+        while reg.pending:
+            await asyncio.sleep(0.01)
+    task.cancel()
+    return reg.pending
+
+
 def test_registry_flush_waits_for_the_db_turn(tmp_path: Path) -> None:
     reg = Registry(tmp_path)
 
@@ -32,11 +41,7 @@ def test_registry_flush_waits_for_the_db_turn(tmp_path: Path) -> None:
             await asyncio.sleep(0.01)
         held = reg.pending
         turn.release()
-        async with asyncio.timeout(5):
-            while reg.pending:
-                await asyncio.sleep(0.01)
-        task.cancel()
-        return held, reg.pending
+        return held, await _drained(reg, task)
 
     held, left = asyncio.run(scenario())
     assert held == 1 and left == 0
@@ -65,11 +70,7 @@ def test_registry_writes_a_batch_an_interval_while_dhcp_requests_wait(tmp_path: 
         await asyncio.sleep(0)
         held = reg.pending
         waiting[0] = False
-        async with asyncio.timeout(5):
-            while reg.pending:
-                await asyncio.sleep(0.01)
-        task.cancel()
-        return held, reg.pending
+        return held, await _drained(reg, task)
 
     held, left = asyncio.run(scenario())
     # batch by batch while DHCP was busy: far from the ten batches a free loop writes at once
