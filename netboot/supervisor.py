@@ -61,6 +61,11 @@ class Service(Protocol):
         """Release sockets; send goodbyes (LLDP shutdown frame, ...)."""
 
 
+def never() -> bool:
+    """`Context.dhcp_waiting` while DHCP does not serve."""
+    return False
+
+
 @dataclass
 class Context:
     """What the services share: the config, the phone registry, the leases and
@@ -80,9 +85,9 @@ class Context:
     # it in turn, so a flush never waits in SQLite's busy handler (sleeping
     # 1, 2, 5, ... ms with the whole event loop) behind a commit's fsync.
     db_turn: asyncio.Lock = field(default_factory=asyncio.Lock)
-    # Do DHCP requests wait in a socket? The registry's writes wait for them
-    # (DHCP sets it while it serves): history is written in DHCP's gaps.
-    dhcp_waiting: Callable[[], bool] = lambda: False
+    # Do DHCP requests wait in a socket? The registry then writes one batch
+    # an interval (DHCP sets it while it serves, `never` otherwise).
+    dhcp_waiting: Callable[[], bool] = never
 
 
 class Builder(Protocol):
@@ -124,7 +129,7 @@ def sd_notify(message: str) -> None:
 async def _flush_registry(
     registry: Registry,
     turn: asyncio.Lock,
-    waiting: Callable[[], bool] = lambda: False,
+    waiting: Callable[[], bool] = never,
     interval: float = 0.25,
     batch: int = FLUSH_BATCH,
 ) -> None:

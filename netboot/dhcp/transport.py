@@ -20,6 +20,7 @@ from netboot.dhcp.engine import Reply
 from netboot.dhcp.service import DhcpCore
 from netboot.health import STARTING, Health
 from netboot.statedisk import StateWriteError
+from netboot.supervisor import never
 from netboot.wire import format_ip
 
 if TYPE_CHECKING:
@@ -192,7 +193,7 @@ class DhcpService:
                         continue
                 core.committed(batch, replies)
         finally:
-            self.ctx.dhcp_waiting = _nothing
+            self.ctx.dhcp_waiting = never
             core.stop()
             for sock in self._sockets():
                 loop.remove_reader(sock.fileno())
@@ -217,10 +218,6 @@ class DhcpService:
     def _sockets(self) -> list[socket.socket]:
         icmp = [self.icmp] if self.icmp is not None else []
         return [sock for socks in self.socks.values() for sock in socks.values()] + icmp
-
-
-def _nothing() -> bool:
-    return False
 
 
 def create(ctx: Context) -> DhcpService:
